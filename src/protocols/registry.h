@@ -1,0 +1,25 @@
+/*
+ * The list of protocols, in detection order. Adding a protocol is one line
+ * here plus its file: the X-macro generates the descriptor declarations, the
+ * detection table (registry.c) and the test list (tests/unit).
+ *
+ * XX(name) -- `name` is the file name (src/protocols/name.c), the registry
+ * key, the `decode --protocol` name and the descriptor td_proto_<name>.
+ * Order matters only for speed: detectors are mutually exclusive, which
+ * tests/unit/test_detect.c checks on every known frame.
+ */
+#ifndef TRACKD_REGISTRY_H
+#define TRACKD_REGISTRY_H
+
+#include "trackd/protocol.h"
+
+#define TD_PROTOCOL_LIST(XX)                                                  \
+    XX(watch) /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                      \
+    XX(iw)    /* IWAP.. / TRV.. health bracelets (GOTOP L17) */               \
+    XX(gotop) /* IMEI,CMD-T,... GOTOP TE-207 and other GOTOP trackers */
+
+#define XX(name) extern const td_protocol td_proto_##name;
+TD_PROTOCOL_LIST(XX)
+#undef XX
+
+#endif

@@ -1,0 +1,268 @@
+/* Test helpers shared by every unit test; see support.h. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/record_json.h"
+#include "core/text.h"
+
+int td_test_decode_bytes(const td_protocol *p, td_session *s, const uint8_t *frame, size_t len,
+                         td_decode_ctx *ctx)
+{
+    static td_session fresh;
+    if (!s) {
+        memset(&fresh, 0, sizeof(fresh));
+        s = &fresh;
+    }
+    td_decode_ctx_reset(ctx, s, TD_TEST_NOW_MS);
+    int rc = p->decode(ctx, frame, len);
+    if (rc < 0)
+        assert_true(ctx->err[0] != '\0'); /* every error says what was wrong */
+    if (rc < 0)
+        assert_non_null(strstr(ctx->err, p->name));
+    for (int i = 0; rc == 0 && i < ctx->nrec; i++)
+        assert_record_sane(&ctx->rec[i]);
+    return rc;
+}
+
+int td_test_decode(const td_protocol *p, td_session *s, const char *frame, td_decode_ctx *ctx)
+{
+    return td_test_decode_bytes(p, s, (const uint8_t *)frame, strlen(frame), ctx);
+}
+
+const char *td_test_reply(const td_decode_ctx *ctx)
+{
+    static char buf[TD_REPLY_MAX + 1];
+    memcpy(buf, ctx->reply, ctx->reply_len);
+    buf[ctx->reply_len] = '\0';
+    return buf;
+}
+
+const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type)
+{
+    for (int i = 0; i < ctx->nrec; i++)
+        if (ctx->rec[i].type == type)
+            return &ctx->rec[i];
+    return NULL;
+}
+
+void assert_record_sane(const td_record *r)
+{
+    assert_true(r->type >= TD_REC_POSITION && r->type <= TD_REC_OTHER);
+    /* After 1999, and no more than a day past the test clock. */
+    assert_true(r->time_ms >= 946684800000LL);
+    assert_true(r->time_ms <= TD_TEST_NOW_MS + 86400000LL || r->time_ms < 4102444800000LL);
+    if (r->type == TD_REC_POSITION) {
+        assert_true(r->latitude >= -90.0 && r->latitude <= 90.0);
+        assert_true(r->longitude >= -180.0 && r->longitude <= 180.0);
+        assert_true(r->speed >= 0.0 && r->speed < 2000.0);
+        assert_true(r->course >= 0.0 && r->course <= 360.0);
+    }
+    if (td_rec_has(r, TD_ATTR_BATTERY_LEVEL))
+        assert_true(r->attr[TD_ATTR_BATTERY_LEVEL].i >= 0 && r->attr[TD_ATTR_BATTERY_LEVEL].i <= 100);
+    if (td_rec_has(r, TD_ATTR_SPO2))
+        assert_true(r->attr[TD_ATTR_SPO2].i >= 0 && r->attr[TD_ATTR_SPO2].i <= 100);
+    if (td_rec_has(r, TD_ATTR_HEART_RATE))
+        assert_true(r->attr[TD_ATTR_HEART_RATE].i >= 0 && r->attr[TD_ATTR_HEART_RATE].i < 300);
+    if (td_rec_has(r, TD_ATTR_BODY_TEMPERATURE))
+        assert_true(r->attr[TD_ATTR_BODY_TEMPERATURE].d > 0 && r->attr[TD_ATTR_BODY_TEMPERATURE].d < 50);
+    assert_true(r->ncells >= 0 && r->ncells <= TD_MAX_CELLS);
+    assert_true(r->nwifi >= 0 && r->nwifi <= TD_MAX_WIFI);
+    assert_true(r->nraw >= 0 && r->nraw <= TD_MAX_RAW);
+}
+
+struct run_arg {
+    td_test_run *run;
+    td_decode_ctx ctx;
+};
+
+static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    struct run_arg *a = arg;
+    td_decode_ctx_reset(&a->ctx, &s->session, TD_TEST_NOW_MS);
+    int rc = s->proto->decode(&a->ctx, frame, len);
+    if (rc < 0) {
+        if (a->run->errors++ == 0)
+            snprintf(a->run->first_error, sizeof(a->run->first_error), "%s", a->ctx.err);
+        return;
+    }
+    for (int i = 0; i < a->ctx.nrec; i++) {
+        assert_record_sane(&a->ctx.rec[i]);
+        json_array_append_new(a->run->records, td_record_json(&a->ctx.rec[i], s->proto->name));
+    }
+}
+
+void td_test_run_bytes(const td_protocol *p, const uint8_t *data, size_t len, td_test_run *out)
+{
+    static struct run_arg a; /* large: keep it off the stack */
+    td_stream st;
+    char err[256];
+
+    memset(out, 0, sizeof(*out));
+    out->records = json_array();
+    a.run = out;
+    td_stream_init(&st, TD_TCP, p);
+    int rc = td_stream_feed(&st, data, len, on_frame, &a, err, sizeof(err));
+    if (rc == 0)
+        rc = td_stream_flush(&st, on_frame, &a, err, sizeof(err));
+    if (rc < 0 && out->errors++ == 0)
+        snprintf(out->first_error, sizeof(out->first_error), "%s", err);
+    out->proto = st.proto;
+    td_stream_free(&st);
+}
+
+void td_test_run_free(td_test_run *run)
+{
+    json_decref(run->records);
+    run->records = NULL;
+}
+
+json_t *td_test_vectors(const char *protocol)
+{
+    FILE *f = fopen(TD_VECTORS_FILE, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    json_t *all = json_array();
+
+    assert_non_null(f);
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t e;
+        json_t *v = json_loads(line, 0, &e);
+        assert_non_null(v);
+        const char *vp = json_string_value(json_object_get(v, "protocol"));
+        /* The vectors call the IW family "trv"; trackd's name is "iw". */
+        if (protocol && !(strcmp(vp, protocol) == 0 ||
+                          (strcmp(vp, "trv") == 0 && strcmp(protocol, "iw") == 0))) {
+            json_decref(v);
+            continue;
+        }
+        json_array_append_new(all, v);
+    }
+    free(line);
+    fclose(f);
+    return all;
+}
+
+size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap)
+{
+    const char *frame = json_string_value(json_object_get(v, "frame"));
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    size_t n = strlen(frame);
+
+    if (strcmp(kind, "hex") == 0) {
+        long got = td_hex_decode(frame, n, out, cap);
+        assert_true(got >= 0);
+        return (size_t)got;
+    }
+    assert_true(n <= cap);
+    memcpy(out, frame, n);
+    return n;
+}
+
+static int vec_fail(json_t *v, const td_test_run *run, const char *why)
+{
+    char *recs = json_dumps(run->records, JSON_COMPACT);
+    fprintf(stderr, "vector %s#%lld: %s\n  frame: %.200s\n  records: %.600s\n  error: %s\n",
+            json_string_value(json_object_get(v, "protocol")),
+            (long long)json_integer_value(json_object_get(v, "index")), why,
+            json_string_value(json_object_get(v, "frame")), recs, run->first_error);
+    free(recs);
+    return 0;
+}
+
+static bool value_matches(json_t *want, json_t *got)
+{
+    if (!got)
+        return false;
+    if (json_is_number(want) && json_is_number(got))
+        return fabs(json_number_value(want) - json_number_value(got)) < 1e-6;
+    return json_equal(want, got);
+}
+
+static bool has_alarm(json_t *rec, const char *name)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(rec, "alarms"), i, a)
+        if (strcmp(json_string_value(a), name) == 0)
+            return true;
+    return false;
+}
+
+/* A position record matches the vector's optional time/valid/lat/lon. */
+static bool fix_matches(json_t *v, json_t *rec)
+{
+    json_t *t = json_object_get(v, "time"), *valid = json_object_get(v, "valid");
+    json_t *lat = json_object_get(v, "lat"), *lon = json_object_get(v, "lon");
+    if (t) {
+        int64_t want, got;
+        if (!td_parse_iso8601(json_string_value(t), &want) ||
+            !td_parse_iso8601(json_string_value(json_object_get(rec, "time")), &got) ||
+            want / 1000 != got / 1000)
+            return false;
+    }
+    if (valid && !json_equal(valid, json_object_get(rec, "valid")))
+        return false;
+    if (lat && fabs(json_number_value(lat) - json_number_value(json_object_get(rec, "latitude"))) > 1e-4)
+        return false;
+    if (lon && fabs(json_number_value(lon) - json_number_value(json_object_get(rec, "longitude"))) > 1e-4)
+        return false;
+    return true;
+}
+
+int td_test_vector_holds(json_t *v, const td_test_run *run)
+{
+    const char *expect = json_string_value(json_object_get(v, "expect"));
+    size_t i, npos = 0;
+    json_t *rec;
+
+    if (run->errors)
+        return vec_fail(v, run, "decode error");
+    json_array_foreach(run->records, i, rec)
+        if (strcmp(json_string_value(json_object_get(rec, "type")), "position") == 0)
+            npos++;
+    if (strcmp(expect, "null") == 0)
+        return npos == 0 ? 1 : vec_fail(v, run, "expected no position");
+    if (strcmp(expect, "notnull") == 0)
+        return json_array_size(run->records) > 0 ? 1 : vec_fail(v, run, "expected a record");
+    if (strcmp(expect, "position") == 0 || strcmp(expect, "positions") == 0) {
+        if (npos == 0)
+            return vec_fail(v, run, "expected a position");
+        json_array_foreach(run->records, i, rec) {
+            if (strcmp(json_string_value(json_object_get(rec, "type")), "position") != 0)
+                continue;
+            if (!fix_matches(v, rec))
+                return vec_fail(v, run, "fix does not match");
+            if (strcmp(expect, "position") == 0)
+                break;
+        }
+        return 1;
+    }
+    if (strcmp(expect, "attribute") == 0) {
+        const char *key = json_string_value(json_object_get(v, "key"));
+        json_t *want = json_object_get(v, "value");
+        json_array_foreach(run->records, i, rec) {
+            if (strcmp(key, "alarm") == 0) {
+                if (json_is_string(want) && has_alarm(rec, json_string_value(want)))
+                    return 1;
+                if (json_is_array(want)) {
+                    size_t k, ok = 0;
+                    json_t *w;
+                    json_array_foreach(want, k, w) ok += has_alarm(rec, json_string_value(w));
+                    if (ok == json_array_size(want))
+                        return 1;
+                }
+            } else if (strcmp(key, "speed") == 0 || strcmp(key, "course") == 0 ||
+                       strcmp(key, "altitude") == 0) {
+                if (value_matches(want, json_object_get(rec, key)))
+                    return 1;
+            } else if (value_matches(want, json_object_get(json_object_get(rec, "attributes"), key))) {
+                return 1;
+            }
+        }
+        return vec_fail(v, run, "attribute not found");
+    }
+    return vec_fail(v, run, "unknown expectation");
+}

@@ -1,0 +1,65 @@
+/*
+ * Shared helpers for the cmocka unit tests: decoding a frame in a fresh or
+ * given session, the sanity checks every decoded record must pass, and the
+ * device vectors (tests/vectors/seed-protocols.jsonl) with their
+ * expectations.
+ */
+#ifndef TRACKD_TEST_SUPPORT_H
+#define TRACKD_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/stream.h"
+#include "protocols/registry.h"
+
+/* A fixed server time for tests: 2026-01-02T03:04:05Z. */
+#define TD_TEST_NOW_MS 1767323045000LL
+
+/* Decodes one frame (text, exact bytes) with protocol p in session s (a
+ * fresh one when s is NULL). Returns decode()'s result; ctx holds records,
+ * reply and error. */
+int td_test_decode(const td_protocol *p, td_session *s, const char *frame, td_decode_ctx *ctx);
+int td_test_decode_bytes(const td_protocol *p, td_session *s, const uint8_t *frame, size_t len,
+                         td_decode_ctx *ctx);
+
+/* Checks what must hold for every record: a known type, a time after 1999
+ * and not far in the future, latitude/longitude in range (positions),
+ * speed below 2000 km/h, course 0-360, battery/heart-rate/SpO2 ranges. */
+void assert_record_sane(const td_record *r);
+
+/* The reply as a C string (text protocols). */
+const char *td_test_reply(const td_decode_ctx *ctx);
+
+/* Finds a record of a type in ctx; NULL when none. */
+const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type);
+
+/* Result of running input through the stream assembler like `trackd decode`
+ * does for one line: all frames' records as JSON objects, and error count. */
+typedef struct td_test_run {
+    json_t *records; /* array of record JSON objects (td_record_json) */
+    int errors;
+    char first_error[256];
+    const td_protocol *proto; /* protocol used/detected */
+} td_test_run;
+
+/* Feeds bytes into a fresh stream (forced protocol, or detection when p is
+ * NULL), flushes, decodes every frame. Free with td_test_run_free(). */
+void td_test_run_bytes(const td_protocol *p, const uint8_t *data, size_t len, td_test_run *out);
+void td_test_run_free(td_test_run *run);
+
+/* Vectors: the objects of seed-protocols.jsonl whose "protocol" matches
+ * (NULL = all). Returns a new array reference. */
+json_t *td_test_vectors(const char *protocol);
+/* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
+size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
+/* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a
+ * mismatch prints why and returns 0 (callers count and fail at the end). */
+int td_test_vector_holds(json_t *v, const td_test_run *run);
+
+#endif
