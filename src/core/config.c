@@ -1,1 +1,217 @@
-/* placeholder */
+/*
+ * Configuration table and parsing. Options are one sentinel-terminated
+ * table; the command line and the config file go through the same setter,
+ * so they accept the same names and values.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "trackd/error.h"
+
+enum opt_kind { OPT_INT, OPT_BOOL, OPT_STR, OPT_LEVEL, OPT_FILE };
+
+typedef struct opt {
+    const char *name;
+    enum opt_kind kind;
+    size_t off;      /* offset in td_config */
+    size_t size;     /* OPT_STR: buffer size */
+    long min, max;   /* OPT_INT range */
+    const char *help;
+} opt;
+
+#define F(field) offsetof(td_config, field)
+
+static const opt opts[] = {
+    {"port", OPT_INT, F(port), 0, 0, 65535, "device port, TCP and UDP (default 8888)"},
+    {"listen", OPT_STR, F(listen), sizeof(((td_config *)0)->listen), 0, 0,
+     "address to listen on (default ::, all IPv6 and IPv4)"},
+    {"http-port", OPT_INT, F(http_port), 0, 0, 65535,
+     "HTTP API and web UI port (default 8082)"},
+    {"db", OPT_STR, F(db), sizeof(((td_config *)0)->db), 0, 0,
+     "store: SQLite file path (default trackd.db)"},
+    {"config", OPT_FILE, 0, 0, 0, 0, "read options from FILE (name = value lines)"},
+    {"register-unknown", OPT_BOOL, F(register_unknown), 0, 0, 0,
+     "register devices not yet in the store (default true)"},
+    {"idle-timeout", OPT_INT, F(idle_timeout), 0, 1, 86400 * 7,
+     "seconds of silence before a TCP connection is closed (default 1800)"},
+    {"detect-timeout", OPT_INT, F(detect_timeout), 0, 1, 3600,
+     "seconds to recognise a new connection's protocol (default 30)"},
+    {"udp-timeout", OPT_INT, F(udp_timeout), 0, 1, 86400,
+     "seconds a UDP address stays bound to its device (default 300)"},
+    {"batch-max", OPT_INT, F(batch_max), 0, 100, 1000000,
+     "records waiting for a commit before reading pauses (default 50000)"},
+    {"reply-timezone", OPT_INT, F(reply_tz), 0, -720, 840,
+     "minutes east of UTC sent to devices that ask for local time (default 0)"},
+    {"log-level", OPT_LEVEL, F(log_level), 0, 0, 0, "debug, info, warn or error (default info)"},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+void td_config_defaults(td_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen, sizeof(c->listen), "::");
+    c->port = 8888;
+    c->http_port = 8082;
+    snprintf(c->db, sizeof(c->db), "trackd.db");
+    c->register_unknown = true;
+    c->idle_timeout = 1800;
+    c->detect_timeout = 30;
+    c->udp_timeout = 300;
+    c->batch_max = 50000;
+    c->reply_tz = 0;
+    c->log_level = TD_LOG_INFO;
+}
+
+static const opt *find(const char *name, size_t len)
+{
+    for (const opt *o = opts; o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+static int set(td_config *c, const opt *o, const char *val, int depth, char *err, size_t errcap)
+{
+    char *p = (char *)c + o->off;
+    char *end;
+
+    switch (o->kind) {
+    case OPT_INT: {
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno || end == val || *end || v < o->min || v > o->max) {
+            snprintf(err, errcap, "--%s: '%s' is not a number from %ld to %ld", o->name, val,
+                     o->min, o->max);
+            return TD_EINVAL;
+        }
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes")) {
+            *(bool *)p = true;
+        } else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no")) {
+            *(bool *)p = false;
+        } else {
+            snprintf(err, errcap, "--%s: '%s' is not true or false", o->name, val);
+            return TD_EINVAL;
+        }
+        return 0;
+    case OPT_STR:
+        if (strlen(val) >= o->size || !*val) {
+            snprintf(err, errcap, "--%s: value must be 1 to %zu characters", o->name,
+                     o->size - 1);
+            return TD_EINVAL;
+        }
+        snprintf(p, o->size, "%s", val);
+        return 0;
+    case OPT_LEVEL: {
+        int level = td_log_level_from_name(val);
+        if (level < 0) {
+            snprintf(err, errcap, "--log-level: '%s' is not debug, info, warn or error", val);
+            return TD_EINVAL;
+        }
+        *(int *)p = level;
+        return 0;
+    }
+    case OPT_FILE:
+        if (depth > 0) {
+            snprintf(err, errcap, "config: 'config' cannot be nested in a config file");
+            return TD_EINVAL;
+        }
+        return td_config_load_file(c, val, err, errcap);
+    }
+    return TD_EINVAL;
+}
+
+int td_config_load_file(td_config *c, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int lineno = 0, rc = 0;
+
+    if (!f) {
+        snprintf(err, errcap, "config: cannot open '%s': %s", path, strerror(errno));
+        return TD_EIO;
+    }
+    while (!rc && fgets(line, sizeof(line), f)) {
+        char *s = line, *e;
+        lineno++;
+        s[strcspn(s, "\r\n")] = '\0';
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s || *s == '#')
+            continue;
+        size_t klen = strcspn(s, " \t=");
+        const opt *o = find(s, klen);
+        if (!o) {
+            snprintf(err, errcap, "%s:%d: unknown option '%.*s'", path, lineno, (int)klen, s);
+            rc = TD_EINVAL;
+            break;
+        }
+        char *v = s + klen;
+        while (*v == ' ' || *v == '\t' || *v == '=')
+            v++;
+        e = v + strlen(v);
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        char sub[256];
+        rc = set(c, o, v, 1, sub, sizeof(sub));
+        if (rc)
+            snprintf(err, errcap, "%s:%d: %s", path, lineno, sub);
+    }
+    fclose(f);
+    return rc;
+}
+
+int td_config_parse(td_config *c, int argc, char **argv, int first, char *err, size_t errcap)
+{
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            td_config_usage(stdout);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errcap, "unexpected argument '%s' (see --help)", a);
+            return TD_EINVAL;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        const opt *o = find(name, eq ? (size_t)(eq - name) : strlen(name));
+        if (!o) {
+            snprintf(err, errcap, "unknown option '%s' (see --help)", a);
+            return TD_EINVAL;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (o->kind == OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            val = "true";
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else {
+            snprintf(err, errcap, "option '--%s' needs a value", o->name);
+            return TD_EINVAL;
+        }
+        int rc = set(c, o, val, 0, err, errcap);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void td_config_usage(FILE *out)
+{
+    fprintf(out, "Options for 'trackd serve' (also settable as 'name = value' in --config):\n");
+    for (const opt *o = opts; o->name; o++) {
+        char flag[48];
+        snprintf(flag, sizeof(flag), "--%s%s", o->name,
+                 o->kind == OPT_BOOL ? "[=BOOL]" : o->kind == OPT_FILE ? " FILE" : " VALUE");
+        fprintf(out, "  %-26s %s\n", flag, o->help);
+    }
+}

@@ -1,1 +1,1077 @@
-/* placeholder */
+/*
+ * The device gateway (see server.h).
+ *
+ * Data flow: bytes arrive on a TCP connection (td_conn) or as a datagram
+ * from a UDP peer (td_peer); the stream assembler detects the protocol and
+ * cuts frames; each frame is decoded; its records join the open batch and
+ * its reply waits in the endpoint's reply queue, tagged with the batch's
+ * sequence number. After each loop iteration, if no commit is running and
+ * the open batch holds anything, it is handed to the thread pool and
+ * written in one transaction (group commit). When that commit completes,
+ * every reply tagged with its sequence number is sent, in order. A failed
+ * commit sends none of them, so the device retransmits.
+ *
+ * Rules for bad input (each with a log line):
+ *   - undetected protocol: TCP closed once detection fails or the detect
+ *     limit/timeout passes; a UDP datagram is dropped. Either way the first
+ *     bytes are kept (capped) as an unknown-traffic sample.
+ *   - a frame that fails to decode: logged, the connection stays.
+ *   - a frame over the protocol's size limit, or a stream that cannot be
+ *     framed: the TCP connection is closed.
+ *   - a device that is not registered with --register-unknown=false:
+ *     TCP closed, datagram dropped, sample kept.
+ *   - a connection silent for --idle-timeout: closed.
+ *   - a peer that does not read its replies (more than 256 KiB queued):
+ *     closed.
+ */
+#include "core/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "core/map.h"
+#include "core/record_json.h"
+#include "core/stream.h"
+#include "core/text.h"
+#include "trackd/error.h"
+#include "trackd/protocol.h"
+#include "trackd/store.h"
+
+#define WRITE_QUEUE_MAX (256 * 1024)
+#define SWEEP_MS 1000
+
+typedef struct td_server td_server;
+typedef struct gbatch gbatch;
+
+/* A device known to the server (all devices in the store, plus new ones). */
+typedef struct td_device {
+    td_store_device st; /* persisted state; st.id = 0 until first commit */
+    int batch_idx;      /* slot in the open batch's device list, or -1 */
+    int links;          /* live TCP connections and bound UDP peers */
+} td_device;
+
+/* A reply waiting for the commit with sequence number `seq`. */
+typedef struct td_reply {
+    struct td_reply *next;
+    uint64_t seq;
+    size_t len;
+    uint8_t data[];
+} td_reply;
+
+/* Something replies are sent to: a TCP connection or a UDP peer. */
+typedef struct td_endpoint {
+    td_reply *head, *tail;
+    struct td_endpoint *wait_next; /* in server's waiting list */
+    bool waiting;
+    bool is_udp;
+} td_endpoint;
+
+typedef struct td_conn {
+    td_endpoint ep; /* first: endpoints cast back to their owner */
+    uv_tcp_t handle;
+    td_server *srv;
+    td_stream stream;
+    char remote[72];
+    td_device *dev;
+    uint64_t opened_ms, last_ms;
+    struct td_conn *prev, *next;
+    bool closing;
+} td_conn;
+
+typedef struct td_peer {
+    td_endpoint ep;
+    td_server *srv;
+    struct sockaddr_storage addr;
+    char remote[72];
+    const td_protocol *proto;
+    td_session session;
+    td_device *dev;
+    uint64_t last_ms;
+} td_peer;
+
+struct td_server {
+    const td_config *cfg;
+    uv_loop_t *loop;
+    td_store *store;
+    uv_tcp_t tcp;
+    uv_udp_t udp;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t sweep;
+    uv_check_t check;
+    td_map devices; /* unique id -> td_device */
+    td_map peers;   /* remote string -> td_peer */
+    td_conn *conns;
+    size_t nconns;
+
+    /* Group commit: batch[open] fills while batch[!open] is written. */
+    struct gbatch {
+        td_store_batch b;
+        td_device **devs; /* parallel to b.devices */
+        size_t rows_cap, devs_cap, unknown_cap;
+    } batch[2];
+    int open;
+    uint64_t open_seq, committed_seq; /* sequence of the open batch */
+    bool committing, paused;
+    int commit_rc;
+    uv_work_t work;
+    td_endpoint *waiting;
+
+    td_decode_ctx ctx; /* one frame at a time on the loop thread */
+    bool stopping;
+    uint64_t frames, records, decode_errors, commits;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "tcp:1.2.3.4:5678" or "udp:[::1]:5678"; IPv4-mapped addresses as IPv4. */
+static void format_addr(const struct sockaddr *sa, const char *transport, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof(ip));
+        snprintf(out, cap, "%s:%s:%d", transport, ip, ntohs(in->sin_port));
+        return;
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    uv_ip6_name(in6, ip, sizeof(ip));
+    if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
+        snprintf(out, cap, "%s:%s:%d", transport, ip + 7, ntohs(in6->sin6_port));
+    else
+        snprintf(out, cap, "%s:[%s]:%d", transport, ip, ntohs(in6->sin6_port));
+}
+
+/* ---- devices ------------------------------------------------------------ */
+
+static int load_device(void *arg, const td_store_device *d)
+{
+    td_server *srv = arg;
+    td_device *dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return TD_ENOMEM;
+    dev->st = *d;
+    dev->st.online = false;
+    dev->batch_idx = -1;
+    return td_map_put(&srv->devices, d->unique_id, dev);
+}
+
+/* Puts the device's state into the open batch (once per batch). */
+static int touch_device(td_server *srv, td_device *dev)
+{
+    struct gbatch *g = &srv->batch[srv->open];
+
+    if (dev->batch_idx >= 0)
+        return dev->batch_idx;
+    if (g->b.ndevices == g->devs_cap) {
+        size_t cap = g->devs_cap ? g->devs_cap * 2 : 64;
+        td_store_device *d = realloc(g->b.devices, cap * sizeof(*d));
+        if (!d)
+            return TD_ENOMEM;
+        g->b.devices = d;
+        td_device **p = realloc(g->devs, cap * sizeof(*p));
+        if (!p)
+            return TD_ENOMEM;
+        g->devs = p;
+        g->devs_cap = cap;
+    }
+    dev->batch_idx = (int)g->b.ndevices;
+    g->devs[g->b.ndevices++] = dev;
+    return dev->batch_idx;
+}
+
+static void link_device(td_server *srv, td_device *dev, const char *remote, const char *proto)
+{
+    dev->links++;
+    dev->st.online = true;
+    snprintf(dev->st.last_remote, sizeof(dev->st.last_remote), "%s", remote);
+    snprintf(dev->st.protocol, sizeof(dev->st.protocol), "%s", proto);
+    touch_device(srv, dev);
+}
+
+static void unlink_device(td_server *srv, td_device *dev, const char *remote, const char *why)
+{
+    if (--dev->links > 0)
+        return;
+    dev->st.online = false;
+    touch_device(srv, dev);
+    td_info("device %s offline (%s, %s)", dev->st.unique_id, remote, why);
+}
+
+/* ---- unknown traffic ---------------------------------------------------- */
+
+static void keep_unknown(td_server *srv, const char *remote, const char *reason,
+                         const uint8_t *bytes, size_t len)
+{
+    struct gbatch *g = &srv->batch[srv->open];
+
+    if (g->b.nunknown == g->unknown_cap) {
+        if (g->unknown_cap >= 256)
+            return; /* a flood of junk: the log lines are enough */
+        size_t cap = g->unknown_cap ? g->unknown_cap * 2 : 8;
+        td_store_unknown *u = realloc(g->b.unknown, cap * sizeof(*u));
+        if (!u)
+            return;
+        g->b.unknown = u;
+        g->unknown_cap = cap;
+    }
+    td_store_unknown *u = &g->b.unknown[g->b.nunknown++];
+    u->time_ms = (int64_t)now_ms();
+    snprintf(u->remote, sizeof(u->remote), "%s", remote);
+    snprintf(u->reason, sizeof(u->reason), "%s", reason);
+    u->len = len < TD_UNKNOWN_BYTES ? len : TD_UNKNOWN_BYTES;
+    memcpy(u->bytes, bytes, u->len);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void write_done(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void udp_send_done(uv_udp_send_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void conn_close(td_conn *c, const char *why);
+
+/* Sends bytes now. */
+static void send_now(td_endpoint *ep, const uint8_t *data, size_t len)
+{
+    if (ep->is_udp) {
+        td_peer *p = (td_peer *)ep;
+        uv_udp_send_t *req = malloc(sizeof(*req) + len);
+        if (!req)
+            return;
+        memcpy(req + 1, data, len);
+        uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)len);
+        if (uv_udp_send(req, &p->srv->udp, &buf, 1, (const struct sockaddr *)&p->addr,
+                        udp_send_done) < 0)
+            free(req);
+        return;
+    }
+    td_conn *c = (td_conn *)ep;
+    if (c->closing)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) > WRITE_QUEUE_MAX) {
+        td_warn("%s: peer does not read its replies; closing", c->remote);
+        conn_close(c, "write queue full");
+        return;
+    }
+    uv_write_t *req = malloc(sizeof(*req) + len);
+    if (!req)
+        return;
+    memcpy(req + 1, data, len);
+    uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)len);
+    if (uv_write(req, (uv_stream_t *)&c->handle, &buf, 1, write_done) < 0)
+        free(req);
+}
+
+static void ep_wait(td_server *srv, td_endpoint *ep)
+{
+    if (ep->waiting)
+        return;
+    ep->waiting = true;
+    ep->wait_next = srv->waiting;
+    srv->waiting = ep;
+}
+
+/*
+ * Queues a reply behind commit `seq` (0: no data to wait for). Order on an
+ * endpoint is kept: a reply never overtakes one queued before it.
+ */
+static void reply(td_server *srv, td_endpoint *ep, uint64_t seq, const uint8_t *data, size_t len)
+{
+    if (!len)
+        return;
+    if (ep->tail && ep->tail->seq > seq)
+        seq = ep->tail->seq;
+    if (seq <= srv->committed_seq && !ep->head) {
+        send_now(ep, data, len);
+        return;
+    }
+    td_reply *r = malloc(sizeof(*r) + len);
+    if (!r)
+        return;
+    r->next = NULL;
+    r->seq = seq;
+    r->len = len;
+    memcpy(r->data, data, len);
+    if (ep->tail)
+        ep->tail->next = r;
+    else
+        ep->head = r;
+    ep->tail = r;
+    ep_wait(srv, ep);
+}
+
+static void ep_drop(td_endpoint *ep)
+{
+    while (ep->head) {
+        td_reply *r = ep->head;
+        ep->head = r->next;
+        free(r);
+    }
+    ep->tail = NULL;
+}
+
+/* After a commit: send what it confirmed, drop what a failed one would have. */
+static void release_replies(td_server *srv, uint64_t seq, bool ok)
+{
+    td_endpoint **pp = &srv->waiting;
+    while (*pp) {
+        td_endpoint *ep = *pp;
+        while (ep->head && ep->head->seq <= seq) {
+            td_reply *r = ep->head;
+            ep->head = r->next;
+            if (ok)
+                send_now(ep, r->data, r->len);
+            free(r);
+        }
+        if (!ep->head) {
+            ep->tail = NULL;
+            ep->waiting = false;
+            *pp = ep->wait_next;
+        } else {
+            pp = &ep->wait_next;
+        }
+    }
+}
+
+static void ep_forget(td_server *srv, td_endpoint *ep)
+{
+    for (td_endpoint **pp = &srv->waiting; *pp; pp = &(*pp)->wait_next) {
+        if (*pp == ep) {
+            *pp = ep->wait_next;
+            break;
+        }
+    }
+    ep->waiting = false;
+    ep_drop(ep);
+}
+
+/* ---- group commit ------------------------------------------------------- */
+
+static void pause_reading(td_server *srv, bool pause);
+static void maybe_finish_stop(td_server *srv);
+
+static td_store_batch *inflight(td_server *srv)
+{
+    return &srv->batch[!srv->open].b;
+}
+
+static void commit_work(uv_work_t *w)
+{
+    td_server *srv = w->data;
+    srv->commit_rc = srv->store->ops->put_batch(srv->store, inflight(srv));
+}
+
+static void commit_done(uv_work_t *w, int status)
+{
+    td_server *srv = w->data;
+    td_store_batch *b = inflight(srv);
+    uint64_t seq = srv->open_seq - 1;
+    bool ok = status == 0 && srv->commit_rc == 0;
+
+    srv->committing = false;
+    srv->commits++;
+    if (ok) {
+        /* New devices learn their store ids. */
+        for (size_t i = 0; i < b->ndevices; i++) {
+            td_device *dev = td_map_get(&srv->devices, b->devices[i].unique_id);
+            if (dev && !dev->st.id)
+                dev->st.id = b->devices[i].id;
+        }
+    } else {
+        td_error("store: commit of %zu records failed (%s); their acknowledgements are withheld"
+                 " so the devices send them again",
+                 b->nrows, td_strerror(srv->commit_rc));
+    }
+    srv->committed_seq = seq;
+    release_replies(srv, seq, ok);
+    td_store_batch_clear(b);
+    if (srv->paused)
+        pause_reading(srv, false);
+    maybe_finish_stop(srv);
+}
+
+static bool batch_empty(const td_store_batch *b)
+{
+    return !b->nrows && !b->ndevices && !b->nunknown;
+}
+
+/* Runs after every loop iteration: starts a commit when there is work. */
+static void on_check(uv_check_t *h)
+{
+    td_server *srv = h->data;
+    struct gbatch *g = &srv->batch[srv->open];
+
+    if (srv->committing || batch_empty(&g->b))
+        return;
+    /* Snapshot the devices' state, then the open batch becomes inflight. */
+    for (size_t i = 0; i < g->b.ndevices; i++) {
+        g->b.devices[i] = g->devs[i]->st;
+        g->devs[i]->batch_idx = -1;
+    }
+    srv->open = !srv->open;
+    srv->open_seq++;
+    srv->committing = true;
+    srv->work.data = srv;
+    if (uv_queue_work(srv->loop, &srv->work, commit_work, commit_done) < 0) {
+        srv->committing = false;
+        td_error("store: cannot queue a commit");
+    }
+}
+
+/* Adds one decoded record to the open batch. */
+static int add_row(td_server *srv, td_device *dev, const td_protocol *proto, const td_record *r,
+                   uint64_t now)
+{
+    struct gbatch *g = &srv->batch[srv->open];
+    int idx = touch_device(srv, dev);
+
+    if (idx < 0)
+        return idx;
+    if (g->b.nrows == g->rows_cap) {
+        size_t cap = g->rows_cap ? g->rows_cap * 2 : 256;
+        td_store_row *rows = realloc(g->b.rows, cap * sizeof(*rows));
+        if (!rows)
+            return TD_ENOMEM;
+        g->b.rows = rows;
+        g->rows_cap = cap;
+    }
+    json_t *attrs = td_record_attributes_json(r);
+    char *text = json_dumps(attrs, JSON_COMPACT);
+    json_decref(attrs);
+    if (!text)
+        return TD_ENOMEM;
+
+    td_store_row *row = &g->b.rows[g->b.nrows++];
+    memset(row, 0, sizeof(*row));
+    row->dev = idx;
+    row->protocol = proto->name;
+    row->type = r->type;
+    row->server_ms = (int64_t)now;
+    row->device_ms = r->time_ms;
+    row->valid = r->valid;
+    row->alarms = r->alarms;
+    row->attributes = text;
+    if (r->type == TD_REC_POSITION) {
+        row->located = true;
+        row->latitude = r->latitude;
+        row->longitude = r->longitude;
+        row->speed = r->speed;
+        row->course = r->course;
+        row->altitude = r->altitude;
+        if (r->valid && r->time_ms >= dev->st.last_fix_ms) {
+            dev->st.has_location = true;
+            dev->st.last_latitude = r->latitude;
+            dev->st.last_longitude = r->longitude;
+            dev->st.last_fix_ms = r->time_ms;
+        }
+    } else if (dev->st.has_location) {
+        /* Telemetry without a fix is shown where the device last was. */
+        row->located = true;
+        row->latitude = dev->st.last_latitude;
+        row->longitude = dev->st.last_longitude;
+    }
+    if ((int64_t)now > dev->st.last_seen_ms)
+        dev->st.last_seen_ms = (int64_t)now;
+    srv->records++;
+    return 0;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+/*
+ * Finds or registers the device a session identified. Returns NULL when the
+ * device is unknown and --register-unknown=false.
+ */
+static td_device *bind_device(td_server *srv, const char *uid, const char *remote,
+                              const td_protocol *proto, const uint8_t *frame, size_t len)
+{
+    td_device *dev = td_map_get(&srv->devices, uid);
+    if (dev)
+        return dev;
+    if (!srv->cfg->register_unknown) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "unregistered device %s (%s)", uid, proto->name);
+        td_warn("%s %s: rejected unregistered device %s (--register-unknown=false)", remote,
+                proto->name, uid);
+        keep_unknown(srv, remote, reason, frame, len);
+        return NULL;
+    }
+    dev = calloc(1, sizeof(*dev));
+    if (!dev || td_map_put(&srv->devices, uid, dev)) {
+        free(dev);
+        return NULL;
+    }
+    dev->batch_idx = -1;
+    snprintf(dev->st.unique_id, sizeof(dev->st.unique_id), "%s", uid);
+    snprintf(dev->st.name, sizeof(dev->st.name), "%s", uid);
+    dev->st.first_seen_ms = (int64_t)now_ms();
+    td_info("%s %s: registered new device %s", remote, proto->name, uid);
+    return dev;
+}
+
+/* The parts of a TCP connection and a UDP peer that frame handling needs. */
+typedef struct frame_src {
+    td_endpoint *ep;
+    const char *remote;
+    td_device **dev;
+    td_session *session;
+    bool rejected;
+} frame_src;
+
+static void handle_frame(td_server *srv, frame_src *src, const td_protocol *proto,
+                         const uint8_t *frame, size_t len)
+{
+    td_decode_ctx *ctx = &srv->ctx;
+    uint64_t now = now_ms();
+
+    srv->frames++;
+    td_decode_ctx_reset(ctx, src->session, (int64_t)now);
+    ctx->tz_minutes = srv->cfg->reply_tz;
+    int rc = proto->decode(ctx, frame, len);
+    if (rc < 0) {
+        char hex[2 * 48 + 1];
+        srv->decode_errors++;
+        td_hex_encode(frame, len < 48 ? len : 48, hex, sizeof(hex));
+        td_warn("%s %s %s: decode error: %s (frame %s%s)", src->remote, proto->name,
+                src->session->device_id[0] ? src->session->device_id : "-", ctx->err, hex,
+                len > 48 ? "..." : "");
+        return;
+    }
+
+    const char *uid = src->session->device_id;
+    if (uid[0] && (!*src->dev || strcmp((*src->dev)->st.unique_id, uid) != 0)) {
+        td_device *dev = bind_device(srv, uid, src->remote, proto, frame, len);
+        if (!dev) {
+            src->rejected = true;
+            return;
+        }
+        if (*src->dev)
+            unlink_device(srv, *src->dev, src->remote, "identity changed");
+        *src->dev = dev;
+        link_device(srv, dev, src->remote, proto->name);
+        td_info("%s %s: device %s online", src->remote, proto->name, uid);
+    }
+
+    td_device *dev = *src->dev;
+    uint64_t seq = 0;
+    if (ctx->nrec > 0) {
+        if (!dev) {
+            td_warn("%s %s: %d record(s) before the device identified itself; not stored or"
+                    " acknowledged",
+                    src->remote, proto->name, ctx->nrec);
+            return;
+        }
+        for (int i = 0; i < ctx->nrec; i++) {
+            if (add_row(srv, dev, proto, &ctx->rec[i], now)) {
+                td_error("%s %s %s: out of memory; frame not acknowledged", src->remote,
+                         proto->name, dev->st.unique_id);
+                return;
+            }
+            td_debug("%s %s %s: %s record", src->remote, proto->name, dev->st.unique_id,
+                     td_rec_type_name(ctx->rec[i].type));
+        }
+        seq = srv->open_seq;
+        if (srv->batch[srv->open].b.nrows >= (size_t)srv->cfg->batch_max && !srv->paused)
+            pause_reading(srv, true);
+    } else if (dev) {
+        if ((int64_t)now > dev->st.last_seen_ms)
+            dev->st.last_seen_ms = (int64_t)now;
+        touch_device(srv, dev);
+    }
+    reply(srv, src->ep, seq, ctx->reply, ctx->reply_len);
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    td_conn *c = h->data;
+    td_stream_free(&c->stream);
+    free(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)req->handle, on_conn_closed);
+    free(req);
+}
+
+/* Closes a connection after its queued replies are written. */
+static void conn_close(td_conn *c, const char *why)
+{
+    td_server *srv = c->srv;
+    if (c->closing)
+        return;
+    c->closing = true;
+    td_info("%s %s %s: disconnect (%s)", c->remote, c->stream.proto ? c->stream.proto->name : "-",
+            c->dev ? c->dev->st.unique_id : "-", why);
+    if (c->dev)
+        unlink_device(srv, c->dev, c->remote, why);
+    ep_forget(srv, &c->ep);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    uv_read_stop((uv_stream_t *)&c->handle);
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req && uv_shutdown(req, (uv_stream_t *)&c->handle, on_shutdown) == 0)
+        return;
+    free(req);
+    uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536]; /* the loop is single-threaded; data is copied out */
+    *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+struct tcp_frame_arg {
+    td_conn *c;
+    frame_src src;
+};
+
+static void on_tcp_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    struct tcp_frame_arg *a = arg;
+    if (a->src.rejected || a->c->closing)
+        return;
+    if (s->frames == 1)
+        td_info("%s: detected protocol %s", a->c->remote, s->proto->name);
+    handle_frame(a->c->srv, &a->src, s->proto, frame, len);
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+    td_conn *c = h->data;
+    char err[256];
+
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->last_ms = now_ms();
+    struct tcp_frame_arg a = {c, {&c->ep, c->remote, &c->dev, &c->stream.session, false}};
+    int rc = td_stream_feed(&c->stream, (const uint8_t *)buf->base, (size_t)nread, on_tcp_frame,
+                            &a, err, sizeof(err));
+    if (a.src.rejected) {
+        conn_close(c, "device not registered");
+    } else if (rc < 0) {
+        if (!c->stream.proto) {
+            td_warn("%s: %s; closing", c->remote, err);
+            keep_unknown(c->srv, c->remote, err, c->stream.buf, c->stream.len);
+        } else {
+            td_warn("%s %s %s: %s; closing", c->remote, c->stream.proto->name,
+                    c->dev ? c->dev->st.unique_id : "-", err);
+        }
+        conn_close(c, td_strerror(rc));
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    td_server *srv = server->data;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (status < 0) {
+        td_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    td_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->handle);
+    c->handle.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->handle) < 0) {
+        uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->handle, 1);
+    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0)
+        format_addr((struct sockaddr *)&ss, "tcp", c->remote, sizeof(c->remote));
+    else
+        snprintf(c->remote, sizeof(c->remote), "tcp:?");
+    td_stream_init(&c->stream, TD_TCP, NULL);
+    c->opened_ms = c->last_ms = now_ms();
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    td_info("%s: connect", c->remote);
+    if (!srv->paused)
+        uv_read_start((uv_stream_t *)&c->handle, alloc_cb, on_read);
+}
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+struct udp_frame_arg {
+    td_peer *p;
+    frame_src src;
+};
+
+static void on_udp_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    struct udp_frame_arg *a = arg;
+    if (a->src.rejected)
+        return;
+    handle_frame(a->p->srv, &a->src, s->proto, frame, len);
+}
+
+static void peer_free(td_server *srv, td_peer *p, const char *why)
+{
+    if (p->dev)
+        unlink_device(srv, p->dev, p->remote, why);
+    ep_forget(srv, &p->ep);
+    free(p);
+}
+
+static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags)
+{
+    td_server *srv = h->data;
+    char remote[72], err[256];
+    bool maybe;
+
+    (void)flags;
+    if (nread <= 0 || !addr)
+        return;
+    format_addr(addr, "udp", remote, sizeof(remote));
+    const uint8_t *data = (const uint8_t *)buf->base;
+    const td_protocol *proto = td_detect(data, (size_t)nread, TD_UDP, &maybe);
+    if (!proto) {
+        char hex[2 * 32 + 1];
+        td_hex_encode(data, nread < 32 ? (size_t)nread : 32, hex, sizeof(hex));
+        snprintf(err, sizeof(err), "unknown protocol: first bytes %s%s", hex,
+                 nread > 32 ? "..." : "");
+        td_warn("%s: %s; datagram dropped", remote, err);
+        keep_unknown(srv, remote, err, data, (size_t)nread);
+        return;
+    }
+
+    td_peer *p = td_map_get(&srv->peers, remote);
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p || td_map_put(&srv->peers, remote, p)) {
+            free(p);
+            return;
+        }
+        p->srv = srv;
+        p->ep.is_udp = true;
+        memcpy(&p->addr, addr,
+               addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in));
+        snprintf(p->remote, sizeof(p->remote), "%s", remote);
+        td_info("%s: new UDP peer, protocol %s", remote, proto->name);
+    }
+    if (p->proto != proto) {
+        /* A different protocol from the same address is a new session. */
+        memset(&p->session, 0, sizeof(p->session));
+        p->proto = proto;
+    }
+    p->last_ms = now_ms();
+
+    /* A datagram holds one or more whole frames; the last may lack its
+     * terminator. */
+    td_stream st;
+    td_stream_init(&st, TD_UDP, proto);
+    st.session = p->session;
+    struct udp_frame_arg a = {p, {&p->ep, p->remote, &p->dev, &st.session, false}};
+    int rc = td_stream_feed(&st, data, (size_t)nread, on_udp_frame, &a, err, sizeof(err));
+    if (rc == 0)
+        rc = td_stream_flush(&st, on_udp_frame, &a, err, sizeof(err));
+    if (rc < 0)
+        td_warn("%s %s: %s; rest of datagram dropped", remote, proto->name, err);
+    p->session = st.session;
+    td_stream_free(&st);
+    if (a.src.rejected) {
+        td_map_del(&srv->peers, remote);
+        peer_free(srv, p, "device not registered");
+    }
+}
+
+static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536];
+    *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+/* ---- timers, flow control, shutdown ------------------------------------- */
+
+static void pause_reading(td_server *srv, bool pause)
+{
+    srv->paused = pause;
+    if (pause)
+        td_warn("store: %zu records waiting for a commit; pausing reads",
+                srv->batch[srv->open].b.nrows);
+    for (td_conn *c = srv->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (pause)
+            uv_read_stop((uv_stream_t *)&c->handle);
+        else
+            uv_read_start((uv_stream_t *)&c->handle, alloc_cb, on_read);
+    }
+    if (pause)
+        uv_udp_recv_stop(&srv->udp);
+    else if (!srv->stopping)
+        uv_udp_recv_start(&srv->udp, udp_alloc_cb, on_udp_recv);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    td_server *srv = t->data;
+    uint64_t now = now_ms();
+    uint64_t idle = (uint64_t)srv->cfg->idle_timeout * 1000;
+    uint64_t detect = (uint64_t)srv->cfg->detect_timeout * 1000;
+    uint64_t udp = (uint64_t)srv->cfg->udp_timeout * 1000;
+
+    for (td_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (!c->stream.proto && now - c->opened_ms >= detect) {
+            char reason[128];
+            snprintf(reason, sizeof(reason), "protocol not detected within %d s (%zu bytes)",
+                     srv->cfg->detect_timeout, c->stream.len);
+            td_warn("%s: %s; closing", c->remote, reason);
+            if (c->stream.len)
+                keep_unknown(srv, c->remote, reason, c->stream.buf, c->stream.len);
+            conn_close(c, "detect timeout");
+        } else if (now - c->last_ms >= idle) {
+            conn_close(c, "idle timeout");
+        }
+    }
+    for (size_t i = 0; i < srv->peers.cap; i++) {
+        td_map_slot *slot = &srv->peers.slots[i];
+        if (!slot->key)
+            continue;
+        td_peer *p = slot->value;
+        if (now - p->last_ms >= udp && !p->ep.head) {
+            char key[72];
+            snprintf(key, sizeof(key), "%s", slot->key);
+            td_map_del(&srv->peers, key);
+            peer_free(srv, p, "UDP timeout");
+            i--; /* backward shift may have moved an entry into this slot */
+        }
+    }
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Once nothing is left to commit, closes everything so uv_run returns. */
+static void maybe_finish_stop(td_server *srv)
+{
+    if (!srv->stopping || srv->committing || !batch_empty(&srv->batch[srv->open].b))
+        return;
+    if (srv->nconns) {
+        for (td_conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            conn_close(c, "server stopping");
+        }
+        return; /* the offline states are one more commit */
+    }
+    td_info("store: all records committed (%llu records in %llu commits); closing",
+            (unsigned long long)srv->records, (unsigned long long)srv->commits);
+    close_handle((uv_handle_t *)&srv->udp);
+    close_handle((uv_handle_t *)&srv->sweep);
+    close_handle((uv_handle_t *)&srv->check);
+    close_handle((uv_handle_t *)&srv->sigint);
+    close_handle((uv_handle_t *)&srv->sigterm);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    td_server *srv = h->data;
+    if (srv->stopping) {
+        td_warn("second signal: exiting without waiting");
+        exit(1);
+    }
+    srv->stopping = true;
+    td_info("%s received: no new connections; flushing %zu pending records",
+            signum == SIGINT ? "SIGINT" : "SIGTERM", srv->batch[srv->open].b.nrows);
+    close_handle((uv_handle_t *)&srv->tcp);
+    uv_udp_recv_stop(&srv->udp);
+    for (td_conn *c = srv->conns; c; c = c->next)
+        if (!c->closing)
+            uv_read_stop((uv_stream_t *)&c->handle);
+    maybe_finish_stop(srv);
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int bind_port(td_server *srv, char *err, size_t errcap)
+{
+    struct sockaddr_storage ss;
+    int rc, port = srv->cfg->port;
+
+    if (uv_ip6_addr(srv->cfg->listen, port, (struct sockaddr_in6 *)&ss) != 0 &&
+        uv_ip4_addr(srv->cfg->listen, port, (struct sockaddr_in *)&ss) != 0) {
+        snprintf(err, errcap, "--listen: '%s' is not an IP address", srv->cfg->listen);
+        return TD_EINVAL;
+    }
+    uv_tcp_init(srv->loop, &srv->tcp);
+    srv->tcp.data = srv;
+    rc = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)&srv->tcp, 1024, on_connection);
+    if (rc) {
+        snprintf(err, errcap, "cannot listen on TCP %s port %d: %s", srv->cfg->listen, port,
+                 uv_strerror(rc));
+        return TD_EIO;
+    }
+    if (port == 0) {
+        /* An ephemeral port: UDP takes the number TCP was given. */
+        struct sockaddr_storage got;
+        int len = sizeof(got);
+        uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&got, &len);
+        port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                               : ((struct sockaddr_in *)&got)->sin_port);
+        if (ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    }
+    uv_udp_init(srv->loop, &srv->udp);
+    srv->udp.data = srv;
+    rc = uv_udp_bind(&srv->udp, (struct sockaddr *)&ss, 0);
+    if (!rc)
+        rc = uv_udp_recv_start(&srv->udp, udp_alloc_cb, on_udp_recv);
+    if (rc) {
+        snprintf(err, errcap, "cannot bind UDP %s port %d: %s", srv->cfg->listen, port,
+                 uv_strerror(rc));
+        return TD_EIO;
+    }
+    td_info("device port %d open on %s (TCP and UDP%s); protocols:", port, srv->cfg->listen,
+            strcmp(srv->cfg->listen, "::") == 0 ? ", IPv4 and IPv6" : "");
+    for (size_t i = 0; i < td_protocol_count; i++)
+        td_info("  %s", td_protocols[i]->name);
+    return 0;
+}
+
+static void free_batch(struct gbatch *g)
+{
+    td_store_batch_clear(&g->b);
+    free(g->b.rows);
+    free(g->b.devices);
+    free(g->b.unknown);
+    free(g->devs);
+}
+
+int td_serve(const td_config *cfg)
+{
+    static td_server srv; /* large (decode context); one per process */
+    char err[512];
+    int rc, exit_code = 1;
+
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = cfg;
+    srv.loop = uv_default_loop();
+    srv.open_seq = 1;
+    td_map_init(&srv.devices);
+    td_map_init(&srv.peers);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = td_store_open(cfg->db, &srv.store, err, sizeof(err));
+    if (rc) {
+        td_error("%s", err);
+        goto out;
+    }
+    srv.store->ops->reset_online(srv.store);
+    rc = srv.store->ops->devices(srv.store, load_device, &srv);
+    if (rc) {
+        td_error("store: cannot load devices: %s", td_strerror(rc));
+        goto out;
+    }
+    td_info("store %s opened (%s); %zu devices known; unknown devices are %s", cfg->db,
+            srv.store->ops->name, srv.devices.len,
+            cfg->register_unknown ? "registered automatically" : "rejected");
+
+    rc = bind_port(&srv, err, sizeof(err));
+    if (rc) {
+        td_error("%s", err);
+        goto out;
+    }
+    uv_check_init(srv.loop, &srv.check);
+    srv.check.data = &srv;
+    uv_check_start(&srv.check, on_check);
+    uv_timer_init(srv.loop, &srv.sweep);
+    srv.sweep.data = &srv;
+    uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_signal_init(srv.loop, &srv.sigint);
+    uv_signal_init(srv.loop, &srv.sigterm);
+    srv.sigint.data = srv.sigterm.data = &srv;
+    uv_signal_start(&srv.sigint, on_signal, SIGINT);
+    uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+
+    uv_run(srv.loop, UV_RUN_DEFAULT);
+    exit_code = 0;
+
+out:
+    if (!srv.stopping) {
+        /* Start-up failed: close what was opened so the loop can be freed. */
+        if (uv_is_active((uv_handle_t *)&srv.tcp) || srv.tcp.loop)
+            close_handle((uv_handle_t *)&srv.tcp);
+        if (srv.udp.loop)
+            close_handle((uv_handle_t *)&srv.udp);
+        uv_run(srv.loop, UV_RUN_DEFAULT);
+    }
+    if (srv.store) {
+        srv.store->ops->reset_online(srv.store);
+        srv.store->ops->close(srv.store);
+        if (exit_code == 0)
+            td_info("store closed cleanly; %llu frames, %llu records, %llu decode errors",
+                    (unsigned long long)srv.frames, (unsigned long long)srv.records,
+                    (unsigned long long)srv.decode_errors);
+    }
+    for (size_t i = 0; i < srv.devices.cap; i++)
+        if (srv.devices.slots[i].key)
+            free(srv.devices.slots[i].value);
+    for (size_t i = 0; i < srv.peers.cap; i++)
+        if (srv.peers.slots[i].key) {
+            td_peer *p = srv.peers.slots[i].value;
+            ep_drop(&p->ep);
+            free(p);
+        }
+    td_map_free(&srv.devices);
+    td_map_free(&srv.peers);
+    free_batch(&srv.batch[0]);
+    free_batch(&srv.batch[1]);
+    uv_loop_close(srv.loop);
+    return exit_code;
+}

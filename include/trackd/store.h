@@ -1,0 +1,118 @@
+/*
+ * The store interface: one ops table per backend (SQLite today; PostgreSQL
+ * slots in behind the same table), chosen by td_store_open() from the
+ * --db target (a path, or a postgresql:// URL).
+ *
+ * Threading rule: put_batch() runs on one writer thread (the loop's thread
+ * pool, one batch in flight at a time); every other operation runs on the
+ * event-loop thread. Backends keep a separate connection for each side.
+ */
+#ifndef TRACKD_STORE_H
+#define TRACKD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trackd/record.h"
+
+typedef struct td_store td_store;
+
+/* A device as stored. */
+typedef struct td_store_device {
+    int64_t id; /* 0 until the store has assigned one */
+    char unique_id[TD_DEVICE_ID_MAX];
+    char name[64];
+    char protocol[16];
+    int64_t first_seen_ms, last_seen_ms;
+    char last_remote[64]; /* "tcp:1.2.3.4:5678" */
+    bool online;
+    bool has_location; /* last known location (from a valid fix) */
+    double last_latitude, last_longitude;
+    int64_t last_fix_ms;
+} td_store_device;
+
+/* One record to store. located: latitude/longitude are meaningful, either
+ * the record's own fix or (status records) the device's last known one. */
+typedef struct td_store_row {
+    int dev;              /* index into td_store_batch.devices */
+    const char *protocol; /* static string (registry name) */
+    td_rec_type type;
+    int64_t server_ms, device_ms;
+    bool valid, located;
+    double latitude, longitude, speed, course, altitude;
+    uint32_t alarms;
+    char *attributes; /* JSON object text, owned by the batch */
+} td_store_row;
+
+#define TD_UNKNOWN_BYTES 256 /* bytes of unknown traffic kept per sample */
+
+typedef struct td_store_unknown {
+    int64_t time_ms;
+    char remote[64];
+    char reason[160];
+    uint8_t bytes[TD_UNKNOWN_BYTES];
+    size_t len;
+} td_store_unknown;
+
+/* A unit of group commit: everything in it is written in one transaction. */
+typedef struct td_store_batch {
+    td_store_device *devices; /* snapshots; put_batch fills in ids */
+    size_t ndevices;
+    td_store_row *rows;
+    size_t nrows;
+    td_store_unknown *unknown;
+    size_t nunknown;
+} td_store_batch;
+
+/* A stored record as read back (strings valid during the callback). */
+typedef struct td_store_position {
+    int64_t id, device_id;
+    const char *protocol;
+    td_rec_type type;
+    int64_t server_ms, device_ms;
+    bool valid, located;
+    double latitude, longitude, speed, course, altitude;
+    uint32_t alarms;
+    const char *attributes;
+} td_store_position;
+
+typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
+typedef int (*td_store_position_cb)(void *arg, const td_store_position *p);
+
+typedef struct td_store_ops {
+    const char *name;
+    /* Whether this backend serves the --db target. */
+    bool (*accepts)(const char *target);
+    /* Opens (creating and migrating the schema). err gets a message. */
+    int (*open)(const char *target, td_store **out, char *err, size_t errcap);
+    /* Flushes and closes; safe on NULL. */
+    void (*close)(td_store *s);
+    /* Writes a batch in one transaction, durably (writer thread). */
+    int (*put_batch)(td_store *s, td_store_batch *b);
+    /* Calls cb for every device; a non-zero return from cb stops. */
+    int (*devices)(td_store *s, td_store_device_cb cb, void *arg);
+    /* The newest record of one device (by device time). TD_ENOTFOUND. */
+    int (*latest)(td_store *s, int64_t device_id, td_store_position_cb cb, void *arg);
+    /* Records of one device with from <= device time < to, ordered by
+     * (time, id), starting after id `after` (0 = from the start), at most
+     * limit rows. */
+    int (*query)(td_store *s, int64_t device_id, int64_t from_ms, int64_t to_ms, int64_t after,
+                 int limit, td_store_position_cb cb, void *arg);
+    /* Marks every device offline (at start and clean shutdown). */
+    int (*reset_online)(td_store *s);
+} td_store_ops;
+
+struct td_store {
+    const td_store_ops *ops;
+};
+
+/* Picks the backend for target and opens it. */
+int td_store_open(const char *target, td_store **out, char *err, size_t errcap);
+
+/* Frees the heap parts of a batch (attribute strings) and empties it. */
+void td_store_batch_clear(td_store_batch *b);
+
+extern const td_store_ops td_store_sqlite;
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * Server configuration: defaults, then the --config file, then command-line
+ * flags, in that order. Every flag can be written in the file as
+ * "name = value" (the flag's name without the dashes).
+ */
+#ifndef TRACKD_CONFIG_H
+#define TRACKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct td_config {
+    char listen[64];        /* address for the device port; "::" = all, v4+v6 */
+    int port;               /* device port, TCP and UDP; 0 = ephemeral */
+    int http_port;          /* HTTP API / web UI port */
+    char db[512];           /* store target: a path or postgresql:// URL */
+    bool register_unknown;  /* auto-register devices not in the store */
+    int idle_timeout;       /* seconds without data before a TCP close */
+    int detect_timeout;     /* seconds to detect a TCP connection's protocol */
+    int udp_timeout;        /* seconds a UDP peer stays bound to its device */
+    int batch_max;          /* records buffered before reads pause */
+    int reply_tz;           /* minutes east of UTC for replies carrying time */
+    int log_level;
+} td_config;
+
+void td_config_defaults(td_config *c);
+
+/*
+ * Parses argv[first..argc) as flags (after the command word). Returns 0,
+ * 1 when --help was given (usage printed), or a negative code with a
+ * message in err.
+ */
+int td_config_parse(td_config *c, int argc, char **argv, int first, char *err, size_t errcap);
+
+/* Loads "name = value" lines from path. */
+int td_config_load_file(td_config *c, const char *path, char *err, size_t errcap);
+
+/* Prints the serve flags and their defaults. */
+void td_config_usage(FILE *out);
+
+#endif
