@@ -28,6 +28,8 @@ static size_t limit_of(const td_stream *s)
 
 static int append(td_stream *s, const uint8_t *data, size_t len)
 {
+    if (len == 0)
+        return 0;
     if (s->len + len > s->cap) {
         size_t cap = s->cap ? s->cap : 1024;
         while (cap < s->len + len)
