@@ -1,0 +1,751 @@
+/*
+ * Unit tests for the iw protocol (IWAP / TRV health bracelets). Every frame
+ * here is built from the layouts in docs/protocols/iw.md (IMEI
+ * 860000000000001, made-up values); the captured device vectors run in
+ * test_vectors. One test per message type, then detection, framing over a
+ * stream split at every byte, and malformed input.
+ */
+#include "support.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/text.h"
+
+#define IMEI "860000000000001"
+#define GPS_A "240315A5130.1234N00007.5678W002.3101530045.00"
+#define STATUS "07500809500001"
+#define GPS_LEN 45 /* characters of the GPS block */
+#define WIFI2 "net1|aa-bb-cc-dd-ee-01|62&net2|aa-bb-cc-dd-ee-02|55"
+
+static const td_protocol *iw(void)
+{
+    const td_protocol *p = td_protocol_find("iw");
+    assert_non_null(p);
+    return p;
+}
+
+static td_decode_ctx ctx; /* large: keep it off the stack */
+static td_session sess;
+
+/* A session that has logged in. */
+static td_session *logged_in(void)
+{
+    memset(&sess, 0, sizeof(sess));
+    memset(&ctx, 0, sizeof(ctx));
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP00" IMEI "#", &ctx), 0);
+    assert_string_equal(sess.device_id, IMEI);
+    return &sess;
+}
+
+/* Decodes one frame in the logged-in session; expects success and one record. */
+static const td_record *one(const char *frame)
+{
+    td_session *s = logged_in();
+    assert_int_equal(td_test_decode(iw(), s, frame, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    assert_string_equal(ctx.rec[0].device_id, IMEI);
+    return &ctx.rec[0];
+}
+
+static int64_t attr_i(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].i;
+}
+
+static double attr_d(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].d;
+}
+
+static const char *raw_s(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    assert_non_null(x);
+    assert_int_equal(x->type, TD_T_STRING);
+    return r->arena + x->str;
+}
+
+static int64_t raw_i(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    assert_non_null(x);
+    assert_int_equal(x->type, TD_T_INT);
+    return x->v.i;
+}
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    int64_t ms;
+    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
+    return ms;
+}
+
+static void assert_reply(const char *want)
+{
+    assert_string_equal(td_test_reply(&ctx), want);
+}
+
+/* The fix of GPS_A: 2024-03-15 10:15:30 UTC, 51deg 30.1234'N 0deg 7.5678'W. */
+static void assert_gps_a(const td_record *r)
+{
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_true(r->has_time);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_true(r->valid);
+    assert_float_equal(r->latitude, 51 + 30.1234 / 60, 1e-6);
+    assert_float_equal(r->longitude, -(7.5678 / 60), 1e-6);
+    assert_float_equal(r->speed, 2.3, 1e-9);
+    assert_float_equal(r->course, 45.0, 1e-9);
+}
+
+static void assert_status_a(const td_record *r)
+{
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 75);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 8);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 95);
+    assert_int_equal(raw_i(r, "fortification"), 0);
+    assert_int_equal(raw_i(r, "workMode"), 1);
+}
+
+static void test_login(void **state)
+{
+    (void)state;
+    memset(&sess, 0, sizeof(sess));
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.tz_minutes = 480;
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
+    assert_string_equal(ctx.rec[0].device_id, IMEI);
+    assert_string_equal(sess.device_id, IMEI);
+    assert_false(ctx.rec[0].has_time);
+    assert_reply("IWBP00,20260102030405,8#");
+
+    /* Newer firmwares append ICCID and IMSI; a half-hour zone. */
+    memset(&sess, 0, sizeof(sess));
+    ctx.tz_minutes = -210;
+    assert_int_equal(
+        td_test_decode(iw(), &sess, "IWAP00" IMEI ",89440000000000000001,234150000000001#", &ctx),
+        0);
+    assert_string_equal(sess.device_id, IMEI);
+    assert_string_equal(raw_s(&ctx.rec[0], "iccid"), "89440000000000000001");
+    assert_string_equal(raw_s(&ctx.rec[0], "imsi"), "234150000000001");
+    assert_reply("IWBP00,20260102030405,-3.5#");
+    ctx.tz_minutes = 0;
+}
+
+static void test_position_ap01(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP01" GPS_A STATUS ",234,15,1234,56789," WIFI2 "#");
+    assert_gps_a(r);
+    assert_status_a(r);
+    assert_int_equal(r->alarms, 0);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].mcc, 234);
+    assert_int_equal(r->cells[0].mnc, 15);
+    assert_int_equal(r->cells[0].lac, 1234);
+    assert_int_equal(r->cells[0].cid, 56789);
+    assert_false(r->cells[0].has_rssi);
+    assert_int_equal(r->nwifi, 2);
+    assert_string_equal(r->wifi[0].mac, "aa:bb:cc:dd:ee:01");
+    assert_int_equal(r->wifi[0].rssi, -62);
+    assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:02");
+    assert_int_equal(r->wifi[1].rssi, -55);
+    assert_false(td_rec_has(r, TD_ATTR_IGNITION));
+    assert_reply("IWBP01#");
+}
+
+static void test_position_invalid_south_east(void **state)
+{
+    (void)state;
+    /* 'V' fix, southern/eastern hemisphere, extra status digits, no '#'. */
+    const td_record *r =
+        one("IWAP01240229V3352.1000S15112.6000E000.0235959359.99" STATUS "123,505,1,100,2000");
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_false(r->valid);
+    assert_int_equal(r->time_ms, utc(2024, 2, 29, 23, 59, 59));
+    assert_float_equal(r->latitude, -(33 + 52.1 / 60), 1e-6);
+    assert_float_equal(r->longitude, 151 + 12.6 / 60, 1e-6);
+    assert_float_equal(r->course, 359.99, 1e-9);
+    assert_string_equal(raw_s(r, "statusExtra"), "123");
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->nwifi, 0);
+    assert_reply("IWBP01#");
+}
+
+static void test_alarm_ap10(void **state)
+{
+    (void)state;
+    const td_record *r =
+        one("IWAP10" GPS_A STATUS ",234,15,1234,56789,01,en,10,net1|aa-bb-cc-dd-ee-01|62#");
+    assert_gps_a(r);
+    assert_status_a(r);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
+    assert_string_equal(raw_s(r, "alarmCode"), "01");
+    assert_string_equal(raw_s(r, "language"), "en");
+    assert_true(td_rec_raw_find(r, "addressRequest")->v.b);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->nwifi, 1);
+    assert_int_equal(r->wifi[0].rssi, -62);
+    assert_reply("IWBP10#");
+
+    static const struct {
+        const char *code;
+        uint32_t alarms;
+    } codes[] = {
+        {"00", 0},
+        {"02", TD_ALARM_BIT(TD_ALARM_LOW_BATTERY)},
+        {"03", TD_ALARM_BIT(TD_ALARM_REMOVAL)},
+        {"04", 0},
+        {"05", 0},
+        {"06", TD_ALARM_BIT(TD_ALARM_FALL)},
+        {"19", 0},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        char frame[256];
+        snprintf(frame, sizeof(frame), "IWAP10" GPS_A STATUS ",234,15,1234,56789,%s,en,00#",
+                 codes[i].code);
+        r = one(frame);
+        assert_int_equal(r->type, TD_REC_POSITION);
+        assert_int_equal(r->alarms, codes[i].alarms);
+        assert_string_equal(raw_s(r, "alarmCode"), codes[i].code);
+        assert_reply("IWBP10#");
+    }
+}
+
+static void test_cells_ap02(void **state)
+{
+    (void)state;
+    const td_record *r =
+        one("IWAP02,en,0,3,234,15,1234|56789|40,1234|56790|35,1235|11111|20,2," WIFI2 "#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_false(r->has_time);
+    assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
+    assert_int_equal(r->ncells, 3);
+    assert_int_equal(r->cells[0].mcc, 234);
+    assert_int_equal(r->cells[0].mnc, 15);
+    assert_int_equal(r->cells[0].lac, 1234);
+    assert_int_equal(r->cells[0].cid, 56789);
+    assert_true(r->cells[0].has_rssi);
+    assert_int_equal(r->cells[0].rssi, 40);
+    assert_int_equal(r->cells[2].lac, 1235);
+    assert_int_equal(r->cells[2].cid, 11111);
+    assert_int_equal(r->cells[2].rssi, 20);
+    assert_int_equal(r->nwifi, 2);
+    assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:02");
+    assert_int_equal(r->wifi[1].rssi, -55);
+    assert_string_equal(raw_s(r, "language"), "en");
+    assert_reply("IWBP02#");
+}
+
+static void test_heartbeat_ap03(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP03," STATUS ",1234,3#");
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_false(r->has_time);
+    assert_status_a(r);
+    assert_int_equal(attr_i(r, TD_ATTR_STEPS), 1234);
+    assert_int_equal(raw_i(r, "rolls"), 3);
+    assert_reply("IWBP03#");
+
+    /* The L009 shape: kept raw, still answered. */
+    r = one("IWAP03,abc,0,00,1,300#");
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_string_equal(raw_s(r, "content"), "abc,0,00,1,300");
+    assert_reply("IWBP03#");
+}
+
+static void test_heart_rate_ap49(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP49,72#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
+    assert_reply("IWBP49#");
+}
+
+static void test_blood_pressure_apht(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAPHT,72,121,79#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
+    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
+    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
+    assert_reply("IWBPHT#");
+}
+
+static void test_health_aphp(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAPHP,72,121,79,97,,36.4,,,,,,,#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
+    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
+    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
+    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 97);
+    assert_false(td_rec_has(r, TD_ATTR_BLOOD_SUGAR));
+    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.4, 1e-9);
+    assert_reply("IWBPHP#");
+
+    /* Blank heart rate; blood sugar in mmol/L, and in mg/dL (converted). */
+    r = one("IWAPHP,,,,98,5.6,36.9,,,,,,,#");
+    assert_false(td_rec_has(r, TD_ATTR_HEART_RATE));
+    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 98);
+    assert_float_equal(attr_d(r, TD_ATTR_BLOOD_SUGAR), 5.6, 1e-9);
+    r = one("IWAPHP,70,120,80,96,108,36.6,1,2#");
+    assert_float_equal(attr_d(r, TD_ATTR_BLOOD_SUGAR), 108 / 18.016, 1e-6);
+    assert_float_equal(td_rec_raw_find(r, "bloodSugarReading")->v.d, 108, 1e-9);
+    assert_string_equal(raw_s(r, "field7"), "1");
+    assert_string_equal(raw_s(r, "field8"), "2");
+}
+
+static void test_temperature_ap50(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP50,36.6,80#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.6, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 80);
+    assert_reply("IWBP50#");
+
+    r = one("IWAPTP,36.8,33.1#");
+    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.8, 1e-9);
+    assert_float_equal(td_rec_raw_find(r, "wristTemperature")->v.d, 33.1, 1e-9);
+    assert_reply("IWBPTP#");
+
+    r = one("IWAPSP,96#");
+    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 96);
+    assert_reply("IWBPSP#");
+}
+
+static void test_health_apjk(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAPJK,20240315101530,1,79|121#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
+    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
+    assert_string_equal(raw_s(r, "measureTime"), "20240315101530");
+    assert_reply("IWBPJK,1#");
+
+    r = one("IWAPJK,20240315101530,2,66#");
+    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 66);
+    assert_reply("IWBPJK,2#");
+    r = one("IWAPJK,2024-03-15 10:15:30,3,36.5#");
+    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.5, 1e-9);
+    r = one("IWAPJK,20240315101530,6,420#");
+    assert_string_equal(raw_s(r, "healthValue"), "420");
+    assert_reply("IWBPJK,6#");
+}
+
+/* A voice chunk whose payload holds '#', ',' and NUL bytes. */
+static size_t voice_chunk(uint8_t *out, size_t cap)
+{
+    static const uint8_t payload[] = {'#',  '!', 'A', 'M', 'R',  '\n', 0x3c, '#', ',',  0x00,
+                                      0xff, '#', 'I', 'W', 0x91, 0x17, ',',  '#', 0x00, 0x42};
+    int n = snprintf((char *)out, cap, "IWAP07,20240315101530,3,1,%zu,", sizeof(payload));
+    memcpy(out + n, payload, sizeof(payload));
+    out[n + sizeof(payload)] = '#';
+    return (size_t)n + sizeof(payload) + 1;
+}
+
+static void test_voice_ap07(void **state)
+{
+    (void)state;
+    uint8_t buf[128];
+    size_t n = voice_chunk(buf, sizeof(buf));
+
+    logged_in();
+    assert_int_equal(td_test_decode_bytes(iw(), &sess, buf, n, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(r->device_id, IMEI);
+    assert_int_equal(raw_i(r, "chunkTotal"), 3);
+    assert_int_equal(raw_i(r, "chunkIndex"), 1);
+    assert_int_equal(raw_i(r, "chunkLength"), 20);
+    assert_string_equal(raw_s(r, "mediaType"), "voice");
+    assert_true(td_rec_raw_find(r, "chunkComplete")->v.b);
+    assert_reply("IWBP07,20240315101530,3,1,1#");
+
+    /* A short chunk is answered with 0 so the device sends it again. */
+    assert_int_equal(td_test_decode_bytes(iw(), &sess, buf, n - 5, &ctx), 0);
+    assert_reply("IWBP07,20240315101530,3,1,0#");
+
+    /* A picture chunk in hex: acknowledged as BP42 and BP07. */
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_string_equal(raw_s(&ctx.rec[0], "mediaType"), "picture");
+    assert_reply("IWBP42,20240315101530,2,2,1#IWBP07,20240315101530,2,2,1#");
+}
+
+static void test_command_acks(void **state)
+{
+    (void)state;
+    static const char *const acks[] = {
+        "IWAPXL,080835#",
+        "IWAP12,080835,+440000000001,+440000000002,#",
+        "IWAP14,080835,004e0061|+440000000001,,,,,,,,,#",
+        "IWAP15,080835#",
+        "IWAP16,080835#",
+        "IWAP86,080835,1,60#",
+        "IWAP99,123456#",
+    };
+    for (size_t i = 0; i < sizeof(acks) / sizeof(acks[0]); i++) {
+        const td_record *r = one(acks[i]);
+        assert_int_equal(r->type, TD_REC_ACK);
+        assert_string_equal(raw_s(r, "serial"), i == 6 ? "123456" : "080835");
+        assert_int_equal(ctx.reply_len, 0);
+    }
+}
+
+static void test_unknown_type(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP55,hello,1#");
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(raw_s(r, "type"), "AP55");
+    assert_string_equal(raw_s(r, "content"), "hello,1");
+    assert_reply("IWBP55#");
+
+    r = one("IWAPZZ#");
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_reply("IWBPZZ#");
+}
+
+static void test_wearable_types(void **state)
+{
+    (void)state;
+    memset(&sess, 0, sizeof(sess));
+    /* APWR identifies a session that has not logged in. */
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAPWR," IMEI ",0,1710497730000#", &ctx), 0);
+    const td_record *r = &ctx.rec[0];
+    assert_string_equal(r->device_id, IMEI);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_REMOVAL));
+    assert_true(r->has_time);
+    assert_int_equal(r->time_ms, 1710497730000LL);
+    assert_int_equal(ctx.reply_len, 0);
+
+    r = one("IWAPVR," IMEI ",L17_V1.2#");
+    assert_string_equal(raw_s(r, "version"), "L17_V1.2");
+    assert_int_equal(ctx.reply_len, 0);
+
+    r = one("IWAPFD," IMEI ",1710497730#");
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_FALL));
+    assert_reply("IWBPFD#");
+
+    r = one("IWAPBL," IMEI ",aabbccddee01|-70|tag1;aabbccddee02|-80|,112233445566,1710497730#");
+    assert_int_equal(r->nble, 2);
+    assert_string_equal(r->ble[1].mac, "aa:bb:cc:dd:ee:02");
+    assert_int_equal(r->ble[1].rssi, -80);
+    assert_string_equal(raw_s(r, "bleMac"), "112233445566");
+    assert_reply("IWBPBL#");
+}
+
+static void test_other_ap_types(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP04,15#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 15);
+    assert_reply("IWBP04#");
+
+    r = one("IWAP05,1#");
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_reply("IWBP05,0#");
+
+    r = one("IWAP97,2300@0700,3,123#");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_string_equal(raw_s(r, "content"), "2300@0700,3,123");
+    assert_reply("IWBP97#");
+
+    r = one("IWAPTQ#");
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_int_equal(ctx.reply_len, 0);
+
+    r = one("IWAPHD,0102030405#");
+    assert_reply("IWBPHD#");
+}
+
+static void test_trv(void **state)
+{
+    (void)state;
+    memset(&sess, 0, sizeof(sess));
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
+    assert_string_equal(sess.device_id, IMEI);
+    assert_reply("TRVBP00#");
+
+    assert_int_equal(
+        td_test_decode(iw(), &sess, "TRVAP01" GPS_A "10001209010203,234,15,1234,56789#", &ctx), 0);
+    const td_record *r = &ctx.rec[0];
+    assert_string_equal(r->device_id, IMEI);
+    assert_gps_a(r);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 100);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 12);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 90);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_int_equal(raw_i(r, "fortification"), 2);
+    assert_int_equal(raw_i(r, "workMode"), 3);
+    assert_reply("TRVBP01#");
+
+    /* YP14 may stop after the course. */
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVYP14" GPS_A "#", &ctx), 0);
+    assert_gps_a(&ctx.rec[0]);
+    assert_reply("TRVZP14#");
+
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVCP01,07500809500001#", &ctx), 0);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 95);
+    assert_false(ctx.rec[0].attr[TD_ATTR_IGNITION].b);
+    assert_reply("TRVDP01#");
+
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVYP16,0001#", &ctx), 0);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_reply("TRVZP16#");
+
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP14,234,15,1234,56789#", &ctx), 0);
+    assert_reply("TRVBP14,0.000,0.000#");
+
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVCP03,0#", &ctx), 0);
+    assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
+    assert_int_equal(ctx.reply_len, 0);
+
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVWP05,1#", &ctx), 0);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_reply("TRVXP05#");
+}
+
+static void test_detect(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int want;
+    } cases[] = {
+        {"IWAP00", TD_DETECT_YES},  {"TRVAP00", TD_DETECT_YES}, {"TRVYP14", TD_DETECT_YES},
+        {"TRVCP01", TD_DETECT_YES}, {"IWAPHT,", TD_DETECT_YES}, {"I", TD_DETECT_MAYBE},
+        {"IW", TD_DETECT_MAYBE},    {"IWAP0", TD_DETECT_MAYBE}, {"T", TD_DETECT_MAYBE},
+        {"TR", TD_DETECT_MAYBE},    {"TRV", TD_DETECT_MAYBE},   {"TRVA", TD_DETECT_MAYBE},
+        {"[SG*", TD_DETECT_NO},     {"8600", TD_DETECT_NO},     {"IX", TD_DETECT_NO},
+        {"IWBX00", TD_DETECT_NO},   {"IWap00", TD_DETECT_NO},   {"TRX", TD_DETECT_NO},
+        {"IWAP0,", TD_DETECT_NO},   {"GET /", TD_DETECT_NO},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(iw()->detect((const uint8_t *)cases[i].in, strlen(cases[i].in)),
+                         cases[i].want);
+}
+
+/* ---- framing ---- */
+
+struct frames {
+    int n;
+    size_t len[16];
+    uint8_t data[16][256];
+};
+
+static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    struct frames *f = arg;
+    (void)s;
+    assert_true(f->n < 16 && len <= sizeof(f->data[0]));
+    memcpy(f->data[f->n], frame, len);
+    f->len[f->n++] = len;
+}
+
+static void test_framer_split_everywhere(void **state)
+{
+    (void)state;
+    static const char *const text[] = {
+        "IWAP00" IMEI "#",
+        "IWAP01" GPS_A STATUS ",234,15,1234,56789," WIFI2 "#",
+        NULL, /* the voice chunk */
+        "IWAP49,72#",
+        "IWAPXL,080835#",
+    };
+    uint8_t want[5][256], buf[1024];
+    size_t wlen[5], n = 0;
+
+    for (int i = 0; i < 5; i++) {
+        if (text[i]) {
+            wlen[i] = strlen(text[i]);
+            memcpy(want[i], text[i], wlen[i]);
+        } else {
+            wlen[i] = voice_chunk(want[i], sizeof(want[i]));
+        }
+        memcpy(buf + n, want[i], wlen[i]);
+        n += wlen[i];
+        if (i == 1) {
+            memcpy(buf + n, "\r\n##  ", 6); /* noise between frames */
+            n += 6;
+        }
+    }
+    for (int forced = 0; forced < 2; forced++) {
+        for (size_t cut = 0; cut <= n; cut++) {
+            struct frames got = {0};
+            td_stream st;
+            char err[128];
+            td_stream_init(&st, TD_TCP, forced ? iw() : NULL);
+            assert_int_equal(td_stream_feed(&st, buf, cut, on_frame, &got, err, sizeof(err)), 0);
+            assert_int_equal(
+                td_stream_feed(&st, buf + cut, n - cut, on_frame, &got, err, sizeof(err)), 0);
+            assert_ptr_equal(st.proto, iw());
+            assert_int_equal(st.len, 0);
+            td_stream_free(&st);
+            assert_int_equal(got.n, 5);
+            for (int i = 0; i < 5; i++) {
+                assert_int_equal(got.len[i], wlen[i]);
+                assert_memory_equal(got.data[i], want[i], wlen[i]);
+            }
+        }
+    }
+}
+
+static void test_framer_limits(void **state)
+{
+    (void)state;
+    static uint8_t big[20000];
+    td_stream st;
+    char err[128];
+    struct frames got = {0};
+    size_t skip;
+
+    /* A text frame that never ends. */
+    memcpy(big, "IWAP03,", 7);
+    memset(big + 7, '1', sizeof(big) - 7);
+    td_stream_init(&st, TD_TCP, iw());
+    assert_int_equal(td_stream_feed(&st, big, sizeof(big), on_frame, &got, err, sizeof(err)),
+                     TD_ETOOBIG);
+    td_stream_free(&st);
+    assert_int_equal(got.n, 0);
+
+    /* A media chunk announcing more than max_frame. */
+    const char *huge = "IWAP07,20240315101530,1,1,99999,abc";
+    assert_int_equal(iw()->frame((const uint8_t *)huge, strlen(huge), &skip), TD_ETOOBIG);
+    /* Incomplete media header or payload: need more. */
+    const char *part = "IWAP07,20240315101530,1,1,10,ab#c";
+    assert_int_equal(iw()->frame((const uint8_t *)part, strlen(part), &skip), 0);
+    assert_int_equal(iw()->frame((const uint8_t *)"IWAP07,2024", 11, &skip), 0);
+    /* Only noise. */
+    assert_int_equal(iw()->frame((const uint8_t *)"\r\n#", 3, &skip), 0);
+    assert_int_equal(skip, 3);
+}
+
+/* ---- malformed input ---- */
+
+static void expect_error(const char *frame, const char *needle)
+{
+    logged_in();
+    assert_true(td_test_decode(iw(), &sess, frame, &ctx) < 0);
+    assert_true(strncmp(ctx.err, "iw: ", 4) == 0);
+    if (!strstr(ctx.err, needle))
+        fail_msg("'%s' -> '%s', want '%s'", frame, ctx.err, needle);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    expect_error("IWAP01240315A51x0.1234N00007.5678W002.3101530045.00" STATUS "#",
+                 "bad latitude '51x0.1234N'");
+    expect_error("IWAP01240315A9130.1234N00007.5678W002.3101530045.00" STATUS "#", "bad latitude");
+    expect_error("IWAP01240315A5130.1234X00007.5678W002.3101530045.00" STATUS "#", "bad latitude");
+    expect_error("IWAP01240315A5130.1234N18107.5678W002.3101530045.00" STATUS "#", "bad longitude");
+    expect_error("IWAP01241315A5130.1234N00007.5678W002.3101530045.00" STATUS "#",
+                 "bad date/time '241315 101530'");
+    expect_error("IWAP01240315A5130.1234N00007.5678W002.3106030045.00" STATUS "#", "bad date/time");
+    expect_error("IWAP01240315X5130.1234N00007.5678W002.3101530045.00" STATUS "#", "bad fix flag");
+    expect_error("IWAP01240315A5130.1234N00007.5678W0x2.3101530045.00" STATUS "#", "bad speed");
+    expect_error("IWAP01240315A5130.1234N00007.5678W002.3101530999.00" STATUS "#", "bad course");
+    expect_error("IWAP01240315A5130.12#", "truncated latitude");
+    expect_error("IWAP00123#", "bad IMEI");
+    expect_error("IWAP49,abc#", "bad heartRate 'abc'");
+    expect_error("IWAP49,#", "bad heartRate");
+    expect_error("IWAPHP,72,121,79,140,,36.4#", "bad spo2");
+    expect_error("IWAP50,99.9,80#", "bad bodyTemperature");
+    expect_error("IWAP02,en,0,x,234,15#", "bad cell count");
+    expect_error("IWAP02,en,0,2,234,15,1|2|3#", "bad cell");
+    expect_error("IWAP03,0750080950000x,1,2#", "bad status");
+    expect_error("IWAP07,2024031510153x,1,1,3,abc#", "bad chunk time");
+    expect_error("IWAP07,20240315101530,1,1,-3,abc#", "bad chunk length");
+    expect_error("IWAPJK,20240315101530,x,1#", "bad health type");
+    expect_error("HELLO#", "bad header");
+    expect_error("IWAP#", "bad header");
+    expect_error("IWap49,72#", "bad header");
+    expect_error("\x01\x02\xff#", "bad header '?"
+                                  "??");
+}
+
+static void test_truncations(void **state)
+{
+    (void)state;
+    static const char *const frames[] = {
+        "IWAP00" IMEI ",89440000000000000001,234150000000001#",
+        "IWAP01" GPS_A STATUS ",234,15,1234,56789," WIFI2 "#",
+        "IWAP10" GPS_A STATUS ",234,15,1234,56789,01,en,10," WIFI2 "#",
+        "IWAP02,en,0,3,234,15,1234|56789|40,1234|56790|35,1235|11111|20,2," WIFI2 "#",
+        "IWAP03," STATUS ",1234,3#",
+        "IWAPHP,72,121,79,97,,36.4,,,,,,,#",
+        "IWAPHT,72,121,79#",
+        "IWAP50,36.6,80#",
+        "IWAPJK,20240315101530,1,79|121#",
+        "IWAPWR," IMEI ",0,1710497730000#",
+        "IWAPBL," IMEI ",aabbccddee01|-70|tag1;aabbccddee02|-80|,112233445566,1#",
+        "TRVYP14" GPS_A "10001209010203,234,15,1234,56789#",
+        "TRVCP01,07500809500001#",
+    };
+    uint8_t voice[128];
+    size_t vn = voice_chunk(voice, sizeof(voice));
+
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        size_t n = strlen(frames[i]);
+        for (size_t k = 0; k < n; k++) {
+            logged_in();
+            /* td_test_decode checks: success with sane records, or an error
+             * that names the protocol. */
+            int rc = td_test_decode_bytes(iw(), &sess, (const uint8_t *)frames[i], k, &ctx);
+            bool in_gps = (i == 1 || i == 2) && k < 6 + GPS_LEN;
+            if (in_gps || k < 4)
+                assert_true(rc < 0);
+        }
+    }
+    for (size_t k = 0; k < vn; k++) {
+        logged_in();
+        td_test_decode_bytes(iw(), &sess, voice, k, &ctx);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login),
+        cmocka_unit_test(test_position_ap01),
+        cmocka_unit_test(test_position_invalid_south_east),
+        cmocka_unit_test(test_alarm_ap10),
+        cmocka_unit_test(test_cells_ap02),
+        cmocka_unit_test(test_heartbeat_ap03),
+        cmocka_unit_test(test_heart_rate_ap49),
+        cmocka_unit_test(test_blood_pressure_apht),
+        cmocka_unit_test(test_health_aphp),
+        cmocka_unit_test(test_temperature_ap50),
+        cmocka_unit_test(test_health_apjk),
+        cmocka_unit_test(test_voice_ap07),
+        cmocka_unit_test(test_command_acks),
+        cmocka_unit_test(test_unknown_type),
+        cmocka_unit_test(test_wearable_types),
+        cmocka_unit_test(test_other_ap_types),
+        cmocka_unit_test(test_trv),
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_framer_split_everywhere),
+        cmocka_unit_test(test_framer_limits),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_truncations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
