@@ -1,0 +1,1002 @@
+/*
+ * watch decoder tests. Every frame here is constructed from the layouts in
+ * docs/protocols/watch.md (the SeTracker/Beesure server protocol) with a
+ * made-up device id and places; the captured device frames live in
+ * tests/vectors/ and run in test_vectors. One test per message type, then
+ * the framer (joined frames, every split point, miscounted lengths) and
+ * malformed input (truncations, bad header and fields, oversize, garbage).
+ */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+
+#define ID "1234567890"
+
+static const td_protocol *P = &td_proto_watch;
+static td_decode_ctx ctx; /* large: keep it off the stack */
+
+#define assert_near(got, want, eps) near_((got), (want), (eps), __LINE__)
+
+static void near_(double got, double want, double eps, int line)
+{
+    if (!(fabs(got - want) <= eps))
+        fail_msg("line %d: %.9f is not %.9f", line, got, want);
+}
+
+static int64_t iso(const char *s)
+{
+    int64_t ms;
+    assert_true(td_parse_iso8601(s, &ms));
+    return ms;
+}
+
+/* Writes [mf*id*(seq*)LLLL*content] with the content length computed. */
+static size_t build(uint8_t *out, const char *mf, const char *id, const char *seq,
+                    const void *content, size_t n)
+{
+    int k = seq ? sprintf((char *)out, "[%s*%s*%s*%04X*", mf, id, seq, (unsigned)n)
+                : sprintf((char *)out, "[%s*%s*%04X*", mf, id, (unsigned)n);
+    memcpy(out + k, content, n);
+    out[(size_t)k + n] = ']';
+    out[(size_t)k + n + 1] = '\0';
+    return (size_t)k + n + 1;
+}
+
+static const char *text_frame(const char *mf, const char *content)
+{
+    static char buf[2048];
+    build((uint8_t *)buf, mf, ID, NULL, content, strlen(content));
+    return buf;
+}
+
+static const td_raw *raw_of(const td_record *r, const char *key, td_attr_type type)
+{
+    const td_raw *raw = td_rec_raw_find(r, key);
+    if (!raw)
+        fail_msg("raw attribute %s missing", key);
+    assert_int_equal(raw->type, type);
+    return raw;
+}
+
+static void assert_raw_str(const td_record *r, const char *key, const char *want)
+{
+    assert_string_equal(r->arena + raw_of(r, key, TD_T_STRING)->str, want);
+}
+
+static void assert_raw_int(const td_record *r, const char *key, int64_t want)
+{
+    assert_int_equal(raw_of(r, key, TD_T_INT)->v.i, want);
+}
+
+static void assert_raw_double(const td_record *r, const char *key, double want)
+{
+    assert_near(raw_of(r, key, TD_T_DOUBLE)->v.d, want, 1e-9);
+}
+
+static void assert_attr_int(const td_record *r, td_attr a, int64_t want)
+{
+    assert_true(td_rec_has(r, a));
+    assert_int_equal(r->attr[a].i, want);
+}
+
+/* Decodes a frame that must give one record of `type`, with `reply`
+ * (NULL: none). */
+static const td_record *decode_one(const char *frame, td_rec_type type, const char *reply)
+{
+    assert_int_equal(td_test_decode(P, NULL, frame, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, type);
+    assert_string_equal(ctx.rec[0].device_id, ID);
+    if (reply)
+        assert_string_equal(td_test_reply(&ctx), reply);
+    else
+        assert_int_equal(ctx.reply_len, 0);
+    return &ctx.rec[0];
+}
+
+static void expect_error(const char *frame, const char *msg)
+{
+    assert_true(td_test_decode(P, NULL, frame, &ctx) < 0);
+    assert_int_equal(ctx.nrec, 0);
+    assert_string_equal(ctx.err, msg);
+}
+
+static void test_detect(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"[SG*" ID "*", "[3G*" ID "*0002*LK]", "[CS*1*",
+                                      "[ZJ*014111001350304*0001*0002*LK]", "[X9*a-b_c*"};
+    static const char *const maybe[] = {"[", "[S", "[SG", "[SG*", "[3G*12345"};
+    static const char *const no[] = {"IWAP00353456789012345#",
+                                     "TRVAP00353456789012345#",
+                                     "123456789012345,CMD-T",
+                                     "[sg*1*",
+                                     "[SG-1*",
+                                     "[SG**",
+                                     "(SG*1*",
+                                     "[SG*12 34*",
+                                     "[SG*12345678901234567890123456789012*"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_int_equal(P->detect((const uint8_t *)yes[i], strlen(yes[i])), TD_DETECT_YES);
+    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
+        assert_int_equal(P->detect((const uint8_t *)maybe[i], strlen(maybe[i])), TD_DETECT_MAYBE);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_int_equal(P->detect((const uint8_t *)no[i], strlen(no[i])), TD_DETECT_NO);
+    assert_int_equal(P->detect((const uint8_t *)"", 0), TD_DETECT_MAYBE);
+}
+
+static void test_lk_bare(void **state)
+{
+    (void)state;
+    const char *f = "[SG*" ID "*0002*LK]";
+    assert_string_equal(text_frame("SG", "LK"), f);
+    const td_record *r = decode_one(f, TD_REC_HEARTBEAT, "[SG*" ID "*0002*LK]");
+    assert_false(r->has_time);
+    assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
+    assert_int_equal(r->attr_set, 0);
+}
+
+static void test_lk_with_values(void **state)
+{
+    (void)state;
+    const char *f = "[3G*" ID "*000C*LK,50,100,87]";
+    assert_string_equal(text_frame("3G", "LK,50,100,87"), f);
+    const td_record *r = decode_one(f, TD_REC_HEARTBEAT, "[3G*" ID "*0002*LK]");
+    assert_attr_int(r, TD_ATTR_STEPS, 50);
+    assert_raw_int(r, "rolls", 100);
+    assert_attr_int(r, TD_ATTR_BATTERY_LEVEL, 87);
+}
+
+/* The sheet's constructed UD_LTE frame, field by field. */
+static void test_ud_lte(void **state)
+{
+    (void)state;
+    const char *content = "UD_LTE,250124,083015,A,48.856613,N,2.352222,E,0.00,0.0,35.0,8,80,76,"
+                          "1200,3,00000000,1,255,208,1,12345,67890,150,1,home,"
+                          "a0:b1:c2:d3:e4:f5,-60,12.5";
+    const char *f = "[3G*" ID "*0091*UD_LTE,250124,083015,A,48.856613,N,2.352222,E,0.00,0.0,"
+                    "35.0,8,80,76,1200,3,00000000,1,255,208,1,12345,67890,150,1,home,"
+                    "a0:b1:c2:d3:e4:f5,-60,12.5]";
+    assert_string_equal(text_frame("3G", content), f);
+
+    const td_record *r = decode_one(f, TD_REC_POSITION, NULL);
+    assert_true(r->has_time);
+    assert_int_equal(r->time_ms, iso("2024-01-25T08:30:15Z"));
+    assert_true(r->valid);
+    assert_near(r->latitude, 48.856613, 1e-6);
+    assert_near(r->longitude, 2.352222, 1e-6);
+    assert_near(r->speed, 0.0, 1e-9);
+    assert_near(r->course, 0.0, 1e-9);
+    assert_near(r->altitude, 35.0, 1e-9);
+    assert_attr_int(r, TD_ATTR_SATELLITES, 8);
+    assert_attr_int(r, TD_ATTR_RSSI, 80);
+    assert_attr_int(r, TD_ATTR_BATTERY_LEVEL, 76);
+    assert_attr_int(r, TD_ATTR_STEPS, 1200);
+    assert_raw_int(r, "rolls", 3);
+    assert_raw_str(r, "status", "00000000");
+    assert_raw_str(r, "message", "UD_LTE");
+    assert_int_equal(r->alarms, 0);
+    assert_false(td_rec_has(r, TD_ATTR_MOTION));
+    assert_raw_int(r, "timingAdvance", 255);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].mcc, 208);
+    assert_int_equal(r->cells[0].mnc, 1);
+    assert_int_equal(r->cells[0].lac, 12345);
+    assert_int_equal(r->cells[0].cid, 67890);
+    assert_true(r->cells[0].has_rssi);
+    assert_int_equal(r->cells[0].rssi, 150);
+    assert_int_equal(r->nwifi, 1);
+    assert_string_equal(r->wifi[0].mac, "a0:b1:c2:d3:e4:f5");
+    assert_int_equal(r->wifi[0].rssi, -60);
+    assert_raw_double(r, "accuracy", 12.5);
+}
+
+/* UD, UD2, UD3, UD_WCDMA and WT share the layout and get no reply. */
+static void test_ud_family(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"UD", "UD2", "UD3", "UD_WCDMA", "WT"};
+    char content[256];
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        snprintf(content, sizeof(content),
+                 "%s,010225,235959,V,51.500729,N,0.124625,W,3.50,271.3,-4.5,3,55,12,77,0,"
+                 "00000000,0,0",
+                 words[i]);
+        const td_record *r = decode_one(text_frame("SG", content), TD_REC_POSITION, NULL);
+        assert_int_equal(r->time_ms, iso("2025-02-01T23:59:59Z"));
+        assert_false(r->valid);
+        assert_near(r->latitude, 51.500729, 1e-6);
+        assert_near(r->longitude, -0.124625, 1e-6);
+        assert_near(r->speed, 3.5, 1e-9);
+        assert_near(r->course, 271.3, 1e-9);
+        assert_near(r->altitude, -4.5, 1e-9);
+        assert_attr_int(r, TD_ATTR_BATTERY_LEVEL, 12);
+        assert_attr_int(r, TD_ATTR_STEPS, 77);
+        assert_int_equal(r->ncells, 0);
+        assert_int_equal(r->nwifi, 0);
+        assert_raw_str(r, "message", words[i]);
+    }
+}
+
+/* Hemisphere letters, empty letters, signed values and leading spaces. */
+static void test_coordinates(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lat, *ns, *lon, *ew;
+        double want_lat, want_lon;
+    } cases[] = {
+        {"33.868820", "S", "151.209290", "E", -33.868820, 151.209290},
+        {"-33.868820", "S", "-151.209290", "W", -33.868820, -151.209290},
+        {"-33.868820", "N", "-70.100000", "E", -33.868820, -70.1},
+        {"12.500000", "", "-8.250000", "", 12.5, -8.25},
+        {" 9.1574736", "N", " 0.0000000", "E", 9.1574736, 0.0},
+        {"00.000000", "", "000.000000", "", 0.0, 0.0},
+    };
+    char content[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(content, sizeof(content),
+                 "UD,150325,101010,A,%s,%s,%s,%s,0,0,0,0,0,0,0,0,"
+                 "00000000,0",
+                 cases[i].lat, cases[i].ns, cases[i].lon, cases[i].ew);
+        const td_record *r = decode_one(text_frame("3G", content), TD_REC_POSITION, NULL);
+        assert_near(r->latitude, cases[i].want_lat, 1e-6);
+        assert_near(r->longitude, cases[i].want_lon, 1e-6);
+    }
+}
+
+/* The sheet's constructed AL_LTE frame: SOS + fall; the watch wants "AL". */
+static void test_al_lte(void **state)
+{
+    (void)state;
+    const char *f = "[3G*" ID "*0076*AL_LTE,250124,083015,A,48.856613,N,2.352222,E,0.00,0.0,"
+                    "35.0,8,80,76,1200,3,00210000,1,255,208,1,12345,67890,150,0,20.0]";
+    const td_record *r = decode_one(f, TD_REC_POSITION, "[3G*" ID "*0002*AL]");
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_FALL));
+    assert_raw_str(r, "status", "00210000");
+    assert_raw_str(r, "message", "AL_LTE");
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->nwifi, 0);
+    assert_raw_double(r, "accuracy", 20.0);
+}
+
+static void test_al_variants(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"AL", "ALCUSTOMER1"};
+    char content[256];
+
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(content, sizeof(content),
+                 "%s,300625,061500,V,0.000000,N,0.000000,E,0,0,0,0,40,50,0,0,00100000,0", words[i]);
+        const td_record *r =
+            decode_one(text_frame("CS", content), TD_REC_POSITION, "[CS*" ID "*0002*AL]");
+        assert_false(r->valid);
+        assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_REMOVAL));
+    }
+}
+
+/* Every status bit the manufacturer defines, one at a time and together. */
+static void test_status_bits(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *hex;
+        uint32_t alarms;
+        const char *raw_bool; /* raw attribute set true, or NULL */
+        bool static_device;
+    } cases[] = {
+        {"00000001", TD_ALARM_BIT(TD_ALARM_LOW_BATTERY), NULL, false},
+        {"00000002", TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT), NULL, false},
+        {"00000004", TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER), NULL, false},
+        {"00000008", 0, "worn", false},
+        {"00000010", 0, NULL, true},
+        {"00004000", TD_ALARM_BIT(TD_ALARM_POWER_CUT), NULL, false},
+        {"00010000", TD_ALARM_BIT(TD_ALARM_SOS), NULL, false},
+        {"00020000", TD_ALARM_BIT(TD_ALARM_LOW_BATTERY), NULL, false},
+        {"00040000", TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT), NULL, false},
+        {"00080000", TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER), NULL, false},
+        {"00100000", TD_ALARM_BIT(TD_ALARM_REMOVAL), NULL, false},
+        {"00200000", TD_ALARM_BIT(TD_ALARM_FALL), NULL, false},
+        {"00400000", 0, "heartRateAlarm", false},
+        {"80000000", 0, NULL, false},
+        {"0031001F",
+         TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_REMOVAL) | TD_ALARM_BIT(TD_ALARM_FALL) |
+             TD_ALARM_BIT(TD_ALARM_LOW_BATTERY) | TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT) |
+             TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER),
+         "worn", true},
+        {"0001", TD_ALARM_BIT(TD_ALARM_LOW_BATTERY), NULL, false},
+        {"zz", 0, NULL, false},
+    };
+    char content[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(content, sizeof(content),
+                 "UD,010125,000000,A,1.000000,N,2.000000,E,0,0,0,5,50,50,0,0,%s,0", cases[i].hex);
+        const td_record *r = decode_one(text_frame("SG", content), TD_REC_POSITION, NULL);
+        assert_int_equal(r->alarms, cases[i].alarms);
+        assert_raw_str(r, "status", cases[i].hex);
+        if (cases[i].raw_bool)
+            assert_true(raw_of(r, cases[i].raw_bool, TD_T_BOOL)->v.b);
+        assert_int_equal(td_rec_has(r, TD_ATTR_MOTION), cases[i].static_device);
+        if (cases[i].static_device)
+            assert_false(r->attr[TD_ATTR_MOTION].b);
+    }
+}
+
+/* Several cells, LAC/CID in hex, empty RSSI, Wi-Fi with an empty SSID and
+ * an SSID holding a comma. */
+static void test_cells_and_wifi(void **state)
+{
+    (void)state;
+    const char *content =
+        "UD_LTE,050525,120000,V,0.0,N,0.0,E,0,0,0,0,60,70,0,0,00000000,3,1,262,02,"
+        "5A1F,7C3B2E1,,21041,9067,121,0x,12,90,3,,11:22:33:44:55:66,-71,cafe,bar,"
+        "AA:BB:CC:DD:EE:FF,-80,x,01:02:03:04:05:06,-90,35.5";
+    const td_record *r = decode_one(text_frame("3G", content), TD_REC_POSITION, NULL);
+
+    assert_int_equal(r->ncells, 2); /* the third has a bad LAC */
+    assert_int_equal(r->cells[0].mcc, 262);
+    assert_int_equal(r->cells[0].mnc, 2);
+    assert_int_equal(r->cells[0].lac, 0x5A1F);
+    assert_int_equal(r->cells[0].cid, 0x7C3B2E1);
+    assert_false(r->cells[0].has_rssi);
+    assert_int_equal(r->cells[1].lac, 21041);
+    assert_int_equal(r->cells[1].cid, 9067);
+    assert_int_equal(r->cells[1].rssi, 121);
+    assert_int_equal(r->nwifi, 3);
+    assert_string_equal(r->wifi[0].mac, "11:22:33:44:55:66");
+    assert_int_equal(r->wifi[0].rssi, -71);
+    assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:ff");
+    assert_int_equal(r->wifi[1].rssi, -80);
+    assert_string_equal(r->wifi[2].mac, "01:02:03:04:05:06");
+    assert_int_equal(r->wifi[2].rssi, -90);
+    assert_raw_double(r, "accuracy", 35.5);
+}
+
+/* No cells: Wi-Fi found whether or not TA/MCC/MNC are still sent. */
+static void test_wifi_without_cells(void **state)
+{
+    (void)state;
+    static const char *const tails[] = {"0,2,a,10:20:30:40:50:60,-50,b,10:20:30:40:50:61,-60,8.0",
+                                        "0,255,460,0,2,a,10:20:30:40:50:60,-50,b,"
+                                        "10:20:30:40:50:61,-60,8.0"};
+    char content[256];
+
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(content, sizeof(content),
+                 "UD,010125,000000,V,0.0,N,0.0,E,0,0,0,0,50,50,0,0,00000000,%s", tails[i]);
+        const td_record *r = decode_one(text_frame("3G", content), TD_REC_POSITION, NULL);
+        assert_int_equal(r->ncells, 0);
+        assert_int_equal(r->nwifi, 2);
+        assert_string_equal(r->wifi[1].mac, "10:20:30:40:50:61");
+        assert_int_equal(r->wifi[1].rssi, -60);
+        assert_raw_double(r, "accuracy", 8.0);
+    }
+}
+
+/* A position with only the required fields. */
+static void test_short_position(void **state)
+{
+    (void)state;
+    const td_record *r =
+        decode_one(text_frame("SG", "UD,311224,235959,A,10.5,N,20.25,E"), TD_REC_POSITION, NULL);
+    assert_int_equal(r->time_ms, iso("2024-12-31T23:59:59Z"));
+    assert_near(r->latitude, 10.5, 1e-9);
+    assert_int_equal(r->attr_set, 0);
+}
+
+/* Optional fields that do not parse are kept raw, never an error. */
+static void test_bad_optional_fields(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(
+        text_frame("SG", "UD,010125,000000,A,1.0,N,2.0,E,fast,-5,high,x,y,150,z,w,00000000,q"),
+        TD_REC_POSITION, NULL);
+    assert_raw_str(r, "speed", "fast");
+    assert_raw_str(r, "course", "-5");
+    assert_raw_str(r, "altitude", "high");
+    assert_raw_str(r, "satellites", "x");
+    assert_raw_str(r, "rssi", "y");
+    assert_raw_str(r, "batteryLevel", "150");
+    assert_raw_str(r, "steps", "z");
+    assert_raw_str(r, "rolls", "w");
+    assert_int_equal(r->attr_set, 0);
+}
+
+/* PP: "touch to add friend", device time before the position block. */
+static void test_pp(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(
+        text_frame("3G", "PP,101112,200325,101112,A,40.416775,N,3.703790,W,0,0,650,6,70,60,0,0,"
+                         "00000000,0"),
+        TD_REC_POSITION, NULL);
+    assert_int_equal(r->time_ms, iso("2025-03-20T10:11:12Z"));
+    assert_near(r->longitude, -3.70379, 1e-6);
+    assert_near(r->altitude, 650.0, 1e-9);
+    assert_raw_str(r, "deviceTime", "101112");
+}
+
+/* The ZJ variant: the sequence field is echoed in the reply. */
+static void test_zj_sequence(void **state)
+{
+    (void)state;
+    const char *f = "[ZJ*" ID "*0A1B*0002*LK]";
+    const td_record *r = decode_one(f, TD_REC_HEARTBEAT, "[ZJ*" ID "*0A1B*0002*LK]");
+    assert_false(r->has_time);
+
+    uint8_t buf[256];
+    const char *al = "AL,010125,000000,A,1.0,N,2.0,E,0,0,0,0,0,0,0,0,00010000,0";
+    build(buf, "ZJ", ID, "00ff", al, strlen(al));
+    r = decode_one((const char *)buf, TD_REC_POSITION, "[ZJ*" ID "*00ff*0002*AL]");
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
+
+    r = decode_one("[ZJ*" ID "*0007*0009*TEMP,37.2]", TD_REC_STATUS, NULL);
+    assert_near(r->attr[TD_ATTR_BODY_TEMPERATURE].d, 37.2, 1e-9);
+}
+
+static void test_heart(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(text_frame("3G", "heart,88"), TD_REC_STATUS, NULL);
+    assert_attr_int(r, TD_ATTR_HEART_RATE, 88);
+    assert_false(r->has_time);
+
+    r = decode_one(text_frame("CS", "PULSE,64"), TD_REC_STATUS, NULL);
+    assert_attr_int(r, TD_ATTR_HEART_RATE, 64);
+
+    r = decode_one(text_frame("3G", "heart,0"), TD_REC_STATUS, NULL); /* 0: no reading */
+    assert_false(td_rec_has(r, TD_ATTR_HEART_RATE));
+
+    r = decode_one(text_frame("3G", "hrtstart,75"), TD_REC_STATUS, NULL);
+    assert_attr_int(r, TD_ATTR_HEART_RATE, 75);
+
+    r = decode_one(text_frame("3G", "hrtstart"), TD_REC_ACK, NULL);
+    assert_raw_str(r, "command", "hrtstart");
+}
+
+static void test_bphrt(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one("[3G*" ID "*001B*bphrt,118,76,70,172,1,45,68]", TD_REC_STATUS,
+                                    "[3G*" ID "*0005*bphrt]");
+    assert_attr_int(r, TD_ATTR_SYSTOLIC, 118);
+    assert_attr_int(r, TD_ATTR_DIASTOLIC, 76);
+    assert_attr_int(r, TD_ATTR_HEART_RATE, 70);
+    assert_raw_int(r, "height", 172);
+    assert_raw_int(r, "gender", 1);
+    assert_raw_int(r, "age", 45);
+    assert_raw_int(r, "weight", 68);
+
+    r = decode_one(text_frame("3G", "bphrt,0,0,66,,,,"), TD_REC_STATUS, "[3G*" ID "*0005*bphrt]");
+    assert_false(td_rec_has(r, TD_ATTR_SYSTOLIC));
+    assert_false(td_rec_has(r, TD_ATTR_DIASTOLIC));
+    assert_attr_int(r, TD_ATTR_HEART_RATE, 66);
+    assert_null(td_rec_raw_find(r, "height"));
+}
+
+static void test_blood(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(text_frame("ZJ", "BLOOD,131,85"), TD_REC_STATUS, NULL);
+    assert_attr_int(r, TD_ATTR_SYSTOLIC, 131);
+    assert_attr_int(r, TD_ATTR_DIASTOLIC, 85);
+    assert_false(td_rec_has(r, TD_ATTR_HEART_RATE));
+}
+
+static void test_oxygen(void **state)
+{
+    (void)state;
+    const td_record *r =
+        decode_one("[3G*" ID "*000B*oxygen,0,96]", TD_REC_STATUS, "[3G*" ID "*0008*oxygen,1]");
+    assert_attr_int(r, TD_ATTR_SPO2, 96);
+    assert_raw_int(r, "oxygenType", 0);
+
+    r = decode_one(text_frame("3G", "oxygen,0,140"), TD_REC_STATUS, "[3G*" ID "*0008*oxygen,1]");
+    assert_false(td_rec_has(r, TD_ATTR_SPO2));
+    assert_raw_str(r, "spo2", "140");
+}
+
+static void test_temperature(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(text_frame("3G", "TEMP,38.1"), TD_REC_STATUS, NULL);
+    assert_near(r->attr[TD_ATTR_BODY_TEMPERATURE].d, 38.1, 1e-9);
+
+    r = decode_one("[3G*" ID "*000E*btemp2,0,36.75]", TD_REC_STATUS, "[3G*" ID "*0006*btemp2]");
+    assert_true(td_rec_has(r, TD_ATTR_BODY_TEMPERATURE));
+    assert_near(r->attr[TD_ATTR_BODY_TEMPERATURE].d, 36.75, 1e-9);
+    assert_raw_int(r, "temperatureMode", 0);
+
+    /* 0 and 1 are the vendor's "too low" / "too high", not temperatures. */
+    r = decode_one(text_frame("3G", "btemp2,1,1"), TD_REC_STATUS, "[3G*" ID "*0006*btemp2]");
+    assert_false(td_rec_has(r, TD_ATTR_BODY_TEMPERATURE));
+    assert_raw_str(r, "temperatureState", "high");
+    r = decode_one(text_frame("3G", "btemp2,1,0"), TD_REC_STATUS, "[3G*" ID "*0006*btemp2]");
+    assert_raw_str(r, "temperatureState", "low");
+}
+
+/* An AMR payload with every escaped byte. */
+static const uint8_t voice_wire[] = {'#',  '!',  'A',  'M',  'R',  '\n', 0x3c, 0x7d, 0x01, 0x7d,
+                                     0x02, 0x00, 0x7d, 0x03, 0x7d, 0x04, 0x7d, 0x05, 0xff, 0x91};
+
+static void test_tk_voice(void **state)
+{
+    (void)state;
+    uint8_t content[64], frame[128];
+    memcpy(content, "TK,", 3);
+    memcpy(content + 3, voice_wire, sizeof(voice_wire));
+    size_t n = build(frame, "3G", ID, NULL, content, 3 + sizeof(voice_wire));
+
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(r->device_id, ID);
+    assert_raw_str(r, "message", "TK");
+    assert_raw_int(r, "voiceLength", (int64_t)sizeof(voice_wire) - 5);
+    assert_raw_str(r, "voiceFormat", "amr");
+    assert_null(td_rec_raw_find(r, "escapeErrors"));
+    assert_string_equal(td_test_reply(&ctx), "[3G*" ID "*0004*TK,1]");
+
+    /* A 0x7D that escapes nothing: still decoded, the watch is told TK,0. */
+    content[10] = 0x7d;
+    content[11] = 0x5d;
+    n = build(frame, "3G", ID, NULL, content, 3 + sizeof(voice_wire));
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_raw_int(&ctx.rec[0], "escapeErrors", 1);
+    assert_string_equal(td_test_reply(&ctx), "[3G*" ID "*0004*TK,0]");
+}
+
+/* TK,1 / TK,0 acknowledge a voice message the server sent. */
+static void test_tk_ack(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one("[3G*" ID "*0004*TK,1]", TD_REC_ACK, NULL);
+    assert_raw_str(r, "command", "TK");
+    assert_raw_str(r, "result", "1");
+}
+
+static void test_jxtk(void **state)
+{
+    (void)state;
+    uint8_t content[128], frame[192];
+    const char *head = "JXTK,0,watch_1_20250301120000,2,5,";
+    size_t h = strlen(head);
+    memcpy(content, head, h);
+    memcpy(content + h, voice_wire, sizeof(voice_wire));
+    size_t n = build(frame, "ZJ", ID, "0042", content, h + sizeof(voice_wire));
+
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_raw_str(r, "message", "JXTK");
+    assert_raw_str(r, "jxtkField1", "0");
+    assert_raw_str(r, "voiceId", "watch_1_20250301120000");
+    assert_raw_int(r, "voiceChunk", 2);
+    assert_raw_int(r, "voiceChunks", 5);
+    assert_raw_int(r, "voiceLength", (int64_t)sizeof(voice_wire) - 5);
+    assert_string_equal(td_test_reply(&ctx), "[ZJ*" ID "*0042*0007*JXTKR,1]");
+}
+
+static void test_img(void **state)
+{
+    (void)state;
+    uint8_t content[64], frame[128];
+    static const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0x7d, 0x02, 0x00, 0x10, 0xff, 0xd9};
+    memcpy(content, "img,5,250301120000,", 19);
+    memcpy(content + 19, jpeg, sizeof(jpeg));
+    size_t n = build(frame, "3G", ID, NULL, content, 19 + sizeof(jpeg));
+
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_raw_int(&ctx.rec[0], "imageSource", 5);
+    assert_raw_str(&ctx.rec[0], "imageTime", "250301120000");
+    assert_raw_int(&ctx.rec[0], "imageLength", 9);
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_tkq(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one("[3G*" ID "*0003*TKQ]", TD_REC_OTHER, "[3G*" ID "*0003*TKQ]");
+    assert_raw_str(r, "message", "TKQ");
+    decode_one("[3G*" ID "*0004*TKQ2]", TD_REC_OTHER, "[3G*" ID "*0004*TKQ2]");
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    const char *content = "CONFIG,TY:g36a,UL:300,SY:0,CM:1,WT:0,HR:1,TB:5,CS:0,PP:1,AB:0";
+    const td_record *r =
+        decode_one(text_frame("3G", content), TD_REC_OTHER, "[3G*" ID "*0008*CONFIG,1]");
+    assert_raw_str(r, "model", "g36a");
+    assert_raw_int(r, "uploadInterval", 300);
+    assert_raw_str(r, "config", content + 7);
+}
+
+static void test_iccid(void **state)
+{
+    (void)state;
+    const td_record *r =
+        decode_one(text_frame("3G", "ICCID,8944500102198304826F"), TD_REC_OTHER, NULL);
+    assert_raw_str(r, "iccid", "8944500102198304826F");
+    r = decode_one(text_frame("SG", "CCID,89860000000000000001"), TD_REC_OTHER, NULL);
+    assert_raw_str(r, "iccid", "89860000000000000001");
+}
+
+static void test_init(void **state)
+{
+    (void)state;
+    decode_one(text_frame("3G", "INIT,13800138000,1,1,205,1"), TD_REC_OTHER,
+               "[3G*" ID "*0006*INIT,1]");
+}
+
+/* Acknowledgements of server commands: no reply, kept as ack records. */
+static void test_command_acks(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one("[3G*" ID "*0006*UPLOAD]", TD_REC_ACK, NULL);
+    assert_raw_str(r, "command", "UPLOAD");
+    r = decode_one("[3G*" ID "*0002*CR]", TD_REC_ACK, NULL);
+    assert_raw_str(r, "command", "CR");
+    r = decode_one("[3G*" ID "*0004*SOS1]", TD_REC_ACK, NULL);
+    assert_raw_str(r, "command", "SOS1");
+    r = decode_one(text_frame("3G", "VERNO,G36_V1.2_2025.01.01"), TD_REC_ACK, NULL);
+    assert_raw_str(r, "version", "G36_V1.2_2025.01.01");
+}
+
+/* An unknown word is kept, never an error. */
+static void test_unknown_word(void **state)
+{
+    (void)state;
+    const td_record *r = decode_one(text_frame("3G", "WEATHER,xyz,1,2"), TD_REC_OTHER, NULL);
+    assert_raw_str(r, "message", "WEATHER");
+    assert_raw_str(r, "content", "xyz,1,2");
+    r = decode_one("[3G*" ID "*0000*]", TD_REC_OTHER, NULL);
+    assert_raw_str(r, "message", "");
+}
+
+/* The session takes the id from every frame. */
+static void test_session_id(void **state)
+{
+    (void)state;
+    td_session s;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(td_test_decode(P, &s, "[SG*352661090143150*0002*LK]", &ctx), 0);
+    assert_string_equal(s.device_id, "352661090143150");
+    assert_string_equal(ctx.rec[0].device_id, "352661090143150");
+}
+
+/* ---- framer ---- */
+
+struct collect {
+    int n;
+    size_t len[16];
+    uint8_t data[16][512];
+};
+
+static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    struct collect *c = arg;
+    (void)s;
+    assert_true(c->n < 16 && len <= sizeof(c->data[0]));
+    memcpy(c->data[c->n], frame, len);
+    c->len[c->n++] = len;
+}
+
+/* A stream of frames of every kind, with a TK whose payload holds ']' and
+ * noise between two frames. starts[i] is where frame i begins. */
+static size_t joined(uint8_t *out, size_t *starts, int *count)
+{
+    uint8_t tk[64];
+    size_t n = 0;
+    int k = 0;
+
+    starts[k++] = n;
+    n += build(out + n, "SG", ID, NULL, "LK", 2);
+    memcpy(out + n, "\r\n", 2);
+    n += 2;
+    const char *ud = "UD,010125,000000,A,1.0,N,2.0,E,0,0,0,0,0,0,0,0,00000000,0";
+    starts[k++] = n;
+    n += build(out + n, "3G", ID, NULL, ud, strlen(ud));
+    memcpy(tk, "TK,", 3);
+    memcpy(tk + 3, voice_wire, sizeof(voice_wire));
+    tk[3 + sizeof(voice_wire)] = ']';
+    tk[4 + sizeof(voice_wire)] = '[';
+    starts[k++] = n;
+    n += build(out + n, "CS", ID, NULL, tk, 5 + sizeof(voice_wire));
+    starts[k++] = n;
+    n += build(out + n, "ZJ", ID, "0001", "TEMP,36.5", 9);
+    starts[k++] = n;
+    n += build(out + n, "3G", ID, NULL, "oxygen,0,98", 11);
+    starts[k] = n;
+    *count = k;
+    return n;
+}
+
+static void feed_chunks(const uint8_t *data, size_t len, const size_t *cuts, int ncuts,
+                        struct collect *c)
+{
+    td_stream st;
+    char err[256];
+    size_t prev = 0;
+
+    memset(c, 0, sizeof(*c));
+    td_stream_init(&st, TD_TCP, P);
+    for (int i = 0; i <= ncuts; i++) {
+        size_t end = i < ncuts ? cuts[i] : len;
+        assert_int_equal(
+            td_stream_feed(&st, data + prev, end - prev, on_frame, c, err, sizeof(err)), 0);
+        prev = end;
+    }
+    assert_int_equal(td_stream_flush(&st, on_frame, c, err, sizeof(err)), 0);
+    td_stream_free(&st);
+}
+
+static void test_framer_every_split(void **state)
+{
+    (void)state;
+    static uint8_t data[1024];
+    size_t starts[8];
+    int count;
+    size_t len = joined(data, starts, &count);
+    struct collect c, ref;
+
+    feed_chunks(data, len, NULL, 0, &ref);
+    assert_int_equal(ref.n, count);
+    for (int i = 0; i < count; i++) {
+        size_t n = starts[i + 1] - starts[i] - (i == 0 ? 2 : 0);
+        assert_int_equal(ref.len[i], n);
+        assert_memory_equal(ref.data[i], data + starts[i], n);
+    }
+    /* The TK frame decodes and its payload's ']' did not end it. */
+    assert_int_equal(td_test_decode_bytes(P, NULL, ref.data[2], ref.len[2], &ctx), 0);
+    assert_raw_int(&ctx.rec[0], "voiceLength", (int64_t)sizeof(voice_wire) - 5 + 2);
+
+    for (size_t cut = 1; cut < len; cut++) {
+        feed_chunks(data, len, &cut, 1, &c);
+        assert_int_equal(c.n, ref.n);
+        for (int i = 0; i < c.n; i++) {
+            assert_int_equal(c.len[i], ref.len[i]);
+            assert_memory_equal(c.data[i], ref.data[i], c.len[i]);
+        }
+    }
+    size_t cuts[1024];
+    for (size_t i = 0; i + 1 < len; i++)
+        cuts[i] = i + 1;
+    feed_chunks(data, len, cuts, (int)len - 1, &c); /* one byte at a time */
+    assert_int_equal(c.n, ref.n);
+    for (int i = 0; i < c.n; i++)
+        assert_memory_equal(c.data[i], ref.data[i], c.len[i]);
+}
+
+static long frame_str(const char *s, size_t *skip)
+{
+    return P->frame((const uint8_t *)s, strlen(s), skip);
+}
+
+/* LLLL too small or too large on a text frame: the first ']' ends it. */
+static void test_framer_miscounted_text(void **state)
+{
+    (void)state;
+    size_t skip;
+    const char *under = "[SG*" ID "*0005*LK,0,100][SG*" ID "*0002*LK]";
+    assert_int_equal(frame_str(under, &skip), strlen("[SG*" ID "*0005*LK,0,100]"));
+    assert_int_equal(skip, 0);
+    const char *over = "[SG*" ID "*00F0*LK,0,100]";
+    assert_int_equal(frame_str(over, &skip), strlen(over));
+    assert_int_equal(frame_str("[SG*" ID "*0002*LK", &skip), 0); /* need more */
+    assert_int_equal(frame_str("[SG*" ID "*0002*LK,0,1", &skip), 0);
+}
+
+/* Noise before '[' is skipped; a broken frame is dropped up to the next. */
+static void test_framer_resync(void **state)
+{
+    (void)state;
+    const long lk = (long)strlen("[SG*" ID "*0002*LK]");
+    size_t skip;
+    const char *noise = "xx\r\n[SG*" ID "*0002*LK]";
+    assert_int_equal(frame_str(noise, &skip), lk);
+    assert_int_equal(skip, 4);
+    assert_int_equal(frame_str("garbage", &skip), 0);
+    assert_int_equal(skip, 7);
+
+    /* A text frame cut short by the next frame. */
+    const char *cut = "[SG*" ID "*0009*LK,0[SG*" ID "*0002*LK]";
+    assert_int_equal(frame_str(cut, &skip), lk);
+    assert_int_equal(skip, strlen(cut) - (size_t)lk);
+
+    /* Bad headers. */
+    static const char *const bad[] = {"[SG*" ID "*00G2*LK]", "[SG*" ID "*02*LK]",
+                                      "[SG*" ID "0002*LK]", "[sg*" ID "*0002*LK]",
+                                      "[SG*" ID "*0002-LK]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s[SG*" ID "*0002*LK]", bad[i]);
+        assert_int_equal(frame_str(buf, &skip), lk);
+        assert_int_equal(skip, strlen(bad[i]));
+    }
+
+    /* A binary frame whose length does not land on ']'. */
+    uint8_t buf[128];
+    uint8_t tk[32] = "TK,#!AMR\n";
+    size_t n = build(buf, "3G", ID, NULL, tk, 12);
+    buf[n - 1] = 'x';
+    n += build(buf + n, "SG", ID, NULL, "LK", 2);
+    assert_int_equal(P->frame(buf, n, &skip), lk);
+    assert_int_equal(skip, n - (size_t)lk);
+}
+
+static void test_framer_limits(void **state)
+{
+    (void)state;
+    static uint8_t big[70000];
+    size_t skip;
+
+    /* A binary frame of the largest length waits for its bytes. */
+    int k = sprintf((char *)big, "[3G*%s*FFFF*TK,#!AMR\n", ID);
+    assert_int_equal(P->frame(big, (size_t)k, &skip), 0);
+    memset(big + k, 0x11, sizeof(big) - (size_t)k);
+    size_t full = (size_t)k - 3 - 6 + 0xFFFF + 1; /* header + content + ']' */
+    assert_true(full <= P->max_frame);
+    assert_int_equal(P->frame(big, full - 1, &skip), 0);
+    big[full - 1] = ']';
+    assert_int_equal(P->frame(big, full, &skip), (long)full);
+    assert_int_equal(td_test_decode_bytes(P, NULL, big, full, &ctx), 0);
+
+    /* Text without ']' beyond the limit. */
+    k = sprintf((char *)big, "[3G*%s*0002*", ID);
+    memset(big + k, 'A', sizeof(big) - (size_t)k);
+    assert_int_equal(P->frame(big, sizeof(big), &skip), TD_ETOOBIG);
+
+    assert_int_equal(P->max_frame, 65600);
+    assert_int_equal(P->transports, TD_TCP | TD_UDP);
+    assert_null(P->encode);
+}
+
+/* ---- malformed input ---- */
+
+static void test_bad_fields(void **state)
+{
+    (void)state;
+    expect_error(text_frame("3G", "UD,010125,000000,A,9x.5,N,2.0,E"),
+                 "watch: bad latitude '9x.5,N'");
+    expect_error(text_frame("3G", "UD,010125,000000,A,91.0,N,2.0,E"),
+                 "watch: bad latitude '91.0,N'");
+    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,Q,2.0,E"), "watch: bad latitude '1.0,Q'");
+    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N,,E"), "watch: bad longitude ',E'");
+    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N,181.0,E"),
+                 "watch: bad longitude '181.0,E'");
+    expect_error(text_frame("3G", "UD,320125,000000,A,1.0,N,2.0,E"),
+                 "watch: bad date/time '320125,000000'");
+    expect_error(text_frame("3G", "UD,010125,246000,A,1.0,N,2.0,E"),
+                 "watch: bad date/time '010125,246000'");
+    expect_error(text_frame("3G", "UD,0101,000000,A,1.0,N,2.0,E"),
+                 "watch: bad date/time '0101,000000'");
+    expect_error(text_frame("3G", "AL,010125,000000,X,1.0,N,2.0,E"), "watch: bad fix flag 'X'");
+    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N"),
+                 "watch: UD has 6 fields, position needs 8");
+    assert_int_equal(ctx.reply_len, 0);
+    expect_error("[3G*" ID "*00", "watch: bad header '[3G*" ID "*00'");
+    expect_error("[3G*12345678901234567890123456789012*0002*LK]",
+                 "watch: bad header '[3G*12345678901234567890123456789012*000'");
+    expect_error("LK", "watch: bad header 'LK'");
+}
+
+/* Every truncation of valid frames: an error with a message or records,
+ * and a following frame still decodes. */
+static void test_truncations(void **state)
+{
+    (void)state;
+    static uint8_t data[1024], buf[2048];
+    size_t starts[8];
+    int count;
+    size_t len = joined(data, starts, &count);
+
+    for (size_t cut = 0; cut < len; cut++) {
+        int rc = td_test_decode_bytes(P, NULL, data, cut, &ctx);
+        assert_true(rc == 0 || (rc < 0 && strncmp(ctx.err, "watch: ", 7) == 0));
+
+        td_test_run run;
+        memcpy(buf, data, cut);
+        /* Enough following frames that a truncated binary frame, which
+         * takes LLLL bytes whatever they are, cannot swallow the last. */
+        size_t n = cut;
+        for (int i = 0; i < 3; i++)
+            n += build(buf + n, "SG", "99", NULL, "LK", 2);
+        td_test_run_bytes(P, buf, n, &run);
+        size_t last = json_array_size(run.records);
+        assert_true(last > 0);
+        json_t *rec = json_array_get(run.records, last - 1);
+        assert_string_equal(json_string_value(json_object_get(rec, "deviceId")), "99");
+        td_test_run_free(&run);
+    }
+}
+
+/* Random bytes (and random bytes after '[SG*') never crash anything. */
+static void test_garbage(void **state)
+{
+    (void)state;
+    static uint8_t buf[600];
+    unsigned seed = 12345;
+
+    for (int round = 0; round < 400; round++) {
+        size_t n = 1 + (size_t)(round * 7 % 590);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = (uint8_t)(seed >> 16);
+            if (round % 2 && (seed >> 8) % 9 == 0)
+                buf[i] = "[]*,SG0123456789ALUD"[(seed >> 4) % 20];
+        }
+        if (round % 4 == 1)
+            memcpy(buf, "[SG*1*", n < 6 ? n : 6);
+        size_t skip;
+        long f = P->frame(buf, n, &skip);
+        assert_true(f >= 0 || f == TD_ETOOBIG);
+        assert_true(skip <= n);
+        assert_true(f <= 0 || skip + (size_t)f <= n);
+        P->detect(buf, n);
+        int rc = td_test_decode_bytes(P, NULL, buf, n, &ctx);
+        assert_true(rc == 0 || strncmp(ctx.err, "watch: ", 7) == 0);
+        td_test_run run;
+        td_test_run_bytes(P, buf, n, &run);
+        td_test_run_free(&run);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_lk_bare),
+        cmocka_unit_test(test_lk_with_values),
+        cmocka_unit_test(test_ud_lte),
+        cmocka_unit_test(test_ud_family),
+        cmocka_unit_test(test_coordinates),
+        cmocka_unit_test(test_al_lte),
+        cmocka_unit_test(test_al_variants),
+        cmocka_unit_test(test_status_bits),
+        cmocka_unit_test(test_cells_and_wifi),
+        cmocka_unit_test(test_wifi_without_cells),
+        cmocka_unit_test(test_short_position),
+        cmocka_unit_test(test_bad_optional_fields),
+        cmocka_unit_test(test_pp),
+        cmocka_unit_test(test_zj_sequence),
+        cmocka_unit_test(test_heart),
+        cmocka_unit_test(test_bphrt),
+        cmocka_unit_test(test_blood),
+        cmocka_unit_test(test_oxygen),
+        cmocka_unit_test(test_temperature),
+        cmocka_unit_test(test_tk_voice),
+        cmocka_unit_test(test_tk_ack),
+        cmocka_unit_test(test_jxtk),
+        cmocka_unit_test(test_img),
+        cmocka_unit_test(test_tkq),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_iccid),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_command_acks),
+        cmocka_unit_test(test_unknown_word),
+        cmocka_unit_test(test_session_id),
+        cmocka_unit_test(test_framer_every_split),
+        cmocka_unit_test(test_framer_miscounted_text),
+        cmocka_unit_test(test_framer_resync),
+        cmocka_unit_test(test_framer_limits),
+        cmocka_unit_test(test_bad_fields),
+        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
