@@ -217,8 +217,10 @@ t.check(t.db_rows(db, "SELECT count(*) FROM devices WHERE unique_id = '399999999
         "rejected device not added")
 passed += 6
 
-# Idle timeout: a silent connection is closed.
-srv = t.Server(a.trackd, db, "--idle-timeout", "1")
+# Idle timeout: a silent connection is closed. Detect timeout: a connection
+# whose bytes could still become a frame but never do is closed too, and its
+# bytes are kept. A datagram nobody recognises is dropped and kept.
+srv = t.Server(a.trackd, db, "--idle-timeout", "1", "--detect-timeout", "1")
 s = t.tcp(srv.port)
 s.sendall(watch("SG", "3000000001", "LK"))
 t.recv_until(s, b"]")
@@ -226,7 +228,20 @@ start = time.time()
 gone = t.recv_until(s, b"never", 5.0) == b"" and time.time() - start < 4.5
 t.check(gone and srv.wait_log(r"disconnect \(idle timeout\)"), "idle connection closed")
 s.close()
+s = t.tcp(srv.port)
+s.sendall(b"IW")
+t.check(t.recv_until(s, b"never", 5.0) == b"" and
+        srv.wait_log(r"protocol not detected within 1 s"), "undetected connection closed")
+s.close()
+u = t.udp()
+u.sendto(b"\x01\x02garbage", ("127.0.0.1", srv.port))
+u.close()
+t.check(srv.wait_log(r"udp:127.0.0.1:\d+: unknown protocol: first bytes 0102"), "udp junk logged")
 srv.stop()
-passed += 1
+unk = t.db_rows(db, "SELECT remote, reason, hex(bytes) FROM unknown_traffic ORDER BY id")
+t.check(any(r[1].startswith("protocol not detected") and r[2] == "4957" for r in unk) and
+        any(r[0].startswith("udp:127.0.0.1:") and r[2].startswith("0102") for r in unk),
+        f"undetected samples kept: {unk}")
+passed += 4
 
 t.finish("server", passed)
