@@ -32,6 +32,14 @@ int td_test_decode(const td_protocol *p, td_session *s, const char *frame, td_de
     return td_test_decode_bytes(p, s, (const uint8_t *)frame, strlen(frame), ctx);
 }
 
+void td_test_expect_error(const td_protocol *p, td_decode_ctx *ctx, const char *frame,
+                          const char *msg)
+{
+    assert_true(td_test_decode(p, NULL, frame, ctx) < 0);
+    assert_int_equal(ctx->nrec, 0);
+    assert_string_equal(ctx->err, msg);
+}
+
 const char *td_test_reply(const td_decode_ctx *ctx)
 {
     static char buf[TD_REPLY_MAX + 1];
@@ -61,13 +69,15 @@ void assert_record_sane(const td_record *r)
         assert_true(r->course >= 0.0 && r->course <= 360.0);
     }
     if (td_rec_has(r, TD_ATTR_BATTERY_LEVEL))
-        assert_true(r->attr[TD_ATTR_BATTERY_LEVEL].i >= 0 && r->attr[TD_ATTR_BATTERY_LEVEL].i <= 100);
+        assert_true(r->attr[TD_ATTR_BATTERY_LEVEL].i >= 0 &&
+                    r->attr[TD_ATTR_BATTERY_LEVEL].i <= 100);
     if (td_rec_has(r, TD_ATTR_SPO2))
         assert_true(r->attr[TD_ATTR_SPO2].i >= 0 && r->attr[TD_ATTR_SPO2].i <= 100);
     if (td_rec_has(r, TD_ATTR_HEART_RATE))
         assert_true(r->attr[TD_ATTR_HEART_RATE].i >= 0 && r->attr[TD_ATTR_HEART_RATE].i < 300);
     if (td_rec_has(r, TD_ATTR_BODY_TEMPERATURE))
-        assert_true(r->attr[TD_ATTR_BODY_TEMPERATURE].d > 0 && r->attr[TD_ATTR_BODY_TEMPERATURE].d < 50);
+        assert_true(r->attr[TD_ATTR_BODY_TEMPERATURE].d > 0 &&
+                    r->attr[TD_ATTR_BODY_TEMPERATURE].d < 50);
     assert_true(r->ncells >= 0 && r->ncells <= TD_MAX_CELLS);
     assert_true(r->nwifi >= 0 && r->nwifi <= TD_MAX_WIFI);
     assert_true(r->nraw >= 0 && r->nraw <= TD_MAX_RAW);
@@ -185,9 +195,8 @@ static bool has_alarm(json_t *rec, const char *name)
 {
     size_t i;
     json_t *a;
-    json_array_foreach(json_object_get(rec, "alarms"), i, a)
-        if (strcmp(json_string_value(a), name) == 0)
-            return true;
+    json_array_foreach(json_object_get(rec, "alarms"), i,
+                       a) if (strcmp(json_string_value(a), name) == 0) return true;
     return false;
 }
 
@@ -205,9 +214,11 @@ static bool fix_matches(json_t *v, json_t *rec)
     }
     if (valid && !json_equal(valid, json_object_get(rec, "valid")))
         return false;
-    if (lat && fabs(json_number_value(lat) - json_number_value(json_object_get(rec, "latitude"))) > 1e-4)
+    if (lat &&
+        fabs(json_number_value(lat) - json_number_value(json_object_get(rec, "latitude"))) > 1e-4)
         return false;
-    if (lon && fabs(json_number_value(lon) - json_number_value(json_object_get(rec, "longitude"))) > 1e-4)
+    if (lon &&
+        fabs(json_number_value(lon) - json_number_value(json_object_get(rec, "longitude"))) > 1e-4)
         return false;
     return true;
 }
@@ -220,9 +231,9 @@ int td_test_vector_holds(json_t *v, const td_test_run *run)
 
     if (run->errors)
         return vec_fail(v, run, "decode error");
-    json_array_foreach(run->records, i, rec)
-        if (strcmp(json_string_value(json_object_get(rec, "type")), "position") == 0)
-            npos++;
+    json_array_foreach(
+        run->records, i,
+        rec) if (strcmp(json_string_value(json_object_get(rec, "type")), "position") == 0) npos++;
     if (strcmp(expect, "null") == 0)
         return npos == 0 ? 1 : vec_fail(v, run, "expected no position");
     if (strcmp(expect, "notnull") == 0)
@@ -230,7 +241,8 @@ int td_test_vector_holds(json_t *v, const td_test_run *run)
     if (strcmp(expect, "position") == 0 || strcmp(expect, "positions") == 0) {
         if (npos == 0)
             return vec_fail(v, run, "expected a position");
-        json_array_foreach(run->records, i, rec) {
+        json_array_foreach(run->records, i, rec)
+        {
             if (strcmp(json_string_value(json_object_get(rec, "type")), "position") != 0)
                 continue;
             if (!fix_matches(v, rec))
@@ -243,7 +255,8 @@ int td_test_vector_holds(json_t *v, const td_test_run *run)
     if (strcmp(expect, "attribute") == 0) {
         const char *key = json_string_value(json_object_get(v, "key"));
         json_t *want = json_object_get(v, "value");
-        json_array_foreach(run->records, i, rec) {
+        json_array_foreach(run->records, i, rec)
+        {
             if (strcmp(key, "alarm") == 0) {
                 if (json_is_string(want) && has_alarm(rec, json_string_value(want)))
                     return 1;
@@ -258,7 +271,8 @@ int td_test_vector_holds(json_t *v, const td_test_run *run)
                        strcmp(key, "altitude") == 0) {
                 if (value_matches(want, json_object_get(rec, key)))
                     return 1;
-            } else if (value_matches(want, json_object_get(json_object_get(rec, "attributes"), key))) {
+            } else if (value_matches(want,
+                                     json_object_get(json_object_get(rec, "attributes"), key))) {
                 return 1;
             }
         }

@@ -28,6 +28,11 @@ int td_test_decode(const td_protocol *p, td_session *s, const char *frame, td_de
 int td_test_decode_bytes(const td_protocol *p, td_session *s, const uint8_t *frame, size_t len,
                          td_decode_ctx *ctx);
 
+/* Asserts that decoding frame in a fresh session fails with exactly msg and
+ * produces no record; ctx keeps the result for further checks. */
+void td_test_expect_error(const td_protocol *p, td_decode_ctx *ctx, const char *frame,
+                          const char *msg);
+
 /* Checks what must hold for every record: a known type, a time after 1999
  * and not far in the future, latitude/longitude in range (positions),
  * speed below 2000 km/h, course 0-360, battery/heart-rate/SpO2 ranges. */

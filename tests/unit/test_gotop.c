@@ -43,13 +43,6 @@ static const td_record *decode_one(const char *frame, td_rec_type type)
     return &ctx.rec[0];
 }
 
-static void expect_error(const char *frame, const char *msg)
-{
-    assert_true(td_test_decode(P, NULL, frame, &ctx) < 0);
-    assert_int_equal(ctx.nrec, 0);
-    assert_string_equal(ctx.err, msg);
-}
-
 static void test_detect(void **state)
 {
     (void)state;
@@ -607,38 +600,51 @@ static void test_bad_fields(void **state)
 {
     (void)state;
 #define HEAD IMEI ",CMD-T,"
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:9x.1N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad latitude field 'LAT:9x.1N'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:91.0000000N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad latitude field 'LAT:91.0000000N'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:-48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad latitude field 'LAT:-48.8583700N'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700X,LOT:002.2944800E,Speed:0",
-                 "gotop: bad latitude field 'LAT:48.8583700X'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:181.0000000E,Speed:0",
-                 "gotop: bad longitude field 'LOT:181.0000000E'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LON:002.29448N,Speed:0",
-                 "gotop: bad longitude field 'LON:002.29448N'");
-    expect_error(HEAD "A,DATE:251302,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad date field 'DATE:251302'");
-    expect_error(HEAD "A,DATE:250230,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad date field 'DATE:250230'");
-    expect_error(HEAD "A,DATE:2501,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad date field 'DATE:2501'");
-    expect_error(HEAD "A,DATE:250102,TIME:246000,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad time field 'TIME:246000'");
-    expect_error(HEAD "X,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                 "gotop: bad validity field 'X'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:x",
-                 "gotop: bad speed field 'Speed:x'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E",
-                 "gotop: missing speed field");
-    expect_error("12a45,CMD-X", "gotop: bad IMEI field '12a45'");
-    expect_error(IMEI ",HELLO", "gotop: unknown message type 'HELLO'");
-    expect_error(IMEI ",CMD-\x01X'", "gotop: unknown message type 'CMD-?X?'");
-    expect_error(HEAD "A,DATE:250102,TIME:081530,LAT:12345678901234567890123456789012345678901N",
-                 "gotop: bad latitude field 'LAT:123456789012345678901234567890123456...'");
-    expect_error(IMEI, "gotop: missing message type");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:9x.1N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad latitude field 'LAT:9x.1N'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:91.0000000N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad latitude field 'LAT:91.0000000N'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:-48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad latitude field 'LAT:-48.8583700N'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700X,LOT:002.2944800E,Speed:0",
+                         "gotop: bad latitude field 'LAT:48.8583700X'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:181.0000000E,Speed:0",
+                         "gotop: bad longitude field 'LOT:181.0000000E'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LON:002.29448N,Speed:0",
+                         "gotop: bad longitude field 'LON:002.29448N'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:251302,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad date field 'DATE:251302'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250230,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad date field 'DATE:250230'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:2501,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad date field 'DATE:2501'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:246000,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad time field 'TIME:246000'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "X,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+                         "gotop: bad validity field 'X'");
+    td_test_expect_error(P, &ctx,
+                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:x",
+                         "gotop: bad speed field 'Speed:x'");
+    td_test_expect_error(P, &ctx, HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E",
+                         "gotop: missing speed field");
+    td_test_expect_error(P, &ctx, "12a45,CMD-X", "gotop: bad IMEI field '12a45'");
+    td_test_expect_error(P, &ctx, IMEI ",HELLO", "gotop: unknown message type 'HELLO'");
+    td_test_expect_error(P, &ctx, IMEI ",CMD-\x01X'", "gotop: unknown message type 'CMD-?X?'");
+    td_test_expect_error(
+        P, &ctx, HEAD "A,DATE:250102,TIME:081530,LAT:12345678901234567890123456789012345678901N",
+        "gotop: bad latitude field 'LAT:123456789012345678901234567890123456...'");
+    td_test_expect_error(P, &ctx, IMEI, "gotop: missing message type");
 #undef HEAD
 }
 

@@ -99,13 +99,6 @@ static const td_record *decode_one(const char *frame, td_rec_type type, const ch
     return &ctx.rec[0];
 }
 
-static void expect_error(const char *frame, const char *msg)
-{
-    assert_true(td_test_decode(P, NULL, frame, &ctx) < 0);
-    assert_int_equal(ctx.nrec, 0);
-    assert_string_equal(ctx.err, msg);
-}
-
 static void test_detect(void **state)
 {
     (void)state;
@@ -871,28 +864,31 @@ static void test_framer_limits(void **state)
 static void test_bad_fields(void **state)
 {
     (void)state;
-    expect_error(text_frame("3G", "UD,010125,000000,A,9x.5,N,2.0,E"),
-                 "watch: bad latitude '9x.5,N'");
-    expect_error(text_frame("3G", "UD,010125,000000,A,91.0,N,2.0,E"),
-                 "watch: bad latitude '91.0,N'");
-    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,Q,2.0,E"), "watch: bad latitude '1.0,Q'");
-    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N,,E"), "watch: bad longitude ',E'");
-    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N,181.0,E"),
-                 "watch: bad longitude '181.0,E'");
-    expect_error(text_frame("3G", "UD,320125,000000,A,1.0,N,2.0,E"),
-                 "watch: bad date/time '320125,000000'");
-    expect_error(text_frame("3G", "UD,010125,246000,A,1.0,N,2.0,E"),
-                 "watch: bad date/time '010125,246000'");
-    expect_error(text_frame("3G", "UD,0101,000000,A,1.0,N,2.0,E"),
-                 "watch: bad date/time '0101,000000'");
-    expect_error(text_frame("3G", "AL,010125,000000,X,1.0,N,2.0,E"), "watch: bad fix flag 'X'");
-    expect_error(text_frame("3G", "UD,010125,000000,A,1.0,N"),
-                 "watch: UD has 6 fields, position needs 8");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,9x.5,N,2.0,E"),
+                         "watch: bad latitude '9x.5,N'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,91.0,N,2.0,E"),
+                         "watch: bad latitude '91.0,N'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,1.0,Q,2.0,E"),
+                         "watch: bad latitude '1.0,Q'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,1.0,N,,E"),
+                         "watch: bad longitude ',E'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,1.0,N,181.0,E"),
+                         "watch: bad longitude '181.0,E'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,320125,000000,A,1.0,N,2.0,E"),
+                         "watch: bad date/time '320125,000000'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,246000,A,1.0,N,2.0,E"),
+                         "watch: bad date/time '010125,246000'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,0101,000000,A,1.0,N,2.0,E"),
+                         "watch: bad date/time '0101,000000'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "AL,010125,000000,X,1.0,N,2.0,E"),
+                         "watch: bad fix flag 'X'");
+    td_test_expect_error(P, &ctx, text_frame("3G", "UD,010125,000000,A,1.0,N"),
+                         "watch: UD has 6 fields, position needs 8");
     assert_int_equal(ctx.reply_len, 0);
-    expect_error("[3G*" ID "*00", "watch: bad header '[3G*" ID "*00'");
-    expect_error("[3G*12345678901234567890123456789012*0002*LK]",
-                 "watch: bad header '[3G*12345678901234567890123456789012*000'");
-    expect_error("LK", "watch: bad header 'LK'");
+    td_test_expect_error(P, &ctx, "[3G*" ID "*00", "watch: bad header '[3G*" ID "*00'");
+    td_test_expect_error(P, &ctx, "[3G*12345678901234567890123456789012*0002*LK]",
+                         "watch: bad header '[3G*12345678901234567890123456789012*000'");
+    td_test_expect_error(P, &ctx, "LK", "watch: bad header 'LK'");
 }
 
 /* Every truncation of valid frames: an error with a message or records,
