@@ -14,10 +14,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "trackd %s - one port for every GPS tracker\n\n"
-                 "usage: trackd [serve] [options]\n"
-                 "       trackd decode [--protocol NAME] [--hex] [FILE]\n"
-                 "       trackd --version\n\n",
+    fprintf(out,
+            "trackd %s - one port for every GPS tracker\n\n"
+            "usage: trackd [serve] [options]\n"
+            "       trackd decode [--protocol NAME] [--hex] [FILE]\n"
+            "       trackd --version\n\n",
             TRACKD_VERSION);
     td_config_usage(out);
 }
@@ -34,8 +35,8 @@ int main(int argc, char **argv)
         printf("trackd %s\n", TRACKD_VERSION);
         return 0;
     }
-    if (argc > 1 && (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h") ||
-                     !strcmp(argv[1], "--help"))) {
+    if (argc > 1 &&
+        (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         usage(stdout);
         return 0;
     }

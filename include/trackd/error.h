@@ -6,18 +6,18 @@
 #ifndef TRACKD_ERROR_H
 #define TRACKD_ERROR_H
 
-#define TD_ERROR_MAP(XX)                                                      \
-    XX(AGAIN, -1, "need more input")                                         \
-    XX(INVAL, -2, "invalid argument")                                        \
-    XX(NOMEM, -3, "out of memory")                                           \
-    XX(TOOBIG, -4, "frame too large")                                        \
-    XX(BADFRAME, -5, "malformed frame")                                      \
-    XX(CHECKSUM, -6, "bad checksum")                                         \
-    XX(UNSUPPORTED, -7, "unsupported message")                               \
-    XX(IO, -8, "input/output error")                                         \
-    XX(STORE, -9, "store error")                                             \
-    XX(NOTFOUND, -10, "not found")                                           \
-    XX(UNFRAMEABLE, -11, "stream cannot be framed")                          \
+#define TD_ERROR_MAP(XX)                                                                           \
+    XX(AGAIN, -1, "need more input")                                                               \
+    XX(INVAL, -2, "invalid argument")                                                              \
+    XX(NOMEM, -3, "out of memory")                                                                 \
+    XX(TOOBIG, -4, "frame too large")                                                              \
+    XX(BADFRAME, -5, "malformed frame")                                                            \
+    XX(CHECKSUM, -6, "bad checksum")                                                               \
+    XX(UNSUPPORTED, -7, "unsupported message")                                                     \
+    XX(IO, -8, "input/output error")                                                               \
+    XX(STORE, -9, "store error")                                                                   \
+    XX(NOTFOUND, -10, "not found")                                                                 \
+    XX(UNFRAMEABLE, -11, "stream cannot be framed")                                                \
     XX(REJECTED, -12, "device rejected")
 
 enum {

@@ -28,8 +28,8 @@ enum td_detect { TD_DETECT_NO = 0, TD_DETECT_MAYBE = 1, TD_DETECT_YES = 2 };
 
 enum td_transport { TD_TCP = 1, TD_UDP = 2 };
 
-#define TD_MAX_RECORDS 8     /* records one frame may produce */
-#define TD_REPLY_MAX 1024    /* bytes of reply one frame may produce */
+#define TD_MAX_RECORDS 8  /* records one frame may produce */
+#define TD_REPLY_MAX 1024 /* bytes of reply one frame may produce */
 #define TD_ERRMSG_MAX 200
 #define TD_PROTO_STATE_MAX 64 /* per-session protocol scratch, bytes */
 
@@ -42,10 +42,10 @@ typedef struct td_session {
 
 typedef struct td_decode_ctx {
     td_session *session;
-    int64_t now_ms;   /* server time, used for replies and for records whose
-                         frame carries no time */
-    int tz_minutes;   /* server's offset from UTC for replies that carry
-                         local time; 0 = send UTC */
+    int64_t now_ms; /* server time, used for replies and for records whose
+                       frame carries no time */
+    int tz_minutes; /* server's offset from UTC for replies that carry
+                       local time; 0 = send UTC */
     td_record rec[TD_MAX_RECORDS];
     int nrec;
     uint8_t reply[TD_REPLY_MAX];
@@ -82,8 +82,8 @@ typedef struct td_protocol {
      */
     int (*decode)(td_decode_ctx *ctx, const uint8_t *frame, size_t len);
     /* encode: writes a command for the device; NULL when unsupported. */
-    int (*encode)(const td_session *s, const char *type, const char *args,
-                  uint8_t *out, size_t cap, size_t *len);
+    int (*encode)(const td_session *s, const char *type, const char *args, uint8_t *out, size_t cap,
+                  size_t *len);
 } td_protocol;
 
 /* Registry (src/protocols/registry.c). Protocols in detection order. */
@@ -98,8 +98,7 @@ const td_protocol *td_protocol_find(const char *name);
  * says yes; sets *maybe when none said yes but at least one needs more bytes.
  * Returns NULL with *maybe false when no protocol can match.
  */
-const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport,
-                             bool *maybe);
+const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport, bool *maybe);
 
 /* Prepares ctx for decoding one frame of `session`. */
 void td_decode_ctx_reset(td_decode_ctx *ctx, td_session *session, int64_t now_ms);
@@ -114,8 +113,7 @@ int td_ctx_error(td_decode_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Appends bytes / a formatted string to the reply. TD_ETOOBIG when full. */
 int td_ctx_reply(td_decode_ctx *ctx, const void *data, size_t len);
-int td_ctx_replyf(td_decode_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int td_ctx_replyf(td_decode_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the session's device id (copied, truncated never: TD_EINVAL when it
  * does not fit or holds characters other than [0-9A-Za-z_-]). */
 int td_session_identify(td_session *s, const char *id, size_t len);

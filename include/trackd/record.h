@@ -25,22 +25,22 @@ typedef enum td_rec_type {
 } td_rec_type;
 
 /* Canonical attributes: XX(ENUM, "name", TYPE). */
-#define TD_ATTR_MAP(XX)                                                       \
-    XX(BATTERY_LEVEL, "batteryLevel", INT)                                   \
-    XX(BATTERY, "battery", DOUBLE)                                           \
-    XX(CHARGING, "charging", BOOL)                                           \
-    XX(RSSI, "rssi", INT)                                                    \
-    XX(SATELLITES, "satellites", INT)                                        \
-    XX(HDOP, "hdop", DOUBLE)                                                 \
-    XX(ODOMETER, "odometer", DOUBLE)                                         \
-    XX(STEPS, "steps", INT)                                                  \
-    XX(HEART_RATE, "heartRate", INT)                                         \
-    XX(SPO2, "spo2", INT)                                                    \
-    XX(SYSTOLIC, "systolic", INT)                                            \
-    XX(DIASTOLIC, "diastolic", INT)                                          \
-    XX(BODY_TEMPERATURE, "bodyTemperature", DOUBLE)                          \
-    XX(BLOOD_SUGAR, "bloodSugar", DOUBLE)                                    \
-    XX(IGNITION, "ignition", BOOL)                                           \
+#define TD_ATTR_MAP(XX)                                                                            \
+    XX(BATTERY_LEVEL, "batteryLevel", INT)                                                         \
+    XX(BATTERY, "battery", DOUBLE)                                                                 \
+    XX(CHARGING, "charging", BOOL)                                                                 \
+    XX(RSSI, "rssi", INT)                                                                          \
+    XX(SATELLITES, "satellites", INT)                                                              \
+    XX(HDOP, "hdop", DOUBLE)                                                                       \
+    XX(ODOMETER, "odometer", DOUBLE)                                                               \
+    XX(STEPS, "steps", INT)                                                                        \
+    XX(HEART_RATE, "heartRate", INT)                                                               \
+    XX(SPO2, "spo2", INT)                                                                          \
+    XX(SYSTOLIC, "systolic", INT)                                                                  \
+    XX(DIASTOLIC, "diastolic", INT)                                                                \
+    XX(BODY_TEMPERATURE, "bodyTemperature", DOUBLE)                                                \
+    XX(BLOOD_SUGAR, "bloodSugar", DOUBLE)                                                          \
+    XX(IGNITION, "ignition", BOOL)                                                                 \
     XX(MOTION, "motion", BOOL)
 
 typedef enum td_attr {
@@ -53,18 +53,18 @@ typedef enum td_attr {
 typedef enum td_attr_type { TD_T_INT, TD_T_DOUBLE, TD_T_BOOL, TD_T_STRING } td_attr_type;
 
 /* Alarms: XX(ENUM, "name"). Server-side rules produce the same names. */
-#define TD_ALARM_MAP(XX)                                                      \
-    XX(SOS, "sos")                                                           \
-    XX(FALL, "fall")                                                         \
-    XX(LOW_BATTERY, "lowBattery")                                            \
-    XX(GEOFENCE_ENTER, "geofenceEnter")                                      \
-    XX(GEOFENCE_EXIT, "geofenceExit")                                        \
-    XX(MOVEMENT, "movement")                                                 \
-    XX(VIBRATION, "vibration")                                               \
-    XX(OVERSPEED, "overspeed")                                               \
-    XX(POWER_CUT, "powerCut")                                                \
-    XX(REMOVAL, "removal")                                                   \
-    XX(TAMPER, "tamper")                                                     \
+#define TD_ALARM_MAP(XX)                                                                           \
+    XX(SOS, "sos")                                                                                 \
+    XX(FALL, "fall")                                                                               \
+    XX(LOW_BATTERY, "lowBattery")                                                                  \
+    XX(GEOFENCE_ENTER, "geofenceEnter")                                                            \
+    XX(GEOFENCE_EXIT, "geofenceExit")                                                              \
+    XX(MOVEMENT, "movement")                                                                       \
+    XX(VIBRATION, "vibration")                                                                     \
+    XX(OVERSPEED, "overspeed")                                                                     \
+    XX(POWER_CUT, "powerCut")                                                                      \
+    XX(REMOVAL, "removal")                                                                         \
+    XX(TAMPER, "tamper")                                                                           \
     XX(LOW_POWER, "lowPower")
 
 typedef enum td_alarm {
@@ -96,8 +96,8 @@ typedef struct td_wifi {
 } td_wifi;
 
 typedef struct td_raw {
-    uint16_t key;   /* offset of the NUL-terminated key in the arena */
-    uint16_t str;   /* offset of the string value (TD_T_STRING) */
+    uint16_t key; /* offset of the NUL-terminated key in the arena */
+    uint16_t str; /* offset of the string value (TD_T_STRING) */
     td_attr_type type;
     union {
         int64_t i;
@@ -155,8 +155,8 @@ int td_rec_raw_double(td_record *r, const char *key, double v);
 int td_rec_raw_bool(td_record *r, const char *key, bool v);
 const td_raw *td_rec_raw_find(const td_record *r, const char *key);
 
-int td_rec_add_cell(td_record *r, int mcc, int mnc, int64_t lac, int64_t cid,
-                    bool has_rssi, int rssi);
+int td_rec_add_cell(td_record *r, int mcc, int mnc, int64_t lac, int64_t cid, bool has_rssi,
+                    int rssi);
 /* Adds a scan entry; mac is normalised to lower-case colon form. Returns
  * TD_EINVAL for a MAC that is not 12 hex digits. */
 int td_rec_add_wifi(td_record *r, const char *mac, size_t len, int rssi);

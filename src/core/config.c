@@ -18,9 +18,9 @@ enum opt_kind { OPT_INT, OPT_BOOL, OPT_STR, OPT_LEVEL, OPT_FILE };
 typedef struct opt {
     const char *name;
     enum opt_kind kind;
-    size_t off;      /* offset in td_config */
-    size_t size;     /* OPT_STR: buffer size */
-    long min, max;   /* OPT_INT range */
+    size_t off;    /* offset in td_config */
+    size_t size;   /* OPT_STR: buffer size */
+    long min, max; /* OPT_INT range */
     const char *help;
 } opt;
 
@@ -30,8 +30,7 @@ static const opt opts[] = {
     {"port", OPT_INT, F(port), 0, 0, 65535, "device port, TCP and UDP (default 8888)"},
     {"listen", OPT_STR, F(listen), sizeof(((td_config *)0)->listen), 0, 0,
      "address to listen on (default ::, all IPv6 and IPv4)"},
-    {"http-port", OPT_INT, F(http_port), 0, 0, 65535,
-     "HTTP API and web UI port (default 8082)"},
+    {"http-port", OPT_INT, F(http_port), 0, 0, 65535, "HTTP API and web UI port (default 8082)"},
     {"db", OPT_STR, F(db), sizeof(((td_config *)0)->db), 0, 0,
      "store: SQLite file path (default trackd.db)"},
     {"config", OPT_FILE, 0, 0, 0, 0, "read options from FILE (name = value lines)"},
@@ -104,8 +103,7 @@ static int set(td_config *c, const opt *o, const char *val, int depth, char *err
         return 0;
     case OPT_STR:
         if (strlen(val) >= o->size || !*val) {
-            snprintf(err, errcap, "--%s: value must be 1 to %zu characters", o->name,
-                     o->size - 1);
+            snprintf(err, errcap, "--%s: value must be 1 to %zu characters", o->name, o->size - 1);
             return TD_EINVAL;
         }
         snprintf(p, o->size, "%s", val);
@@ -211,7 +209,9 @@ void td_config_usage(FILE *out)
     for (const opt *o = opts; o->name; o++) {
         char flag[48];
         snprintf(flag, sizeof(flag), "--%s%s", o->name,
-                 o->kind == OPT_BOOL ? "[=BOOL]" : o->kind == OPT_FILE ? " FILE" : " VALUE");
+                 o->kind == OPT_BOOL   ? "[=BOOL]"
+                 : o->kind == OPT_FILE ? " FILE"
+                                       : " VALUE");
         fprintf(out, "  %-26s %s\n", flag, o->help);
     }
 }

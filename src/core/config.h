@@ -11,16 +11,16 @@
 #include <stdio.h>
 
 typedef struct td_config {
-    char listen[64];        /* address for the device port; "::" = all, v4+v6 */
-    int port;               /* device port, TCP and UDP; 0 = ephemeral */
-    int http_port;          /* HTTP API / web UI port */
-    char db[512];           /* store target: a path or postgresql:// URL */
-    bool register_unknown;  /* auto-register devices not in the store */
-    int idle_timeout;       /* seconds without data before a TCP close */
-    int detect_timeout;     /* seconds to detect a TCP connection's protocol */
-    int udp_timeout;        /* seconds a UDP peer stays bound to its device */
-    int batch_max;          /* records buffered before reads pause */
-    int reply_tz;           /* minutes east of UTC for replies carrying time */
+    char listen[64];       /* address for the device port; "::" = all, v4+v6 */
+    int port;              /* device port, TCP and UDP; 0 = ephemeral */
+    int http_port;         /* HTTP API / web UI port */
+    char db[512];          /* store target: a path or postgresql:// URL */
+    bool register_unknown; /* auto-register devices not in the store */
+    int idle_timeout;      /* seconds without data before a TCP close */
+    int detect_timeout;    /* seconds to detect a TCP connection's protocol */
+    int udp_timeout;       /* seconds a UDP peer stays bound to its device */
+    int batch_max;         /* records buffered before reads pause */
+    int reply_tz;          /* minutes east of UTC for replies carrying time */
     int log_level;
 } td_config;
 

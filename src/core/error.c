@@ -6,8 +6,8 @@ const char *td_strerror(int code)
     switch (code) {
     case TD_OK:
         return "success";
-#define XX(name, num, text)                                                   \
-    case TD_E##name:                                                          \
+#define XX(name, num, text)                                                                        \
+    case TD_E##name:                                                                               \
         return text;
         TD_ERROR_MAP(XX)
 #undef XX

@@ -30,7 +30,8 @@ static const char *const alarm_names[] = {
 #undef XX
 };
 
-static const char *const type_names[] = {"position", "status", "login", "heartbeat", "ack", "other"};
+static const char *const type_names[] = {"position",  "status", "login",
+                                         "heartbeat", "ack",    "other"};
 
 void td_record_init(td_record *r, td_rec_type type)
 {
@@ -253,7 +254,8 @@ static json_t *scan_json(const td_wifi *list, int n)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s,s:i}", "mac", list[i].mac, "rssi", list[i].rssi));
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:i}", "mac", list[i].mac, "rssi", list[i].rssi));
     return arr;
 }
 

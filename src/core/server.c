@@ -679,8 +679,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         return;
     c->last_ms = now_ms();
     struct tcp_frame_arg a = {c, {&c->ep, c->remote, &c->dev, &c->stream.session, false}};
-    int rc = td_stream_feed(&c->stream, (const uint8_t *)buf->base, (size_t)nread, on_tcp_frame,
-                            &a, err, sizeof(err));
+    int rc = td_stream_feed(&c->stream, (const uint8_t *)buf->base, (size_t)nread, on_tcp_frame, &a,
+                            err, sizeof(err));
     if (a.src.rejected) {
         conn_close(c, "device not registered");
     } else if (rc < 0) {

@@ -76,8 +76,8 @@ bool td_parse_int(td_span s, int64_t *out)
     if (s.n == 0 || s.n >= sizeof(buf))
         return false;
     td_span_cstr(s, buf, sizeof(buf));
-    if (!(isdigit((unsigned char)buf[0]) || ((buf[0] == '-' || buf[0] == '+') && s.n > 1 &&
-                                             isdigit((unsigned char)buf[1]))))
+    if (!(isdigit((unsigned char)buf[0]) ||
+          ((buf[0] == '-' || buf[0] == '+') && s.n > 1 && isdigit((unsigned char)buf[1]))))
         return false;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
@@ -153,8 +153,8 @@ bool td_utc_ms(int year, int mon, int day, int hour, int min, int sec, int64_t *
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
-    if (year < 1970 || year > 2200 || mon < 1 || mon > 12 || day < 1 || hour < 0 ||
-        hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60)
+    if (year < 1970 || year > 2200 || mon < 1 || mon > 12 || day < 1 || hour < 0 || hour > 23 ||
+        min < 0 || min > 59 || sec < 0 || sec > 60)
         return false;
     if (day > mdays[mon - 1] + (mon == 2 && is_leap(year)))
         return false;

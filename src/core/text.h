@@ -41,8 +41,7 @@ bool td_utc_ms(int year, int mon, int day, int hour, int min, int sec, int64_t *
 /* Parses "ddMMyy" and "HHmmss" (6 digits each). */
 bool td_parse_ddmmyy_hhmmss(td_span date, td_span time, int64_t *out);
 /* Breaks ms since the epoch down to UTC fields. */
-void td_utc_fields(int64_t ms, int *year, int *mon, int *day, int *hour, int *min,
-                   int *sec);
+void td_utc_fields(int64_t ms, int *year, int *mon, int *day, int *hour, int *min, int *sec);
 /* Formats ms as ISO 8601 UTC with 'Z' ("2009-03-29T22:32:52Z"; milliseconds
  * are added only when non-zero). buf needs 32 bytes. */
 char *td_iso8601(int64_t ms, char *buf, size_t cap);

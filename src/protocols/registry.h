@@ -13,9 +13,9 @@
 
 #include "trackd/protocol.h"
 
-#define TD_PROTOCOL_LIST(XX)                                                  \
-    XX(watch) /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                      \
-    XX(iw)    /* IWAP.. / TRV.. health bracelets (GOTOP L17) */               \
+#define TD_PROTOCOL_LIST(XX)                                                                       \
+    XX(watch) /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                                            \
+    XX(iw)    /* IWAP.. / TRV.. health bracelets (GOTOP L17) */                                    \
     XX(gotop) /* IMEI,CMD-T,... GOTOP TE-207 and other GOTOP trackers */
 
 #define XX(name) extern const td_protocol td_proto_##name;

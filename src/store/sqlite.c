@@ -102,13 +102,14 @@ static const char *const writer_sql[W_COUNT] = {
                    " ?13, ?14)",
     [W_EVENT] = "INSERT INTO events (device_id, position_id, type, time, latitude, longitude,"
                 " attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [W_UNKNOWN] = "INSERT INTO unknown_traffic (time, remote, reason, bytes) VALUES (?1, ?2, ?3, ?4)",
+    [W_UNKNOWN] =
+        "INSERT INTO unknown_traffic (time, remote, reason, bytes) VALUES (?1, ?2, ?3, ?4)",
     [W_UNKNOWN_TRIM] = "DELETE FROM unknown_traffic WHERE id <= (SELECT max(id) FROM"
                        " unknown_traffic) - ?1",
 };
 
-#define POSITION_COLUMNS                                                                        \
-    "id, device_id, protocol, type, server_time, device_time, valid, located, latitude,"      \
+#define POSITION_COLUMNS                                                                           \
+    "id, device_id, protocol, type, server_time, device_time, valid, located, latitude,"           \
     " longitude, speed, course, altitude, alarms, attributes"
 
 typedef struct sqlite_store {
@@ -160,16 +161,14 @@ static int migrate(sqlite3 *db, char *err, size_t errcap)
               err, errcap);
     if (rc)
         return rc;
-    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
     if (version > (int)MIGRATIONS) {
-        snprintf(err, errcap,
-                 "sqlite: database schema version %d is newer than this trackd (%zu)", version,
-                 MIGRATIONS);
+        snprintf(err, errcap, "sqlite: database schema version %d is newer than this trackd (%zu)",
+                 version, MIGRATIONS);
         exec(db, "ROLLBACK", err + strlen(err), 0);
         return TD_ESTORE;
     }
@@ -214,8 +213,8 @@ static int sqlite_open(const char *target, td_store **out, char *err, size_t err
     s->base.ops = &td_store_sqlite;
     rc = open_conn(target, &s->writer, err, errcap);
     if (!rc)
-        rc = exec(s->writer, "PRAGMA wal_autocheckpoint = 20000; PRAGMA cache_size = -65536;",
-                  err, errcap);
+        rc = exec(s->writer, "PRAGMA wal_autocheckpoint = 20000; PRAGMA cache_size = -65536;", err,
+                  errcap);
     if (!rc)
         rc = migrate(s->writer, err, errcap);
     if (!rc)

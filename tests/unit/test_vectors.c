@@ -19,7 +19,8 @@ static void run_all(bool detect)
 
     if (!getenv("TD_VECTOR_PROTOCOL"))
         assert_true(json_array_size(vectors) >= 93);
-    json_array_foreach(vectors, i, v) {
+    json_array_foreach(vectors, i, v)
+    {
         const char *name = json_string_value(json_object_get(v, "protocol"));
         const td_protocol *p = td_protocol_find(name);
         assert_non_null(p);
