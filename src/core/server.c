@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/log.h"
@@ -939,10 +940,22 @@ static int bind_port(td_server *srv, char *err, size_t errcap)
 {
     struct sockaddr_storage ss;
     int rc, port = srv->cfg->port;
+    const char *host = srv->cfg->listen;
 
-    if (uv_ip6_addr(srv->cfg->listen, port, (struct sockaddr_in6 *)&ss) != 0 &&
-        uv_ip4_addr(srv->cfg->listen, port, (struct sockaddr_in *)&ss) != 0) {
-        snprintf(err, errcap, "--listen: '%s' is not an IP address", srv->cfg->listen);
+    if (strcmp(host, "::") == 0) {
+        /* The default: IPv6 and IPv4 on one socket, or IPv4 alone on a
+         * host without IPv6. */
+        int probe = socket(AF_INET6, SOCK_STREAM, 0);
+        if (probe < 0) {
+            td_warn("IPv6 is not available here; listening on IPv4 only");
+            host = "0.0.0.0";
+        } else {
+            close(probe);
+        }
+    }
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0 &&
+        uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+        snprintf(err, errcap, "--listen: '%s' is not an IP address", host);
         return TD_EINVAL;
     }
     uv_tcp_init(srv->loop, &srv->tcp);
@@ -951,8 +964,7 @@ static int bind_port(td_server *srv, char *err, size_t errcap)
     if (!rc)
         rc = uv_listen((uv_stream_t *)&srv->tcp, 1024, on_connection);
     if (rc) {
-        snprintf(err, errcap, "cannot listen on TCP %s port %d: %s", srv->cfg->listen, port,
-                 uv_strerror(rc));
+        snprintf(err, errcap, "cannot listen on TCP %s port %d: %s", host, port, uv_strerror(rc));
         return TD_EIO;
     }
     if (port == 0) {
@@ -973,12 +985,11 @@ static int bind_port(td_server *srv, char *err, size_t errcap)
     if (!rc)
         rc = uv_udp_recv_start(&srv->udp, udp_alloc_cb, on_udp_recv);
     if (rc) {
-        snprintf(err, errcap, "cannot bind UDP %s port %d: %s", srv->cfg->listen, port,
-                 uv_strerror(rc));
+        snprintf(err, errcap, "cannot bind UDP %s port %d: %s", host, port, uv_strerror(rc));
         return TD_EIO;
     }
-    td_info("device port %d open on %s (TCP and UDP%s); protocols:", port, srv->cfg->listen,
-            strcmp(srv->cfg->listen, "::") == 0 ? ", IPv4 and IPv6" : "");
+    td_info("device port %d open on %s (TCP and UDP%s); protocols:", port, host,
+            strcmp(host, "::") == 0 ? ", IPv4 and IPv6" : "");
     for (size_t i = 0; i < td_protocol_count; i++)
         td_info("  %s", td_protocols[i]->name);
     return 0;
