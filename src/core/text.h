@@ -27,7 +27,8 @@ bool td_span_starts(td_span s, const char *lit);
 /* Copies s into buf as a C string (truncating to cap - 1). */
 char *td_span_cstr(td_span s, char *buf, size_t cap);
 
-/* Strict parsers: the whole span must be a number (leading '+'/'-' allowed).
+/* Strict parsers: the whole span must be a number (td_parse_int and
+ * td_parse_double allow a leading '+'/'-'; td_parse_hex takes digits only).
  * Return false on empty input, garbage or overflow. */
 bool td_parse_int(td_span s, int64_t *out);
 bool td_parse_hex(td_span s, int64_t *out);

@@ -1,0 +1,645 @@
+/*
+ * The SQLite store through its ops table, on a fresh database file in a
+ * temporary directory per test: schema creation and idempotent reopening,
+ * group-committed batches (device upserts, records of every kind, alarms and
+ * their event rows, unknown-traffic samples and their cap), the read side
+ * (devices, latest, time-range queries with keyset paging), online reset,
+ * all-or-nothing batches, and the errors for targets it cannot open. Some
+ * checks read the file with sqlite3 directly to see what was written.
+ */
+#include "support.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trackd/store.h"
+
+#define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    td_store *s;
+} fixture;
+
+static void open_store(fixture *f)
+{
+    char err[256] = "";
+    int rc = td_store_open(f->path, &f->s, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("open %s: %d %s", f->path, rc, err);
+    assert_non_null(f->s);
+    assert_ptr_equal(f->s->ops, &td_store_sqlite);
+}
+
+static void close_store(fixture *f)
+{
+    f->s->ops->close(f->s);
+    f->s = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/trackd-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/trackd.db", f->dir);
+    open_store(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[160];
+
+    if (f->s)
+        close_store(f);
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Runs a query on its own connection and returns the first column of the
+ * first row as an integer (-1 when there is no row). */
+static int64_t sql_int(const fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The same for a text column, copied into buf. */
+static const char *sql_text(const fixture *f, const char *sql, char *buf, size_t cap)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    buf[0] = '\0';
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return buf;
+}
+
+static void device(td_store_device *d, const char *uid, const char *proto, int64_t seen)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->unique_id, sizeof(d->unique_id), "%s", uid);
+    snprintf(d->protocol, sizeof(d->protocol), "%s", proto);
+    snprintf(d->last_remote, sizeof(d->last_remote), "tcp:192.0.2.7:40001");
+    d->first_seen_ms = d->last_seen_ms = seen;
+    d->online = true;
+}
+
+static td_store_row row(int dev, const char *proto, td_rec_type type, int64_t device_ms,
+                        const char *attrs)
+{
+    td_store_row r;
+    memset(&r, 0, sizeof(r));
+    r.dev = dev;
+    r.protocol = proto;
+    r.type = type;
+    r.server_ms = T0 + 500000;
+    r.device_ms = device_ms;
+    r.attributes = attrs ? strdup(attrs) : NULL;
+    return r;
+}
+
+/* Collected read-side results. */
+typedef struct collected {
+    td_store_device dev[8];
+    size_t ndev;
+    td_store_position pos[128];
+    char attrs[128][64];
+    char proto[128][16];
+    size_t npos;
+} collected;
+
+static int on_device(void *arg, const td_store_device *d)
+{
+    collected *c = arg;
+    assert_true(c->ndev < 8);
+    c->dev[c->ndev++] = *d;
+    return 0;
+}
+
+static int on_position(void *arg, const td_store_position *p)
+{
+    collected *c = arg;
+    assert_true(c->npos < 128);
+    c->pos[c->npos] = *p;
+    snprintf(c->attrs[c->npos], sizeof(c->attrs[0]), "%s", p->attributes);
+    snprintf(c->proto[c->npos], sizeof(c->proto[0]), "%s", p->protocol);
+    c->pos[c->npos].attributes = c->attrs[c->npos];
+    c->pos[c->npos].protocol = c->proto[c->npos];
+    c->npos++;
+    return 0;
+}
+
+static void test_schema_and_reopen(void **state)
+{
+    fixture *f = *state;
+
+    assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                                " name IN ('devices', 'positions', 'events', 'unknown_traffic')"),
+                     4);
+    char mode[16];
+    assert_string_equal(sql_text(f, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
+
+    /* Reopening (twice) changes nothing. */
+    for (int i = 0; i < 2; i++) {
+        close_store(f);
+        open_store(f);
+        assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), 1);
+        assert_int_equal(sql_int(f, "SELECT count(*) FROM schema_version"), 1);
+    }
+
+    /* Two stores open on one file at once (a second process, a test). */
+    td_store *other;
+    char err[256] = "";
+    assert_int_equal(td_store_open(f->path, &other, err, sizeof(err)), 0);
+    other->ops->close(other);
+    f->s->ops->close(NULL); /* safe on NULL */
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+    fixture *f = *state;
+    char err[256] = "";
+    td_store *s = NULL;
+
+    close_store(f);
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 99 RETURNING version"), 99);
+    assert_int_not_equal(td_store_open(f->path, &s, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    /* The file is untouched: put it back and it opens again. */
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 1 RETURNING version"), 1);
+    open_store(f);
+}
+
+/* Two devices and four records of several kinds. */
+static void first_batch(fixture *f, td_store_device dev[2], int64_t *pos_id)
+{
+    td_store_row rows[4];
+    td_store_batch b;
+
+    device(&dev[0], "dev-a", "watch", T0);
+    dev[0].last_seen_ms = T0 + 120000;
+    dev[0].has_location = true;
+    dev[0].last_latitude = 22.549677;
+    dev[0].last_longitude = 114.082258;
+    dev[0].last_fix_ms = T0;
+    device(&dev[1], "860000000000001", "iw", T0 + 30000);
+    snprintf(dev[1].name, sizeof(dev[1].name), "Bracelet");
+
+    rows[0] = row(0, "watch", TD_REC_POSITION, T0, "{\"batteryLevel\":20}");
+    rows[0].valid = rows[0].located = true;
+    rows[0].latitude = 22.549677;
+    rows[0].longitude = 114.082258;
+    rows[0].speed = 12.5;
+    rows[0].course = 90;
+    rows[0].altitude = 31.5;
+    rows[0].alarms = TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_LOW_BATTERY);
+    /* A status record located from the device's last known fix. */
+    rows[1] = row(0, "watch", TD_REC_STATUS, T0 + 60000, "{\"steps\":100}");
+    rows[1].located = true;
+    rows[1].latitude = 22.549677;
+    rows[1].longitude = 114.082258;
+    rows[2] = row(1, "iw", TD_REC_HEARTBEAT, T0 + 30000, NULL);
+    /* An older fix that arrives late: not the latest. */
+    rows[3] = row(0, "watch", TD_REC_POSITION, T0 - 60000, "{}");
+
+    memset(&b, 0, sizeof(b));
+    b.devices = dev;
+    b.ndevices = 2;
+    b.rows = rows;
+    b.nrows = 4;
+    assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+    td_store_batch_clear(&b);
+    assert_int_equal(b.nrows, 0);
+    assert_null(rows[0].attributes);
+    *pos_id = sql_int(f, "SELECT id FROM positions WHERE alarms IS NOT NULL");
+}
+
+static void test_batch_devices_and_latest(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[2];
+    collected *c = calloc(1, sizeof(*c));
+    int64_t alarm_pos;
+
+    assert_non_null(c);
+    first_batch(f, dev, &alarm_pos);
+    assert_true(dev[0].id > 0);
+    assert_true(dev[1].id > 0);
+    assert_true(dev[0].id != dev[1].id);
+
+    /* devices(): both, with their fields. */
+    assert_int_equal(f->s->ops->devices(f->s, on_device, c), 0);
+    assert_int_equal(c->ndev, 2);
+    const td_store_device *a = &c->dev[0], *b = &c->dev[1];
+    assert_int_equal(a->id, dev[0].id);
+    assert_string_equal(a->unique_id, "dev-a");
+    assert_string_equal(a->name, "dev-a"); /* no name: the unique id */
+    assert_string_equal(a->protocol, "watch");
+    assert_int_equal(a->first_seen_ms, T0);
+    assert_int_equal(a->last_seen_ms, T0 + 120000);
+    assert_string_equal(a->last_remote, "tcp:192.0.2.7:40001");
+    assert_true(a->online);
+    assert_true(a->has_location);
+    assert_true(fabs(a->last_latitude - 22.549677) < 1e-9);
+    assert_true(fabs(a->last_longitude - 114.082258) < 1e-9);
+    assert_int_equal(a->last_fix_ms, T0);
+    assert_int_equal(b->id, dev[1].id);
+    assert_string_equal(b->unique_id, "860000000000001");
+    assert_string_equal(b->name, "Bracelet");
+    assert_string_equal(b->protocol, "iw");
+    assert_false(b->has_location);
+
+    /* latest(): the newest by device time, not by arrival. */
+    c->npos = 0;
+    assert_int_equal(f->s->ops->latest(f->s, dev[0].id, on_position, c), 0);
+    assert_int_equal(c->npos, 1);
+    assert_int_equal(c->pos[0].type, TD_REC_STATUS);
+    assert_int_equal(c->pos[0].device_ms, T0 + 60000);
+    assert_int_equal(c->pos[0].device_id, dev[0].id);
+    assert_true(c->pos[0].located);
+    assert_false(c->pos[0].valid);
+    assert_true(fabs(c->pos[0].latitude - 22.549677) < 1e-9);
+    assert_string_equal(c->pos[0].attributes, "{\"steps\":100}");
+    assert_int_equal(c->pos[0].alarms, 0);
+
+    c->npos = 0;
+    assert_int_equal(f->s->ops->latest(f->s, dev[1].id, on_position, c), 0);
+    assert_int_equal(c->npos, 1);
+    assert_int_equal(c->pos[0].type, TD_REC_HEARTBEAT);
+    assert_string_equal(c->pos[0].protocol, "iw");
+    assert_false(c->pos[0].located);
+    assert_string_equal(c->pos[0].attributes, "{}");
+    assert_int_equal(c->pos[0].server_ms, T0 + 500000);
+
+    c->npos = 0;
+    assert_int_equal(f->s->ops->latest(f->s, dev[1].id + 100, on_position, c), TD_ENOTFOUND);
+    assert_int_equal(c->npos, 0);
+
+    /* The same device again: same id, first_seen kept, last_seen only
+     * moves forward, the last location kept when the update has none. */
+    td_store_device again[1];
+    td_store_batch bt;
+    device(&again[0], "dev-a", "watch", T0 + 1000);
+    snprintf(again[0].last_remote, sizeof(again[0].last_remote), "udp:198.51.100.1:9");
+    memset(&bt, 0, sizeof(bt));
+    bt.devices = again;
+    bt.ndevices = 1;
+    assert_int_equal(f->s->ops->put_batch(f->s, &bt), 0);
+    assert_int_equal(again[0].id, dev[0].id);
+    c->ndev = 0;
+    assert_int_equal(f->s->ops->devices(f->s, on_device, c), 0);
+    assert_int_equal(c->ndev, 2);
+    assert_int_equal(c->dev[0].first_seen_ms, T0);
+    assert_int_equal(c->dev[0].last_seen_ms, T0 + 120000);
+    assert_string_equal(c->dev[0].last_remote, "udp:198.51.100.1:9");
+    assert_true(c->dev[0].has_location);
+    assert_int_equal(c->dev[0].last_fix_ms, T0);
+    free(c);
+}
+
+static int stop_after_one(void *arg, const td_store_device *d)
+{
+    (void)d;
+    (*(int *)arg)++;
+    return 7;
+}
+
+static void test_callback_stops_iteration(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[2];
+    int64_t alarm_pos;
+    int calls = 0;
+
+    first_batch(f, dev, &alarm_pos);
+    assert_int_equal(f->s->ops->devices(f->s, stop_after_one, &calls), 7);
+    assert_int_equal(calls, 1);
+}
+
+static void test_alarms_and_events(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[2];
+    collected *c = calloc(1, sizeof(*c));
+    int64_t alarm_pos;
+    char sql[256], text[128];
+
+    assert_non_null(c);
+    first_batch(f, dev, &alarm_pos);
+    assert_true(alarm_pos > 0);
+
+    /* Alarms round-trip through the text column. */
+    assert_int_equal(f->s->ops->query(f->s, dev[0].id, 0, INT64_MAX, 0, 100, on_position, c), 0);
+    assert_int_equal(c->npos, 3);
+    const td_store_position *p = NULL;
+    for (size_t i = 0; i < c->npos; i++)
+        if (c->pos[i].id == alarm_pos)
+            p = &c->pos[i];
+    assert_non_null(p);
+    assert_int_equal(p->alarms, TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
+    assert_int_equal(p->type, TD_REC_POSITION);
+    assert_true(p->valid && p->located);
+    assert_true(fabs(p->speed - 12.5) < 1e-9);
+    assert_true(fabs(p->course - 90) < 1e-9);
+    assert_true(fabs(p->altitude - 31.5) < 1e-9);
+    assert_string_equal(p->attributes, "{\"batteryLevel\":20}");
+    snprintf(sql, sizeof(sql), "SELECT alarms FROM positions WHERE id = %lld",
+             (long long)alarm_pos);
+    assert_string_equal(sql_text(f, sql, text, sizeof(text)), "sos,lowBattery");
+
+    /* One event per alarm, pointing at the record. */
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE position_id = %lld",
+             (long long)alarm_pos);
+    assert_int_equal(sql_int(f, sql), 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT group_concat(type, ',') FROM (SELECT type FROM events WHERE device_id ="
+             " %lld ORDER BY type)",
+             (long long)dev[0].id);
+    assert_string_equal(sql_text(f, sql, text, sizeof(text)), "lowBattery,sos");
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE time = 1709210096000 AND"
+                                " state = 'new' AND abs(latitude - 22.549677) < 1e-9"),
+                     2);
+    /* Records without alarms store NULL and no events. */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions WHERE alarms IS NULL"), 3);
+    free(c);
+}
+
+static void test_query_and_paging(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[1];
+    td_store_row rows[25];
+    td_store_batch b;
+    collected *all = calloc(1, sizeof(*all)), *page = calloc(1, sizeof(*page));
+
+    assert_non_null(all);
+    assert_non_null(page);
+    device(&dev[0], "pager", "gotop", T0);
+    /* 50 records over two batches, out of time order, two per second. */
+    for (int batch = 0; batch < 2; batch++) {
+        for (int i = 0; i < 25; i++) {
+            int k = (i * 7 + batch * 3) % 25 + batch * 25; /* a shuffled 0..49 */
+            char attrs[32];
+            snprintf(attrs, sizeof(attrs), "{\"k\":%d}", k);
+            rows[i] = row(0, "gotop", TD_REC_POSITION, T0 + (k / 2) * 1000, attrs);
+            rows[i].valid = rows[i].located = true;
+            rows[i].latitude = k;
+        }
+        memset(&b, 0, sizeof(b));
+        b.devices = dev;
+        b.ndevices = 1;
+        b.rows = rows;
+        b.nrows = 25;
+        assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+        td_store_batch_clear(&b);
+    }
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 50);
+
+    /* [from, to): k / 2 in 5..19, 30 records, ordered by (time, id). */
+    int64_t from = T0 + 5000, to = T0 + 20000;
+    assert_int_equal(f->s->ops->query(f->s, dev[0].id, from, to, 0, 1000, on_position, all), 0);
+    assert_int_equal(all->npos, 30);
+    for (size_t i = 0; i < all->npos; i++) {
+        assert_true(all->pos[i].device_ms >= from && all->pos[i].device_ms < to);
+        if (i > 0) {
+            const td_store_position *x = &all->pos[i - 1], *y = &all->pos[i];
+            assert_true(x->device_ms < y->device_ms ||
+                        (x->device_ms == y->device_ms && x->id < y->id));
+        }
+    }
+    assert_int_equal(all->pos[0].device_ms, from);
+    assert_int_equal(all->pos[29].device_ms, to - 1000);
+
+    /* Keyset pages of 7 (pages end inside a pair of equal times): every
+     * record exactly once, in the same order. */
+    size_t got = 0, pages = 0;
+    int64_t after = 0;
+    for (;;) {
+        page->npos = 0;
+        assert_int_equal(f->s->ops->query(f->s, dev[0].id, from, to, after, 7, on_position, page),
+                         0);
+        pages++;
+        for (size_t i = 0; i < page->npos; i++) {
+            assert_true(got < all->npos);
+            assert_int_equal(page->pos[i].id, all->pos[got].id);
+            got++;
+        }
+        if (page->npos < 7)
+            break;
+        after = page->pos[page->npos - 1].id;
+    }
+    assert_int_equal(got, 30);
+    assert_int_equal(pages, 5); /* 7 + 7 + 7 + 7 + 2 */
+
+    /* Empty ranges and other devices. */
+    page->npos = 0;
+    assert_int_equal(f->s->ops->query(f->s, dev[0].id, to, to, 0, 10, on_position, page), 0);
+    assert_int_equal(page->npos, 0);
+    assert_int_equal(f->s->ops->query(f->s, dev[0].id + 1, 0, INT64_MAX, 0, 10, on_position, page),
+                     0);
+    assert_int_equal(page->npos, 0);
+    /* The latest is one of the two records at the newest second. */
+    page->npos = 0;
+    assert_int_equal(f->s->ops->latest(f->s, dev[0].id, on_position, page), 0);
+    assert_int_equal(page->pos[0].device_ms, T0 + 24000);
+    free(all);
+    free(page);
+}
+
+static void test_unknown_traffic_is_capped(void **state)
+{
+    fixture *f = *state;
+    static td_store_unknown u[201];
+    td_store_batch b;
+
+    for (int batch = 0; batch < 5; batch++) {
+        for (int i = 0; i < 201; i++) {
+            int k = batch * 201 + i;
+            memset(&u[i], 0, sizeof(u[i]));
+            u[i].time_ms = T0 + k;
+            snprintf(u[i].remote, sizeof(u[i].remote), "tcp:203.0.113.5:%d", 1000 + k);
+            snprintf(u[i].reason, sizeof(u[i].reason), "unknown protocol");
+            u[i].bytes[0] = 0x78;
+            u[i].bytes[1] = 0x78;
+            u[i].bytes[2] = (uint8_t)k;
+            u[i].len = 3;
+        }
+        memset(&b, 0, sizeof(b));
+        b.unknown = u;
+        b.nunknown = 201;
+        assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+    }
+    /* 1005 written, the newest 1000 kept. */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM unknown_traffic"), 1000);
+    assert_int_equal(sql_int(f, "SELECT min(time) FROM unknown_traffic"), T0 + 5);
+    assert_int_equal(sql_int(f, "SELECT max(time) FROM unknown_traffic"), T0 + 1004);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM unknown_traffic WHERE length(bytes) = 3 AND"
+                                " hex(bytes) LIKE '7878%' AND reason = 'unknown protocol'"),
+                     1000);
+    char text[64];
+    assert_string_equal(sql_text(f,
+                                 "SELECT remote || ' ' || hex(bytes) FROM unknown_traffic"
+                                 " ORDER BY id DESC LIMIT 1",
+                                 text, sizeof(text)),
+                        "tcp:203.0.113.5:2004 7878EC");
+}
+
+static void test_reset_online(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[2];
+    collected *c = calloc(1, sizeof(*c));
+    int64_t alarm_pos;
+
+    assert_non_null(c);
+    first_batch(f, dev, &alarm_pos);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices WHERE online = 1"), 2);
+    assert_int_equal(f->s->ops->reset_online(f->s), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices WHERE online = 1"), 0);
+    assert_int_equal(f->s->ops->devices(f->s, on_device, c), 0);
+    assert_int_equal(c->ndev, 2);
+    assert_false(c->dev[0].online);
+    assert_false(c->dev[1].online);
+    assert_int_equal(f->s->ops->reset_online(f->s), 0); /* nothing to do: fine */
+    free(c);
+}
+
+static void test_failed_batch_rolls_back(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[2], more[1];
+    td_store_row rows[3];
+    td_store_unknown u;
+    td_store_batch b;
+    int64_t alarm_pos;
+
+    first_batch(f, dev, &alarm_pos);
+    int64_t positions = sql_int(f, "SELECT count(*) FROM positions");
+    int64_t events = sql_int(f, "SELECT count(*) FROM events");
+
+    /* A new device, a good record with an alarm, an unknown sample, then a
+     * record without a protocol (NOT NULL): nothing of it may stay. */
+    device(&more[0], "dev-new", "watch", T0 + 900000);
+    rows[0] = row(0, "watch", TD_REC_POSITION, T0 + 900000, "{}");
+    rows[0].alarms = TD_ALARM_BIT(TD_ALARM_FALL);
+    rows[1] = row(0, "watch", TD_REC_STATUS, T0 + 900001, "{}");
+    rows[2] = row(0, NULL, TD_REC_STATUS, T0 + 900002, "{}");
+    memset(&u, 0, sizeof(u));
+    u.time_ms = T0;
+    u.len = 1;
+    memset(&b, 0, sizeof(b));
+    b.devices = more;
+    b.ndevices = 1;
+    b.rows = rows;
+    b.nrows = 3;
+    b.unknown = &u;
+    b.nunknown = 1;
+    int rc = f->s->ops->put_batch(f->s, &b);
+    assert_int_equal(rc, TD_ESTORE);
+    td_store_batch_clear(&b);
+
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices"), 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices WHERE unique_id = 'dev-new'"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), positions);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), events);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM unknown_traffic"), 0);
+
+    /* The store is usable afterwards: the same batch, fixed, commits. */
+    rows[0] = row(0, "watch", TD_REC_POSITION, T0 + 900000, "{}");
+    rows[0].alarms = TD_ALARM_BIT(TD_ALARM_FALL);
+    b.devices = more;
+    b.ndevices = 1;
+    b.rows = rows;
+    b.nrows = 1;
+    b.unknown = &u;
+    b.nunknown = 1;
+    assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+    td_store_batch_clear(&b);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices WHERE unique_id = 'dev-new'"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), positions + 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), events + 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM unknown_traffic"), 1);
+}
+
+static void test_bad_targets(void **state)
+{
+    fixture *f = *state;
+    td_store *s = NULL;
+    char err[256];
+
+    err[0] = '\0';
+    assert_int_equal(td_store_open("postgresql://x", &s, err, sizeof(err)), TD_EUNSUPPORTED);
+    assert_null(s);
+    assert_non_null(strstr(err, "PostgreSQL"));
+    err[0] = '\0';
+    assert_int_equal(td_store_open("postgres://u@h/db", &s, err, sizeof(err)), TD_EUNSUPPORTED);
+    assert_true(err[0] != '\0');
+    err[0] = '\0';
+    assert_int_equal(td_store_open("mysql://x", &s, err, sizeof(err)), TD_EUNSUPPORTED);
+    assert_non_null(strstr(err, "mysql://x"));
+
+    /* A directory is not a database file. */
+    err[0] = '\0';
+    int rc = td_store_open(f->dir, &s, err, sizeof(err));
+    assert_int_equal(rc, TD_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, "sqlite"));
+
+    /* Nor is a path under a missing directory. */
+    char missing[200];
+    snprintf(missing, sizeof(missing), "%s/no/such/dir/t.db", f->dir);
+    err[0] = '\0';
+    assert_int_equal(td_store_open(missing, &s, err, sizeof(err)), TD_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, missing));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_schema_and_reopen),         T(test_newer_schema_is_refused),
+        T(test_batch_devices_and_latest),  T(test_callback_stops_iteration),
+        T(test_alarms_and_events),         T(test_query_and_paging),
+        T(test_unknown_traffic_is_capped), T(test_reset_online),
+        T(test_failed_batch_rolls_back),   T(test_bad_targets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
