@@ -83,6 +83,15 @@ void assert_record_sane(const td_record *r)
     assert_true(r->nraw >= 0 && r->nraw <= TD_MAX_RAW);
 }
 
+void td_test_collect_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
+{
+    td_test_frames *f = arg;
+    (void)s;
+    assert_true(f->n < TD_TEST_FRAMES_MAX && len <= sizeof(f->data[0]));
+    memcpy(f->data[f->n], frame, len);
+    f->len[f->n++] = len;
+}
+
 struct run_arg {
     td_test_run *run;
     td_decode_ctx ctx;

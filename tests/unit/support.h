@@ -44,6 +44,17 @@ const char *td_test_reply(const td_decode_ctx *ctx);
 /* Finds a record of a type in ctx; NULL when none. */
 const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type);
 
+/* Frames cut by the stream assembler, copied out (td_test_collect_frame is
+ * a td_frame_cb taking a td_test_frames *). */
+#define TD_TEST_FRAMES_MAX 32
+typedef struct td_test_frames {
+    int n;
+    size_t len[TD_TEST_FRAMES_MAX];
+    uint8_t data[TD_TEST_FRAMES_MAX][1024];
+} td_test_frames;
+
+void td_test_collect_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len);
+
 /* Result of running input through the stream assembler like `trackd decode`
  * does for one line: all frames' records as JSON objects, and error count. */
 typedef struct td_test_run {

@@ -545,21 +545,6 @@ static void test_detect(void **state)
 
 /* ---- framing ---- */
 
-struct frames {
-    int n;
-    size_t len[16];
-    uint8_t data[16][256];
-};
-
-static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
-{
-    struct frames *f = arg;
-    (void)s;
-    assert_true(f->n < 16 && len <= sizeof(f->data[0]));
-    memcpy(f->data[f->n], frame, len);
-    f->len[f->n++] = len;
-}
-
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
@@ -589,13 +574,15 @@ static void test_framer_split_everywhere(void **state)
     }
     for (int forced = 0; forced < 2; forced++) {
         for (size_t cut = 0; cut <= n; cut++) {
-            struct frames got = {0};
+            td_test_frames got = {0};
             td_stream st;
             char err[128];
             td_stream_init(&st, TD_TCP, forced ? iw() : NULL);
-            assert_int_equal(td_stream_feed(&st, buf, cut, on_frame, &got, err, sizeof(err)), 0);
             assert_int_equal(
-                td_stream_feed(&st, buf + cut, n - cut, on_frame, &got, err, sizeof(err)), 0);
+                td_stream_feed(&st, buf, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
+            assert_int_equal(td_stream_feed(&st, buf + cut, n - cut, td_test_collect_frame, &got,
+                                            err, sizeof(err)),
+                             0);
             assert_ptr_equal(st.proto, iw());
             assert_int_equal(st.len, 0);
             td_stream_free(&st);
@@ -614,15 +601,16 @@ static void test_framer_limits(void **state)
     static uint8_t big[20000];
     td_stream st;
     char err[128];
-    struct frames got = {0};
+    td_test_frames got = {0};
     size_t skip;
 
     /* A text frame that never ends. */
     memcpy(big, "IWAP03,", 7);
     memset(big + 7, '1', sizeof(big) - 7);
     td_stream_init(&st, TD_TCP, iw());
-    assert_int_equal(td_stream_feed(&st, big, sizeof(big), on_frame, &got, err, sizeof(err)),
-                     TD_ETOOBIG);
+    assert_int_equal(
+        td_stream_feed(&st, big, sizeof(big), td_test_collect_frame, &got, err, sizeof(err)),
+        TD_ETOOBIG);
     td_stream_free(&st);
     assert_int_equal(got.n, 0);
 

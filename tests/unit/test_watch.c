@@ -674,21 +674,6 @@ static void test_session_id(void **state)
 
 /* ---- framer ---- */
 
-struct collect {
-    int n;
-    size_t len[16];
-    uint8_t data[16][512];
-};
-
-static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
-{
-    struct collect *c = arg;
-    (void)s;
-    assert_true(c->n < 16 && len <= sizeof(c->data[0]));
-    memcpy(c->data[c->n], frame, len);
-    c->len[c->n++] = len;
-}
-
 /* A stream of frames of every kind, with a TK whose payload holds ']' and
  * noise between two frames. starts[i] is where frame i begins. */
 static size_t joined(uint8_t *out, size_t *starts, int *count)
@@ -720,7 +705,7 @@ static size_t joined(uint8_t *out, size_t *starts, int *count)
 }
 
 static void feed_chunks(const uint8_t *data, size_t len, const size_t *cuts, int ncuts,
-                        struct collect *c)
+                        td_test_frames *c)
 {
     td_stream st;
     char err[256];
@@ -730,11 +715,12 @@ static void feed_chunks(const uint8_t *data, size_t len, const size_t *cuts, int
     td_stream_init(&st, TD_TCP, P);
     for (int i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : len;
-        assert_int_equal(
-            td_stream_feed(&st, data + prev, end - prev, on_frame, c, err, sizeof(err)), 0);
+        assert_int_equal(td_stream_feed(&st, data + prev, end - prev, td_test_collect_frame, c, err,
+                                        sizeof(err)),
+                         0);
         prev = end;
     }
-    assert_int_equal(td_stream_flush(&st, on_frame, c, err, sizeof(err)), 0);
+    assert_int_equal(td_stream_flush(&st, td_test_collect_frame, c, err, sizeof(err)), 0);
     td_stream_free(&st);
 }
 
@@ -745,7 +731,7 @@ static void test_framer_every_split(void **state)
     size_t starts[8];
     int count;
     size_t len = joined(data, starts, &count);
-    struct collect c, ref;
+    td_test_frames c, ref;
 
     feed_chunks(data, len, NULL, 0, &ref);
     assert_int_equal(ref.n, count);
