@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/record_json.h"
 #include "core/stream.h"
@@ -60,19 +59,12 @@ static json_t *reply_json(const uint8_t *data, size_t len)
     return s;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
 {
     decode_run *r = arg;
     td_decode_ctx *ctx = &r->ctx;
 
-    td_decode_ctx_reset(ctx, &s->session, wall_ms());
+    td_decode_ctx_reset(ctx, &s->session, td_now_ms());
     int rc = s->proto->decode(ctx, frame, len);
     if (rc < 0) {
         print_error(r, ctx->err[0] ? ctx->err : td_strerror(rc));

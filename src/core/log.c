@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/text.h"
 
@@ -35,13 +34,11 @@ int td_log_level_from_name(const char *name)
 void td_log(int level, const char *fmt, ...)
 {
     char line[1024], ts[40];
-    struct timespec now;
     va_list ap;
 
     if (level < current_level)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t ms = td_now_ms();
     /* Always print milliseconds so lines align. */
     td_iso8601(ms - ms % 1000, ts, sizeof(ts));
     ts[19] = '\0';

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -129,9 +128,7 @@ struct td_server {
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)td_now_ms();
 }
 
 /* "tcp:1.2.3.4:5678" or "udp:[::1]:5678"; IPv4-mapped addresses as IPv4. */
@@ -648,7 +645,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    static char slab[65536]; /* the loop is single-threaded; data is copied out */
+    /* One buffer for every TCP read and UDP datagram: the loop is
+     * single-threaded and each read is consumed inside its callback. */
+    static char slab[65536];
     *buf = uv_buf_init(slab, sizeof(slab));
 }
 
@@ -820,14 +819,6 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     }
 }
 
-static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    (void)suggested;
-    static char slab[65536];
-    *buf = uv_buf_init(slab, sizeof(slab));
-}
-
 /* ---- timers, flow control, shutdown ------------------------------------- */
 
 static void pause_reading(td_server *srv, bool pause)
@@ -847,7 +838,7 @@ static void pause_reading(td_server *srv, bool pause)
     if (pause)
         uv_udp_recv_stop(&srv->udp);
     else if (!srv->stopping)
-        uv_udp_recv_start(&srv->udp, udp_alloc_cb, on_udp_recv);
+        uv_udp_recv_start(&srv->udp, alloc_cb, on_udp_recv);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -983,7 +974,7 @@ static int bind_port(td_server *srv, char *err, size_t errcap)
     srv->udp.data = srv;
     rc = uv_udp_bind(&srv->udp, (struct sockaddr *)&ss, 0);
     if (!rc)
-        rc = uv_udp_recv_start(&srv->udp, udp_alloc_cb, on_udp_recv);
+        rc = uv_udp_recv_start(&srv->udp, alloc_cb, on_udp_recv);
     if (rc) {
         snprintf(err, errcap, "cannot bind UDP %s port %d: %s", host, port, uv_strerror(rc));
         return TD_EIO;

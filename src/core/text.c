@@ -169,17 +169,36 @@ bool td_utc_ms(int year, int mon, int day, int hour, int min, int sec, int64_t *
     return true;
 }
 
-bool td_parse_ddmmyy_hhmmss(td_span date, td_span time, int64_t *out)
+/* Six date digits in two-digit groups (day at `dpos`, year at `ypos`) and
+ * six time digits. */
+static bool parse_date_time(td_span date, int dpos, int ypos, td_span time, int64_t *out)
 {
     int d, m, y, hh, mm, ss;
 
     if (date.n != 6 || time.n != 6)
         return false;
-    if (!td_parse_fixed(date.p, 2, &d) || !td_parse_fixed(date.p + 2, 2, &m) ||
-        !td_parse_fixed(date.p + 4, 2, &y) || !td_parse_fixed(time.p, 2, &hh) ||
+    if (!td_parse_fixed(date.p + dpos, 2, &d) || !td_parse_fixed(date.p + 2, 2, &m) ||
+        !td_parse_fixed(date.p + ypos, 2, &y) || !td_parse_fixed(time.p, 2, &hh) ||
         !td_parse_fixed(time.p + 2, 2, &mm) || !td_parse_fixed(time.p + 4, 2, &ss))
         return false;
     return td_utc_ms(2000 + y, m, d, hh, mm, ss, out);
+}
+
+bool td_parse_ddmmyy_hhmmss(td_span date, td_span time, int64_t *out)
+{
+    return parse_date_time(date, 0, 4, time, out);
+}
+
+bool td_parse_yymmdd_hhmmss(td_span date, td_span time, int64_t *out)
+{
+    return parse_date_time(date, 4, 0, time, out);
+}
+
+int64_t td_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void td_utc_fields(int64_t ms, int *year, int *mon, int *day, int *hour, int *min, int *sec)

@@ -39,8 +39,11 @@ bool td_parse_fixed(const char *p, int digits, int *out);
 /* UTC calendar time to milliseconds since the epoch; false when a field is
  * out of range. year is the full year (2-digit years: add 2000 first). */
 bool td_utc_ms(int year, int mon, int day, int hour, int min, int sec, int64_t *out);
-/* Parses "ddMMyy" and "HHmmss" (6 digits each). */
+/* Parse "ddMMyy" / "yyMMdd" and "HHmmss" (6 digits each) as UTC. */
 bool td_parse_ddmmyy_hhmmss(td_span date, td_span time, int64_t *out);
+bool td_parse_yymmdd_hhmmss(td_span date, td_span time, int64_t *out);
+/* The wall clock, milliseconds since the epoch. */
+int64_t td_now_ms(void);
 /* Breaks ms since the epoch down to UTC fields. */
 void td_utc_fields(int64_t ms, int *year, int *mon, int *day, int *hour, int *min, int *sec);
 /* Formats ms as ISO 8601 UTC with 'Z' ("2009-03-29T22:32:52Z"; milliseconds

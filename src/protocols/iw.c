@@ -487,7 +487,7 @@ static int gps_block(td_decode_ctx *ctx, td_record *r, td_span *b)
 {
     td_span date, flag, lat, ns, lon, ew, speed, time, course;
     char both[32];
-    int rc, y, mo, d, hh, mi, ss;
+    int rc;
 
     if ((rc = take(ctx, b, 6, "date", &date)) < 0 || (rc = take(ctx, b, 1, "fix", &flag)) < 0 ||
         (rc = take(ctx, b, 9, "latitude", &lat)) < 0 ||
@@ -510,10 +510,7 @@ static int gps_block(td_decode_ctx *ctx, td_record *r, td_span *b)
         r->latitude = -r->latitude;
     if (ew.p[0] == 'W')
         r->longitude = -r->longitude;
-    if (!td_parse_fixed(date.p, 2, &y) || !td_parse_fixed(date.p + 2, 2, &mo) ||
-        !td_parse_fixed(date.p + 4, 2, &d) || !td_parse_fixed(time.p, 2, &hh) ||
-        !td_parse_fixed(time.p + 2, 2, &mi) || !td_parse_fixed(time.p + 4, 2, &ss) ||
-        !td_utc_ms(2000 + y, mo, d, hh, mi, ss, &r->time_ms)) {
+    if (!td_parse_yymmdd_hhmmss(date, time, &r->time_ms)) {
         snprintf(both, sizeof(both), "%.6s %.6s", date.p, time.p);
         return bad(ctx, "date/time", (td_span){both, strlen(both)});
     }
