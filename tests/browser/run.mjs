@@ -1,0 +1,657 @@
+#!/usr/bin/env node
+// End-to-end test of the trackd web UI in headless Chromium against a real
+// trackd server that this script starts and stops itself.
+//
+//   npm ci --prefix tests/browser
+//   node tests/browser/run.mjs --trackd build/trackd --web-root build/web --artifacts build/browser-artifacts
+//
+// Options: --chromium PATH (default /usr/bin/chromium), --timeout SECONDS
+// (default 110, for the whole run). A simulated GOTOP TE-207 tracker and a
+// simulated IW health bracelet report over loopback TCP to the device port.
+// One line is printed per check, then "N passed, N failed"; the exit status
+// is non-zero when any check failed. Screenshots go to the artifacts folder.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+// --- options -------------------------------------------------------------------
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) usage(`--${name} needs a value`);
+  return v;
+}
+
+function usage(msg) {
+  if (msg) console.error(msg);
+  console.error('usage: node run.mjs --trackd PATH --web-root DIR --artifacts DIR [--chromium PATH] [--timeout S]');
+  process.exit(2);
+}
+
+const TRACKD = option('trackd');
+const WEB_ROOT = option('web-root');
+const ARTIFACTS = option('artifacts');
+const CHROMIUM = option('chromium', '/usr/bin/chromium');
+const TIMEOUT_S = Number(option('timeout', '110'));
+if (!TRACKD || !WEB_ROOT || !ARTIFACTS) usage();
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const SECRET = 'Browser-Test-Secret-1';
+const GOTOP_IMEI = '867648044456745';
+const IW_IMEI = '353456789012345';
+const STEP_TIMEOUT = 10000;
+
+// --- results ---------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+
+function pass(name, detail = '') {
+  passed++;
+  console.log(`ok   ${name}${detail ? ` (${detail})` : ''}`);
+}
+
+function fail(name, err) {
+  failed++;
+  const msg = (err && err.message ? err.message : String(err)).split('\n')[0];
+  console.log(`FAIL ${name}: ${msg}`);
+}
+
+async function check(name, fn) {
+  try {
+    const detail = await fn();
+    pass(name, typeof detail === 'string' ? detail : '');
+    return true;
+  } catch (err) {
+    fail(name, err);
+    return false;
+  }
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// --- server ----------------------------------------------------------------------
+
+let server = null;
+let tmpdir = null;
+let browser = null;
+
+function serverSupports(flag) {
+  try {
+    const help = execFileSync(TRACKD, ['serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    return help.includes(flag);
+  } catch (err) {
+    return `${err.stdout || ''}${err.stderr || ''}`.includes(flag);
+  }
+}
+
+function startServer() {
+  tmpdir = mkdtempSync(path.join(os.tmpdir(), 'trackd-browser-'));
+  const args = ['serve', '--port', '0', '--http-port', '0', '--listen', '127.0.0.1',
+    '--db', path.join(tmpdir, 't.db'), '--admin-password', SECRET, '--web-root', WEB_ROOT];
+  // The test runs offline: no tile server when the binary lets us say so.
+  if (serverSupports('--tile-url')) args.push('--tile-url', '');
+  const log = createWriteStream(path.join(ARTIFACTS, 'trackd.log'));
+  server = spawn(TRACKD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let devicePort = 0;
+    let httpPort = 0;
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no "device port"/"http port ... open" lines within 15 s; log: ${text.slice(-500)}`)), 15000);
+    const onData = (chunk) => {
+      log.write(chunk);
+      if (devicePort && httpPort) return;
+      text += chunk.toString();
+      devicePort ||= Number((/device port (\d+) open/.exec(text) || [])[1] || 0);
+      httpPort ||= Number((/http port (\d+) open/.exec(text) || [])[1] || 0);
+      if (devicePort && httpPort) {
+        clearTimeout(timer);
+        resolve({ devicePort, httpPort });
+      }
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('error', (err) => { clearTimeout(timer); reject(err); });
+    server.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`trackd exited (${code ?? sig}) before listening; log: ${text.slice(-500)}`));
+    });
+  });
+}
+
+async function stopServer() {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const gone = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    const t = setTimeout(() => server.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  }
+  server = null;
+  if (tmpdir) rmSync(tmpdir, { recursive: true, force: true });
+  tmpdir = null;
+}
+
+let cleaning = null;
+function cleanup() {
+  cleaning ||= (async () => {
+    try { if (browser) await browser.close(); } catch { /* already gone */ }
+    await stopServer();
+  })();
+  return cleaning;
+}
+
+const guard = setTimeout(async () => {
+  console.log(`FAIL global timeout: the run took more than ${TIMEOUT_S} s`);
+  failed++;
+  await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 5000))]);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(1);
+}, TIMEOUT_S * 1000);
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+// --- simulated devices -----------------------------------------------------------
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+const yymmdd = (t) => `${pad(t.getUTCFullYear() % 100)}${pad(t.getUTCMonth() + 1)}${pad(t.getUTCDate())}`;
+const hhmmss = (t) => `${pad(t.getUTCHours())}${pad(t.getUTCMinutes())}${pad(t.getUTCSeconds())}`;
+
+/** GOTOP classic layout: #IMEI,TYPE,A,DATE:,TIME:,LAT:,LON:,Speed:,battery-gsm,course# */
+function gotopFrame(type, t, lat, lon, speed, course, battery = 84) {
+  const la = `${Math.abs(lat).toFixed(7).padStart(10, '0')}${lat >= 0 ? 'N' : 'S'}`;
+  const lo = `${Math.abs(lon).toFixed(7).padStart(11, '0')}${lon >= 0 ? 'E' : 'W'}`;
+  return `#${GOTOP_IMEI},${type},A,DATE:${yymmdd(t)},TIME:${hhmmss(t)},LAT:${la},LON:${lo},` +
+    `Speed:${speed.toFixed(1).padStart(5, '0')},${battery}-20,${pad(Math.round(course), 3)}#`;
+}
+
+function nmea(value, degWidth) {
+  const a = Math.abs(value);
+  const deg = Math.floor(a);
+  const min = (a - deg) * 60;
+  return `${pad(deg, degWidth)}${min.toFixed(4).padStart(7, '0')}`;
+}
+
+/** IW AP01 (position) or AP10 (alarm, code 01 SOS / 06 fall). */
+function iwPosition(t, lat, lon, speed, course, battery = 77, alarm = null) {
+  const gps = `${yymmdd(t)}A${nmea(lat, 2)}${lat >= 0 ? 'N' : 'S'}${nmea(lon, 3)}${lon >= 0 ? 'E' : 'W'}` +
+    `${speed.toFixed(1).padStart(5, '0')}${hhmmss(t)}${course.toFixed(2).padStart(6, '0')}` +
+    `075008${pad(battery, 3)}00001`;
+  return alarm ? `IWAP10${gps},502,16,1234,56789,${alarm},en,00#` : `IWAP01${gps},502,16,1234,56789#`;
+}
+
+class Device {
+  constructor(port) {
+    this.port = port;
+    this.sock = null;
+    this.received = '';
+  }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.sock = net.connect({ host: '127.0.0.1', port: this.port }, resolve);
+      this.sock.setNoDelay(true);
+      this.sock.on('data', (d) => { this.received += d.toString('latin1'); });
+      this.sock.on('error', reject);
+    });
+  }
+
+  /** Writes one frame; resolves with the time (ms) the write was handed to the kernel. */
+  send(frame) {
+    return new Promise((resolve, reject) => {
+      const t = Date.now();
+      this.sock.write(frame, (err) => (err ? reject(err) : resolve(t)));
+    });
+  }
+
+  /** Waits until the server has sent `text` at least `count` times. */
+  async waitFor(text, count = 1, ms = 5000) {
+    const end = Date.now() + ms;
+    while (this.received.split(text).length - 1 < count) {
+      if (Date.now() > end) throw new Error(`device got no ${text} (got ${JSON.stringify(this.received.slice(-80))})`);
+      await sleep(20);
+    }
+  }
+
+  close() {
+    if (this.sock) this.sock.destroy();
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --- page helpers ------------------------------------------------------------------
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name) });
+}
+
+/** Device id the UI knows for a uniqueId (waits for it to arrive). */
+async function deviceId(page, uniqueId) {
+  const handle = await page.waitForFunction((uid) => {
+    const s = window.trackdUI && window.trackdUI.state;
+    if (!s) return null;
+    for (const d of s.devices.values()) if (d.uniqueId === uid) return d.id;
+    return null;
+  }, uniqueId, { timeout: STEP_TIMEOUT });
+  return handle.jsonValue();
+}
+
+/** Time (Date.now() in the page) at which a marker shows the given latitude. */
+function markerArrival(page, id, lat) {
+  return page.evaluate(({ id, lat, timeout }) => new Promise((resolve, reject) => {
+    const sel = `[data-testid="marker-${id}"]`;
+    const hit = () => {
+      const el = document.querySelector(sel);
+      return el && Math.abs(Number(el.dataset.lat) - lat) < 1e-6;
+    };
+    if (hit()) { resolve(Date.now()); return; }
+    const obs = new MutationObserver(() => {
+      if (hit()) { obs.disconnect(); clearTimeout(t); resolve(Date.now()); }
+    });
+    obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-lat'] });
+    const t = setTimeout(() => { obs.disconnect(); reject(new Error(`marker ${id} never showed latitude ${lat}`)); }, timeout);
+  }), { id, lat, timeout: STEP_TIMEOUT });
+}
+
+async function clickTab(page, name) {
+  await page.click(`[data-testid="tab-${name}"]`);
+  await page.waitForSelector(`[data-testid="pane-${name}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
+}
+
+// --- the run -----------------------------------------------------------------------
+
+async function main() {
+  const { devicePort, httpPort } = await startServer();
+  const base = `http://127.0.0.1:${httpPort}`;
+  pass('trackd started', `device port ${devicePort}, http port ${httpPort}`);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // Offline run: refuse anything that is not the server under test (map tiles).
+  await context.route((url) => !url.href.startsWith(base), (route) => route.abort());
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+
+  // 1. Login ---------------------------------------------------------------------
+  await page.goto(base + '/', { timeout: STEP_TIMEOUT });
+  const loginOk = await check('login page shown', async () => {
+    await page.waitForSelector('[data-testid="login-view"]:not([hidden])', { timeout: STEP_TIMEOUT });
+  });
+  await check('wrong password is refused with a message', async () => {
+    await page.fill('[data-testid="login-user"]', 'admin');
+    await page.fill('[data-testid="login-password"]', 'not-the-password');
+    await page.click('[data-testid="login-submit"]');
+    await page.waitForSelector('[data-testid="login-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const msg = await page.textContent('[data-testid="login-error"]');
+    assert(/wrong|password|credential/i.test(msg), `error text: ${msg}`);
+  });
+  await page.fill('[data-testid="login-password"]', SECRET);
+  await shot(page, '01-login.png');
+  const loggedIn = loginOk && await check('log in as admin', async () => {
+    await page.click('[data-testid="login-submit"]');
+    await page.waitForSelector('[data-testid="app"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="ws-status"][data-state="open"]', { timeout: STEP_TIMEOUT });
+    const user = await page.textContent('[data-testid="user-name"]');
+    assert(user.includes('admin'), `user shown: ${user}`);
+  });
+  await shot(page, '02-app.png');
+  if (!loggedIn) throw new Error('cannot go on without a session');
+  await page.evaluate(() => { window.__sameDocument = true; });
+
+  // 2. Devices report; markers appear live ------------------------------------------
+  const now = Date.now();
+  const gotop = new Device(devicePort);
+  const iw = new Device(devicePort);
+  await gotop.connect();
+  await iw.connect();
+
+  // GOTOP: a track of 8 fixes, one a minute, heading north-east.
+  const track = [];
+  for (let i = 0; i < 8; i++) {
+    const t = new Date(now - (20 - i) * 60e3);
+    const fix = { t, lat: 3.1390 + i * 0.0012, lon: 101.6869 + i * 0.0009, speed: 20 + i, course: 37 };
+    track.push(fix);
+    await gotop.send(gotopFrame('CMD-T', t, fix.lat, fix.lon, fix.speed, fix.course, 90 - i));
+  }
+  // IW bracelet: login, two fixes, then heart rate and blood pressure readings.
+  await iw.send(`IWAP00${IW_IMEI}#`);
+  await iw.waitFor('IWBP00');
+  await iw.send(iwPosition(new Date(now - 15 * 60e3), 3.1478, 101.6953, 3.2, 120));
+  await iw.send(iwPosition(new Date(now - 14 * 60e3), 3.1480, 101.6956, 2.1, 135));
+  const heartRates = [71, 76, 83];
+  for (const [i, hr] of heartRates.entries()) {
+    await iw.send(`IWAPHT,${hr},${118 + i},${77 + i}#`);
+    await iw.waitFor('IWBPHT#', i + 1); // one reading at a time: they are stamped on arrival
+    await sleep(20);
+  }
+  await iw.send('IWAPHP,83,121,79,97,,36.6,,,,,,,#');
+
+  let gotopId = null;
+  let iwId = null;
+  await check('both devices appear in the UI', async () => {
+    gotopId = await deviceId(page, GOTOP_IMEI);
+    iwId = await deviceId(page, IW_IMEI);
+    return `ids ${gotopId}, ${iwId}`;
+  });
+  await check('GOTOP marker on the map at its last fix, arrow rotated by course', async () => {
+    const last = track[track.length - 1];
+    await markerArrival(page, gotopId, last.lat);
+    const m = page.locator(`[data-testid="marker-${gotopId}"]`);
+    assert(await m.isVisible(), 'marker not visible');
+    const course = await m.getAttribute('data-course');
+    assert(Number(course) === 37, `course ${course}`);
+    const transform = await m.locator('svg').evaluate((el) => el.style.transform);
+    assert(transform.includes('rotate(37deg)'), `arrow transform ${transform}`);
+    const age = await m.locator('.dm-age').textContent();
+    assert(/ago|just now/.test(age), `age label ${age}`);
+  });
+  await check('IW marker on the map', async () => {
+    await markerArrival(page, iwId, 3.1480);
+    assert(await page.locator(`[data-testid="marker-${iwId}"]`).isVisible(), 'marker not visible');
+  });
+
+  // Name the devices through the UI (edit dialog).
+  await check('edit device names in the device list', async () => {
+    for (const [id, name] of [[gotopId, 'TE-207 tracker'], [iwId, 'IW bracelet']]) {
+      await page.click(`[data-testid="device-edit-${id}"]`);
+      await page.fill('[data-testid="device-form-name"]', name);
+      await page.click('[data-testid="device-form-save"]');
+      await page.waitForSelector('[data-testid="device-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+      await page.waitForFunction(({ id, name }) =>
+        document.querySelector(`[data-testid="marker-${id}"] .dm-name`)?.textContent === name &&
+        document.querySelector(`[data-testid="device-item-${id}"] [data-testid="device-name"]`)?.textContent === name,
+      { id, name }, { timeout: STEP_TIMEOUT });
+    }
+  });
+  await page.evaluate(() => {
+    // Same view for every run: both devices on screen.
+    const s = window.trackdUI.state;
+    const pts = [...s.lastFix.values()].map((p) => [p.latitude, p.longitude]);
+    window.trackdUI.map?.fitBounds(pts, { padding: [80, 80] });
+  });
+  await sleep(400);
+  await shot(page, '03-map-markers.png');
+
+  // 3. Frame-to-browser latency ---------------------------------------------------------
+  const latencies = [];
+  await check('live positions move the marker without reload', async () => {
+    for (let i = 0; i < 5; i++) {
+      const t = new Date(now - (11 - i) * 60e3);
+      const fix = { t, lat: 3.1490 + i * 0.0007, lon: 101.6941 + i * 0.0005, speed: 30, course: 45 };
+      track.push(fix);
+      const arrival = markerArrival(page, gotopId, fix.lat);
+      await sleep(30); // the observer is in place before the frame leaves
+      const sent = await gotop.send(gotopFrame('CMD-T', t, fix.lat, fix.lon, fix.speed, fix.course, 80));
+      latencies.push((await arrival) - sent);
+    }
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+    return `samples ${latencies.join(', ')} ms`;
+  });
+  if (latencies.length) {
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`frame-to-browser latency: ${median} ms (median of ${sorted.length}; min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms)`);
+  }
+
+  // 4. SOS and fall alarms in the event feed -------------------------------------------
+  await clickTab(page, 'events');
+  const sosFix = { t: new Date(now - 5 * 60e3), lat: 3.1525, lon: 101.6966, speed: 0, course: 45 };
+  track.push(sosFix);
+  await check('SOS appears in the event feed live and stands out', async () => {
+    await gotop.send(gotopFrame('CMD-KEY', sosFix.t, sosFix.lat, sosFix.lon, 0, 45, 79));
+    const item = page.locator(`[data-testid^="event-item-"][data-type="sos"][data-device-id="${gotopId}"]`).first();
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    assert(await item.evaluate((el) => el.classList.contains('critical')), 'SOS item is not marked critical');
+    const bg = await item.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert(bg !== 'rgba(0, 0, 0, 0)' && bg !== 'rgb(255, 255, 255)', `SOS item background ${bg}`);
+    await page.waitForSelector('[data-testid="alert-banner"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const banner = await page.textContent('[data-testid="alert-text"]');
+    assert(/SOS/.test(banner) && banner.includes('TE-207 tracker'), `banner: ${banner}`);
+    const first = await page.locator('[data-testid^="event-item-"]').first().getAttribute('data-type');
+    assert(first === 'sos', `newest event first, got ${first}`);
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+  });
+  await shot(page, '04-sos-event.png');
+  await check('fall alarm from the bracelet stands out too', async () => {
+    await iw.send(iwPosition(new Date(now - 4 * 60e3), 3.1482, 101.6957, 0, 0, 76, '06'));
+    const item = page.locator(`[data-testid^="event-item-"][data-type="fall"][data-device-id="${iwId}"]`).first();
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    assert(await item.evaluate((el) => el.classList.contains('critical')), 'fall item is not marked critical');
+    await page.waitForFunction(() => /FALL/.test(document.querySelector('[data-testid="alert-text"]')?.textContent || ''),
+      null, { timeout: STEP_TIMEOUT });
+  });
+  await check('clicking an event centres the map on it with a popup', async () => {
+    await page.locator(`[data-testid^="event-item-"][data-type="sos"]`).first().click();
+    await page.waitForSelector('[data-testid="focus-popup"]', { timeout: STEP_TIMEOUT });
+    const text = await page.textContent('[data-testid="focus-popup"]');
+    assert(/SOS/.test(text), `popup: ${text}`);
+    const c = await page.evaluate(() => window.trackdUI.map.getCenter());
+    assert(Math.abs(c.lat - sosFix.lat) < 1e-3 && Math.abs(c.lng - sosFix.lon) < 1e-3, `centre ${c.lat},${c.lng}`);
+  });
+  await shot(page, '05-event-on-map.png');
+  await page.click('[data-testid="alert-dismiss"]');
+
+  // 5. Device list and panel ------------------------------------------------------------
+  await clickTab(page, 'devices');
+  await check('device list shows status, protocol, battery and last seen', async () => {
+    const g = page.locator(`[data-testid="device-item-${gotopId}"]`);
+    const i = page.locator(`[data-testid="device-item-${iwId}"]`);
+    assert((await g.locator('[data-testid="device-protocol"]').textContent()) === 'gotop', 'gotop protocol');
+    assert((await i.locator('[data-testid="device-protocol"]').textContent()) === 'iw', 'iw protocol');
+    const st = await g.getAttribute('data-status');
+    assert(st === 'online', `GOTOP status ${st}`);
+    assert((await g.locator('[data-testid="device-battery"]').textContent()).includes('79%'), 'GOTOP battery 79%');
+    assert(/seen/.test(await g.locator('[data-testid="device-lastseen"]').textContent()), 'last seen');
+  });
+  await check('search filters the list by name and unique ID', async () => {
+    await page.fill('[data-testid="device-search"]', 'bracelet');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="device-item-"]').length === 1, null, { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="device-search"]', GOTOP_IMEI.slice(3, 10));
+    await page.waitForFunction((id) => {
+      const items = document.querySelectorAll('[data-testid^="device-item-"]');
+      return items.length === 1 && items[0].dataset.deviceId === String(id);
+    }, gotopId, { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="device-search"]', '');
+  });
+  await check('add, rename and delete a device', async () => {
+    await page.click('[data-testid="device-add"]');
+    await page.fill('[data-testid="device-form-name"]', 'Spare unit');
+    await page.fill('[data-testid="device-form-uniqueid"]', '860000000000001');
+    await page.click('[data-testid="device-form-save"]');
+    const item = page.locator('[data-testid^="device-item-"]', { hasText: 'Spare unit' });
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    const id = await item.getAttribute('data-device-id');
+    // A second device with the same uniqueId is refused (409) and the dialog says so.
+    await page.click('[data-testid="device-add"]');
+    await page.fill('[data-testid="device-form-name"]', 'Duplicate');
+    await page.fill('[data-testid="device-form-uniqueid"]', '860000000000001');
+    await page.click('[data-testid="device-form-save"]');
+    await page.waitForSelector('[data-testid="device-form-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="device-form-cancel"]');
+    await page.click(`[data-testid="device-edit-${id}"]`);
+    await page.fill('[data-testid="device-form-name"]', 'Spare unit 2');
+    await page.click('[data-testid="device-form-save"]');
+    await page.locator(`[data-testid="device-item-${id}"]`, { hasText: 'Spare unit 2' }).waitFor({ timeout: STEP_TIMEOUT });
+    const list = await page.evaluate(async () => (await fetch('/api/devices')).json());
+    assert(list.some((d) => String(d.id) === id && d.name === 'Spare unit 2'), 'rename not stored by the server');
+    await page.click(`[data-testid="device-delete-${id}"]`);
+    await page.click('[data-testid="confirm-ok"]');
+    await page.locator(`[data-testid="device-item-${id}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
+    const after = await page.evaluate(async () => (await fetch('/api/devices')).json());
+    assert(!after.some((d) => String(d.id) === id), 'device still on the server');
+  });
+  await shot(page, '06-devices.png');
+  await check('device panel shows the latest values of the bracelet', async () => {
+    await page.click(`[data-testid="device-item-${iwId}"] [data-testid="device-name"]`);
+    await page.waitForSelector(`[data-testid="device-panel"][data-device-id="${iwId}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
+    await page.waitForFunction(() => /83/.test(document.querySelector('[data-testid="dp-heartRate"]')?.textContent || ''),
+      null, { timeout: STEP_TIMEOUT });
+    const text = async (id) => (await page.textContent(`[data-testid="${id}"]`)).trim();
+    assert((await text('dp-spo2')).startsWith('97'), `spo2 ${await text('dp-spo2')}`);
+    assert(/121.*79/.test(await text('dp-bp')), `bp ${await text('dp-bp')}`);
+    assert((await text('dp-bodyTemperature')).startsWith('36.6'), `temperature ${await text('dp-bodyTemperature')}`);
+    assert((await text('dp-battery')) === '76%', `battery ${await text('dp-battery')}`);
+    assert(/3\.148/.test(await text('dp-position')), `position ${await text('dp-position')}`);
+  });
+  await check('device panel shows position, speed, course and alarms of the tracker', async () => {
+    await page.click(`[data-testid="device-item-${gotopId}"] [data-testid="device-name"]`);
+    await page.waitForSelector(`[data-testid="device-panel"][data-device-id="${gotopId}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
+    const text = async (id) => (await page.textContent(`[data-testid="${id}"]`)).trim();
+    assert(/3\.15250, 101\.69660/.test(await text('dp-position')), `position ${await text('dp-position')}`);
+    assert((await text('dp-course')).startsWith('45'), `course ${await text('dp-course')}`);
+    assert((await text('dp-speed')).startsWith('0.0'), `speed ${await text('dp-speed')}`);
+    assert(/valid/.test(await text('dp-valid')), 'validity');
+    assert(/SOS/.test(await page.textContent('[data-testid="dp-alarms"]')), 'SOS alarm chip');
+  });
+  await shot(page, '07-device-panel.png');
+
+  // 6. History playback -------------------------------------------------------------------
+  await check('history draws the track and playback moves the marker', async () => {
+    await page.click('[data-testid="dp-history"]');
+    await page.waitForSelector('[data-testid="pane-history"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    assert((await page.inputValue('[data-testid="history-device"]')) === String(gotopId), 'device preselected');
+    await page.click('[data-testid="history-load"]');
+    await page.waitForSelector('[data-testid="history-status"][data-state="loaded"]', { timeout: STEP_TIMEOUT });
+    const pts = await page.evaluate(() => window.trackdUI.history.points.map((p) => [p.latitude, p.longitude]));
+    assert(pts.length === track.length, `${pts.length} points drawn, ${track.length} sent`);
+    for (const [i, f] of track.entries()) {
+      assert(Math.abs(pts[i][0] - f.lat) < 1e-5 && Math.abs(pts[i][1] - f.lon) < 1e-5, `point ${i} is ${pts[i]}`);
+    }
+    const d = await page.getAttribute('path.history-track', 'd');
+    assert(d && (d.match(/[ML]/g) || []).length >= 2, `polyline path ${d}`);
+    const href = await page.getAttribute('[data-testid="export-gpx"]', 'href');
+    assert(href.startsWith('/api/export?') && href.includes(`deviceId=${gotopId}`) && href.includes('format=gpx'), `export ${href}`);
+    // Slider to the end: the playback marker is at the last fix.
+    await page.locator('[data-testid="history-slider"]').evaluate((el, v) => {
+      el.value = String(v);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, track.length - 1);
+    const m = page.locator('[data-testid="playback-marker"]');
+    assert(Number(await m.getAttribute('data-index')) === track.length - 1, 'slider did not move the marker');
+    assert(Math.abs(Number(await m.getAttribute('data-lat')) - sosFix.lat) < 1e-5, 'marker not at the last fix');
+    // Play from the start at the fastest speed: the marker walks the track.
+    await page.locator('[data-testid="history-slider"]').evaluate((el) => {
+      el.value = '0';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await page.selectOption('[data-testid="history-speed"]', '16');
+    await page.click('[data-testid="history-play"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="playback-marker"]')?.dataset.index) >= 3,
+      null, { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="history-play"]'); // pause
+    const idx = Number(await m.getAttribute('data-index'));
+    const lat = Number(await m.getAttribute('data-lat'));
+    assert(Math.abs(lat - track[idx].lat) < 1e-5, `marker at ${lat}, point ${idx} is ${track[idx].lat}`);
+    return `${pts.length} points, playback reached point ${idx + 1}`;
+  });
+  await shot(page, '08-history.png');
+  await page.click('[data-testid="history-clear"]');
+
+  // 7. Health charts ---------------------------------------------------------------------
+  await check('health chart shows the heart-rate values that were sent', async () => {
+    await clickTab(page, 'health');
+    await page.selectOption('[data-testid="health-device"]', String(iwId));
+    await page.click('[data-testid="health-load"]');
+    await page.waitForSelector('[data-testid="health-status"][data-state="loaded"]', { timeout: STEP_TIMEOUT });
+    const series = await page.evaluate(() => window.trackdUI.health.data.heartRate[1]);
+    const expected = [...heartRates, 83]; // APHT readings, then the APHP one
+    assert(JSON.stringify(series) === JSON.stringify(expected), `chart data ${JSON.stringify(series)}`);
+    const values = await page.getAttribute('[data-testid="health-chart-heartRate"]', 'data-values');
+    assert(values === expected.join(','), `rendered values ${values}`);
+    const summary = await page.textContent('[data-testid="health-summary-heartRate"]');
+    assert(/83 bpm/.test(summary) && /min 71/.test(summary) && /max 83/.test(summary), `summary ${summary}`);
+    const bp = await page.evaluate(() => window.trackdUI.health.data.bp.slice(1));
+    assert(JSON.stringify(bp) === JSON.stringify([[118, 119, 120, 121], [77, 78, 79, 79]]), `blood pressure ${JSON.stringify(bp)}`);
+    const spo2 = await page.evaluate(() => window.trackdUI.health.data.spo2[1]);
+    assert(JSON.stringify(spo2) === '[97]', `spo2 ${JSON.stringify(spo2)}`);
+    const temp = await page.evaluate(() => window.trackdUI.health.data.bodyTemperature[1]);
+    assert(JSON.stringify(temp) === '[36.6]', `temperature ${JSON.stringify(temp)}`);
+    const canvases = await page.locator('[data-testid="health-charts"] canvas').count();
+    assert(canvases >= 4, `${canvases} chart canvases`);
+    // The legend of the chart reads the values too: hover the last point.
+    return `heart rate ${series.join(', ')} bpm`;
+  });
+  await shot(page, '09-health.png');
+
+  // 8. Phone-sized screen ------------------------------------------------------------------
+  await check('phone layout: map and device list', async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+      storageState: await context.storageState(),
+    });
+    await phone.route((url) => !url.href.startsWith(base), (route) => route.abort());
+    const p = await phone.newPage();
+    p.on('pageerror', (err) => pageErrors.push(`phone: ${err.message}`));
+    await p.goto(base + '/', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid="app"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector(`[data-testid="marker-${gotopId}"]`, { timeout: STEP_TIMEOUT });
+    await p.evaluate(() => {
+      const pts = [...window.trackdUI.state.lastFix.values()].map((q) => [q.latitude, q.longitude]);
+      window.trackdUI.map.fitBounds(pts, { padding: [60, 60] });
+    });
+    await sleep(400);
+    const mapBox = await p.locator('[data-testid="map"]').boundingBox();
+    assert(mapBox && mapBox.width >= 380 && mapBox.height > 400, `map box ${JSON.stringify(mapBox)}`);
+    assert(await p.locator('[data-testid="tabs"]').isVisible(), 'tab bar hidden');
+    const noScroll = await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert(noScroll, 'page scrolls sideways');
+    await shot(p, '10-phone-map.png');
+    await p.click('[data-testid="tab-devices"]');
+    await p.waitForSelector(`[data-testid="device-item-${iwId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
+    const listBox = await p.locator('[data-testid="device-list"]').boundingBox();
+    assert(listBox && listBox.width >= 340, `list box ${JSON.stringify(listBox)}`);
+    await shot(p, '11-phone-list.png');
+    // Choosing a device brings the map back with its panel.
+    await p.click(`[data-testid="device-item-${iwId}"] [data-testid="device-name"]`);
+    await p.waitForSelector('[data-testid="device-panel"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    assert(await p.locator('[data-testid="map"]').isVisible(), 'map not shown after choosing a device');
+    await shot(p, '12-phone-panel.png');
+    await phone.close();
+  });
+
+  // 9. Logout --------------------------------------------------------------------------------
+  await check('log out returns to the login page', async () => {
+    await page.click('[data-testid="logout"]');
+    await page.waitForSelector('[data-testid="login-view"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const status = await page.evaluate(async () => (await fetch('/api/session')).status);
+    assert(status === 401, `GET /api/session after logout: ${status}`);
+  });
+  await shot(page, '13-logout.png');
+
+  await check('no JavaScript errors in the page', async () => {
+    assert(pageErrors.length === 0, pageErrors.join(' | '));
+  });
+
+  gotop.close();
+  iw.close();
+}
+
+try {
+  await main();
+} catch (err) {
+  fail('run', err);
+} finally {
+  await cleanup();
+  clearTimeout(guard);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

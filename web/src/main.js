@@ -1,0 +1,202 @@
+// trackd web UI entry point: login, layout/tabs, live socket, and wiring of
+// the views (map, devices, events, history, health).
+
+import './style.css';
+import { api, ApiError, onUnauthorized } from './api.js';
+import {
+  state, setDevices, mergeDevices, mergePositions, mergeEvents, select,
+} from './state.js';
+import { LiveSocket } from './socket.js';
+import { initMap, setTiles, fitAllOnce, invalidate } from './map.js';
+import { initDevices } from './devices.js';
+import {
+  initEvents, loadEvents, refreshEvents, markSeen, unlockAudio,
+} from './events.js';
+import { initHistory, prepareHistory, history } from './history.js';
+import { initHealth, prepareHealth, onShown as healthShown, health } from './health.js';
+import { $, $$, toast } from './util.js';
+
+const NARROW = window.matchMedia('(max-width: 768px)');
+const LOGIN_MESSAGE_KEY = 'trackd.loginMessage';
+let pane = 'devices'; // sidebar pane shown
+let started = false;
+
+const socket = new LiveSocket({
+  message(msg) {
+    if (Array.isArray(msg.devices)) mergeDevices(msg.devices);
+    if (Array.isArray(msg.positions)) mergePositions(msg.positions);
+    if (Array.isArray(msg.events)) mergeEvents(msg.events, true);
+    fitAllOnce();
+  },
+  async open(reconnect) {
+    if (!reconnect) return;
+    // Something may have been missed while the socket was down.
+    try {
+      setDevices(await api.devices());
+      await refreshEvents();
+    } catch { /* the next messages will bring us up to date */ }
+  },
+  status(s) {
+    const el = $('#ws-status');
+    el.dataset.state = s;
+    el.textContent = { open: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', closed: 'offline' }[s] || s;
+  },
+  async closed() {
+    try {
+      await api.session();
+      return true;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        backToLogin('Your session has ended. Please log in again.');
+        return false;
+      }
+      return true; // server down: keep trying
+    }
+  },
+});
+
+// --- layout -------------------------------------------------------------------
+
+/** Show a tab. On wide screens the map is always visible next to the sidebar. */
+function showTab(name) {
+  if (name !== 'map') pane = name;
+  document.body.dataset.tab = name;
+  document.body.dataset.pane = pane;
+  for (const p of $$('.pane')) p.hidden = p.dataset.pane !== pane;
+  for (const b of $$('#tabs [data-tab]')) {
+    const active = b.dataset.tab === name || (!NARROW.matches && b.dataset.tab === pane);
+    b.classList.toggle('active', active);
+    b.setAttribute('aria-selected', active ? 'true' : 'false');
+  }
+  if (pane === 'events') markSeen();
+  if (pane === 'health') setTimeout(healthShown, 0);
+  invalidate();
+}
+
+/** Make sure the map is on screen (phones show either the map or a list). */
+function showMap() {
+  if (NARROW.matches) showTab('map');
+  invalidate();
+}
+
+function initLayout() {
+  $('#tabs').addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-tab]');
+    if (b) showTab(b.dataset.tab);
+  });
+  NARROW.addEventListener('change', () => showTab(NARROW.matches ? 'map' : pane));
+  showTab(NARROW.matches ? 'map' : 'devices');
+}
+
+// --- login / logout -----------------------------------------------------------
+
+function showLogin(message) {
+  $('#app').hidden = true;
+  $('#login-view').hidden = false;
+  const err = $('#login-error');
+  err.textContent = message || '';
+  err.hidden = !message;
+  $('#login-user').focus();
+}
+
+function backToLogin(message) {
+  socket.stop();
+  if (message) sessionStorage.setItem(LOGIN_MESSAGE_KEY, message);
+  // A fresh page drops every piece of state of the previous session.
+  location.reload();
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  unlockAudio();
+  const user = $('#login-user').value.trim();
+  const password = $('#login-password').value;
+  const err = $('#login-error');
+  const btn = $('#login-submit');
+  btn.disabled = true;
+  err.hidden = true;
+  try {
+    const u = await api.login(user, password);
+    $('#login-password').value = '';
+    await startApp(u);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) err.textContent = 'Wrong user name or password.';
+    else if (e instanceof ApiError && e.status === 429) err.textContent = 'Too many attempts. Wait a minute and try again.';
+    else err.textContent = e.message || 'Login failed.';
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function onLogout() {
+  socket.stop();
+  try { await api.logout(); } catch { /* the cookie may be gone already */ }
+  backToLogin('');
+}
+
+// --- app ---------------------------------------------------------------------
+
+async function startApp(user) {
+  state.user = user;
+  $('#login-view').hidden = true;
+  $('#app').hidden = false;
+  $('#user-name').textContent = user.name + (user.admin ? ' (admin)' : '');
+  if (!started) {
+    started = true;
+    initLayout();
+    window.trackdUI.map = initMap($('#map'));
+    setTiles(state.server?.tileUrl, state.server?.tileAttribution);
+    initDevices({
+      onOpenHistory: (id) => { prepareHistory(id); showTab('history'); },
+      onOpenHealth: (id) => { prepareHealth(id); showTab('health'); },
+    });
+    initEvents({ onShowOnMap: showMap });
+    initHistory();
+    initHealth();
+    // Selecting a device in the list on a phone brings the map up.
+    $('#device-list').addEventListener('click', (ev) => {
+      if (!ev.target.closest('button') && ev.target.closest('li[data-device-id]')) showMap();
+    });
+  }
+  invalidate();
+  try {
+    setDevices(await api.devices());
+    fitAllOnce();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) toast(`Could not load devices: ${e.message}`, 'error');
+  }
+  loadEvents().catch((e) => toast(`Could not load events: ${e.message}`, 'error'));
+  socket.start();
+}
+
+async function boot() {
+  // Read-only view of the UI state for tests and debugging.
+  window.trackdUI = { state, history, health, select, map: null, version: null, ready: false };
+  $('#login-form').addEventListener('submit', onLogin);
+  $('#logout-btn').addEventListener('click', onLogout);
+  document.addEventListener('pointerdown', unlockAudio, { once: true });
+  onUnauthorized(() => backToLogin('Your session has ended. Please log in again.'));
+
+  try {
+    state.server = await api.server();
+    window.trackdUI.version = state.server?.version;
+    $('#server-version').textContent = state.server?.version ? `trackd ${state.server.version}` : '';
+  } catch {
+    state.server = null;
+  }
+
+  const message = sessionStorage.getItem(LOGIN_MESSAGE_KEY);
+  sessionStorage.removeItem(LOGIN_MESSAGE_KEY);
+  try {
+    const user = await api.session();
+    await startApp(user);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) showLogin(message);
+    else showLogin(e.message || 'The server cannot be reached.');
+  }
+  window.trackdUI.ready = true;
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+else boot();
