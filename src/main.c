@@ -2,6 +2,7 @@
  * trackd: a GPS-tracker server. Command dispatch:
  *   trackd [serve] [options]   run the device gateway (the default)
  *   trackd decode ...          decode frames offline
+ *   trackd user add|passwd ... manage accounts
  *   trackd --version | --help
  */
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "core/decode_cli.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "http/auth.h"
 
 static void usage(FILE *out)
 {
@@ -18,6 +20,8 @@ static void usage(FILE *out)
             "trackd %s - one port for every GPS tracker\n\n"
             "usage: trackd [serve] [options]\n"
             "       trackd decode [--protocol NAME] [--hex] [FILE]\n"
+            "       trackd user add NAME [--admin] [--password P] [--db PATH]\n"
+            "       trackd user passwd NAME [--password P] [--db PATH]\n"
             "       trackd --version\n\n",
             TRACKD_VERSION);
     td_config_usage(out);
@@ -31,6 +35,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && !strcmp(argv[1], "decode"))
         return td_decode_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "user"))
+        return td_user_main(argc - 2, argv + 2);
     if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("trackd %s\n", TRACKD_VERSION);
         return 0;

@@ -18,7 +18,8 @@
     XX(STORE, -9, "store error")                                                                   \
     XX(NOTFOUND, -10, "not found")                                                                 \
     XX(UNFRAMEABLE, -11, "stream cannot be framed")                                                \
-    XX(REJECTED, -12, "device rejected")
+    XX(REJECTED, -12, "device rejected")                                                           \
+    XX(EXISTS, -13, "already exists")
 
 enum {
     TD_OK = 0,

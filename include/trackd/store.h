@@ -35,6 +35,8 @@ typedef struct td_store_device {
 /* One record to store. located: latitude/longitude are meaningful, either
  * the record's own fix or (status records) the device's last known one. */
 typedef struct td_store_row {
+    int64_t id;           /* set by put_batch */
+    int64_t event_id;     /* first event id of the row's alarms (put_batch) */
     int dev;              /* index into td_store_batch.devices */
     const char *protocol; /* static string (registry name) */
     td_rec_type type;
@@ -77,8 +79,55 @@ typedef struct td_store_position {
     const char *attributes;
 } td_store_position;
 
+/* A user account. */
+typedef struct td_store_user {
+    int64_t id;
+    char name[64];
+    char hash[160]; /* argon2id encoded hash */
+    bool admin;
+    int64_t created_ms;
+} td_store_user;
+
+/* A login session or API token, looked up by the hash of its secret. */
+typedef struct td_store_session {
+    int64_t id, user_id;
+    char kind[8]; /* "session" or "token" */
+    int64_t created_ms, expires_ms;
+} td_store_session;
+
+/* Who may see a device: its owner (0 = none, admins only) and the users it
+ * is shared with; reported one row per (device, user) by device_access(). */
+typedef struct td_store_access {
+    int64_t device_id, user_id;
+    bool owner;
+} td_store_access;
+
+/* A stored event (strings valid during the callback). */
+typedef struct td_store_event {
+    int64_t id, device_id, position_id; /* position_id 0 = none */
+    const char *type;
+    int64_t time_ms;
+    bool located;
+    double latitude, longitude;
+    const char *attributes; /* JSON object text */
+    const char *state;
+} td_store_event;
+
+/* Filter for events(): device_id 0 = every device user_id may see (user_id
+ * 0 = all devices); type NULL = all types; after = keyset cursor (event id). */
+typedef struct td_store_event_filter {
+    int64_t device_id, user_id;
+    int64_t from_ms, to_ms;
+    const char *type;
+    int64_t after;
+    int limit;
+} td_store_event_filter;
+
 typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
 typedef int (*td_store_position_cb)(void *arg, const td_store_position *p);
+typedef int (*td_store_user_cb)(void *arg, const td_store_user *u);
+typedef int (*td_store_access_cb)(void *arg, const td_store_access *a);
+typedef int (*td_store_event_cb)(void *arg, const td_store_event *e);
 
 typedef struct td_store_ops {
     const char *name;
@@ -101,6 +150,37 @@ typedef struct td_store_ops {
                  int limit, td_store_position_cb cb, void *arg);
     /* Marks every device offline (at start and clean shutdown). */
     int (*reset_online)(td_store *s);
+
+    /* Devices managed through the API (loop thread). device_add gives
+     * TD_EEXISTS when the unique id is taken; device_update and
+     * device_delete give TD_ENOTFOUND for an unknown id. device_delete
+     * removes the device's records and events too. */
+    int (*device_add)(td_store *s, td_store_device *d, int64_t owner_id);
+    int (*device_update)(td_store *s, int64_t id, const char *unique_id, const char *name);
+    int (*device_delete)(td_store *s, int64_t id);
+    /* Ownership and sharing. */
+    int (*device_access)(td_store *s, td_store_access_cb cb, void *arg);
+    int (*share_add)(td_store *s, int64_t device_id, int64_t user_id);
+    int (*share_remove)(td_store *s, int64_t device_id, int64_t user_id);
+
+    /* Users. user_add: TD_EEXISTS for a taken name. user_update: NULL name
+     * or hash and admin < 0 leave that field as it is. */
+    int (*users)(td_store *s, td_store_user_cb cb, void *arg);
+    int (*user_get)(td_store *s, int64_t id, const char *name, td_store_user *out);
+    int (*user_add)(td_store *s, td_store_user *u);
+    int (*user_update)(td_store *s, int64_t id, const char *name, const char *hash, int admin);
+    int (*user_delete)(td_store *s, int64_t id);
+
+    /* Sessions and tokens, keyed by the hex SHA-256 of their secret.
+     * session_get gives TD_ENOTFOUND for unknown or expired ones.
+     * session_delete_user (user_id, kind) ends all of a user's sessions. */
+    int (*session_add)(td_store *s, const char *key, td_store_session *ses);
+    int (*session_get)(td_store *s, const char *key, int64_t now_ms, td_store_session *out);
+    int (*session_delete)(td_store *s, const char *key);
+    int (*session_purge)(td_store *s, int64_t now_ms);
+
+    /* Events, ordered by (time, id), keyset paged after event id `after`. */
+    int (*events)(td_store *s, const td_store_event_filter *f, td_store_event_cb cb, void *arg);
 } td_store_ops;
 
 struct td_store {

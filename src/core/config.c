@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "trackd/error.h"
 
-enum opt_kind { OPT_INT, OPT_BOOL, OPT_STR, OPT_LEVEL, OPT_FILE };
+enum opt_kind { OPT_INT, OPT_BOOL, OPT_STR, OPT_STR0, OPT_LEVEL, OPT_FILE };
 
 typedef struct opt {
     const char *name;
@@ -47,6 +47,22 @@ static const opt opts[] = {
     {"reply-timezone", OPT_INT, F(reply_tz), 0, -720, 840,
      "minutes east of UTC sent to devices that ask for local time (default 0)"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, 0, "debug, info, warn or error (default info)"},
+    {"admin-password", OPT_STR, F(admin_password), sizeof(((td_config *)0)->admin_password), 0, 0,
+     "password of the 'admin' user created on first start (default: generated and logged;"
+     " also TRACKD_ADMIN_PASSWORD)"},
+    {"web-root", OPT_STR, F(web_root), sizeof(((td_config *)0)->web_root), 0, 0,
+     "directory of the built web UI (default: the build's web/)"},
+    {"tile-url", OPT_STR0, F(tile_url), sizeof(((td_config *)0)->tile_url), 0, 0,
+     "map tile URL template for the web UI (default OpenStreetMap; empty = no tiles)"},
+    {"tile-attribution", OPT_STR0, F(tile_attribution),
+     sizeof(((td_config *)0)->tile_attribution), 0, 0, "attribution shown under the map tiles"},
+    {"session-timeout", OPT_INT, F(session_timeout), 0, 1, 86400 * 365,
+     "seconds a web login lasts (default 604800, 7 days)"},
+    {"token-days", OPT_INT, F(token_days), 0, 1, 3650, "days an API token lasts (default 365)"},
+    {"login-rate", OPT_INT, F(login_rate), 0, 1, 100000,
+     "failed logins allowed per address per minute (default 10)"},
+    {"ws-queue", OPT_INT, F(ws_queue), 0, 4, 100000,
+     "messages queued per WebSocket client before it is dropped (default 1024)"},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -64,6 +80,16 @@ void td_config_defaults(td_config *c)
     c->batch_max = 50000;
     c->reply_tz = 0;
     c->log_level = TD_LOG_INFO;
+#ifdef TRACKD_WEB_ROOT
+    snprintf(c->web_root, sizeof(c->web_root), "%s", TRACKD_WEB_ROOT);
+#endif
+    snprintf(c->tile_url, sizeof(c->tile_url), "https://tile.openstreetmap.org/{z}/{x}/{y}.png");
+    snprintf(c->tile_attribution, sizeof(c->tile_attribution),
+             "&copy; OpenStreetMap contributors");
+    c->session_timeout = 7 * 86400;
+    c->token_days = 365;
+    c->login_rate = 10;
+    c->ws_queue = 1024;
 }
 
 static const opt *find(const char *name, size_t len)
@@ -102,7 +128,8 @@ static int set(td_config *c, const opt *o, const char *val, int depth, char *err
         }
         return 0;
     case OPT_STR:
-        if (strlen(val) >= o->size || !*val) {
+    case OPT_STR0:
+        if (strlen(val) >= o->size || (!*val && o->kind == OPT_STR)) {
             snprintf(err, errcap, "--%s: value must be 1 to %zu characters", o->name, o->size - 1);
             return TD_EINVAL;
         }

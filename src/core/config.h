@@ -22,6 +22,16 @@ typedef struct td_config {
     int batch_max;         /* records buffered before reads pause */
     int reply_tz;          /* minutes east of UTC for replies carrying time */
     int log_level;
+
+    /* HTTP API, WebSocket and web UI */
+    char admin_password[128]; /* password for the bootstrap admin; "" = generate */
+    char web_root[512];       /* directory of the built web UI */
+    char tile_url[512];       /* map tile URL template for the UI ("" = no tiles) */
+    char tile_attribution[256];
+    int session_timeout; /* seconds a login session lasts */
+    int token_days;      /* days an API token lasts */
+    int login_rate;      /* failed logins per address per minute before 429 */
+    int ws_queue;        /* messages queued per WebSocket client before it is dropped */
 } td_config;
 
 void td_config_defaults(td_config *c);

@@ -37,7 +37,10 @@
 #include "core/map.h"
 #include "core/record_json.h"
 #include "core/stream.h"
+#include "core/gateway.h"
 #include "core/text.h"
+#include "http/http.h"
+#include "http/auth.h"
 #include "trackd/error.h"
 #include "trackd/protocol.h"
 #include "trackd/store.h"
@@ -48,12 +51,6 @@
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
 
-/* A device known to the server (all devices in the store, plus new ones). */
-typedef struct td_device {
-    td_store_device st; /* persisted state; st.id = 0 until first commit */
-    int batch_idx;      /* slot in the open batch's device list, or -1 */
-    int links;          /* live TCP connections and bound UDP peers */
-} td_device;
 
 /* A reply waiting for the commit with sequence number `seq`. */
 typedef struct td_reply {
@@ -124,7 +121,41 @@ struct td_server {
     td_decode_ctx ctx; /* one frame at a time on the loop thread */
     bool stopping;
     uint64_t frames, records, decode_errors, commits;
+
+    int port;            /* the device port actually bound */
+    td_map by_id;        /* decimal store id -> td_device */
+    td_device *graveyard; /* deleted devices the open batch may still point at */
+    td_http *http;
+    td_gw_stats stats;
+    uint64_t commit_start_ns;
 };
+
+const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                           0.05,  0.1,    0.25,  0.5,  1.0};
+
+static size_t proto_index(const td_protocol *p)
+{
+    for (size_t i = 0; i < td_protocol_count && i < TD_MAX_PROTOCOLS; i++)
+        if (td_protocols[i] == p)
+            return i;
+    return 0;
+}
+
+static void index_device(td_server *srv, td_device *dev)
+{
+    char key[24];
+    if (dev->st.id <= 0)
+        return;
+    snprintf(key, sizeof(key), "%lld", (long long)dev->st.id);
+    td_map_put(&srv->by_id, key, dev);
+}
+
+static void free_device(td_device *dev)
+{
+    free(dev->shares);
+    free(dev->latest);
+    free(dev);
+}
 
 static uint64_t now_ms(void)
 {
@@ -161,7 +192,37 @@ static int load_device(void *arg, const td_store_device *d)
     dev->st = *d;
     dev->st.online = false;
     dev->batch_idx = -1;
+    index_device(srv, dev);
     return td_map_put(&srv->devices, d->unique_id, dev);
+}
+
+static int add_share(td_device *dev, int64_t user_id)
+{
+    for (int i = 0; i < dev->nshares; i++)
+        if (dev->shares[i] == user_id)
+            return 0;
+    if (dev->nshares == dev->shares_cap) {
+        int cap = dev->shares_cap ? dev->shares_cap * 2 : 2;
+        int64_t *p = realloc(dev->shares, (size_t)cap * sizeof(*p));
+        if (!p)
+            return TD_ENOMEM;
+        dev->shares = p;
+        dev->shares_cap = cap;
+    }
+    dev->shares[dev->nshares++] = user_id;
+    return 0;
+}
+
+static int load_access(void *arg, const td_store_access *a)
+{
+    td_device *dev = td_gw_device(arg, a->device_id);
+    if (!dev)
+        return 0;
+    if (a->owner)
+        dev->owner_id = a->user_id;
+    else
+        return add_share(dev, a->user_id);
+    return 0;
 }
 
 /* Puts the device's state into the open batch (once per batch). */
@@ -213,6 +274,7 @@ static void keep_unknown(td_server *srv, const char *remote, const char *reason,
 {
     struct gbatch *g = &srv->batch[srv->open];
 
+    srv->stats.unknown_frames++;
     if (g->b.nunknown == g->unknown_cap) {
         if (g->unknown_cap >= 256)
             return; /* a flood of junk: the log lines are enough */
@@ -378,6 +440,22 @@ static void commit_work(uv_work_t *w)
     srv->commit_rc = srv->store->ops->put_batch(srv->store, inflight(srv));
 }
 
+static void count_commit(td_server *srv, const td_store_batch *b, bool ok)
+{
+    td_gw_stats *st = &srv->stats;
+    double secs = (double)(uv_hrtime() - srv->commit_start_ns) / 1e9;
+    st->commits++;
+    if (!ok) {
+        st->commit_failures++;
+        return;
+    }
+    st->committed_rows += b->nrows;
+    st->commit_seconds += secs;
+    for (int i = 0; i < TD_COMMIT_BUCKETS; i++)
+        if (secs <= td_commit_bucket_bounds[i])
+            st->commit_buckets[i]++;
+}
+
 static void commit_done(uv_work_t *w, int status)
 {
     td_server *srv = w->data;
@@ -387,13 +465,27 @@ static void commit_done(uv_work_t *w, int status)
 
     srv->committing = false;
     srv->commits++;
+    count_commit(srv, b, ok);
     if (ok) {
-        /* New devices learn their store ids. */
+        /* New devices learn their store ids; deleted ones are skipped. */
+        td_device *stack[256];
+        td_device **devs = b->ndevices <= 256 ? stack : malloc(b->ndevices * sizeof(*devs));
         for (size_t i = 0; i < b->ndevices; i++) {
-            td_device *dev = td_map_get(&srv->devices, b->devices[i].unique_id);
-            if (dev && !dev->st.id)
+            td_device *dev = b->devices[i].id > 0 ? td_map_get(&srv->devices, b->devices[i].unique_id)
+                                                  : NULL;
+            if (dev && dev->st.id && dev->st.id != b->devices[i].id)
+                dev = NULL; /* the unique id moved to another device */
+            if (dev && !dev->st.id) {
                 dev->st.id = b->devices[i].id;
+                index_device(srv, dev);
+            }
+            if (devs)
+                devs[i] = dev;
         }
+        if (devs && srv->http)
+            td_http_committed(srv->http, b, devs);
+        if (devs != stack)
+            free(devs);
     } else {
         td_error("store: commit of %zu records failed (%s); their acknowledgements are withheld"
                  " so the devices send them again",
@@ -429,6 +521,13 @@ static void on_check(uv_check_t *h)
     srv->open_seq++;
     srv->committing = true;
     srv->work.data = srv;
+    srv->commit_start_ns = uv_hrtime();
+    /* Deleted devices are no longer referenced by any batch. */
+    while (srv->graveyard) {
+        td_device *d = srv->graveyard;
+        srv->graveyard = d->grave_next;
+        free_device(d);
+    }
     if (uv_queue_work(srv->loop, &srv->work, commit_work, commit_done) < 0) {
         srv->committing = false;
         td_error("store: cannot queue a commit");
@@ -522,6 +621,7 @@ static td_device *bind_device(td_server *srv, const char *uid, const char *remot
     snprintf(dev->st.unique_id, sizeof(dev->st.unique_id), "%s", uid);
     snprintf(dev->st.name, sizeof(dev->st.name), "%s", uid);
     dev->st.first_seen_ms = (int64_t)now_ms();
+    dev->latest_loaded = true; /* nothing stored yet */
     td_info("%s %s: registered new device %s", remote, proto->name, uid);
     return dev;
 }
@@ -541,13 +641,16 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
     td_decode_ctx *ctx = &srv->ctx;
     uint64_t now = now_ms();
 
+    td_proto_stats *ps = &srv->stats.proto[proto_index(proto)];
     srv->frames++;
+    ps->frames++;
     td_decode_ctx_reset(ctx, src->session, (int64_t)now);
     ctx->tz_minutes = srv->cfg->reply_tz;
     int rc = proto->decode(ctx, frame, len);
     if (rc < 0) {
         char hex[2 * 48 + 1];
         srv->decode_errors++;
+        ps->decode_errors++;
         td_hex_encode(frame, len < 48 ? len : 48, hex, sizeof(hex));
         td_warn("%s %s %s: decode error: %s (frame %s%s)", src->remote, proto->name,
                 src->session->device_id[0] ? src->session->device_id : "-", ctx->err, hex,
@@ -587,6 +690,7 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
             td_debug("%s %s %s: %s record", src->remote, proto->name, dev->st.unique_id,
                      td_rec_type_name(ctx->rec[i].type));
         }
+        ps->records += (uint64_t)ctx->nrec;
         seq = srv->open_seq;
         if (srv->batch[srv->open].b.nrows >= (size_t)srv->cfg->batch_max && !srv->paused)
             pause_reading(srv, true);
@@ -919,10 +1023,218 @@ static void on_signal(uv_signal_t *h, int signum)
             signum == SIGINT ? "SIGINT" : "SIGTERM", srv->batch[srv->open].b.nrows);
     close_handle((uv_handle_t *)&srv->tcp);
     uv_udp_recv_stop(&srv->udp);
+    if (srv->http)
+        td_http_stop(srv->http);
     for (td_conn *c = srv->conns; c; c = c->next)
         if (!c->closing)
             uv_read_stop((uv_stream_t *)&c->handle);
     maybe_finish_stop(srv);
+}
+
+/* ---- the registry as the HTTP side sees it ------------------------------ */
+
+const td_config *td_gw_config(td_server *srv)
+{
+    return srv->cfg;
+}
+
+td_store *td_gw_store(td_server *srv)
+{
+    return srv->store;
+}
+
+int td_gw_port(td_server *srv)
+{
+    return srv->port;
+}
+
+const td_gw_stats *td_gw_stats_get(td_server *srv)
+{
+    return &srv->stats;
+}
+
+void td_gw_connections(td_server *srv, uint64_t *tcp, uint64_t *udp)
+{
+    size_t n = td_protocol_count < TD_MAX_PROTOCOLS ? td_protocol_count : TD_MAX_PROTOCOLS - 1;
+    memset(tcp, 0, (n + 1) * sizeof(*tcp));
+    memset(udp, 0, (n + 1) * sizeof(*udp));
+    for (td_conn *c = srv->conns; c; c = c->next)
+        if (!c->closing)
+            tcp[c->stream.proto ? proto_index(c->stream.proto) : n]++;
+    for (size_t i = 0; i < srv->peers.cap; i++)
+        if (srv->peers.slots[i].key) {
+            td_peer *p = srv->peers.slots[i].value;
+            udp[p->proto ? proto_index(p->proto) : n]++;
+        }
+}
+
+int td_gw_each_device(td_server *srv, int (*cb)(void *arg, td_device *d), void *arg)
+{
+    for (size_t i = 0; i < srv->devices.cap; i++)
+        if (srv->devices.slots[i].key) {
+            int rc = cb(arg, srv->devices.slots[i].value);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+td_device *td_gw_device(td_server *srv, int64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    return td_map_get(&srv->by_id, key);
+}
+
+td_device *td_gw_device_by_uid(td_server *srv, const char *unique_id)
+{
+    return td_map_get(&srv->devices, unique_id);
+}
+
+bool td_device_manageable(const td_device *d, int64_t user_id, bool admin)
+{
+    return admin || (d->owner_id && d->owner_id == user_id);
+}
+
+bool td_device_visible(const td_device *d, int64_t user_id, bool admin)
+{
+    if (td_device_manageable(d, user_id, admin))
+        return true;
+    for (int i = 0; i < d->nshares; i++)
+        if (d->shares[i] == user_id)
+            return true;
+    return false;
+}
+
+int td_gw_device_add(td_server *srv, const char *unique_id, const char *name, int64_t owner_id,
+                     td_device **out)
+{
+    if (td_map_get(&srv->devices, unique_id))
+        return TD_EEXISTS;
+    td_device *dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return TD_ENOMEM;
+    dev->batch_idx = -1;
+    dev->owner_id = owner_id;
+    snprintf(dev->st.unique_id, sizeof(dev->st.unique_id), "%s", unique_id);
+    snprintf(dev->st.name, sizeof(dev->st.name), "%s", name && *name ? name : unique_id);
+    dev->st.first_seen_ms = 0;
+    int rc = srv->store->ops->device_add(srv->store, &dev->st, owner_id);
+    if (!rc)
+        rc = td_map_put(&srv->devices, dev->st.unique_id, dev);
+    if (rc) {
+        free(dev);
+        return rc;
+    }
+    dev->latest_loaded = true; /* nothing stored yet */
+    index_device(srv, dev);
+    td_info("device %s added through the API (id %lld)", dev->st.unique_id,
+            (long long)dev->st.id);
+    *out = dev;
+    return 0;
+}
+
+int td_gw_device_update(td_server *srv, td_device *d, const char *unique_id, const char *name)
+{
+    if (unique_id && strcmp(unique_id, d->st.unique_id) == 0)
+        unique_id = NULL;
+    if (unique_id && td_map_get(&srv->devices, unique_id))
+        return TD_EEXISTS;
+    if (d->st.id <= 0)
+        return TD_EAGAIN; /* not committed yet: a moment later it is */
+    int rc = srv->store->ops->device_update(srv->store, d->st.id, unique_id, name);
+    if (rc)
+        return rc;
+    if (name)
+        snprintf(d->st.name, sizeof(d->st.name), "%s", name);
+    if (unique_id) {
+        /* Sessions bound to the old identity keep their device pointer;
+         * the device reports under its old id until it reconnects. */
+        td_map_del(&srv->devices, d->st.unique_id);
+        snprintf(d->st.unique_id, sizeof(d->st.unique_id), "%s", unique_id);
+        td_map_put(&srv->devices, d->st.unique_id, d);
+    }
+    return 0;
+}
+
+/* Forgets every connection and peer bound to a device being deleted. */
+static void detach_device(td_server *srv, td_device *d)
+{
+    for (td_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->dev == d) {
+            c->dev = NULL;
+            conn_close(c, "device deleted");
+        }
+    }
+    for (size_t i = 0; i < srv->peers.cap; i++) {
+        td_map_slot *slot = &srv->peers.slots[i];
+        if (!slot->key)
+            continue;
+        td_peer *p = slot->value;
+        if (p->dev == d) {
+            char key[72];
+            snprintf(key, sizeof(key), "%s", slot->key);
+            p->dev = NULL;
+            td_map_del(&srv->peers, key);
+            peer_free(srv, p, "device deleted");
+            i--;
+        }
+    }
+}
+
+int td_gw_device_delete(td_server *srv, td_device *d)
+{
+    char key[24];
+    if (d->st.id <= 0)
+        return TD_EAGAIN;
+    int rc = srv->store->ops->device_delete(srv->store, d->st.id);
+    if (rc && rc != TD_ENOTFOUND)
+        return rc;
+    detach_device(srv, d);
+    td_map_del(&srv->devices, d->st.unique_id);
+    snprintf(key, sizeof(key), "%lld", (long long)d->st.id);
+    td_map_del(&srv->by_id, key);
+    td_info("device %s deleted through the API", d->st.unique_id);
+    if (srv->http)
+        td_http_device_deleted(srv->http, d->st.id, d->owner_id, d->shares, d->nshares);
+    if (d->batch_idx >= 0) {
+        /* The open batch still lists it: its snapshot is taken at the next
+         * commit (and updates nothing), then it is freed. */
+        d->grave_next = srv->graveyard;
+        srv->graveyard = d;
+    } else {
+        free_device(d);
+    }
+    return 0;
+}
+
+int td_gw_share(td_server *srv, td_device *d, int64_t user_id, bool add)
+{
+    int rc = add ? srv->store->ops->share_add(srv->store, d->st.id, user_id)
+                 : srv->store->ops->share_remove(srv->store, d->st.id, user_id);
+    if (rc)
+        return rc;
+    if (add)
+        return add_share(d, user_id);
+    for (int i = 0; i < d->nshares; i++)
+        if (d->shares[i] == user_id)
+            d->shares[i--] = d->shares[--d->nshares];
+    return 0;
+}
+
+void td_gw_user_deleted(td_server *srv, int64_t user_id)
+{
+    for (size_t i = 0; i < srv->devices.cap; i++) {
+        if (!srv->devices.slots[i].key)
+            continue;
+        td_device *d = srv->devices.slots[i].value;
+        if (d->owner_id == user_id)
+            d->owner_id = 0;
+        for (int k = 0; k < d->nshares; k++)
+            if (d->shares[k] == user_id)
+                d->shares[k--] = d->shares[--d->nshares];
+    }
 }
 
 /* ---- start-up ----------------------------------------------------------- */
@@ -979,6 +1291,7 @@ static int bind_port(td_server *srv, char *err, size_t errcap)
         snprintf(err, errcap, "cannot bind UDP %s port %d: %s", host, port, uv_strerror(rc));
         return TD_EIO;
     }
+    srv->port = port;
     td_info("device port %d open on %s (TCP and UDP%s); protocols:", port, host,
             strcmp(host, "::") == 0 ? ", IPv4 and IPv6" : "");
     for (size_t i = 0; i < td_protocol_count; i++)
@@ -1007,6 +1320,7 @@ int td_serve(const td_config *cfg)
     srv.open_seq = 1;
     td_map_init(&srv.devices);
     td_map_init(&srv.peers);
+    td_map_init(&srv.by_id);
     signal(SIGPIPE, SIG_IGN);
 
     rc = td_store_open(cfg->db, &srv.store, err, sizeof(err));
@@ -1020,11 +1334,20 @@ int td_serve(const td_config *cfg)
         td_error("store: cannot load devices: %s", td_strerror(rc));
         goto out;
     }
+    rc = srv.store->ops->device_access(srv.store, load_access, &srv);
+    if (!rc)
+        rc = td_auth_bootstrap(srv.store, cfg);
+    if (rc) {
+        td_error("store: cannot load accounts: %s", td_strerror(rc));
+        goto out;
+    }
     td_info("store %s opened (%s); %zu devices known; unknown devices are %s", cfg->db,
             srv.store->ops->name, srv.devices.len,
             cfg->register_unknown ? "registered automatically" : "rejected");
 
     rc = bind_port(&srv, err, sizeof(err));
+    if (!rc)
+        rc = td_http_start(&srv, srv.loop, &srv.http, err, sizeof(err));
     if (rc) {
         td_error("%s", err);
         goto out;
@@ -1051,6 +1374,8 @@ out:
             close_handle((uv_handle_t *)&srv.tcp);
         if (srv.udp.loop)
             close_handle((uv_handle_t *)&srv.udp);
+        if (srv.http)
+            td_http_stop(srv.http);
         uv_run(srv.loop, UV_RUN_DEFAULT);
     }
     if (srv.store) {
@@ -1061,9 +1386,16 @@ out:
                     (unsigned long long)srv.frames, (unsigned long long)srv.records,
                     (unsigned long long)srv.decode_errors);
     }
+    td_http_free(srv.http);
     for (size_t i = 0; i < srv.devices.cap; i++)
         if (srv.devices.slots[i].key)
-            free(srv.devices.slots[i].value);
+            free_device(srv.devices.slots[i].value);
+    while (srv.graveyard) {
+        td_device *d = srv.graveyard;
+        srv.graveyard = d->grave_next;
+        free_device(d);
+    }
+    td_map_free(&srv.by_id);
     for (size_t i = 0; i < srv.peers.cap; i++)
         if (srv.peers.slots[i].key) {
             td_peer *p = srv.peers.slots[i].value;

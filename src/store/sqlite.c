@@ -64,6 +64,30 @@ static const char *const migrations[] = {
     "  remote TEXT,"
     "  reason TEXT,"
     "  bytes BLOB);",
+    /* 2: accounts, sessions and tokens, device ownership and sharing. */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  hash TEXT NOT NULL,"
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "ALTER TABLE devices ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;"
+    "CREATE TABLE device_shares ("
+    "  device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (device_id, user_id));"
+    "CREATE INDEX device_shares_user ON device_shares(user_id);"
+    "CREATE INDEX devices_owner ON devices(owner_id);"
+    "CREATE INDEX events_time ON events(time);"
+    "CREATE INDEX events_position ON events(position_id);",
 };
 
 #define MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -74,6 +98,7 @@ enum {
     W_COMMIT,
     W_ROLLBACK,
     W_DEVICE,
+    W_DEVICE_UPDATE,
     W_POSITION,
     W_EVENT,
     W_UNKNOWN,
@@ -96,6 +121,11 @@ static const char *const writer_sql[W_COUNT] = {
         " last_longitude = coalesce(excluded.last_longitude, last_longitude),"
         " last_fix_time = coalesce(excluded.last_fix_time, last_fix_time)"
         " RETURNING id",
+    [W_DEVICE_UPDATE] =
+        "UPDATE devices SET protocol = ?2, last_seen = max(coalesce(last_seen, 0), ?3),"
+        " last_remote = ?4, online = ?5, last_latitude = coalesce(?6, last_latitude),"
+        " last_longitude = coalesce(?7, last_longitude),"
+        " last_fix_time = coalesce(?8, last_fix_time) WHERE id = ?1",
     [W_POSITION] = "INSERT INTO positions (device_id, protocol, type, server_time, device_time,"
                    " valid, located, latitude, longitude, speed, course, altitude, alarms,"
                    " attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
@@ -250,9 +280,30 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : TD_ESTORE;
 }
 
+/* A device the store already knows is updated by id (so a renamed unique id
+ * stays the same device); one deleted meanwhile gets id -1 and its rows in
+ * the batch are dropped. A new one is inserted (or found by unique id). */
 static int put_device(sqlite_store *s, td_store_device *d)
 {
     sqlite3_stmt *st = s->w[W_DEVICE];
+    if (d->id > 0) {
+        st = s->w[W_DEVICE_UPDATE];
+        sqlite3_bind_int64(st, 1, d->id);
+        bind_text_or_null(st, 2, d->protocol);
+        sqlite3_bind_int64(st, 3, d->last_seen_ms);
+        bind_text_or_null(st, 4, d->last_remote);
+        sqlite3_bind_int(st, 5, d->online);
+        if (d->has_location) {
+            sqlite3_bind_double(st, 6, d->last_latitude);
+            sqlite3_bind_double(st, 7, d->last_longitude);
+            sqlite3_bind_int64(st, 8, d->last_fix_ms);
+        }
+        if (step_done(st))
+            return TD_ESTORE;
+        if (sqlite3_changes(s->writer) == 0)
+            d->id = -1;
+        return 0;
+    }
     sqlite3_bind_text(st, 1, d->unique_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d->name[0] ? d->name : d->unique_id, -1, SQLITE_STATIC);
     bind_text_or_null(st, 3, d->protocol);
@@ -285,12 +336,14 @@ static const char *alarm_list(uint32_t alarms, char *buf, size_t cap)
     return buf;
 }
 
-static int put_row(sqlite_store *s, const td_store_batch *b, const td_store_row *r)
+static int put_row(sqlite_store *s, const td_store_batch *b, td_store_row *r)
 {
     sqlite3_stmt *st = s->w[W_POSITION];
     char alarms[256];
     int64_t dev = b->devices[r->dev].id;
 
+    if (dev <= 0)
+        return 0; /* the device was deleted while this batch filled */
     sqlite3_bind_int64(st, 1, dev);
     sqlite3_bind_text(st, 2, r->protocol, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, td_rec_type_name(r->type), -1, SQLITE_STATIC);
@@ -311,11 +364,13 @@ static int put_row(sqlite_store *s, const td_store_batch *b, const td_store_row 
     sqlite3_bind_text(st, 14, r->attributes ? r->attributes : "{}", -1, SQLITE_STATIC);
     if (step_done(st))
         return TD_ESTORE;
+    r->id = sqlite3_last_insert_rowid(s->writer);
     if (!r->alarms)
         return 0;
 
-    /* Each alarm is also an event row, pointing at its record. */
-    int64_t pos = sqlite3_last_insert_rowid(s->writer);
+    /* Each alarm is also an event row, pointing at its record; their ids
+     * are consecutive from event_id, in alarm order. */
+    int64_t pos = r->id;
     sqlite3_stmt *ev = s->w[W_EVENT];
     for (int i = 0; i < TD_ALARM_COUNT; i++) {
         if (!(r->alarms & TD_ALARM_BIT(i)))
@@ -331,6 +386,8 @@ static int put_row(sqlite_store *s, const td_store_batch *b, const td_store_row 
         sqlite3_bind_text(ev, 7, r->attributes ? r->attributes : "{}", -1, SQLITE_STATIC);
         if (step_done(ev))
             return TD_ESTORE;
+        if (!r->event_id)
+            r->event_id = sqlite3_last_insert_rowid(s->writer);
     }
     return 0;
 }
@@ -517,6 +574,349 @@ static int sqlite_reset_online(td_store *base)
     return exec(s->reader, "UPDATE devices SET online = 0 WHERE online != 0", err, sizeof(err));
 }
 
+/* ---- API side (loop thread, reader connection) -------------------------- */
+
+static int prep(sqlite_store *s, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(s->reader, sql, -1, st, NULL) == SQLITE_OK ? 0 : TD_ESTORE;
+}
+
+/* Runs a one-shot write; maps constraint failures to TD_EEXISTS. */
+static int run_write(sqlite_store *s, sqlite3_stmt *st)
+{
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_DONE || step == SQLITE_ROW ? 0
+             : (sqlite3_extended_errcode(s->reader) == SQLITE_CONSTRAINT_UNIQUE ||
+                sqlite3_extended_errcode(s->reader) == SQLITE_CONSTRAINT_PRIMARYKEY)
+                 ? TD_EEXISTS
+                 : TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_device_add(td_store *base, td_store_device *d, int64_t owner_id)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "INSERT INTO devices (unique_id, name, owner_id, first_seen) VALUES (?1, ?2, ?3, ?4)",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_text(st, 1, d->unique_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->name[0] ? d->name : d->unique_id, -1, SQLITE_STATIC);
+    if (owner_id > 0)
+        sqlite3_bind_int64(st, 3, owner_id);
+    sqlite3_bind_int64(st, 4, d->first_seen_ms);
+    int rc = run_write(s, st);
+    if (!rc)
+        d->id = sqlite3_last_insert_rowid(s->reader);
+    return rc;
+}
+
+static int sqlite_device_update(td_store *base, int64_t id, const char *unique_id,
+                                const char *name)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "UPDATE devices SET unique_id = coalesce(?2, unique_id), name = coalesce(?3, name)"
+             " WHERE id = ?1",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    if (unique_id)
+        sqlite3_bind_text(st, 2, unique_id, -1, SQLITE_STATIC);
+    if (name)
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = run_write(s, st);
+    if (!rc && sqlite3_changes(s->reader) == 0)
+        rc = TD_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_device_delete(td_store *base, int64_t id)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    char err[128];
+    char sql[256];
+    int rc = exec(s->reader, "BEGIN IMMEDIATE", err, sizeof(err));
+    if (rc)
+        return rc;
+    /* Children first, so the cascades have nothing left to search for. */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM events WHERE device_id = %lld;"
+             " DELETE FROM positions WHERE device_id = %lld;"
+             " DELETE FROM devices WHERE id = %lld;",
+             (long long)id, (long long)id, (long long)id);
+    rc = exec(s->reader, sql, err, sizeof(err));
+    bool gone = !rc && sqlite3_changes(s->reader) > 0;
+    if (!rc)
+        rc = exec(s->reader, "COMMIT", err, sizeof(err));
+    if (rc)
+        exec(s->reader, "ROLLBACK", err, sizeof(err));
+    return rc ? rc : gone ? 0 : TD_ENOTFOUND;
+}
+
+static int sqlite_device_access(td_store *base, td_store_access_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT id, owner_id, 1 FROM devices WHERE owner_id IS NOT NULL"
+             " UNION ALL SELECT device_id, user_id, 0 FROM device_shares",
+             &st))
+        return TD_ESTORE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_access a = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                             sqlite3_column_int(st, 2) != 0};
+        if ((rc = cb(arg, &a)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_share(td_store *base, int64_t device_id, int64_t user_id, bool add)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             add ? "INSERT OR IGNORE INTO device_shares (device_id, user_id) VALUES (?1, ?2)"
+                 : "DELETE FROM device_shares WHERE device_id = ?1 AND user_id = ?2",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, device_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    return run_write(s, st);
+}
+
+static int sqlite_share_add(td_store *base, int64_t device_id, int64_t user_id)
+{
+    return sqlite_share(base, device_id, user_id, true);
+}
+
+static int sqlite_share_remove(td_store *base, int64_t device_id, int64_t user_id)
+{
+    return sqlite_share(base, device_id, user_id, false);
+}
+
+static void read_user(sqlite3_stmt *st, td_store_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(st, 0);
+    column_text(st, 1, u->name, sizeof(u->name));
+    column_text(st, 2, u->hash, sizeof(u->hash));
+    u->admin = sqlite3_column_int(st, 3) != 0;
+    u->created_ms = sqlite3_column_int64(st, 4);
+}
+
+static int sqlite_users(td_store *base, td_store_user_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s, "SELECT id, name, hash, admin, created FROM users ORDER BY id", &st))
+        return TD_ESTORE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_user u;
+        read_user(st, &u);
+        if ((rc = cb(arg, &u)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_user_get(td_store *base, int64_t id, const char *name, td_store_user *out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             name ? "SELECT id, name, hash, admin, created FROM users WHERE name = ?2"
+                  : "SELECT id, name, hash, admin, created FROM users WHERE id = ?1",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    if (name)
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        read_user(st, out);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? TD_ENOTFOUND : TD_ESTORE;
+}
+
+static int sqlite_user_add(td_store *base, td_store_user *u)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "INSERT INTO users (name, hash, admin, created) VALUES (?1, ?2, ?3, ?4)", &st))
+        return TD_ESTORE;
+    sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, u->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, u->admin);
+    sqlite3_bind_int64(st, 4, u->created_ms);
+    int rc = run_write(s, st);
+    if (!rc)
+        u->id = sqlite3_last_insert_rowid(s->reader);
+    return rc;
+}
+
+static int sqlite_user_update(td_store *base, int64_t id, const char *name, const char *hash,
+                              int admin)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "UPDATE users SET name = coalesce(?2, name), hash = coalesce(?3, hash),"
+             " admin = coalesce(?4, admin) WHERE id = ?1",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    if (name)
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (hash)
+        sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    if (admin >= 0)
+        sqlite3_bind_int(st, 4, admin);
+    int rc = run_write(s, st);
+    if (!rc && sqlite3_changes(s->reader) == 0)
+        rc = TD_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_user_delete(td_store *base, int64_t id)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "DELETE FROM users WHERE id = ?1", &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = run_write(s, st);
+    if (!rc && sqlite3_changes(s->reader) == 0)
+        rc = TD_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_session_add(td_store *base, const char *key, td_store_session *ses)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "INSERT INTO sessions (key, user_id, kind, created, expires)"
+             " VALUES (?1, ?2, ?3, ?4, ?5)",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ses->user_id);
+    sqlite3_bind_text(st, 3, ses->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ses->created_ms);
+    sqlite3_bind_int64(st, 5, ses->expires_ms);
+    int rc = run_write(s, st);
+    if (!rc)
+        ses->id = sqlite3_last_insert_rowid(s->reader);
+    return rc;
+}
+
+static int sqlite_session_get(td_store *base, const char *key, int64_t now_ms,
+                              td_store_session *out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "SELECT id, user_id, kind, created, expires FROM sessions"
+             " WHERE key = ?1 AND expires > ?2",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->id = sqlite3_column_int64(st, 0);
+        out->user_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, out->kind, sizeof(out->kind));
+        out->created_ms = sqlite3_column_int64(st, 3);
+        out->expires_ms = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? TD_ENOTFOUND : TD_ESTORE;
+}
+
+static int sqlite_session_delete(td_store *base, const char *key)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "DELETE FROM sessions WHERE key = ?1", &st))
+        return TD_ESTORE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    return run_write(s, st);
+}
+
+static int sqlite_session_purge(td_store *base, int64_t now_ms)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "DELETE FROM sessions WHERE expires <= ?1", &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, now_ms);
+    return run_write(s, st);
+}
+
+static int sqlite_events(td_store *base, const td_store_event_filter *f, td_store_event_cb cb,
+                         void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    /* ?1 device (0 = any), ?2 user whose devices (0 = all), keyset on
+     * (time, id) after event ?6. */
+    if (prep(s,
+             "SELECT id, device_id, coalesce(position_id, 0), type, time, latitude, longitude,"
+             " attributes, state FROM events"
+             " WHERE (?1 = 0 OR device_id = ?1)"
+             " AND (?2 = 0 OR device_id IN (SELECT id FROM devices WHERE owner_id = ?2"
+             "  UNION SELECT device_id FROM device_shares WHERE user_id = ?2))"
+             " AND time >= ?3 AND time < ?4 AND (?5 IS NULL OR type = ?5)"
+             " AND (?6 = 0 OR (time, id) > (SELECT time, id FROM events WHERE id = ?6))"
+             " ORDER BY time, id LIMIT ?7",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, f->device_id);
+    sqlite3_bind_int64(st, 2, f->user_id);
+    sqlite3_bind_int64(st, 3, f->from_ms);
+    sqlite3_bind_int64(st, 4, f->to_ms);
+    if (f->type)
+        sqlite3_bind_text(st, 5, f->type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, f->after);
+    sqlite3_bind_int(st, 7, f->limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_event e;
+        e.id = sqlite3_column_int64(st, 0);
+        e.device_id = sqlite3_column_int64(st, 1);
+        e.position_id = sqlite3_column_int64(st, 2);
+        e.type = (const char *)sqlite3_column_text(st, 3);
+        e.time_ms = sqlite3_column_int64(st, 4);
+        e.located = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        e.latitude = sqlite3_column_double(st, 5);
+        e.longitude = sqlite3_column_double(st, 6);
+        e.attributes = (const char *)sqlite3_column_text(st, 7);
+        e.state = (const char *)sqlite3_column_text(st, 8);
+        if ((rc = cb(arg, &e)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const td_store_ops td_store_sqlite = {
     .name = "sqlite",
     .accepts = sqlite_accepts,           /* any plain path or file: URI */
@@ -527,4 +927,21 @@ const td_store_ops td_store_sqlite = {
     .latest = sqlite_latest,             /* loop thread */
     .query = sqlite_query,               /* loop thread, keyset paging */
     .reset_online = sqlite_reset_online, /* loop thread */
+    /* The API side, all on the loop thread. */
+    .device_add = sqlite_device_add,
+    .device_update = sqlite_device_update,
+    .device_delete = sqlite_device_delete,
+    .device_access = sqlite_device_access,
+    .share_add = sqlite_share_add,
+    .share_remove = sqlite_share_remove,
+    .users = sqlite_users,
+    .user_get = sqlite_user_get,
+    .user_add = sqlite_user_add,
+    .user_update = sqlite_user_update,
+    .user_delete = sqlite_user_delete,
+    .session_add = sqlite_session_add,
+    .session_get = sqlite_session_get,
+    .session_delete = sqlite_session_delete,
+    .session_purge = sqlite_session_purge,
+    .events = sqlite_events,
 };

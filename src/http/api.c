@@ -1,0 +1,1203 @@
+/*
+ * The JSON API under /api (CONTRACT.md, "HTTP API"), /metrics and the
+ * OpenAPI document. One route table maps (method, path pattern) to a
+ * handler, the access it needs and the JSON fields its body may hold;
+ * dispatch checks all three before the handler runs, so handlers see only
+ * authenticated callers and well-formed bodies.
+ *
+ * Access rule: a user sees the devices they own or that were shared with
+ * them; admins see all. A device the caller may not see is answered 404,
+ * exactly like one that does not exist; one they may see but not manage
+ * (shared with them) is 403 for changes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/text.h"
+#include "http/auth.h"
+#include "http/internal.h"
+#include "http/routes.h"
+#include "protocols/registry.h"
+#include "trackd/error.h"
+#include "trackd/record.h"
+
+int td_http_login_allowed(td_http *h, const char *peer, int *retry_after);
+void td_http_login_failed(td_http *h, const char *peer);
+void td_export_start(td_req *r, td_device *d, int64_t from, int64_t to, const char *format);
+void td_metrics(td_req *r);
+
+#define LIMIT_DEFAULT 1000
+#define LIMIT_MAX 10000
+#define TIME_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+
+typedef void (*td_handler)(td_req *r, json_t *body, const int64_t *ids);
+
+struct td_route {
+    enum td_method method;
+    const char *pattern;
+    enum td_access access;
+    td_handler fn;
+    const char *fields; /* JSON body fields allowed, comma-separated; NULL = no body */
+};
+
+/* ---- input helpers ------------------------------------------------------ */
+
+static td_store *store_of(td_req *r)
+{
+    return td_gw_store(r->h->srv);
+}
+
+/* A JSON string field; NULL when absent. Replies 400 and returns false on
+ * a wrong type or length. */
+static bool get_str(td_req *r, json_t *body, const char *key, bool required, size_t maxlen,
+                    const char **out)
+{
+    json_t *v = body ? json_object_get(body, key) : NULL;
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required) {
+            td_reply_error(r, 400, "field '%s' is required", key);
+            return false;
+        }
+        return true;
+    }
+    if (!json_is_string(v)) {
+        td_reply_error(r, 400, "field '%s' must be a string", key);
+        return false;
+    }
+    size_t n = json_string_length(v);
+    if (n > maxlen || strlen(json_string_value(v)) != n) {
+        td_reply_error(r, 400, "field '%s' must be at most %zu characters, without NUL", key,
+                       maxlen);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+/* A JSON boolean field: -1 absent, 0/1. */
+static bool get_bool(td_req *r, json_t *body, const char *key, int *out)
+{
+    json_t *v = body ? json_object_get(body, key) : NULL;
+    *out = -1;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_boolean(v)) {
+        td_reply_error(r, 400, "field '%s' must be true or false", key);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+/* A JSON integer field in [min, max]; *present tells whether it was given. */
+static bool get_int(td_req *r, json_t *body, const char *key, bool required, int64_t min,
+                    int64_t max, int64_t *out, bool *present)
+{
+    json_t *v = body ? json_object_get(body, key) : NULL;
+    *present = false;
+    if (!v || json_is_null(v)) {
+        if (required) {
+            td_reply_error(r, 400, "field '%s' is required", key);
+            return false;
+        }
+        return true;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        td_reply_error(r, 400, "field '%s' must be an integer from %lld to %lld", key,
+                       (long long)min, (long long)max);
+        return false;
+    }
+    *out = json_integer_value(v);
+    *present = true;
+    return true;
+}
+
+/* A positive decimal id; false for anything else. */
+static bool parse_id(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*s || strlen(s) > 18)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return v > 0;
+}
+
+/* Query argument helpers: each replies 400 and returns false on bad input. */
+static bool arg_id(td_req *r, const char *name, bool required, int64_t *out)
+{
+    const char *v = td_arg(r, name);
+    *out = 0;
+    if (!v || !*v) {
+        if (required) {
+            td_reply_error(r, 400, "query parameter '%s' is required", name);
+            return false;
+        }
+        return true;
+    }
+    if (!parse_id(v, out)) {
+        td_reply_error(r, 400, "query parameter '%s': '%s' is not a valid id", name, v);
+        return false;
+    }
+    return true;
+}
+
+static bool arg_time(td_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+    const char *v = td_arg(r, name);
+    *out = dflt;
+    if (!v || !*v)
+        return true;
+    /* A '+' of a UTC offset may arrive decoded as a space. */
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", v);
+    size_t n = strlen(buf);
+    if (n > 6 && buf[n - 6] == ' ')
+        buf[n - 6] = '+';
+    if (!td_parse_iso8601(buf, out)) {
+        td_reply_error(r, 400,
+                       "query parameter '%s': '%s' is not an ISO 8601 time"
+                       " (like 2026-11-21T08:00:00Z)",
+                       name, v);
+        return false;
+    }
+    return true;
+}
+
+static bool arg_range(td_req *r, int64_t *from, int64_t *to)
+{
+    if (!arg_time(r, "from", 0, from) || !arg_time(r, "to", TIME_MAX, to))
+        return false;
+    if (*from > *to) {
+        td_reply_error(r, 400, "'from' is after 'to'");
+        return false;
+    }
+    return true;
+}
+
+static bool arg_limit(td_req *r, int *out)
+{
+    const char *v = td_arg(r, "limit");
+    *out = LIMIT_DEFAULT;
+    if (!v || !*v)
+        return true;
+    int64_t n;
+    if (!parse_id(v, &n) || n > LIMIT_MAX) {
+        td_reply_error(r, 400, "query parameter 'limit': '%s' is not a number from 1 to %d", v,
+                       LIMIT_MAX);
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+static bool arg_after(td_req *r, int64_t *out)
+{
+    const char *v = td_arg(r, "after");
+    *out = 0;
+    if (!v || !*v || strcmp(v, "0") == 0)
+        return true;
+    if (!parse_id(v, out)) {
+        td_reply_error(r, 400, "query parameter 'after': '%s' is not a valid id", v);
+        return false;
+    }
+    return true;
+}
+
+/* The device id (visible to the caller), or NULL after replying 404. */
+static td_device *visible_device(td_req *r, int64_t id)
+{
+    td_device *d = td_gw_device(r->h->srv, id);
+    if (!d || !td_device_visible(d, r->who.id, r->who.admin)) {
+        td_reply_error(r, 404, "device %lld not found", (long long)id);
+        return NULL;
+    }
+    return d;
+}
+
+/* Like visible_device, and the caller must be allowed to change it. */
+static td_device *managed_device(td_req *r, int64_t id)
+{
+    td_device *d = visible_device(r, id);
+    if (d && !td_device_manageable(d, r->who.id, r->who.admin)) {
+        td_reply_error(r, 403, "device %lld is shared with you; only its owner or an admin may"
+                               " change it",
+                       (long long)id);
+        return NULL;
+    }
+    return d;
+}
+
+static void reply_no_content(td_req *r)
+{
+    td_reply(r, 204, "application/json", NULL, 0);
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+bool td_api_authenticate(td_req *r)
+{
+    char secret[TD_TOKEN_HEX + 40], auth[TD_TOKEN_HEX + 32];
+    size_t max = sizeof(secret);
+    bool have = false;
+
+    if (lws_hdr_copy(r->wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+        if (strncasecmp(auth, "Bearer ", 7) == 0) {
+            snprintf(secret, sizeof(secret), "%s", auth + 7);
+            have = true;
+        }
+    }
+    if (!have && lws_http_cookie_get(r->wsi, TD_COOKIE, secret, &max) == 0)
+        have = true;
+    if (!have || strlen(secret) != TD_TOKEN_HEX)
+        return false;
+
+    td_store *s = store_of(r);
+    td_store_session ses;
+    td_store_user u;
+    td_secret_key(secret, r->who.key);
+    if (s->ops->session_get(s, r->who.key, td_now_ms(), &ses) != 0 ||
+        s->ops->user_get(s, ses.user_id, NULL, &u) != 0)
+        return false;
+    r->who.id = u.id;
+    r->who.admin = u.admin;
+    snprintf(r->who.name, sizeof(r->who.name), "%s", u.name);
+    r->authed = true;
+    return true;
+}
+
+static void set_cookie(td_req *r, const char *secret, int max_age)
+{
+    char cookie[256];
+    snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict",
+             TD_COOKIE, secret, max_age);
+    td_add_header(r, "set-cookie", cookie);
+}
+
+/* Creates a session or token for a user; secret gets the hex secret. */
+static int new_session(td_req *r, int64_t user_id, const char *kind, int64_t ttl_ms,
+                       char secret[TD_TOKEN_HEX + 1], td_store_session *ses)
+{
+    char key[65];
+    int rc = td_random_hex(secret, TD_TOKEN_HEX);
+    if (rc)
+        return rc;
+    td_secret_key(secret, key);
+    memset(ses, 0, sizeof(*ses));
+    ses->user_id = user_id;
+    snprintf(ses->kind, sizeof(ses->kind), "%s", kind);
+    ses->created_ms = td_now_ms();
+    ses->expires_ms = ses->created_ms + ttl_ms;
+    td_store *s = store_of(r);
+    return s->ops->session_add(s, key, ses);
+}
+
+/* ---- session ------------------------------------------------------------ */
+
+struct td_job {
+    td_req *req; /* first: req_reset() clears it when the request goes away */
+    uv_work_t work;
+    td_http *h;
+    char peer[64];
+    char password[TD_PASSWORD_MAX + 1];
+    td_store_user user;
+    bool found, ok;
+};
+
+static char dummy_hash[160]; /* verified against for unknown users */
+
+static void login_work(uv_work_t *w)
+{
+    td_job *j = w->data;
+    j->ok = td_password_verify(j->found ? j->user.hash : dummy_hash, j->password) && j->found;
+    memset(j->password, 0, sizeof(j->password));
+}
+
+static void login_done(uv_work_t *w, int status)
+{
+    td_job *j = w->data;
+    td_req *r = j->req;
+    (void)status;
+    if (!j->ok)
+        td_http_login_failed(j->h, j->peer);
+    if (r) {
+        r->job = NULL;
+        if (!j->ok) {
+            td_warn("http %s: failed login as '%s'", j->peer, j->user.name);
+            td_reply_error(r, 401, "wrong user name or password");
+        } else {
+            char secret[TD_TOKEN_HEX + 1];
+            td_store_session ses;
+            int64_t ttl = (int64_t)r->h->cfg->session_timeout * 1000;
+            if (new_session(r, j->user.id, "session", ttl, secret, &ses)) {
+                td_reply_error(r, 500, "cannot create a session");
+            } else {
+                td_sbuf b;
+                td_sbuf_init(&b, LWS_PRE);
+                set_cookie(r, secret, r->h->cfg->session_timeout);
+                td_json_user(&b, &j->user);
+                td_info("http %s: user '%s' logged in", j->peer, j->user.name);
+                td_reply_sbuf(r, 200, &b);
+            }
+        }
+    }
+    free(j);
+}
+
+static void h_session_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    const char *user, *password;
+    int retry;
+    (void)ids;
+    if (!td_http_login_allowed(r->h, r->peer, &retry)) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", retry);
+        td_add_header(r, "retry-after", v);
+        td_warn("http %s: login refused: too many failed attempts", r->peer);
+        td_reply_error(r, 429, "too many failed logins from %s; try again in %d s", r->peer, retry);
+        return;
+    }
+    if (!get_str(r, body, "user", true, 63, &user) ||
+        !get_str(r, body, "password", true, TD_PASSWORD_MAX, &password))
+        return;
+    if (!dummy_hash[0] && td_password_hash("trackd-dummy-password", dummy_hash,
+                                           sizeof(dummy_hash))) {
+        td_reply_error(r, 500, "cannot hash");
+        return;
+    }
+    td_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        td_reply_error(r, 500, "out of memory");
+        return;
+    }
+    td_store *s = store_of(r);
+    j->found = s->ops->user_get(s, 0, user, &j->user) == 0;
+    if (!j->found)
+        snprintf(j->user.name, sizeof(j->user.name), "%s", user);
+    j->h = r->h;
+    j->req = r;
+    snprintf(j->peer, sizeof(j->peer), "%s", r->peer);
+    snprintf(j->password, sizeof(j->password), "%s", password);
+    j->work.data = j;
+    r->job = j;
+    r->responding = true; /* the answer comes from login_done */
+    if (uv_queue_work(r->h->loop, &j->work, login_work, login_done) < 0) {
+        r->job = NULL;
+        free(j);
+        td_reply_error(r, 500, "cannot queue the login");
+    }
+}
+
+static void h_session_get(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store_user u = {.id = r->who.id, .admin = r->who.admin};
+    td_sbuf b;
+    (void)body;
+    (void)ids;
+    snprintf(u.name, sizeof(u.name), "%s", r->who.name);
+    td_sbuf_init(&b, LWS_PRE);
+    td_json_user(&b, &u);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_session_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    s->ops->session_delete(s, r->who.key);
+    set_cookie(r, "", 0);
+    reply_no_content(r);
+}
+
+static void h_tokens_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    int64_t days = r->h->cfg->token_days;
+    bool given;
+    char secret[TD_TOKEN_HEX + 1], iso[40];
+    td_store_session ses;
+    (void)ids;
+    if (!get_int(r, body, "expiresDays", false, 1, 3650, &days, &given))
+        return;
+    if (new_session(r, r->who.id, "token", days * 86400000, secret, &ses)) {
+        td_reply_error(r, 500, "cannot create a token");
+        return;
+    }
+    td_sbuf b;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_printf(&b, "{\"id\":%lld,\"token\":\"%s\",\"expiresAt\":\"%s\"}", (long long)ses.id,
+                   secret, td_iso8601(ses.expires_ms, iso, sizeof(iso)));
+    td_info("http %s: user '%s' created API token %lld", r->peer, r->who.name, (long long)ses.id);
+    td_reply_sbuf(r, 200, &b);
+}
+
+/* ---- server ------------------------------------------------------------- */
+
+static void h_server(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_sbuf b;
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_printf(&b, "{\"version\":\"%s\",\"devicePort\":%d,\"httpPort\":%d,\"protocols\":[",
+                   TRACKD_VERSION, td_gw_port(r->h->srv), r->h->port);
+    for (size_t i = 0; i < td_protocol_count; i++) {
+        if (i)
+            td_sbuf_puts(&b, ",");
+        td_json_str(&b, td_protocols[i]->name);
+    }
+    td_sbuf_puts(&b, "],\"tileUrl\":");
+    td_json_str(&b, r->h->cfg->tile_url);
+    td_sbuf_puts(&b, ",\"tileAttribution\":");
+    td_json_str(&b, r->h->cfg->tile_attribution);
+    td_sbuf_puts(&b, "}");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_openapi(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    td_reply(r, 200, "application/json", (const char *)td_openapi_json,
+             (size_t)td_openapi_json_len);
+}
+
+static void h_socket_plain(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    td_reply_error(r, 400, "/api/socket is a WebSocket: connect with an Upgrade request");
+}
+
+static void h_not_yet(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    td_reply_error(r, 501, "%s is not implemented yet", r->path);
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+struct user_list {
+    td_sbuf *b;
+    int n;
+};
+
+static int user_item(void *arg, const td_store_user *u)
+{
+    struct user_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    td_json_user(l->b, u);
+    return 0;
+}
+
+static void h_users_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_sbuf b;
+    struct user_list l = {&b, 0};
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    if (s->ops->users(s, user_item, &l)) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot list users");
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_users_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    const char *name, *password;
+    int admin;
+    td_store_user u;
+    td_store *s = store_of(r);
+    (void)ids;
+    if (!get_str(r, body, "name", true, 63, &name) ||
+        !get_str(r, body, "password", true, TD_PASSWORD_MAX, &password) ||
+        !get_bool(r, body, "admin", &admin))
+        return;
+    if (td_username_problem(name)) {
+        td_reply_error(r, 400, "%s", td_username_problem(name));
+        return;
+    }
+    if (td_password_problem(password)) {
+        td_reply_error(r, 400, "%s", td_password_problem(password));
+        return;
+    }
+    memset(&u, 0, sizeof(u));
+    snprintf(u.name, sizeof(u.name), "%s", name);
+    u.admin = admin == 1;
+    u.created_ms = td_now_ms();
+    if (td_password_hash(password, u.hash, sizeof(u.hash))) {
+        td_reply_error(r, 500, "cannot hash the password");
+        return;
+    }
+    int rc = s->ops->user_add(s, &u);
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "user '%s' already exists", name);
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot add the user: %s", td_strerror(rc));
+        return;
+    }
+    td_info("http %s: '%s' added user '%s'%s", r->peer, r->who.name, u.name,
+            u.admin ? " (admin)" : "");
+    td_sbuf b;
+    td_sbuf_init(&b, LWS_PRE);
+    td_json_user(&b, &u);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_users_update(td_req *r, json_t *body, const int64_t *ids)
+{
+    const char *name, *password;
+    int admin;
+    char hash[160];
+    td_store_user u;
+    td_store *s = store_of(r);
+
+    if (!r->who.admin && ids[0] != r->who.id) {
+        td_reply_error(r, 403, "only admins may change other users");
+        return;
+    }
+    if (!get_str(r, body, "name", false, 63, &name) ||
+        !get_str(r, body, "password", false, TD_PASSWORD_MAX, &password) ||
+        !get_bool(r, body, "admin", &admin))
+        return;
+    if (admin >= 0 && !r->who.admin) {
+        td_reply_error(r, 403, "only admins may change admin rights");
+        return;
+    }
+    if (admin == 0 && ids[0] == r->who.id) {
+        td_reply_error(r, 400, "you cannot remove your own admin rights");
+        return;
+    }
+    if (name && td_username_problem(name)) {
+        td_reply_error(r, 400, "%s", td_username_problem(name));
+        return;
+    }
+    if (password && td_password_problem(password)) {
+        td_reply_error(r, 400, "%s", td_password_problem(password));
+        return;
+    }
+    if (s->ops->user_get(s, ids[0], NULL, &u)) {
+        td_reply_error(r, 404, "user %lld not found", (long long)ids[0]);
+        return;
+    }
+    if (password && td_password_hash(password, hash, sizeof(hash))) {
+        td_reply_error(r, 500, "cannot hash the password");
+        return;
+    }
+    int rc = s->ops->user_update(s, ids[0], name, password ? hash : NULL, admin);
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "user '%s' already exists", name);
+        return;
+    }
+    if (rc || s->ops->user_get(s, ids[0], NULL, &u)) {
+        td_reply_error(r, 500, "cannot change the user");
+        return;
+    }
+    td_sbuf b;
+    td_sbuf_init(&b, LWS_PRE);
+    td_json_user(&b, &u);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_users_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    (void)body;
+    if (ids[0] == r->who.id) {
+        td_reply_error(r, 400, "you cannot delete yourself");
+        return;
+    }
+    int rc = s->ops->user_delete(s, ids[0]);
+    if (rc == TD_ENOTFOUND) {
+        td_reply_error(r, 404, "user %lld not found", (long long)ids[0]);
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot delete the user: %s", td_strerror(rc));
+        return;
+    }
+    td_gw_user_deleted(r->h->srv, ids[0]);
+    td_info("http %s: '%s' deleted user %lld", r->peer, r->who.name, (long long)ids[0]);
+    reply_no_content(r);
+}
+
+/* ---- devices ------------------------------------------------------------ */
+
+static int cmp_device(const void *a, const void *b)
+{
+    const td_device *x = *(td_device *const *)a, *y = *(td_device *const *)b;
+    return (x->st.id > y->st.id) - (x->st.id < y->st.id);
+}
+
+struct dev_list {
+    td_req *r;
+    td_device **v;
+    size_t n, cap;
+};
+
+static int collect_device(void *arg, td_device *d)
+{
+    struct dev_list *l = arg;
+    if (d->st.id <= 0 || !td_device_visible(d, l->r->who.id, l->r->who.admin))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        td_device **v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return TD_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = d;
+    return 0;
+}
+
+/* The caller's visible devices, ordered by id; NULL on OOM (replied). */
+static bool visible_devices(td_req *r, struct dev_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->r = r;
+    if (td_gw_each_device(r->h->srv, collect_device, l)) {
+        free(l->v);
+        td_reply_error(r, 500, "out of memory");
+        return false;
+    }
+    if (l->n)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_device);
+    return true;
+}
+
+static void reply_device(td_req *r, td_device *d, int status)
+{
+    td_sbuf b;
+    td_device_load_latest(r->h, d);
+    td_sbuf_init(&b, LWS_PRE);
+    td_json_device(&b, d);
+    td_reply_sbuf(r, status, &b);
+}
+
+static void h_devices_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    struct dev_list l;
+    td_sbuf b;
+    (void)body;
+    (void)ids;
+    if (!visible_devices(r, &l))
+        return;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    for (size_t i = 0; i < l.n; i++) {
+        td_device_load_latest(r->h, l.v[i]);
+        if (i)
+            td_sbuf_puts(&b, ",");
+        td_json_device(&b, l.v[i]);
+    }
+    td_sbuf_puts(&b, "]");
+    free(l.v);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static bool unique_id_ok(td_req *r, const char *uid)
+{
+    if (!*uid) {
+        td_reply_error(r, 400, "field 'uniqueId' must not be empty");
+        return false;
+    }
+    for (const char *p = uid; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("-_.:", *p)) {
+            td_reply_error(r, 400,
+                           "field 'uniqueId': '%s' may hold only letters, digits and - _ . :",
+                           uid);
+            return false;
+        }
+    return true;
+}
+
+static void h_devices_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    const char *uid, *name;
+    td_device *d;
+    (void)ids;
+    if (!get_str(r, body, "uniqueId", true, TD_DEVICE_ID_MAX - 1, &uid) ||
+        !get_str(r, body, "name", false, 63, &name) || !unique_id_ok(r, uid))
+        return;
+    int rc = td_gw_device_add(r->h->srv, uid, name, r->who.id, &d);
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "a device with uniqueId '%s' already exists", uid);
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot add the device: %s", td_strerror(rc));
+        return;
+    }
+    td_http_device_changed(r->h, d);
+    reply_device(r, d, 200);
+}
+
+static void h_devices_get(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    td_device *d = visible_device(r, ids[0]);
+    if (d)
+        reply_device(r, d, 200);
+}
+
+static void h_devices_update(td_req *r, json_t *body, const int64_t *ids)
+{
+    const char *uid, *name;
+    td_device *d = managed_device(r, ids[0]);
+    if (!d || !get_str(r, body, "uniqueId", false, TD_DEVICE_ID_MAX - 1, &uid) ||
+        !get_str(r, body, "name", false, 63, &name) || (uid && !unique_id_ok(r, uid)))
+        return;
+    int rc = td_gw_device_update(r->h->srv, d, uid, name);
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "a device with uniqueId '%s' already exists", uid);
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot change the device: %s", td_strerror(rc));
+        return;
+    }
+    td_http_device_changed(r->h, d);
+    reply_device(r, d, 200);
+}
+
+static void h_devices_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    td_device *d = managed_device(r, ids[0]);
+    if (!d)
+        return;
+    int rc = td_gw_device_delete(r->h->srv, d);
+    if (rc) {
+        td_reply_error(r, 500, "cannot delete the device: %s", td_strerror(rc));
+        return;
+    }
+    reply_no_content(r);
+}
+
+static void h_devices_share(td_req *r, json_t *body, const int64_t *ids)
+{
+    int64_t uid;
+    bool given;
+    td_store_user u;
+    td_store *s = store_of(r);
+    td_device *d = managed_device(r, ids[0]);
+    if (!d || !get_int(r, body, "userId", true, 1, INT64_MAX, &uid, &given))
+        return;
+    if (s->ops->user_get(s, uid, NULL, &u)) {
+        td_reply_error(r, 404, "user %lld not found", (long long)uid);
+        return;
+    }
+    int rc = td_gw_share(r->h->srv, d, uid, true);
+    if (rc) {
+        td_reply_error(r, 500, "cannot share the device: %s", td_strerror(rc));
+        return;
+    }
+    td_info("http %s: '%s' shared device %s with '%s'", r->peer, r->who.name, d->st.unique_id,
+            u.name);
+    td_http_device_changed(r->h, d);
+    reply_no_content(r);
+}
+
+static void h_devices_unshare(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    td_device *d = managed_device(r, ids[0]);
+    if (!d)
+        return;
+    bool was = false;
+    for (int i = 0; i < d->nshares; i++)
+        was |= d->shares[i] == ids[1];
+    if (!was) {
+        td_reply_error(r, 404, "device %lld is not shared with user %lld", (long long)ids[0],
+                       (long long)ids[1]);
+        return;
+    }
+    int rc = td_gw_share(r->h->srv, d, ids[1], false);
+    if (rc) {
+        td_reply_error(r, 500, "cannot unshare the device: %s", td_strerror(rc));
+        return;
+    }
+    reply_no_content(r);
+}
+
+/* ---- positions and events ----------------------------------------------- */
+
+struct json_list {
+    td_sbuf *b;
+    int n;
+};
+
+static int position_item(void *arg, const td_store_position *p)
+{
+    struct json_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    td_json_position(l->b, p);
+    return 0;
+}
+
+static void h_positions(td_req *r, json_t *body, const int64_t *ids)
+{
+    int64_t dev_id, from, to, after;
+    int limit;
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    if (!arg_id(r, "deviceId", true, &dev_id) || !arg_range(r, &from, &to) ||
+        !arg_limit(r, &limit) || !arg_after(r, &after))
+        return;
+    if (!visible_device(r, dev_id))
+        return;
+    td_sbuf b;
+    struct json_list l = {&b, 0};
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    int rc = s->ops->query(s, dev_id, from, to == TIME_MAX ? to : to + 1, after, limit,
+                           position_item, &l);
+    if (rc) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot read positions: %s", td_strerror(rc));
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_positions_latest(td_req *r, json_t *body, const int64_t *ids)
+{
+    struct dev_list l;
+    td_sbuf b;
+    int n = 0;
+    (void)body;
+    (void)ids;
+    if (!visible_devices(r, &l))
+        return;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    for (size_t i = 0; i < l.n; i++) {
+        td_device_load_latest(r->h, l.v[i]);
+        if (!l.v[i]->latest)
+            continue;
+        if (n++)
+            td_sbuf_puts(&b, ",");
+        td_sbuf_puts(&b, l.v[i]->latest);
+    }
+    td_sbuf_puts(&b, "]");
+    free(l.v);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static int event_item(void *arg, const td_store_event *e)
+{
+    struct json_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    td_json_event(l->b, e);
+    return 0;
+}
+
+/* Event types trackd produces: the alarm names and the server-side ones. */
+static bool known_event_type(const char *t)
+{
+    static const char *const server_types[] = {
+        "geofenceEnter", "geofenceExit",  "overspeed",   "lowBattery",    "motionStart",
+        "motionStop",    "deviceOnline",  "deviceOffline", "noReport",    "heartRateHigh",
+        "heartRateLow",  "spo2Low",       "bodyTemperatureHigh", "commandResult", "voiceMessage",
+    };
+    if (td_alarm_from_name(t) >= 0)
+        return true;
+    for (size_t i = 0; i < sizeof(server_types) / sizeof(server_types[0]); i++)
+        if (strcmp(t, server_types[i]) == 0)
+            return true;
+    return false;
+}
+
+static void h_events(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store_event_filter f;
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    memset(&f, 0, sizeof(f));
+    if (!arg_id(r, "deviceId", false, &f.device_id) || !arg_range(r, &f.from_ms, &f.to_ms) ||
+        !arg_limit(r, &f.limit) || !arg_after(r, &f.after))
+        return;
+    if (f.to_ms != TIME_MAX)
+        f.to_ms++; /* 'to' is inclusive */
+    if (f.device_id && !visible_device(r, f.device_id))
+        return;
+    f.type = td_arg(r, "type");
+    if (f.type && !*f.type)
+        f.type = NULL;
+    if (f.type && !known_event_type(f.type)) {
+        td_reply_error(r, 400, "query parameter 'type': '%s' is not an event type", f.type);
+        return;
+    }
+    f.user_id = r->who.admin ? 0 : r->who.id;
+    td_sbuf b;
+    struct json_list l = {&b, 0};
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    int rc = s->ops->events(s, &f, event_item, &l);
+    if (rc) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot read events: %s", td_strerror(rc));
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_export(td_req *r, json_t *body, const int64_t *ids)
+{
+    int64_t dev_id, from, to;
+    (void)body;
+    (void)ids;
+    if (!arg_id(r, "deviceId", true, &dev_id) || !arg_range(r, &from, &to))
+        return;
+    const char *format = td_arg(r, "format");
+    if (!format || !*format) {
+        td_reply_error(r, 400, "query parameter 'format' is required (gpx, kml or csv)");
+        return;
+    }
+    if (strcmp(format, "gpx") && strcmp(format, "kml") && strcmp(format, "csv")) {
+        td_reply_error(r, 400, "query parameter 'format': '%s' is not gpx, kml or csv", format);
+        return;
+    }
+    td_device *d = visible_device(r, dev_id);
+    if (d)
+        td_export_start(r, d, from, to == TIME_MAX ? to : to + 1, format);
+}
+
+static void h_metrics(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    td_metrics(r);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const td_route routes[] = {
+    {M_GET, "/api/server", ACCESS_ANYONE, h_server, NULL},
+    {M_GET, "/api/openapi.json", ACCESS_ANYONE, h_openapi, NULL},
+    {M_POST, "/api/session", ACCESS_ANYONE, h_session_create, "user,password"},
+    {M_GET, "/api/session", ACCESS_USER, h_session_get, NULL},
+    {M_DELETE, "/api/session", ACCESS_USER, h_session_delete, NULL},
+    {M_POST, "/api/tokens", ACCESS_USER, h_tokens_create, "expiresDays"},
+    {M_GET, "/api/users", ACCESS_ADMIN, h_users_list, NULL},
+    {M_POST, "/api/users", ACCESS_ADMIN, h_users_create, "name,password,admin"},
+    {M_PUT, "/api/users/{id}", ACCESS_USER, h_users_update, "name,password,admin"},
+    {M_DELETE, "/api/users/{id}", ACCESS_ADMIN, h_users_delete, NULL},
+    {M_GET, "/api/devices", ACCESS_USER, h_devices_list, NULL},
+    {M_POST, "/api/devices", ACCESS_USER, h_devices_create, "uniqueId,name"},
+    {M_GET, "/api/devices/{id}", ACCESS_USER, h_devices_get, NULL},
+    {M_PUT, "/api/devices/{id}", ACCESS_USER, h_devices_update, "uniqueId,name"},
+    {M_DELETE, "/api/devices/{id}", ACCESS_USER, h_devices_delete, NULL},
+    {M_POST, "/api/devices/{id}/share", ACCESS_USER, h_devices_share, "userId"},
+    {M_DELETE, "/api/devices/{id}/share/{userId}", ACCESS_USER, h_devices_unshare, NULL},
+    {M_GET, "/api/devices/{id}/commands/types", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/positions", ACCESS_USER, h_positions, NULL},
+    {M_GET, "/api/positions/latest", ACCESS_USER, h_positions_latest, NULL},
+    {M_GET, "/api/events", ACCESS_USER, h_events, NULL},
+    {M_POST, "/api/events/{id}/ack", ACCESS_USER, h_not_yet, ""},
+    {M_GET, "/api/commands", ACCESS_USER, h_not_yet, NULL},
+    {M_POST, "/api/commands", ACCESS_USER, h_not_yet, ""},
+    {M_GET, "/api/geofences", ACCESS_USER, h_not_yet, NULL},
+    {M_POST, "/api/geofences", ACCESS_USER, h_not_yet, ""},
+    {M_PUT, "/api/geofences/{id}", ACCESS_USER, h_not_yet, ""},
+    {M_DELETE, "/api/geofences/{id}", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/rules", ACCESS_USER, h_not_yet, NULL},
+    {M_POST, "/api/rules", ACCESS_USER, h_not_yet, ""},
+    {M_PUT, "/api/rules/{id}", ACCESS_USER, h_not_yet, ""},
+    {M_DELETE, "/api/rules/{id}", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/notifications", ACCESS_USER, h_not_yet, NULL},
+    {M_POST, "/api/notifications", ACCESS_USER, h_not_yet, ""},
+    {M_DELETE, "/api/notifications/{id}", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/export", ACCESS_USER, h_export, NULL},
+    {M_GET, "/api/socket", ACCESS_USER, h_socket_plain, NULL},
+    {M_GET, "/metrics", ACCESS_ANYONE, h_metrics, NULL},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const td_route *td_route_at(size_t i)
+{
+    return i < NROUTES ? &routes[i] : NULL;
+}
+
+const char *td_route_method(const td_route *rt)
+{
+    static const char *const names[] = {"other", "get", "post", "put", "delete"};
+    return names[rt->method];
+}
+
+const char *td_route_pattern(const td_route *rt)
+{
+    return rt->pattern;
+}
+
+/*
+ * Matches path against pattern segment by segment; {name} segments take
+ * positive ids into ids[]. Returns 1 on a match, 0 on none, and -1 when
+ * every literal segment matches but an id segment is not a valid id (that
+ * segment in *bad).
+ */
+static int match(const char *pattern, const char *path, int64_t *ids, int *nids,
+                 const char **bad)
+{
+    *nids = 0;
+    *bad = NULL;
+    while (*pattern == '/' && *path == '/') {
+        pattern++;
+        path++;
+        size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
+        if (*pattern == '{') {
+            char seg[32];
+            if (sl > 0 && sl < sizeof(seg) && *nids < 4) {
+                memcpy(seg, path, sl);
+                seg[sl] = '\0';
+                if (parse_id(seg, &ids[*nids])) {
+                    (*nids)++;
+                    goto next;
+                }
+            }
+            if (!*bad)
+                *bad = path;
+        } else if (pl != sl || strncmp(pattern, path, pl) != 0) {
+            return 0;
+        }
+    next:
+        pattern += pl;
+        path += sl;
+    }
+    if (*pattern || *path)
+        return 0;
+    return *bad ? -1 : 1;
+}
+
+/* Checks a body against the route's allowed fields. */
+static bool check_body(td_req *r, const td_route *rt, json_t **out)
+{
+    json_error_t jerr;
+    *out = NULL;
+    if (!rt->fields) {
+        return true; /* any body is ignored */
+    }
+    if (r->body.len == 0) {
+        *out = json_object();
+        return true;
+    }
+    json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        td_reply_error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                       jerr.text);
+        return false;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        td_reply_error(r, 400, "the request body must be a JSON object");
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        size_t n = strlen(key);
+        const char *f = rt->fields;
+        bool ok = false;
+        while (*f && !ok) {
+            size_t fl = strcspn(f, ",");
+            ok = fl == n && strncmp(f, key, n) == 0;
+            f += fl + (f[fl] == ',');
+        }
+        if (!ok) {
+            td_reply_error(r, 400, "unknown field '%s'%s%s%s", key,
+                           *rt->fields ? " (allowed: " : "", rt->fields,
+                           *rt->fields ? ")" : "");
+            json_decref(j);
+            return false;
+        }
+    }
+    *out = j;
+    return true;
+}
+
+void td_api_dispatch(td_req *r)
+{
+    const td_route *hit = NULL;
+    bool path_known = false;
+    int64_t ids[4];
+    int nids = 0;
+    char allow[64] = "";
+
+    /* Paths end without a slash; "/api/devices/" is "/api/devices". */
+    size_t n = strlen(r->path);
+    if (n > 1 && r->path[n - 1] == '/')
+        r->path[n - 1] = '\0';
+
+    char bad_seg[64] = "";
+    for (size_t i = 0; i < NROUTES; i++) {
+        const char *bad = NULL;
+        int m = match(routes[i].pattern, r->path, ids, &nids, &bad);
+        if (m < 0 && !bad_seg[0])
+            snprintf(bad_seg, sizeof(bad_seg), "%.*s", (int)strcspn(bad, "/"), bad);
+        if (m <= 0)
+            continue;
+        path_known = true;
+        size_t al = strlen(allow);
+        snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "",
+                 td_route_method(&routes[i]));
+        if (routes[i].method == r->method) {
+            hit = &routes[i];
+            break;
+        }
+    }
+    if (!hit) {
+        if (path_known) {
+            for (char *p = allow; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+            td_add_header(r, "allow", allow);
+            td_reply_error(r, 405, "method not allowed on %s (allowed: %s)", r->path, allow);
+        } else if (bad_seg[0]) {
+            td_reply_error(r, 400, "'%s' is not a valid id", bad_seg);
+        } else {
+            td_reply_error(r, 404, "no such endpoint: %s", r->path);
+        }
+        return;
+    }
+    if (hit->access != ACCESS_ANYONE && !td_api_authenticate(r)) {
+        td_reply_error(r, 401, "not logged in: POST /api/session or send a bearer token");
+        return;
+    }
+    if (hit->access == ACCESS_ADMIN && !r->who.admin) {
+        td_reply_error(r, 403, "only admins may do this");
+        return;
+    }
+    json_t *body;
+    if (!check_body(r, hit, &body))
+        return;
+    hit->fn(r, body, ids);
+    json_decref(body);
+}

@@ -1,0 +1,630 @@
+/*
+ * libwebsockets on the gateway's libuv loop: one vhost on --http-port, one
+ * protocol handling every HTTP request (API, /metrics, static web UI) and
+ * the live WebSocket at /api/socket.
+ *
+ * Request life: LWS_CALLBACK_HTTP parses the method, path and query; a
+ * request with a body collects it (bounded by TD_HTTP_BODY_MAX) until
+ * BODY_COMPLETION; the route handler then sets a response (td_reply*),
+ * whose headers and body are written from HTTP_WRITEABLE callbacks, one
+ * write per callback. Streamed bodies (exports) have no content-length and
+ * end by closing the connection.
+ */
+#include "http/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "core/text.h"
+#include "trackd/error.h"
+
+/* ---- responses ---------------------------------------------------------- */
+
+void td_add_header(td_req *r, const char *name, const char *value)
+{
+    size_t n = strlen(r->extra);
+    snprintf(r->extra + n, sizeof(r->extra) - n, "%s: %s\r\n", name, value);
+}
+
+static void respond(td_req *r)
+{
+    r->responding = true;
+    td_req_wake(r);
+}
+
+void td_req_wake(td_req *r)
+{
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+}
+
+void td_reply(td_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    r->status = status;
+    r->ctype = ctype;
+    td_sbuf_reset(&r->out);
+    if (len)
+        td_sbuf_add(&r->out, body, len);
+    respond(r);
+}
+
+void td_reply_sbuf(td_req *r, int status, td_sbuf *b)
+{
+    if (b->oom) {
+        td_sbuf_free(b);
+        td_reply_error(r, 500, "out of memory");
+        return;
+    }
+    td_sbuf_free(&r->out);
+    r->out = *b;
+    td_sbuf_init(b, LWS_PRE);
+    r->status = status;
+    r->ctype = "application/json";
+    respond(r);
+}
+
+void td_reply_error(td_req *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    td_sbuf b;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "{\"error\":");
+    td_json_str(&b, msg);
+    td_sbuf_puts(&b, "}");
+    if (status >= 500)
+        td_warn("http %s %s: %d %s", r->peer, r->path, status, msg);
+    else
+        td_debug("http %s %s: %d %s", r->peer, r->path, status, msg);
+    td_reply_sbuf(r, status, &b);
+}
+
+void td_reply_stream(td_req *r, const char *ctype, const char *filename, td_stream_fn fn,
+                     void *state, void (*state_free)(void *))
+{
+    char disp[160];
+    r->status = 200;
+    r->ctype = ctype;
+    r->stream = fn;
+    r->stream_state = state;
+    r->stream_free = state_free;
+    if (filename) {
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", filename);
+        td_add_header(r, "content-disposition", disp);
+    }
+    respond(r);
+}
+
+const char *td_arg(const td_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nargs; i++)
+        if (strncmp(r->args[i], name, n) == 0 && r->args[i][n] == '=')
+            return r->args[i] + n + 1;
+    return NULL;
+}
+
+/* Frees the state of the current transaction (keep-alive reuses r). */
+static void req_reset(td_req *r)
+{
+    if (r->job) {
+        /* The job finishes on its own and finds no request to answer. */
+        *(td_req **)r->job = NULL;
+        r->job = NULL;
+    }
+    if (r->stream_free && r->stream_state)
+        r->stream_free(r->stream_state);
+    td_sbuf_free(&r->body);
+    td_sbuf_free(&r->out);
+    td_http *h = r->h;
+    struct lws *wsi = r->wsi;
+    memset(r, 0, sizeof(*r));
+    r->h = h;
+    r->wsi = wsi;
+    td_sbuf_init(&r->body, 0);
+    td_sbuf_init(&r->out, LWS_PRE);
+}
+
+/* Writes the headers (first call) or the next body piece. Returns -1 to
+ * close the connection. */
+static int write_response(td_req *r)
+{
+    struct lws *wsi = r->wsi;
+
+    if (!r->headers_sent) {
+        uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+        lws_filepos_t len = r->stream ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)r->out.len;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, len, &p, end))
+            return -1;
+        /* extra lines "name: value\r\n" */
+        for (char *line = r->extra; *line;) {
+            char *colon = strchr(line, ':'), *eol = strstr(line, "\r\n");
+            if (!colon || !eol)
+                break;
+            char name[64];
+            size_t nlen = (size_t)(colon - line) + 1;
+            if (nlen >= sizeof(name))
+                break;
+            memcpy(name, line, nlen);
+            name[nlen] = '\0';
+            const char *v = colon + 2;
+            if (lws_add_http_header_by_name(wsi, (const uint8_t *)name, (const uint8_t *)v,
+                                            (int)(eol - v), &p, end))
+                return -1;
+            line = eol + 2;
+        }
+        static const char nosniff[] = "nosniff";
+        if (lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
+                                        (const uint8_t *)nosniff, sizeof(nosniff) - 1, &p, end) ||
+            lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
+                                        (const uint8_t *)"no-store", 8, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = true;
+        if (!r->stream && r->out.len == 0) {
+            r->done = true;
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        }
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+
+    if (r->stream && r->out_sent >= r->out.len) {
+        /* Refill from the generator. */
+        td_sbuf_reset(&r->out);
+        r->out_sent = 0;
+        int more = r->stream(r, &r->out);
+        if (more < 0 || r->out.oom) {
+            td_warn("http %s %s: stream failed; closing", r->peer, r->path);
+            return -1;
+        }
+        if (!more)
+            r->stream = NULL; /* the last piece is in out */
+    }
+    size_t left = r->out.len - r->out_sent;
+    size_t n = left > TD_HTTP_CHUNK ? TD_HTTP_CHUNK : left;
+    bool last = !r->stream && n == left;
+    /* lws needs LWS_PRE writable bytes before the data it sends. */
+    uint8_t chunk[LWS_PRE + TD_HTTP_CHUNK];
+    memcpy(chunk + LWS_PRE, td_sbuf_text(&r->out) + r->out_sent, n);
+    if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+        (int)n)
+        return -1;
+    r->out_sent += n;
+    if (last) {
+        r->done = true;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---- static files ------------------------------------------------------- */
+
+static const char *mime_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".wav", "audio/wav"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Serves a file of the web UI. Returns the lws_serve_http_file verdict. */
+static int serve_static(td_req *r)
+{
+    char file[1024];
+    struct stat st;
+    const char *root = r->h->cfg->web_root;
+    const char *path = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+
+    if (r->method != M_GET) {
+        td_reply_error(r, 405, "only GET is allowed here");
+        return 0;
+    }
+    if (strstr(path, "..") || strchr(path, '\\') || !root[0]) {
+        td_reply_error(r, 404, "no such page: %s", r->path);
+        return 0;
+    }
+    snprintf(file, sizeof(file), "%s%s", root, path);
+    if (stat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (strcmp(path, "/index.html") == 0)
+            td_reply_error(r, 404,
+                           "the web UI is not built in %s (run make, or set --web-root)", root);
+        else
+            td_reply_error(r, 404, "no such page: %s", r->path);
+        return 0;
+    }
+    const char *headers = "cache-control: no-cache\x0d\x0a";
+    int n = lws_serve_http_file(r->wsi, file, mime_type(file), headers, (int)strlen(headers));
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(r->wsi)))
+        return -1;
+    r->done = true;
+    return 0;
+}
+
+/* ---- request dispatch --------------------------------------------------- */
+
+static enum td_method method_of(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return M_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI))
+        return M_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
+        return M_DELETE;
+    return M_OTHER;
+}
+
+static void parse_request(td_req *r, const char *uri)
+{
+    char len[32];
+    r->method = method_of(r->wsi);
+    snprintf(r->path, sizeof(r->path), "%s", uri ? uri : "/");
+    lws_get_peer_simple(r->wsi, r->peer, sizeof(r->peer));
+    for (int i = 0; i < TD_MAX_ARGS; i++) {
+        int n = lws_hdr_copy_fragment(r->wsi, r->args[r->nargs], sizeof(r->args[0]),
+                                      WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (n > 0)
+            r->nargs++;
+    }
+    r->content_length = -1;
+    if (lws_hdr_copy(r->wsi, len, sizeof(len), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        r->content_length = atoll(len);
+}
+
+static void dispatch(td_req *r)
+{
+    if (r->body_too_big) {
+        td_reply_error(r, 400, "request body too large (limit %d bytes)", TD_HTTP_BODY_MAX);
+        return;
+    }
+    td_api_dispatch(r);
+}
+
+static int on_http(td_req *r, const char *uri)
+{
+    parse_request(r, uri);
+    bool api = strncmp(r->path, "/api/", 5) == 0 || strcmp(r->path, "/api") == 0 ||
+               strcmp(r->path, "/metrics") == 0;
+    if (!api)
+        return serve_static(r);
+    if (r->content_length > TD_HTTP_BODY_MAX) {
+        /* Answer before reading it; the connection is closed after. */
+        td_add_header(r, "connection", "close");
+        td_reply_error(r, 400, "request body too large (%lld bytes; limit %d)", r->content_length,
+                       TD_HTTP_BODY_MAX);
+        return 0;
+    }
+    if ((r->method == M_POST || r->method == M_PUT || r->method == M_DELETE) &&
+        r->content_length > 0)
+        return 0; /* wait for the body */
+    dispatch(r);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    td_req *r = user;
+    td_http *h = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (!r->h) {
+            td_sbuf_init(&r->body, 0);
+            td_sbuf_init(&r->out, LWS_PRE);
+        }
+        r->h = h;
+        r->wsi = wsi;
+        req_reset(r);
+        return on_http(r, in);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (r->responding)
+            return 0;
+        if (r->body.len + len > TD_HTTP_BODY_MAX)
+            r->body_too_big = true;
+        else
+            td_sbuf_add(&r->body, in, len);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!r->responding)
+            dispatch(r);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!r->responding || r->done || r->job)
+            return 0;
+        return write_response(r);
+
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (r && r->h && !r->ws) {
+            req_reset(r);
+            td_sbuf_free(&r->out);
+            td_sbuf_free(&r->body);
+            r->wsi = NULL;
+        }
+        return 0;
+
+    /* ---- WebSocket: /api/socket ---- */
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[64];
+        if (!r->h) {
+            td_sbuf_init(&r->body, 0);
+            td_sbuf_init(&r->out, LWS_PRE);
+        }
+        r->h = h;
+        r->wsi = wsi;
+        req_reset(r);
+        lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+            strcmp(uri, "/api/socket") != 0) {
+            td_info("http %s: WebSocket refused: no socket at %s", r->peer, uri);
+            return 1;
+        }
+        snprintf(r->path, sizeof(r->path), "%s", uri);
+        for (int i = 0; i < TD_MAX_ARGS; i++) {
+            int n = lws_hdr_copy_fragment(wsi, r->args[r->nargs], sizeof(r->args[0]),
+                                          WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (n < 0)
+                break;
+            if (n > 0)
+                r->nargs++;
+        }
+        if (!td_api_authenticate(r)) {
+            td_info("http %s: WebSocket refused: not logged in", r->peer);
+            return 1;
+        }
+        /* A page of another site must not ride on the user's cookie. */
+        char origin[256], host[256];
+        if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
+            lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
+            const char *o = strstr(origin, "://");
+            if (!o || strcmp(o + 3, host) != 0) {
+                td_warn("http %s: WebSocket refused: origin %s is not %s", r->peer, origin,
+                        host);
+                return 1;
+            }
+        }
+        r->ws = true;
+        return 0;
+    }
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return td_live_open(r);
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return td_live_writeable(r);
+
+    case LWS_CALLBACK_RECEIVE:
+        return 0; /* clients only listen; pings are answered by lws */
+
+    case LWS_CALLBACK_CLOSED:
+        td_live_close(r);
+        req_reset(r);
+        td_sbuf_free(&r->out);
+        td_sbuf_free(&r->body);
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static const struct lws_protocols protocols[] = {
+    {"trackd", callback, sizeof(td_req), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}, /* lws 4.1 has no LWS_PROTOCOL_LIST_TERM */
+};
+
+static void lws_to_log(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", line);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    /* lws prefixes its own timestamp and level; keep the text. */
+    const char *text = strstr(msg, ": ");
+    text = text ? text + 2 : msg;
+    if (level & LLL_ERR)
+        td_error("http: %s", text);
+    else
+        td_warn("http: %s", text);
+}
+
+static void on_check(uv_check_t *c)
+{
+    td_live_flush(c->data);
+}
+
+static int purge_rate(td_http *h, int64_t now);
+
+static void on_timer(uv_timer_t *t)
+{
+    td_http *h = t->data;
+    int64_t now = td_now_ms();
+    purge_rate(h, now);
+    td_store *s = td_gw_store(h->srv);
+    s->ops->session_purge(s, now);
+}
+
+typedef struct rate_entry {
+    int64_t window_start;
+    int failures;
+} rate_entry;
+
+static int purge_rate(td_http *h, int64_t now)
+{
+    for (size_t i = 0; i < h->rate.cap; i++) {
+        td_map_slot *slot = &h->rate.slots[i];
+        if (!slot->key)
+            continue;
+        rate_entry *e = slot->value;
+        if (now - e->window_start >= 60000) {
+            char key[64];
+            snprintf(key, sizeof(key), "%s", slot->key);
+            free(td_map_del(&h->rate, key));
+            i--;
+        }
+    }
+    return 0;
+}
+
+int td_http_start(td_server *srv, uv_loop_t *loop, td_http **out, char *err, size_t errcap)
+{
+    struct lws_context_creation_info info;
+    td_http *h = calloc(1, sizeof(*h));
+    void *foreign[1] = {loop};
+
+    if (!h)
+        return TD_ENOMEM;
+    h->srv = srv;
+    h->cfg = td_gw_config(srv);
+    h->loop = loop;
+    td_map_init(&h->rate);
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = foreign;
+    info.port = h->cfg->http_port;
+    info.iface = strcmp(h->cfg->listen, "::") == 0 ? NULL : h->cfg->listen;
+    info.protocols = protocols;
+    info.user = h;
+    info.timeout_secs = 30;
+    info.keepalive_timeout = 30;
+    info.max_http_header_data = 4096;
+    info.max_http_header_pool = 64;
+    info.vhost_name = "trackd";
+    info.server_string = "trackd";
+    h->ctx = lws_create_context(&info);
+    if (!h->ctx) {
+        snprintf(err, errcap,
+                 "cannot start the HTTP server on port %d (port in use, or the libuv event"
+                 " library of libwebsockets, package libwebsockets-evlib-uv, is missing)",
+                 h->cfg->http_port);
+        td_map_free(&h->rate);
+        free(h);
+        return TD_EIO;
+    }
+    h->vhost = lws_get_vhost_by_name(h->ctx, "trackd");
+    h->port = h->vhost ? lws_get_vhost_listen_port(h->vhost) : h->cfg->http_port;
+
+    uv_check_init(loop, &h->check);
+    h->check.data = h;
+    uv_check_start(&h->check, on_check);
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    uv_timer_start(&h->timer, on_timer, 10000, 10000);
+
+    td_info("http port %d open on %s (API, WebSocket /api/socket, web UI from %s)", h->port,
+            info.iface ? info.iface : "::", h->cfg->web_root[0] ? h->cfg->web_root : "nowhere");
+    td_info("web UI: http://localhost:%d/", h->port);
+    *out = h;
+    return 0;
+}
+
+void td_http_stop(td_http *h)
+{
+    if (!h || h->stopping)
+        return;
+    h->stopping = true;
+    uv_check_stop(&h->check);
+    uv_close((uv_handle_t *)&h->check, NULL);
+    uv_timer_stop(&h->timer);
+    uv_close((uv_handle_t *)&h->timer, NULL);
+    lws_context_destroy(h->ctx);
+    h->ctx = NULL;
+}
+
+void td_http_free(td_http *h)
+{
+    if (!h)
+        return;
+    if (h->ctx)
+        lws_context_destroy(h->ctx);
+    td_live_free_all(h);
+    for (size_t i = 0; i < h->rate.cap; i++)
+        if (h->rate.slots[i].key)
+            free(h->rate.slots[i].value);
+    td_map_free(&h->rate);
+    free(h);
+}
+
+unsigned td_http_ws_clients(const td_http *h)
+{
+    return h ? h->nclients : 0;
+}
+
+/* ---- login rate limit (used by api.c) ----------------------------------- */
+
+int td_http_login_allowed(td_http *h, const char *peer, int *retry_after);
+void td_http_login_failed(td_http *h, const char *peer);
+
+int td_http_login_allowed(td_http *h, const char *peer, int *retry_after)
+{
+    rate_entry *e = td_map_get(&h->rate, peer);
+    int64_t now = td_now_ms();
+    if (!e || now - e->window_start >= 60000)
+        return 1;
+    if (e->failures < h->cfg->login_rate)
+        return 1;
+    *retry_after = (int)((e->window_start + 60000 - now) / 1000) + 1;
+    return 0;
+}
+
+void td_http_login_failed(td_http *h, const char *peer)
+{
+    rate_entry *e = td_map_get(&h->rate, peer);
+    int64_t now = td_now_ms();
+    if (!e) {
+        if (h->rate.len >= 100000)
+            purge_rate(h, now);
+        e = calloc(1, sizeof(*e));
+        if (!e || td_map_put(&h->rate, peer, e)) {
+            free(e);
+            return;
+        }
+        e->window_start = now;
+    }
+    if (now - e->window_start >= 60000) {
+        e->window_start = now;
+        e->failures = 0;
+    }
+    e->failures++;
+}

@@ -1,0 +1,444 @@
+/*
+ * The live feed at /api/socket and the devices' latest-record cache.
+ *
+ * After each durable group commit, td_http_committed() serialises every
+ * record and event once, then gives each client a message holding only
+ * the devices it may see. Messages are reference-counted and queued per
+ * client in a ring of --ws-queue entries; a client whose ring is full has
+ * fallen too far behind and is disconnected with a log line, so a slow
+ * browser never holds memory or time of the device port.
+ *
+ * Writes are requested from a uv_check handle once per loop iteration (not
+ * from the commit path), which keeps a busy device port from starving the
+ * WebSocket writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "http/internal.h"
+#include "trackd/error.h"
+#include "trackd/record.h"
+
+typedef struct td_msg {
+    int refs;
+    size_t len;
+    char data[]; /* LWS_PRE bytes, then the text */
+} td_msg;
+
+struct td_client {
+    td_client *prev, *next;
+    td_req *r;
+    struct lws *wsi;
+    int64_t user_id;
+    bool admin;
+    char user[64];
+    td_msg **ring;
+    unsigned head, count, cap;
+    bool write_requested, dropped;
+};
+
+static td_msg *msg_new(const char *text, size_t len)
+{
+    td_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return NULL;
+    m->refs = 0;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, text, len);
+    return m;
+}
+
+static void msg_unref(td_msg *m)
+{
+    if (m && --m->refs <= 0)
+        free(m);
+}
+
+static void client_clear(td_client *c)
+{
+    while (c->count) {
+        msg_unref(c->ring[c->head]);
+        c->head = (c->head + 1) % c->cap;
+        c->count--;
+    }
+}
+
+/* Queues m for c (taking a reference); drops a client that is too far behind. */
+static void enqueue(td_http *h, td_client *c, td_msg *m)
+{
+    if (c->dropped)
+        return;
+    if (c->count == c->cap) {
+        c->dropped = true;
+        h->ws_dropped++;
+        td_warn("http %s: live client of '%s' is %u messages behind; disconnecting it",
+                c->r ? c->r->peer : "?", c->user, c->count);
+        client_clear(c);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    m->refs++;
+    c->ring[(c->head + c->count) % c->cap] = m;
+    c->count++;
+    h->ws_messages++;
+}
+
+/* Sends text to one client (a fresh message). */
+static void send_one(td_http *h, td_client *c, td_sbuf *text)
+{
+    td_msg *m = text->oom ? NULL : msg_new(td_sbuf_text(text), text->len);
+    if (!m)
+        return;
+    enqueue(h, c, m);
+    if (m->refs == 0)
+        free(m);
+}
+
+static bool sees(const td_client *c, const td_device *d)
+{
+    return d && td_device_visible(d, c->user_id, c->admin);
+}
+
+/* ---- latest records ----------------------------------------------------- */
+
+static int keep_latest(void *arg, const td_store_position *p)
+{
+    td_device *d = arg;
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_json_position(&b, p);
+    if (!b.oom) {
+        free(d->latest);
+        d->latest = b.data;
+        d->latest_ms = p->device_ms;
+    } else {
+        td_sbuf_free(&b);
+    }
+    return 0;
+}
+
+void td_device_load_latest(td_http *h, td_device *d)
+{
+    if (d->latest_loaded || d->st.id <= 0)
+        return;
+    td_store *s = td_gw_store(h->srv);
+    d->latest_loaded = true;
+    s->ops->latest(s, d->st.id, keep_latest, d);
+}
+
+static void row_position(const td_store_batch *b, const td_store_row *row, td_store_position *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->id = row->id;
+    p->device_id = b->devices[row->dev].id;
+    p->protocol = row->protocol;
+    p->type = row->type;
+    p->server_ms = row->server_ms;
+    p->device_ms = row->device_ms;
+    p->valid = row->valid;
+    p->located = row->located;
+    p->latitude = row->latitude;
+    p->longitude = row->longitude;
+    p->speed = row->speed;
+    p->course = row->course;
+    p->altitude = row->altitude;
+    p->alarms = row->alarms;
+    p->attributes = row->attributes;
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+typedef struct piece {
+    size_t start, end;
+    int dev; /* index into the batch's devices */
+} piece;
+
+/* Appends the pieces c may see as one message {"key":[...]}. */
+static void send_pieces(td_http *h, td_client *c, const char *key, const td_sbuf *all,
+                        const piece *pieces, size_t n, td_device *const *devs, td_sbuf *scratch)
+{
+    int k = 0;
+    td_sbuf_reset(scratch);
+    td_sbuf_printf(scratch, "{\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        if (!sees(c, devs[pieces[i].dev]))
+            continue;
+        if (k++)
+            td_sbuf_add(scratch, ",", 1);
+        td_sbuf_add(scratch, all->data + all->pre + pieces[i].start,
+                    pieces[i].end - pieces[i].start);
+    }
+    td_sbuf_puts(scratch, "]}");
+    if (k)
+        send_one(h, c, scratch);
+}
+
+void td_http_committed(td_http *h, const td_store_batch *b, td_device *const *devs)
+{
+    /* Latest record per device (and whether its status changed). */
+    for (size_t i = 0; i < b->nrows; i++) {
+        const td_store_row *row = &b->rows[i];
+        td_device *d = devs[row->dev];
+        if (!d || row->id <= 0)
+            continue;
+        td_device_load_latest(h, d);
+        if (d->latest && row->device_ms < d->latest_ms)
+            continue;
+        /* Only the newest row of the device in this batch is kept. */
+        bool newer_follows = false;
+        for (size_t k = i + 1; k < b->nrows && !newer_follows; k++)
+            newer_follows = b->rows[k].dev == row->dev && b->rows[k].device_ms >= row->device_ms;
+        if (newer_follows)
+            continue;
+        td_store_position p;
+        row_position(b, row, &p);
+        keep_latest(d, &p);
+    }
+    if (!h->clients || h->stopping) {
+        for (size_t i = 0; i < b->ndevices; i++)
+            if (devs[i]) {
+                devs[i]->announced = true;
+                devs[i]->announced_online = devs[i]->st.online;
+            }
+        return;
+    }
+
+    /* Serialise everything once. */
+    td_sbuf all, scratch;
+    piece *pos = calloc(b->nrows + 1, sizeof(*pos));
+    size_t nev = 0, npos = 0, ndev = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        nev += (size_t)__builtin_popcount(b->rows[i].alarms);
+    piece *ev = calloc(nev + 1, sizeof(*ev));
+    piece *dv = calloc(b->ndevices + 1, sizeof(*dv));
+    td_sbuf_init(&all, 0);
+    td_sbuf_init(&scratch, LWS_PRE);
+    if (!pos || !ev || !dv)
+        goto out;
+    nev = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const td_store_row *row = &b->rows[i];
+        if (!devs[row->dev] || row->id <= 0)
+            continue;
+        td_store_position p;
+        row_position(b, row, &p);
+        pos[npos].start = all.len;
+        td_json_position(&all, &p);
+        pos[npos].end = all.len;
+        pos[npos++].dev = row->dev;
+        int64_t eid = row->event_id;
+        for (int a = 0; a < TD_ALARM_COUNT && eid; a++) {
+            if (!(row->alarms & TD_ALARM_BIT(a)))
+                continue;
+            td_store_event e = {.id = eid++,
+                                .device_id = p.device_id,
+                                .position_id = row->id,
+                                .type = td_alarm_name((td_alarm)a),
+                                .time_ms = row->device_ms,
+                                .located = row->located,
+                                .latitude = row->latitude,
+                                .longitude = row->longitude,
+                                .attributes = row->attributes,
+                                .state = "new"};
+            ev[nev].start = all.len;
+            td_json_event(&all, &e);
+            ev[nev].end = all.len;
+            ev[nev++].dev = row->dev;
+        }
+    }
+    for (size_t i = 0; i < b->ndevices; i++) {
+        td_device *d = devs[i];
+        if (!d || (d->announced && d->announced_online == d->st.online))
+            continue;
+        d->announced = true;
+        d->announced_online = d->st.online;
+        dv[ndev].start = all.len;
+        td_json_device(&all, d);
+        dv[ndev].end = all.len;
+        dv[ndev++].dev = (int)i;
+    }
+    if (all.oom)
+        goto out;
+    for (td_client *c = h->clients; c; c = c->next) {
+        if (ndev)
+            send_pieces(h, c, "devices", &all, dv, ndev, devs, &scratch);
+        if (npos)
+            send_pieces(h, c, "positions", &all, pos, npos, devs, &scratch);
+        if (nev)
+            send_pieces(h, c, "events", &all, ev, nev, devs, &scratch);
+    }
+out:
+    free(pos);
+    free(ev);
+    free(dv);
+    td_sbuf_free(&all);
+    td_sbuf_free(&scratch);
+}
+
+void td_http_device_changed(td_http *h, td_device *d)
+{
+    td_sbuf b;
+    if (!h->clients)
+        return;
+    td_device_load_latest(h, d);
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "{\"devices\":[");
+    td_json_device(&b, d);
+    td_sbuf_puts(&b, "]}");
+    for (td_client *c = h->clients; c; c = c->next)
+        if (sees(c, d))
+            send_one(h, c, &b);
+    td_sbuf_free(&b);
+}
+
+void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id,
+                            const int64_t *shares, int nshares)
+{
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_printf(&b, "{\"devices\":[{\"id\":%lld,\"deleted\":true}]}", (long long)device_id);
+    for (td_client *c = h->clients; c; c = c->next) {
+        bool saw = c->admin || (owner_id && owner_id == c->user_id);
+        for (int i = 0; i < nshares && !saw; i++)
+            saw = shares[i] == c->user_id;
+        if (saw)
+            send_one(h, c, &b);
+    }
+    td_sbuf_free(&b);
+}
+
+/* ---- client lifecycle --------------------------------------------------- */
+
+struct snap {
+    td_http *h;
+    td_client *c;
+    td_sbuf devices, positions;
+    int nd, np;
+};
+
+static int snap_device(void *arg, td_device *d)
+{
+    struct snap *s = arg;
+    if (d->st.id <= 0 || !sees(s->c, d))
+        return 0;
+    td_device_load_latest(s->h, d);
+    if (s->nd++)
+        td_sbuf_add(&s->devices, ",", 1);
+    td_json_device(&s->devices, d);
+    if (d->latest) {
+        if (s->np++)
+            td_sbuf_add(&s->positions, ",", 1);
+        td_sbuf_puts(&s->positions, d->latest);
+    }
+    return 0;
+}
+
+int td_live_open(td_req *r)
+{
+    td_http *h = r->h;
+    td_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    c->cap = (unsigned)h->cfg->ws_queue;
+    c->ring = calloc(c->cap, sizeof(*c->ring));
+    if (!c->ring) {
+        free(c);
+        return -1;
+    }
+    c->r = r;
+    c->wsi = r->wsi;
+    c->user_id = r->who.id;
+    c->admin = r->who.admin;
+    snprintf(c->user, sizeof(c->user), "%s", r->who.name);
+    c->next = h->clients;
+    if (h->clients)
+        h->clients->prev = c;
+    h->clients = c;
+    h->nclients++;
+    r->client = c;
+    td_info("http %s: live client of '%s' connected (%u now)", r->peer, c->user, h->nclients);
+
+    /* The current state first: devices, then their latest records. */
+    struct snap s = {h, c, {0}, {0}, 0, 0};
+    td_sbuf_init(&s.devices, 0);
+    td_sbuf_init(&s.positions, 0);
+    td_sbuf_puts(&s.devices, "{\"devices\":[");
+    td_sbuf_puts(&s.positions, "{\"positions\":[");
+    td_gw_each_device(h->srv, snap_device, &s);
+    td_sbuf_puts(&s.devices, "]}");
+    td_sbuf_puts(&s.positions, "]}");
+    send_one(h, c, &s.devices);
+    if (s.np)
+        send_one(h, c, &s.positions);
+    td_sbuf_free(&s.devices);
+    td_sbuf_free(&s.positions);
+    return 0;
+}
+
+void td_live_close(td_req *r)
+{
+    td_client *c = r->client;
+    td_http *h = r->h;
+    if (!c)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nclients--;
+    td_info("http %s: live client of '%s' disconnected (%u left)", r->peer, c->user,
+            h->nclients);
+    client_clear(c);
+    free(c->ring);
+    free(c);
+    r->client = NULL;
+}
+
+int td_live_writeable(td_req *r)
+{
+    td_client *c = r->client;
+    if (!c)
+        return 0;
+    c->write_requested = false;
+    if (c->dropped)
+        return -1;
+    if (!c->count)
+        return 0;
+    td_msg *m = c->ring[c->head];
+    c->head = (c->head + 1) % c->cap;
+    c->count--;
+    int n = lws_write(c->wsi, (unsigned char *)m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    msg_unref(m);
+    if (n < 0)
+        return -1;
+    if (c->count) {
+        lws_callback_on_writable(c->wsi);
+        c->write_requested = true;
+    }
+    return 0;
+}
+
+void td_live_flush(td_http *h)
+{
+    for (td_client *c = h->clients; c; c = c->next)
+        if (c->count && !c->write_requested && !c->dropped) {
+            c->write_requested = true;
+            lws_callback_on_writable(c->wsi);
+        }
+}
+
+void td_live_free_all(td_http *h)
+{
+    while (h->clients) {
+        td_client *c = h->clients;
+        h->clients = c->next;
+        client_clear(c);
+        free(c->ring);
+        free(c);
+    }
+    h->nclients = 0;
+}

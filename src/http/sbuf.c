@@ -1,0 +1,290 @@
+/*
+ * Growable buffers and the JSON/XML/CSV writers of the API objects. The
+ * writers build text directly (attributes are stored as JSON text and are
+ * copied verbatim), so a position costs one pass and no allocation besides
+ * the buffer's own growth.
+ */
+#include "http/sbuf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+#include "trackd/record.h"
+
+void td_sbuf_init(td_sbuf *b, size_t pre)
+{
+    memset(b, 0, sizeof(*b));
+    b->pre = pre;
+}
+
+void td_sbuf_free(td_sbuf *b)
+{
+    free(b->data);
+    td_sbuf_init(b, b->pre);
+}
+
+void td_sbuf_reset(td_sbuf *b)
+{
+    b->len = 0;
+    b->oom = false;
+    if (b->data)
+        b->data[b->pre] = '\0';
+}
+
+bool td_sbuf_reserve(td_sbuf *b, size_t more)
+{
+    if (b->oom)
+        return false;
+    size_t need = b->pre + b->len + more + 1;
+    if (need <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void td_sbuf_add(td_sbuf *b, const void *data, size_t len)
+{
+    if (!td_sbuf_reserve(b, len))
+        return;
+    memcpy(b->data + b->pre + b->len, data, len);
+    b->len += len;
+    b->data[b->pre + b->len] = '\0';
+}
+
+void td_sbuf_puts(td_sbuf *b, const char *s)
+{
+    td_sbuf_add(b, s, strlen(s));
+}
+
+void td_sbuf_printf(td_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(small)) {
+        td_sbuf_add(b, small, (size_t)n);
+        return;
+    }
+    if (!td_sbuf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->pre + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void td_json_str(td_sbuf *b, const char *s)
+{
+    if (!s) {
+        td_sbuf_puts(b, "null");
+        return;
+    }
+    td_sbuf_add(b, "\"", 1);
+    const char *run = s;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        td_sbuf_add(b, run, (size_t)((const char *)p - run));
+        switch (*p) {
+        case '"':
+            td_sbuf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            td_sbuf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            td_sbuf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            td_sbuf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            td_sbuf_add(b, "\\t", 2);
+            break;
+        default:
+            td_sbuf_printf(b, "\\u%04x", *p);
+        }
+        run = (const char *)p + 1;
+    }
+    td_sbuf_puts(b, run);
+    td_sbuf_add(b, "\"", 1);
+}
+
+void td_json_time(td_sbuf *b, int64_t ms)
+{
+    char iso[40];
+    if (!ms) {
+        td_sbuf_puts(b, "null");
+        return;
+    }
+    td_sbuf_printf(b, "\"%s\"", td_iso8601(ms, iso, sizeof(iso)));
+}
+
+void td_json_double(td_sbuf *b, double v)
+{
+    if (!isfinite(v))
+        td_sbuf_puts(b, "null");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        td_sbuf_printf(b, "%.1f", v);
+    else
+        td_sbuf_printf(b, "%.10g", v);
+}
+
+void td_xml_text(td_sbuf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            td_sbuf_puts(b, "&amp;");
+            break;
+        case '<':
+            td_sbuf_puts(b, "&lt;");
+            break;
+        case '>':
+            td_sbuf_puts(b, "&gt;");
+            break;
+        case '"':
+            td_sbuf_puts(b, "&quot;");
+            break;
+        default:
+            td_sbuf_add(b, s, 1);
+        }
+    }
+}
+
+void td_csv_field(td_sbuf *b, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        td_sbuf_puts(b, s);
+        return;
+    }
+    td_sbuf_add(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"')
+            td_sbuf_add(b, "\"", 1);
+        td_sbuf_add(b, s, 1);
+    }
+    td_sbuf_add(b, "\"", 1);
+}
+
+static void alarms_array(td_sbuf *b, uint32_t alarms)
+{
+    bool first = true;
+    td_sbuf_add(b, "[", 1);
+    for (int i = 0; i < TD_ALARM_COUNT; i++) {
+        if (!(alarms & TD_ALARM_BIT(i)))
+            continue;
+        if (!first)
+            td_sbuf_add(b, ",", 1);
+        td_json_str(b, td_alarm_name((td_alarm)i));
+        first = false;
+    }
+    td_sbuf_add(b, "]", 1);
+}
+
+void td_json_position(td_sbuf *b, const td_store_position *p)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"deviceId\":%lld,\"protocol\":", (long long)p->id,
+                   (long long)p->device_id);
+    td_json_str(b, p->protocol);
+    td_sbuf_puts(b, ",\"type\":");
+    td_json_str(b, td_rec_type_name(p->type));
+    td_sbuf_puts(b, ",\"serverTime\":");
+    td_json_time(b, p->server_ms);
+    td_sbuf_puts(b, ",\"time\":");
+    td_json_time(b, p->device_ms);
+    td_sbuf_printf(b, ",\"valid\":%s", p->valid ? "true" : "false");
+    if (p->located) {
+        td_sbuf_puts(b, ",\"latitude\":");
+        td_json_double(b, p->latitude);
+        td_sbuf_puts(b, ",\"longitude\":");
+        td_json_double(b, p->longitude);
+    }
+    if (p->type == TD_REC_POSITION) {
+        td_sbuf_puts(b, ",\"speed\":");
+        td_json_double(b, p->speed);
+        td_sbuf_puts(b, ",\"course\":");
+        td_json_double(b, p->course);
+        td_sbuf_puts(b, ",\"altitude\":");
+        td_json_double(b, p->altitude);
+    }
+    td_sbuf_puts(b, ",\"alarms\":");
+    alarms_array(b, p->alarms);
+    td_sbuf_puts(b, ",\"attributes\":");
+    td_sbuf_puts(b, p->attributes && *p->attributes ? p->attributes : "{}");
+    td_sbuf_add(b, "}", 1);
+}
+
+void td_json_event(td_sbuf *b, const td_store_event *e)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"deviceId\":%lld,\"type\":", (long long)e->id,
+                   (long long)e->device_id);
+    td_json_str(b, e->type);
+    td_sbuf_puts(b, ",\"time\":");
+    td_json_time(b, e->time_ms);
+    if (e->located) {
+        td_sbuf_puts(b, ",\"latitude\":");
+        td_json_double(b, e->latitude);
+        td_sbuf_puts(b, ",\"longitude\":");
+        td_json_double(b, e->longitude);
+    } else {
+        td_sbuf_puts(b, ",\"latitude\":null,\"longitude\":null");
+    }
+    if (e->position_id)
+        td_sbuf_printf(b, ",\"positionId\":%lld", (long long)e->position_id);
+    else
+        td_sbuf_puts(b, ",\"positionId\":null");
+    td_sbuf_puts(b, ",\"attributes\":");
+    td_sbuf_puts(b, e->attributes && *e->attributes ? e->attributes : "{}");
+    td_sbuf_puts(b, ",\"state\":");
+    td_json_str(b, e->state ? e->state : "new");
+    td_sbuf_add(b, "}", 1);
+}
+
+void td_json_device(td_sbuf *b, const td_device *d)
+{
+    const char *status = d->st.online ? "online" : d->st.last_seen_ms ? "offline" : "unknown";
+    td_sbuf_printf(b, "{\"id\":%lld,\"uniqueId\":", (long long)d->st.id);
+    td_json_str(b, d->st.unique_id);
+    td_sbuf_puts(b, ",\"name\":");
+    td_json_str(b, d->st.name[0] ? d->st.name : d->st.unique_id);
+    td_sbuf_puts(b, ",\"protocol\":");
+    td_json_str(b, d->st.protocol[0] ? d->st.protocol : NULL);
+    td_sbuf_puts(b, ",\"status\":");
+    td_json_str(b, status);
+    td_sbuf_puts(b, ",\"lastSeen\":");
+    td_json_time(b, d->st.last_seen_ms);
+    td_sbuf_puts(b, ",\"lastPosition\":");
+    td_sbuf_puts(b, d->latest ? d->latest : "null");
+    if (d->owner_id)
+        td_sbuf_printf(b, ",\"ownerId\":%lld", (long long)d->owner_id);
+    else
+        td_sbuf_puts(b, ",\"ownerId\":null");
+    td_sbuf_add(b, "}", 1);
+}
+
+void td_json_user(td_sbuf *b, const td_store_user *u)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"name\":", (long long)u->id);
+    td_json_str(b, u->name);
+    td_sbuf_printf(b, ",\"admin\":%s}", u->admin ? "true" : "false");
+}
