@@ -93,13 +93,14 @@ function serverSupports(flag) {
   }
 }
 
-function startServer() {
-  tmpdir = mkdtempSync(path.join(os.tmpdir(), 'trackd-browser-'));
-  const args = ['serve', '--port', '0', '--http-port', '0', '--listen', '127.0.0.1',
+/** Starts trackd on the given ports (0: any) with the run's database. */
+function startServer(devicePortWanted = 0, httpPortWanted = 0) {
+  tmpdir ||= mkdtempSync(path.join(os.tmpdir(), 'trackd-browser-'));
+  const args = ['serve', '--port', String(devicePortWanted), '--http-port', String(httpPortWanted), '--listen', '127.0.0.1',
     '--db', path.join(tmpdir, 't.db'), '--admin-password', SECRET, '--web-root', WEB_ROOT];
   // The test runs offline: no tile server when the binary lets us say so.
   if (serverSupports('--tile-url')) args.push('--tile-url', '');
-  const log = createWriteStream(path.join(ARTIFACTS, 'trackd.log'));
+  const log = createWriteStream(path.join(ARTIFACTS, 'trackd.log'), { flags: devicePortWanted ? 'a' : 'w' });
   server = spawn(TRACKD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let devicePort = 0;
@@ -127,15 +128,21 @@ function startServer() {
   });
 }
 
-async function stopServer() {
-  if (server && server.exitCode === null && server.signalCode === null) {
-    const gone = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    const t = setTimeout(() => server.kill('SIGKILL'), 5000);
+/** SIGTERM, and SIGKILL if trackd is still there 5 s later. */
+async function stopProcess() {
+  const proc = server;
+  server = null;
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(t);
   }
-  server = null;
+}
+
+async function stopServer() {
+  await stopProcess();
   if (tmpdir) rmSync(tmpdir, { recursive: true, force: true });
   tmpdir = null;
 }
@@ -628,7 +635,36 @@ async function main() {
     await phone.close();
   });
 
-  // 9. Logout --------------------------------------------------------------------------------
+  // 9. Server restart: the page reconnects by itself -----------------------------------
+  await check('after a server restart the page reconnects and shows new data', async () => {
+    const started = Date.now();
+    gotop.close();
+    await stopProcess();
+    await page.waitForSelector('[data-testid="ws-status"]:not([data-state="open"])', { timeout: STEP_TIMEOUT });
+    await startServer(devicePort, httpPort);
+    // Either the session survived the restart and the socket comes back, or
+    // the page asks for a new login; both must end with a live socket.
+    await page.waitForSelector('[data-testid="ws-status"][data-state="open"], [data-testid="login-view"]:not([hidden])',
+      { timeout: 20000 });
+    let relogin = false;
+    if (await page.isVisible('[data-testid="login-view"]')) {
+      relogin = true;
+      await page.fill('[data-testid="login-user"]', 'admin');
+      await page.fill('[data-testid="login-password"]', SECRET);
+      await page.click('[data-testid="login-submit"]');
+      await page.waitForSelector('[data-testid="ws-status"][data-state="open"]', { timeout: STEP_TIMEOUT });
+    }
+    const again = new Device(devicePort);
+    await again.connect();
+    const fix = { t: new Date(now - 3 * 60e3), lat: 3.1531, lon: 101.6972, speed: 5, course: 50 };
+    const arrival = markerArrival(page, gotopId, fix.lat);
+    await again.send(gotopFrame('CMD-T', fix.t, fix.lat, fix.lon, fix.speed, fix.course, 78));
+    await arrival;
+    again.close();
+    return `${relogin ? 'session lost, logged in again' : 'same session'}; ${Date.now() - started} ms`;
+  });
+
+  // 10. Logout --------------------------------------------------------------------------------
   await check('log out returns to the login page', async () => {
     await page.click('[data-testid="logout"]');
     await page.waitForSelector('[data-testid="login-view"]:not([hidden])', { timeout: STEP_TIMEOUT });

@@ -220,7 +220,7 @@ export function renderPanel() {
   panel.hidden = false;
   panel.dataset.deviceId = String(id);
   const latest = state.latest.get(id) || d.lastPosition || null;
-  const fix = hasFix(latest) ? latest : state.lastFix.get(id);
+  const fix = state.lastFix.get(id) || (hasFix(latest) ? latest : null);
   $('#dp-name').textContent = d.name || d.uniqueId;
   const st = $('#dp-status');
   st.textContent = d.status || 'unknown';
@@ -243,12 +243,12 @@ export function renderPanel() {
   const bp = sys.text === '—' && dia.text === '—' ? '—' : `${sys.text} / ${dia.text} mmHg`;
 
   $('#dp-values').innerHTML = [
-    row('Time', latest ? `${escapeHtml(fmtTime(latest.time))} <span class="muted small">(${escapeHtml(fmtAge(latest.time))})</span>` : '—', 'dp-time'),
-    row('Record', escapeHtml(latest?.type || '—'), 'dp-type'),
-    row('Position', fix ? escapeHtml(fmtCoord(fix.latitude, fix.longitude)) + (fix !== latest ? ' <span class="muted small">(last fix)</span>' : '') : '—', 'dp-position'),
-    row('Speed', escapeHtml(fmtNum(latest?.speed ?? fix?.speed, 1, 'km/h')), 'dp-speed'),
-    row('Course', escapeHtml(fmtNum(latest?.course ?? fix?.course, 0, '°')), 'dp-course'),
-    row('Validity', latest && typeof latest.valid === 'boolean' ? (latest.valid ? 'valid fix' : '<span class="warn">invalid</span>') : '—', 'dp-valid'),
+    row('Updated', latest ? `${escapeHtml(fmtTime(latest.time))} <span class="muted small">(${escapeHtml(fmtAge(latest.time))}, ${escapeHtml(latest.type || 'record')})</span>` : '—', 'dp-time'),
+    row('Fix time', fix ? `${escapeHtml(fmtTime(fix.time))} <span class="muted small">(${escapeHtml(fmtAge(fix.time))})</span>` : '—', 'dp-fixtime'),
+    row('Position', fix ? escapeHtml(fmtCoord(fix.latitude, fix.longitude)) : '—', 'dp-position'),
+    row('Speed', escapeHtml(fmtNum(fix?.speed, 1, 'km/h')), 'dp-speed'),
+    row('Course', escapeHtml(fmtNum(fix?.course, 0, '°')), 'dp-course'),
+    row('Validity', fix && typeof fix.valid === 'boolean' ? (fix.valid ? 'valid fix' : '<span class="warn">no valid fix</span>') : '—', 'dp-valid'),
     row('Battery', typeof bat === 'number' ? `${bat}%` : '—', 'dp-battery'),
     row('Heart rate', hr.text, 'dp-heartRate', hr.title),
     row('SpO₂', spo2.text, 'dp-spo2', spo2.title),

@@ -108,6 +108,12 @@ function draw(c, data) {
 
 /** At least ten minutes wide, so one or two readings do not stretch the axis to years. */
 function xRange(u, min, max) {
+  const xs = u.data && u.data[0];
+  if (xs && xs.length) {
+    // uPlot widens a single point to a whole day: use the readings themselves.
+    min = xs[0];
+    max = xs[xs.length - 1];
+  }
   if (min == null || max == null) {
     const now = Date.now() / 1000;
     return [now - 3600, now];

@@ -4,7 +4,7 @@
 import './style.css';
 import { api, ApiError, onUnauthorized } from './api.js';
 import {
-  state, setDevices, mergeDevices, mergePositions, mergeEvents, select,
+  state, setDevices, mergeDevices, mergePositions, mergeEvents, rememberPositions, select,
 } from './state.js';
 import { LiveSocket } from './socket.js';
 import { initMap, setTiles, fitAllOnce, invalidate } from './map.js';
@@ -34,6 +34,7 @@ const socket = new LiveSocket({
     try {
       setDevices(await api.devices());
       await refreshEvents();
+      backfillFixes();
     } catch { /* the next messages will bring us up to date */ }
   },
   status(s) {
@@ -137,6 +138,34 @@ async function onLogout() {
 
 // --- app ---------------------------------------------------------------------
 
+/**
+ * A device's newest record may be a status record (health reading,
+ * heartbeat) repeated at the last fix, without speed or course and newer than
+ * the fix. Look back a little for the real position so the marker shows the
+ * fix's direction and age. Best effort, a few devices at a time.
+ */
+async function backfillFixes() {
+  const todo = [...state.devices.values()]
+    .filter((d) => d.lastPosition && d.lastPosition.type !== 'position' && state.lastFix.get(d.id)?.type !== 'position')
+    .slice(0, 200);
+  const worker = async () => {
+    for (let d = todo.shift(); d; d = todo.shift()) {
+      const to = Date.parse(d.lastPosition.time);
+      if (!Number.isFinite(to)) continue;
+      try {
+        const rows = await api.positions({
+          deviceId: d.id,
+          from: new Date(to - 6 * 3600e3).toISOString(),
+          to: new Date(to + 1000).toISOString(),
+          limit: 2000,
+        });
+        rememberPositions((rows || []).filter((p) => p.type === 'position'));
+      } catch { /* keep what we have */ }
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+}
+
 async function startApp(user) {
   state.user = user;
   $('#login-view').hidden = true;
@@ -163,6 +192,7 @@ async function startApp(user) {
   try {
     setDevices(await api.devices());
     fitAllOnce();
+    backfillFixes();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) toast(`Could not load devices: ${e.message}`, 'error');
   }

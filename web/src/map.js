@@ -35,6 +35,7 @@ export function initMap(el) {
     const ids = new Set(list.map((p) => p.deviceId));
     ids.forEach((id) => updateMarker(id));
   });
+  on('fixes', (ids) => ids.forEach((id) => updateMarker(id)));
   on('device-removed', (id) => removeMarker(id));
   on('select', (id) => {
     markers.forEach((m, mid) => m.getElement()?.classList.toggle('selected', mid === id));
@@ -150,7 +151,17 @@ export function fitAllOnce() {
 export function centreOn(id) {
   const fix = state.lastFix.get(id);
   if (!map || !hasFix(fix)) return;
-  map.setView([fix.latitude, fix.longitude], Math.max(map.getZoom(), 15));
+  map.setView([fix.latitude, fix.longitude], Math.max(map.getZoom(), 15), { animate: false });
+  // Keep the marker clear of the device panel: beside it on wide screens,
+  // above it where the panel is a bottom sheet.
+  requestAnimationFrame(() => {
+    const panel = document.getElementById('device-panel');
+    if (!panel || panel.hidden) return;
+    const m = map.getContainer().getBoundingClientRect();
+    const p = panel.getBoundingClientRect();
+    if (p.width >= m.width * 0.9) map.panBy([0, Math.round(p.height / 2)], { animate: false });
+    else map.panBy([-Math.round((p.right - m.left) / 2), 0], { animate: false });
+  });
 }
 
 /** Centre on an event (or any point) with a marker and an open popup. */

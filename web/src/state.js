@@ -5,6 +5,7 @@
 //   device-removed     a device was deleted (payload: id)
 //   positions          new position records (payload: array, already merged)
 //   events             new alarm events (payload: {events, live})
+//   fixes              fetched records gave devices a newer fix (payload: array of ids)
 //   select             the selected device changed (payload: id or null)
 
 import { hasFix, ms } from './util.js';
@@ -16,7 +17,7 @@ export const state = {
   server: null,
   devices: new Map(), // id -> device
   latest: new Map(), // deviceId -> newest record (any type)
-  lastFix: new Map(), // deviceId -> newest record with latitude/longitude
+  lastFix: new Map(), // deviceId -> newest position record (else any record with latitude/longitude)
   known: new Map(), // deviceId -> { attr: {value, time} } newest value of health attributes
   events: [], // ascending by time
   eventIds: new Set(),
@@ -54,13 +55,13 @@ function remember(p) {
   if (!p || p.deviceId == null) return;
   const id = p.deviceId;
   if (newer(p, state.latest.get(id))) state.latest.set(id, p);
+  // The marker shows the newest real position. Status records placed at the
+  // last fix (without speed or course) stand in only until one arrives.
   const prev = state.lastFix.get(id);
-  if (hasFix(p) && newer(p, prev)) {
-    // Status records are placed at the last fix without a course: keep the
-    // direction of the fix they repeat, so the arrow does not turn into a dot.
-    const same = prev && prev.latitude === p.latitude && prev.longitude === p.longitude;
-    const carry = same && typeof p.course !== 'number' && typeof prev.course === 'number';
-    state.lastFix.set(id, carry ? { ...p, course: prev.course } : p);
+  if (hasFix(p)) {
+    const isPos = p.type === 'position';
+    const prevPos = prev && prev.type === 'position';
+    if (!prev || (isPos && !prevPos) || (newer(p, prev) && (isPos || !prevPos))) state.lastFix.set(id, p);
   }
   const attrs = p.attributes || {};
   let k = state.known.get(id);
@@ -116,9 +117,16 @@ export function mergePositions(list) {
   if (fresh.length) emit('positions', fresh);
 }
 
-/** Remember records fetched for a device (panel, history): no live emit. */
+/** Remember records fetched for a device (device panel): the marker may move to a better fix. */
 export function rememberPositions(list) {
-  for (const p of list || []) remember(p);
+  const ids = new Set();
+  for (const p of list || []) {
+    if (!p || p.deviceId == null) continue;
+    const before = state.lastFix.get(p.deviceId);
+    remember(p);
+    if (state.lastFix.get(p.deviceId) !== before) ids.add(p.deviceId);
+  }
+  if (ids.size) emit('fixes', [...ids]);
 }
 
 /** Add events; `live` marks those pushed by the server as they happen. */
