@@ -41,10 +41,10 @@ export function initDevices({ onOpenHistory, onOpenHealth }) {
   $('#dp-history').addEventListener('click', () => onOpenHistory(state.selectedId));
   $('#dp-health').addEventListener('click', () => onOpenHealth(state.selectedId));
 
-  on('devices', renderList);
+  on('devices', scheduleList);
   on('device-removed', renderList);
   on('positions', (list) => {
-    renderList();
+    scheduleList();
     if (state.selectedId != null && list.some((p) => p.deviceId === state.selectedId)) renderPanel();
   });
   on('select', (id) => {
@@ -58,6 +58,16 @@ export function initDevices({ onOpenHistory, onOpenHealth }) {
     renderList();
     if (state.selectedId != null) renderPanel();
   }, 10000);
+}
+
+let listTimer = 0;
+/** Many devices reporting at once: redraw the list at most four times a second. */
+function scheduleList() {
+  if (listTimer) return;
+  listTimer = setTimeout(() => {
+    listTimer = 0;
+    renderList();
+  }, 250);
 }
 
 function matches(d) {

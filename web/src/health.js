@@ -4,7 +4,7 @@
 import uPlot from 'uplot';
 import { api, fetchAll } from './api.js';
 import { on } from './state.js';
-import { fillDeviceSelect, defaultRange } from './history.js';
+import { fillDeviceSelect, defaultRange, refreshRange } from './history.js';
 import { $, escapeHtml, fmtNum, fromLocalInput, ms } from './util.js';
 
 const CHARTS = [
@@ -67,7 +67,8 @@ export function initHealth() {
 }
 
 export function prepareHealth(deviceId) {
-  fillDeviceSelect($('#health-device'), deviceId);
+  if (deviceId != null) fillDeviceSelect($('#health-device'), deviceId);
+  refreshRange($('#health-from'), $('#health-to'));
 }
 
 function emptyData(c) {
@@ -173,6 +174,7 @@ function summarise(c, ys) {
 
 export async function load() {
   const status = $('#health-status');
+  refreshRange($('#health-from'), $('#health-to'));
   const deviceId = Number($('#health-device').value);
   const from = fromLocalInput($('#health-from').value);
   const to = fromLocalInput($('#health-to').value);

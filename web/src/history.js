@@ -31,10 +31,26 @@ export function fillDeviceSelect(select, preferred) {
   if (current != null && state.devices.has(current)) select.value = String(current);
 }
 
+/**
+ * Default period: the last 24 h. Until the user edits the inputs, the period
+ * follows the clock (it is set again each time the pane is used).
+ */
 export function defaultRange(fromInput, toInput) {
-  const now = new Date();
-  if (!fromInput.value) fromInput.value = toLocalInput(new Date(now.getTime() - 24 * 3600e3));
-  if (!toInput.value) toInput.value = toLocalInput(new Date(now.getTime() + 60e3));
+  for (const input of [fromInput, toInput]) {
+    input.dataset.auto = 'true';
+    input.addEventListener('input', () => {
+      fromInput.dataset.auto = 'false';
+      toInput.dataset.auto = 'false';
+    });
+  }
+  refreshRange(fromInput, toInput);
+}
+
+export function refreshRange(fromInput, toInput) {
+  if (fromInput.dataset.auto !== 'true' || toInput.dataset.auto !== 'true') return;
+  const now = Date.now();
+  fromInput.value = toLocalInput(new Date(now - 24 * 3600e3));
+  toInput.value = toLocalInput(new Date(now + 60e3));
 }
 
 export function initHistory() {
@@ -62,7 +78,8 @@ export function initHistory() {
 
 /** Open the history pane for a device (from the device panel). */
 export function prepareHistory(deviceId) {
-  fillDeviceSelect($('#history-device'), deviceId);
+  if (deviceId != null) fillDeviceSelect($('#history-device'), deviceId);
+  refreshRange($('#history-from'), $('#history-to'));
   updateExports();
 }
 
@@ -86,6 +103,8 @@ function updateExports() {
 }
 
 export async function load() {
+  refreshRange($('#history-from'), $('#history-to'));
+  updateExports();
   const r = range();
   const status = $('#history-status');
   if (!r.deviceId || !r.from || !r.to) {

@@ -70,7 +70,11 @@ function showTab(name) {
     b.setAttribute('aria-selected', active ? 'true' : 'false');
   }
   if (pane === 'events') markSeen();
-  if (pane === 'health') setTimeout(healthShown, 0);
+  if (pane === 'history') prepareHistory(null);
+  if (pane === 'health') {
+    prepareHealth(null);
+    setTimeout(healthShown, 0);
+  }
   invalidate();
 }
 
@@ -177,8 +181,8 @@ async function startApp(user) {
     window.trackdUI.map = initMap($('#map'));
     setTiles(state.server?.tileUrl, state.server?.tileAttribution);
     initDevices({
-      onOpenHistory: (id) => { prepareHistory(id); showTab('history'); },
-      onOpenHealth: (id) => { prepareHealth(id); showTab('health'); },
+      onOpenHistory: (id) => { showTab('history'); prepareHistory(id); },
+      onOpenHealth: (id) => { showTab('health'); prepareHealth(id); },
     });
     initEvents({ onShowOnMap: showMap });
     initHistory();
