@@ -450,6 +450,7 @@ async function main() {
     const c = await page.evaluate(() => window.trackdUI.map.getCenter());
     assert(Math.abs(c.lat - sosFix.lat) < 1e-3 && Math.abs(c.lng - sosFix.lon) < 1e-3, `centre ${c.lat},${c.lng}`);
   });
+  await sleep(300); // popup fade-in
   await shot(page, '05-event-on-map.png');
   await page.click('[data-testid="alert-dismiss"]');
 

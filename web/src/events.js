@@ -31,8 +31,10 @@ export function initEvents({ onShowOnMap }) {
   on('events', ({ events, live }) => {
     render();
     if (!live) return;
-    unseen += events.length;
-    updateBadge();
+    if ($('#pane-events').hidden || document.body.dataset.tab === 'map') {
+      unseen += events.length;
+      updateBadge();
+    }
     const critical = events.filter((e) => isCritical(e.type));
     if (critical.length) {
       showBanner(critical[critical.length - 1]);

@@ -3,7 +3,7 @@
 
 import { api, fetchAll } from './api.js';
 import { state, on } from './state.js';
-import { getMap, L } from './map.js';
+import { getMap, fitPadding, L } from './map.js';
 import {
   $, escapeHtml, fmtTime, fmtCoord, fmtNum, toLocalInput, fromLocalInput, hasFix,
 } from './util.js';
@@ -168,7 +168,7 @@ function draw(deviceId, points) {
   marker = L.marker(latlngs[0], { icon: playbackIcon(points[0].course), zIndexOffset: 1000, keyboard: false })
     .addTo(layer);
   if (latlngs.length === 1) map.setView(latlngs[0], 16);
-  else map.fitBounds(line.getBounds(), { padding: [30, 30], maxZoom: 17 });
+  else map.fitBounds(line.getBounds(), { ...fitPadding(30), maxZoom: 17 });
 
   const slider = $('#history-slider');
   slider.max = String(points.length - 1);

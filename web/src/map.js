@@ -148,6 +148,18 @@ export function fitAllOnce() {
   else map.fitBounds(L.latLngBounds(pts), { padding: [40, 40], maxZoom: 16 });
 }
 
+/** Padding for fitBounds that keeps a drawing clear of the device panel. */
+export function fitPadding(base = 30) {
+  const opts = { paddingTopLeft: [base, base], paddingBottomRight: [base, base] };
+  const panel = document.getElementById('device-panel');
+  if (!map || !panel || panel.hidden) return opts;
+  const m = map.getContainer().getBoundingClientRect();
+  const p = panel.getBoundingClientRect();
+  if (p.width >= m.width * 0.9) opts.paddingBottomRight[1] += Math.round(p.height);
+  else opts.paddingTopLeft[0] += Math.round(p.right - m.left);
+  return opts;
+}
+
 export function centreOn(id) {
   const fix = state.lastFix.get(id);
   if (!map || !hasFix(fix)) return;
