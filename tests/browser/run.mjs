@@ -491,12 +491,18 @@ async function main() {
     await page.click('[data-testid="device-form-save"]');
     await page.waitForSelector('[data-testid="device-form-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
     await page.click('[data-testid="device-form-cancel"]');
+    // Names are shown as text, never as markup.
+    const tricky = 'Spare <img src=x onerror="window.__injected=1"> 2';
     await page.click(`[data-testid="device-edit-${id}"]`);
-    await page.fill('[data-testid="device-form-name"]', 'Spare unit 2');
+    await page.fill('[data-testid="device-form-name"]', tricky);
     await page.click('[data-testid="device-form-save"]');
-    await page.locator(`[data-testid="device-item-${id}"]`, { hasText: 'Spare unit 2' }).waitFor({ timeout: STEP_TIMEOUT });
+    await page.waitForFunction(({ id, tricky }) =>
+      document.querySelector(`[data-testid="device-item-${id}"] [data-testid="device-name"]`)?.textContent === tricky,
+    { id, tricky }, { timeout: STEP_TIMEOUT });
+    assert(await page.evaluate(() => window.__injected === undefined && !document.querySelector('#device-list img')),
+      'a device name was interpreted as HTML');
     const list = await page.evaluate(async () => (await fetch('/api/devices')).json());
-    assert(list.some((d) => String(d.id) === id && d.name === 'Spare unit 2'), 'rename not stored by the server');
+    assert(list.some((d) => String(d.id) === id && d.name === tricky), 'rename not stored by the server');
     await page.click(`[data-testid="device-delete-${id}"]`);
     await page.click('[data-testid="confirm-ok"]');
     await page.locator(`[data-testid="device-item-${id}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
