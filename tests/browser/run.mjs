@@ -563,14 +563,22 @@ async function main() {
       el.value = '0';
       el.dispatchEvent(new Event('input', { bubbles: true }));
     });
-    await page.selectOption('[data-testid="history-speed"]', '16');
+    await page.selectOption('[data-testid="history-speed"]', '4');
     await page.click('[data-testid="history-play"]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="playback-marker"]')?.dataset.index) >= 3,
       null, { timeout: STEP_TIMEOUT });
-    await page.click('[data-testid="history-play"]'); // pause
-    const idx = Number(await m.getAttribute('data-index'));
-    const lat = Number(await m.getAttribute('data-lat'));
-    assert(Math.abs(lat - track[idx].lat) < 1e-5, `marker at ${lat}, point ${idx} is ${track[idx].lat}`);
+    // Pause (unless the end was reached already) and read where the marker is, in one go.
+    const at = await page.evaluate(() => {
+      const btn = document.querySelector('[data-testid="history-play"]');
+      if (btn.dataset.state === 'playing') btn.click();
+      const el = document.querySelector('[data-testid="playback-marker"]');
+      return { state: btn.dataset.state, index: Number(el.dataset.index), lat: Number(el.dataset.lat) };
+    });
+    assert(at.state === 'paused', `playback state ${at.state}`);
+    const idx = at.index;
+    assert(Math.abs(at.lat - track[idx].lat) < 1e-5, `marker at ${at.lat}, point ${idx} is ${track[idx].lat}`);
+    await sleep(300);
+    assert(Number(await m.getAttribute('data-index')) === idx, 'the marker moved while paused');
     return `${pts.length} points, playback reached point ${idx + 1}`;
   });
   await shot(page, '08-history.png');
@@ -597,7 +605,20 @@ async function main() {
     assert(JSON.stringify(temp) === '[36.6]', `temperature ${JSON.stringify(temp)}`);
     const canvases = await page.locator('[data-testid="health-charts"] canvas').count();
     assert(canvases >= 4, `${canvases} chart canvases`);
-    // The legend of the chart reads the values too: hover the last point.
+    // The chart itself shows the readings: hovering a point puts its value in the legend.
+    await page.locator('[data-testid="health-chart-heartRate"]').scrollIntoViewIfNeeded();
+    const pt = await page.evaluate(() => {
+      const u = window.trackdUI.health.plots.heartRate;
+      const r = u.over.getBoundingClientRect();
+      return { x: r.left + u.valToPos(u.data[0][0], 'x'), y: r.top + u.valToPos(u.data[1][0], 'y') };
+    });
+    await page.mouse.move(pt.x, pt.y);
+    const hovered = await page.evaluate(() => {
+      const u = window.trackdUI.health.plots.heartRate;
+      return u.cursor.idx == null ? null : u.data[1][u.cursor.idx];
+    });
+    const legend = (await page.locator('[data-testid="health-chart-heartRate"] .u-legend .u-series:nth-child(2) .u-value').textContent()).trim();
+    assert(heartRates.includes(hovered) && legend === `${hovered} bpm`, `legend under the cursor: ${legend} (point value ${hovered})`);
     return `heart rate ${series.join(', ')} bpm`;
   });
   await shot(page, '09-health.png');
