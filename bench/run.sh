@@ -9,7 +9,7 @@ BUILD=${BUILD:-build}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$BUILD/trackd" serve --listen 127.0.0.1 --port 0 --db "$work/bench.db" 2>"$work/log" &
+"$BUILD/trackd" serve --listen 127.0.0.1 --port 0 --http-port 0 --db "$work/bench.db" 2>"$work/log" &
 pid=$!
 i=0
 until grep -q "device port" "$work/log" 2>/dev/null || [ $i -ge 50 ]; do

@@ -94,7 +94,9 @@ int td_auth_bootstrap(td_store *store, const td_config *cfg)
 {
     int n = 0;
     int rc = store->ops->users(store, count_user, &n);
-    if (rc || n)
+    if (n)
+        return 0; /* count_user stopped the walk: there are users */
+    if (rc)
         return rc;
 
     char generated[21];

@@ -12,6 +12,7 @@
  * from the commit path), which keeps a busy device port from starving the
  * WebSocket writes.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,24 +178,32 @@ static void send_pieces(td_http *h, td_client *c, const char *key, const td_sbuf
 
 void td_http_committed(td_http *h, const td_store_batch *b, td_device *const *devs)
 {
-    /* Latest record per device (and whether its status changed). */
-    for (size_t i = 0; i < b->nrows; i++) {
-        const td_store_row *row = &b->rows[i];
-        td_device *d = devs[row->dev];
-        if (!d || row->id <= 0)
-            continue;
-        td_device_load_latest(h, d);
-        if (d->latest && row->device_ms < d->latest_ms)
-            continue;
-        /* Only the newest row of the device in this batch is kept. */
-        bool newer_follows = false;
-        for (size_t k = i + 1; k < b->nrows && !newer_follows; k++)
-            newer_follows = b->rows[k].dev == row->dev && b->rows[k].device_ms >= row->device_ms;
-        if (newer_follows)
-            continue;
-        td_store_position p;
-        row_position(b, row, &p);
-        keep_latest(d, &p);
+    /* The newest row of each device in this batch (by device time, the
+     * later one on ties) becomes its latest record when it is newer than
+     * what is known. One pass over the rows, one over the devices. */
+    size_t *best = malloc((b->ndevices + 1) * sizeof(*best));
+    if (best) {
+        for (size_t i = 0; i < b->ndevices; i++)
+            best[i] = SIZE_MAX;
+        for (size_t i = 0; i < b->nrows; i++) {
+            const td_store_row *row = &b->rows[i];
+            size_t *slot = &best[row->dev];
+            if (row->id > 0 && (*slot == SIZE_MAX || row->device_ms >= b->rows[*slot].device_ms))
+                *slot = i;
+        }
+        for (size_t i = 0; i < b->ndevices; i++) {
+            td_device *d = devs[i];
+            if (!d || best[i] == SIZE_MAX)
+                continue;
+            const td_store_row *row = &b->rows[best[i]];
+            td_device_load_latest(h, d);
+            if (d->latest && row->device_ms < d->latest_ms)
+                continue;
+            td_store_position p;
+            row_position(b, row, &p);
+            keep_latest(d, &p);
+        }
+        free(best);
     }
     if (!h->clients || h->stopping) {
         for (size_t i = 0; i < b->ndevices; i++)

@@ -405,10 +405,14 @@ static int put_unknown(sqlite_store *s, const td_store_unknown *u)
 static int sqlite_put_batch(td_store *base, td_store_batch *b)
 {
     sqlite_store *s = (sqlite_store *)base;
-    int rc = step_done(s->w[W_BEGIN]);
+    /* Which devices get their id from this transaction (to undo on failure). */
+    bool *fresh = calloc(b->ndevices + 1, sizeof(*fresh));
+    int rc = fresh ? step_done(s->w[W_BEGIN]) : TD_ENOMEM;
 
-    for (size_t i = 0; !rc && i < b->ndevices; i++)
+    for (size_t i = 0; !rc && i < b->ndevices; i++) {
+        fresh[i] = b->devices[i].id <= 0;
         rc = put_device(s, &b->devices[i]);
+    }
     for (size_t i = 0; !rc && i < b->nrows; i++)
         rc = put_row(s, b, &b->rows[i]);
     for (size_t i = 0; !rc && i < b->nunknown; i++)
@@ -419,8 +423,16 @@ static int sqlite_put_batch(td_store *base, td_store_batch *b)
     }
     if (!rc)
         rc = step_done(s->w[W_COMMIT]);
-    if (rc)
+    if (rc && fresh) {
         step_done(s->w[W_ROLLBACK]);
+        /* Ids handed out inside the rolled-back transaction do not exist. */
+        for (size_t i = 0; i < b->ndevices; i++)
+            if (fresh[i])
+                b->devices[i].id = 0;
+        for (size_t i = 0; i < b->nrows; i++)
+            b->rows[i].id = b->rows[i].event_id = 0;
+    }
+    free(fresh);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 #include "trackd/store.h"
 
 #define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
+#define SCHEMA_VERSION 2          /* migrations in src/store/sqlite.c */
 
 typedef struct fixture {
     char dir[64];
@@ -165,11 +166,12 @@ static void test_schema_and_reopen(void **state)
 {
     fixture *f = *state;
 
-    assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), SCHEMA_VERSION);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM schema_version"), 1);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
-                                " name IN ('devices', 'positions', 'events', 'unknown_traffic')"),
-                     4);
+                                " name IN ('devices', 'positions', 'events', 'unknown_traffic', 'users',"
+                                " 'sessions', 'device_shares')"),
+                     7);
     char mode[16];
     assert_string_equal(sql_text(f, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
 
@@ -177,7 +179,7 @@ static void test_schema_and_reopen(void **state)
     for (int i = 0; i < 2; i++) {
         close_store(f);
         open_store(f);
-        assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), 1);
+        assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), SCHEMA_VERSION);
         assert_int_equal(sql_int(f, "SELECT count(*) FROM schema_version"), 1);
     }
 
@@ -201,7 +203,8 @@ static void test_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
     /* The file is untouched: put it back and it opens again. */
-    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 1 RETURNING version"), 1);
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 2 RETURNING version"),
+                     SCHEMA_VERSION);
     open_store(f);
 }
 
