@@ -199,7 +199,7 @@ async function loadRecent(id) {
   // so the panel can show the newest value of each.
   const from = new Date(Date.now() - 24 * 3600e3).toISOString();
   try {
-    const rows = await fetchAll(api.positions, { deviceId: id, from }, { limit: 5000, maxPages: 10 });
+    const rows = await fetchAll(api.positions, { deviceId: id, from }, { limit: 5000, maxPages: 4 });
     rememberPositions(rows);
     if (state.selectedId === id) renderPanel();
   } catch {
