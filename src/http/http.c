@@ -568,8 +568,9 @@ void td_http_stop(td_http *h)
     uv_close((uv_handle_t *)&h->check, NULL);
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, NULL);
+    /* With a foreign loop this starts closing lws's handles; the loop
+     * finishes them and td_http_free() completes the destruction. */
     lws_context_destroy(h->ctx);
-    h->ctx = NULL;
 }
 
 void td_http_free(td_http *h)
@@ -577,7 +578,7 @@ void td_http_free(td_http *h)
     if (!h)
         return;
     if (h->ctx)
-        lws_context_destroy(h->ctx);
+        lws_context_destroy(h->ctx); /* second stage, after the loop ran dry */
     td_live_free_all(h);
     for (size_t i = 0; i < h->rate.cap; i++)
         if (h->rate.slots[i].key)

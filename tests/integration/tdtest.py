@@ -5,6 +5,7 @@ port and a temporary database, talks to it over TCP and UDP, and checks
 replies and stored rows. Every wait is bounded; every process is stopped.
 """
 import argparse
+import http.client
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import tempfile
 import time
 
 FAILURES = []
+PASSED = [0]  # checks that held; finish() uses it when given no count
 
 
 def args():
@@ -30,36 +32,56 @@ def check(cond, what):
     if not cond:
         FAILURES.append(what)
         print("FAIL:", what, flush=True)
+    else:
+        PASSED[0] += 1
     return cond
 
 
-def finish(name, passed):
+def finish(name, passed=None):
+    """Prints the tally and exits; without `passed`, counts the checks that held."""
+    if passed is None:
+        passed = PASSED[0]
     failed = len(FAILURES)
     print(f"{name}: {passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)
 
 
 class Server:
-    """The real trackd on loopback: start, read its port, stop with SIGTERM."""
+    """The real trackd on loopback: start, read its port, stop with SIGTERM.
 
-    def __init__(self, binary, db, *extra):
+    http=True also gives the HTTP API an ephemeral port (unless extra names
+    --http-port) and waits for it: self.http_port."""
+
+    def __init__(self, binary, db, *extra, listen="::", http=False):
         self.log_path = db + ".log"
         self.log = open(self.log_path, "a")
         self.offset = self.log.tell()  # this run's lines start here
+        more = ["--http-port", "0"] if http and "--http-port" not in extra else []
         self.proc = subprocess.Popen(
-            [binary, "serve", "--port", "0", "--listen", "::", "--db", db, "--log-level",
-             "debug", *extra], stdout=self.log, stderr=self.log)
+            [binary, "serve", "--port", "0", "--listen", listen, "--db", db, "--log-level",
+             "debug", *more, *extra], stdout=self.log, stderr=self.log)
         self.port = None
+        self.http_port = None
         deadline = time.time() + 10
-        while time.time() < deadline and self.port is None:
-            m = re.search(r"device port (\d+) open", self.text())
+        while time.time() < deadline and (self.port is None or
+                                           (http and self.http_port is None)):
+            text = self.text()
+            m = re.search(r"device port (\d+) open", text)
+            h = re.search(r"http port (\d+) open", text)
             if m:
                 self.port = int(m.group(1))
-            elif self.proc.poll() is not None:
+            if h:
+                self.http_port = int(h.group(1))
+            if self.port is not None and (self.http_port is not None or not http):
                 break
-            else:
-                time.sleep(0.05)
-        if self.port is None:
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if self.port is None or (http and self.http_port is None):
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
             raise RuntimeError("trackd did not start:\n" + self.text())
 
     def text(self):
@@ -137,3 +159,87 @@ def db_rows(db, sql, params=()):
 
 def tmpdir():
     return tempfile.mkdtemp(prefix="trackd-test-")
+
+
+class Response:
+    """An HTTP answer: status, headers (names in lower case), body bytes."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def error(self):
+        """The message of a {"error": "..."} body, or None."""
+        j = self.json()
+        return j.get("error") if isinstance(j, dict) and isinstance(j.get("error"), str) else None
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=10.0):
+    """One HTTP request on a fresh connection. body: bytes, str, or any JSON
+    value (sent as JSON). Returns a Response."""
+    h = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        h.setdefault("Content-Type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        headers = {}
+        for k, v in r.getheaders():
+            k = k.lower()
+            headers[k] = headers[k] + ", " + v if k in headers else v
+        return Response(r.status, headers, data)
+    finally:
+        conn.close()
+
+
+def iw_coord(value, degree_digits):
+    """IW ddmm.mmmm / dddmm.mmmm with hemisphere letter."""
+    hemi = ("N" if value >= 0 else "S") if degree_digits == 2 else ("E" if value >= 0 else "W")
+    value = abs(value)
+    deg = int(value)
+    minutes = round((value - deg) * 60, 4)
+    return f"{deg:0{degree_digits}d}{minutes:07.4f}{hemi}"
+
+
+def iw_position(when, lat=22.5497, lon=114.0823, speed=0.1, course=323.87, valid=True):
+    """An IW AP01 position frame for UTC epoch second `when`."""
+    tm = time.gmtime(when)
+    return (f"IWAP01{time.strftime('%y%m%d', tm)}{'A' if valid else 'V'}"
+            f"{iw_coord(lat, 2)}{iw_coord(lon, 3)}{speed:05.1f}{time.strftime('%H%M%S', tm)}"
+            f"{course:06.2f}06000908000102,460,0,9520,3671,Home|74-DE-2B-44-88-8C|97#").encode()
+
+
+def iw_alarm(when, code="01", lat=22.5497, lon=114.0823):
+    """An IW AP10 alarm frame (01 SOS, 02 low battery, 06 fall)."""
+    tm = time.gmtime(when)
+    return (f"IWAP10{time.strftime('%y%m%d', tm)}A{iw_coord(lat, 2)}{iw_coord(lon, 3)}000.0"
+            f"{time.strftime('%H%M%S', tm)}000.0006000908000502,460,0,9520,3671,{code},en,00,"
+            f"Home|74-DE-2B-44-88-8C|97#").encode()
+
+
+def iw_login(port, imei, host="127.0.0.1"):
+    """A TCP connection of an IW device that has logged in (None if refused)."""
+    s = tcp(port, host)
+    s.sendall(f"IWAP00{imei}#".encode())
+    if not re.fullmatch(rb"IWBP00,\d{14},-?\d+#", recv_until(s, b"#")):
+        s.close()
+        return None
+    return s
