@@ -633,6 +633,229 @@ static void test_bad_targets(void **state)
     assert_non_null(strstr(err, missing));
 }
 
+/* ---- the API side: users, sessions, managed devices, access, events ---- */
+
+static int count_users(void *arg, const td_store_user *u)
+{
+    (void)u;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_users(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    td_store_user u = {0}, got;
+    int n = 0;
+
+    snprintf(u.name, sizeof(u.name), "alice");
+    snprintf(u.hash, sizeof(u.hash), "$argon2id$fake");
+    u.created_ms = T0;
+    assert_int_equal(s->ops->user_add(s, &u), 0);
+    assert_true(u.id > 0);
+    td_store_user dup = u;
+    assert_int_equal(s->ops->user_add(s, &dup), TD_EEXISTS);
+
+    assert_int_equal(s->ops->user_get(s, 0, "alice", &got), 0);
+    assert_int_equal(got.id, u.id);
+    assert_false(got.admin);
+    assert_string_equal(got.hash, "$argon2id$fake");
+    assert_int_equal(s->ops->user_get(s, 0, "nobody", &got), TD_ENOTFOUND);
+    assert_int_equal(s->ops->user_get(s, 999, NULL, &got), TD_ENOTFOUND);
+
+    /* NULL/negative leave a field alone. */
+    assert_int_equal(s->ops->user_update(s, u.id, NULL, "$argon2id$new", 1), 0);
+    assert_int_equal(s->ops->user_get(s, u.id, NULL, &got), 0);
+    assert_string_equal(got.name, "alice");
+    assert_string_equal(got.hash, "$argon2id$new");
+    assert_true(got.admin);
+    assert_int_equal(s->ops->user_update(s, u.id, "alicia", NULL, -1), 0);
+    assert_int_equal(s->ops->user_get(s, u.id, NULL, &got), 0);
+    assert_string_equal(got.name, "alicia");
+    assert_true(got.admin);
+    assert_int_equal(s->ops->user_update(s, 999, "x", NULL, -1), TD_ENOTFOUND);
+
+    td_store_user bob = {0};
+    snprintf(bob.name, sizeof(bob.name), "bob");
+    snprintf(bob.hash, sizeof(bob.hash), "h");
+    assert_int_equal(s->ops->user_add(s, &bob), 0);
+    assert_int_equal(s->ops->user_update(s, bob.id, "alicia", NULL, -1), TD_EEXISTS);
+    assert_int_equal(s->ops->users(s, count_users, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(s->ops->user_delete(s, bob.id), 0);
+    assert_int_equal(s->ops->user_delete(s, bob.id), TD_ENOTFOUND);
+}
+
+static void test_sessions(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    td_store_user u = {0};
+    td_store_session ses = {0}, got;
+
+    snprintf(u.name, sizeof(u.name), "carol");
+    snprintf(u.hash, sizeof(u.hash), "h");
+    assert_int_equal(s->ops->user_add(s, &u), 0);
+    ses.user_id = u.id;
+    snprintf(ses.kind, sizeof(ses.kind), "session");
+    ses.created_ms = T0;
+    ses.expires_ms = T0 + 1000;
+    assert_int_equal(s->ops->session_add(s, "key-1", &ses), 0);
+    snprintf(ses.kind, sizeof(ses.kind), "token");
+    ses.expires_ms = T0 + 5000;
+    assert_int_equal(s->ops->session_add(s, "key-2", &ses), 0);
+    assert_int_equal(s->ops->session_add(s, "key-2", &ses), TD_EEXISTS);
+
+    assert_int_equal(s->ops->session_get(s, "key-1", T0 + 999, &got), 0);
+    assert_int_equal(got.user_id, u.id);
+    assert_string_equal(got.kind, "session");
+    /* Expired at expires_ms. */
+    assert_int_equal(s->ops->session_get(s, "key-1", T0 + 1000, &got), TD_ENOTFOUND);
+    assert_int_equal(s->ops->session_get(s, "key-2", T0 + 1000, &got), 0);
+    assert_string_equal(got.kind, "token");
+    assert_int_equal(s->ops->session_get(s, "nope", T0, &got), TD_ENOTFOUND);
+
+    assert_int_equal(s->ops->session_purge(s, T0 + 2000), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions"), 1);
+    assert_int_equal(s->ops->session_delete(s, "key-2"), 0);
+    assert_int_equal(s->ops->session_get(s, "key-2", T0, &got), TD_ENOTFOUND);
+
+    /* Deleting the user ends their sessions. */
+    assert_int_equal(s->ops->session_add(s, "key-3", &ses), 0);
+    assert_int_equal(s->ops->user_delete(s, u.id), 0);
+    assert_int_equal(s->ops->session_get(s, "key-3", T0, &got), TD_ENOTFOUND);
+}
+
+typedef struct access_list {
+    td_store_access a[8];
+    int n;
+} access_list;
+
+static int on_access(void *arg, const td_store_access *a)
+{
+    access_list *l = arg;
+    assert_true(l->n < 8);
+    l->a[l->n++] = *a;
+    return 0;
+}
+
+static int on_event(void *arg, const td_store_event *e)
+{
+    int64_t *ids = arg;
+    ids[++ids[0]] = e->id;
+    return 0;
+}
+
+static void test_managed_devices_access_and_events(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    td_store_user alice = {0}, bob = {0};
+    snprintf(alice.name, sizeof(alice.name), "alice");
+    snprintf(bob.name, sizeof(bob.name), "bob");
+    snprintf(alice.hash, sizeof(alice.hash), "h");
+    snprintf(bob.hash, sizeof(bob.hash), "h");
+    assert_int_equal(s->ops->user_add(s, &alice), 0);
+    assert_int_equal(s->ops->user_add(s, &bob), 0);
+
+    td_store_device d1, d2;
+    device(&d1, "imei-1", "", 0);
+    assert_int_equal(s->ops->device_add(s, &d1, alice.id), 0);
+    assert_true(d1.id > 0);
+    device(&d2, "imei-1", "", 0);
+    assert_int_equal(s->ops->device_add(s, &d2, bob.id), TD_EEXISTS);
+    device(&d2, "imei-2", "", 0);
+    assert_int_equal(s->ops->device_add(s, &d2, 0), 0); /* no owner */
+    char name[64];
+    assert_string_equal(sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name,
+                                 sizeof(name)),
+                        "imei-1");
+
+    assert_int_equal(s->ops->device_update(s, d1.id, NULL, "Grandma"), 0);
+    assert_int_equal(s->ops->device_update(s, d1.id, "imei-2", NULL), TD_EEXISTS);
+    assert_int_equal(s->ops->device_update(s, 999, NULL, "x"), TD_ENOTFOUND);
+    assert_string_equal(sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name,
+                                 sizeof(name)),
+                        "Grandma");
+
+    assert_int_equal(s->ops->share_add(s, d1.id, bob.id), 0);
+    assert_int_equal(s->ops->share_add(s, d1.id, bob.id), 0); /* idempotent */
+    access_list l = {0};
+    assert_int_equal(s->ops->device_access(s, on_access, &l), 0);
+    assert_int_equal(l.n, 2);
+    bool owner_seen = false, share_seen = false;
+    for (int i = 0; i < l.n; i++) {
+        assert_int_equal(l.a[i].device_id, d1.id);
+        owner_seen |= l.a[i].owner && l.a[i].user_id == alice.id;
+        share_seen |= !l.a[i].owner && l.a[i].user_id == bob.id;
+    }
+    assert_true(owner_seen && share_seen);
+
+    /* Reports through a batch: the managed device is updated by id. */
+    td_store_device snap[2] = {d1, d2};
+    snprintf(snap[0].protocol, sizeof(snap[0].protocol), "iw");
+    snap[0].last_seen_ms = T0 + 10;
+    td_store_row rows[3] = {row(0, "iw", TD_REC_POSITION, T0 + 1000, "{}"),
+                            row(0, "iw", TD_REC_STATUS, T0 + 2000, "{}"),
+                            row(1, "iw", TD_REC_POSITION, T0 + 1500, "{}")};
+    rows[0].alarms = TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_FALL);
+    rows[1].alarms = TD_ALARM_BIT(TD_ALARM_LOW_BATTERY);
+    rows[2].alarms = TD_ALARM_BIT(TD_ALARM_SOS);
+    td_store_batch b = {.devices = snap, .ndevices = 2, .rows = rows, .nrows = 3};
+    assert_int_equal(s->ops->put_batch(s, &b), 0);
+    assert_int_equal(snap[0].id, d1.id);
+    assert_true(rows[0].id > 0 && rows[0].event_id > 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices"), 2);
+    assert_string_equal(sql_text(f, "SELECT protocol FROM devices WHERE unique_id = 'imei-1'",
+                                 name, sizeof(name)),
+                        "iw");
+    td_store_batch_clear(&b);
+
+    /* Events: all, per device, per user's visibility, per type, paged. */
+    int64_t ids[16];
+    td_store_event_filter ef = {.to_ms = INT64_MAX, .limit = 100};
+    ids[0] = 0;
+    assert_int_equal(s->ops->events(s, &ef, on_event, ids), 0);
+    assert_int_equal(ids[0], 4);
+    ef.user_id = bob.id; /* sees imei-1 through the share, not imei-2 */
+    ids[0] = 0;
+    assert_int_equal(s->ops->events(s, &ef, on_event, ids), 0);
+    assert_int_equal(ids[0], 3);
+    ef.type = "sos";
+    ids[0] = 0;
+    assert_int_equal(s->ops->events(s, &ef, on_event, ids), 0);
+    assert_int_equal(ids[0], 1);
+    ef.type = NULL;
+    ef.user_id = 0;
+    ef.limit = 2;
+    ids[0] = 0;
+    assert_int_equal(s->ops->events(s, &ef, on_event, ids), 0);
+    assert_int_equal(ids[0], 2);
+    ef.after = ids[2];
+    assert_int_equal(s->ops->events(s, &ef, on_event, ids), 0);
+    assert_int_equal(ids[0], 4);
+    for (int i = 1; i < 4; i++)
+        assert_true(ids[i] != ids[i + 1]);
+
+    assert_int_equal(s->ops->share_remove(s, d1.id, bob.id), 0);
+    /* Deleting removes the device's records and events, nothing else. */
+    assert_int_equal(s->ops->device_delete(s, d1.id), 0);
+    assert_int_equal(s->ops->device_delete(s, d1.id), TD_ENOTFOUND);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM device_shares"), 0);
+
+    /* A batch still holding the deleted device drops its rows. */
+    td_store_row late = row(0, "iw", TD_REC_POSITION, T0 + 3000, "{}");
+    b = (td_store_batch){.devices = snap, .ndevices = 1, .rows = &late, .nrows = 1};
+    assert_int_equal(s->ops->put_batch(s, &b), 0);
+    assert_int_equal(snap[0].id, -1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM devices"), 1);
+    td_store_batch_clear(&b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -643,6 +866,8 @@ int main(void)
         T(test_alarms_and_events),         T(test_query_and_paging),
         T(test_unknown_traffic_is_capped), T(test_reset_online),
         T(test_failed_batch_rolls_back),   T(test_bad_targets),
+        T(test_users),                     T(test_sessions),
+        T(test_managed_devices_access_and_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
