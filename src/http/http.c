@@ -325,6 +325,12 @@ static int on_http(td_req *r, const char *uri)
                        TD_HTTP_BODY_MAX);
         return 0;
     }
+    if (r->content_length < 0 && lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+        /* libwebsockets 4.1 does not decode chunked request bodies. */
+        td_add_header(r, "connection", "close");
+        td_reply_error(r, 400, "chunked request bodies are not supported; send Content-Length");
+        return 0;
+    }
     if ((r->method == M_POST || r->method == M_PUT || r->method == M_DELETE) &&
         r->content_length > 0)
         return 0; /* wait for the body */
