@@ -54,8 +54,8 @@ static const opt opts[] = {
      "directory of the built web UI (default: the build's web/)"},
     {"tile-url", OPT_STR0, F(tile_url), sizeof(((td_config *)0)->tile_url), 0, 0,
      "map tile URL template for the web UI (default OpenStreetMap; empty = no tiles)"},
-    {"tile-attribution", OPT_STR0, F(tile_attribution),
-     sizeof(((td_config *)0)->tile_attribution), 0, 0, "attribution shown under the map tiles"},
+    {"tile-attribution", OPT_STR0, F(tile_attribution), sizeof(((td_config *)0)->tile_attribution),
+     0, 0, "attribution shown under the map tiles"},
     {"session-timeout", OPT_INT, F(session_timeout), 0, 1, 86400 * 365,
      "seconds a web login lasts (default 604800, 7 days)"},
     {"token-days", OPT_INT, F(token_days), 0, 1, 3650, "days an API token lasts (default 365)"},
@@ -84,8 +84,7 @@ void td_config_defaults(td_config *c)
     snprintf(c->web_root, sizeof(c->web_root), "%s", TRACKD_WEB_ROOT);
 #endif
     snprintf(c->tile_url, sizeof(c->tile_url), "https://tile.openstreetmap.org/{z}/{x}/{y}.png");
-    snprintf(c->tile_attribution, sizeof(c->tile_attribution),
-             "&copy; OpenStreetMap contributors");
+    snprintf(c->tile_attribution, sizeof(c->tile_attribution), "&copy; OpenStreetMap contributors");
     c->session_timeout = 7 * 86400;
     c->token_days = 365;
     c->login_rate = 10;

@@ -34,7 +34,7 @@ typedef struct td_device {
     int64_t latest_ms;
     bool latest_loaded; /* the store was asked once */
 
-    bool announced;      /* a {"devices"} message went out for it */
+    bool announced; /* a {"devices"} message went out for it */
     bool announced_online;
     struct td_device *grave_next; /* deleted, freed after the next commit starts */
 } td_device;

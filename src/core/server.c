@@ -33,14 +33,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/gateway.h"
 #include "core/log.h"
 #include "core/map.h"
 #include "core/record_json.h"
 #include "core/stream.h"
-#include "core/gateway.h"
 #include "core/text.h"
-#include "http/http.h"
 #include "http/auth.h"
+#include "http/http.h"
 #include "trackd/error.h"
 #include "trackd/protocol.h"
 #include "trackd/store.h"
@@ -50,7 +50,6 @@
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
-
 
 /* A reply waiting for the commit with sequence number `seq`. */
 typedef struct td_reply {
@@ -122,8 +121,8 @@ struct td_server {
     bool stopping;
     uint64_t frames, records, decode_errors, commits;
 
-    int port;            /* the device port actually bound */
-    td_map by_id;        /* decimal store id -> td_device */
+    int port;             /* the device port actually bound */
+    td_map by_id;         /* decimal store id -> td_device */
     td_device *graveyard; /* deleted devices the open batch may still point at */
     td_http *http;
     td_gw_stats stats;
@@ -471,8 +470,8 @@ static void commit_done(uv_work_t *w, int status)
         td_device *stack[256];
         td_device **devs = b->ndevices <= 256 ? stack : malloc(b->ndevices * sizeof(*devs));
         for (size_t i = 0; i < b->ndevices; i++) {
-            td_device *dev = b->devices[i].id > 0 ? td_map_get(&srv->devices, b->devices[i].unique_id)
-                                                  : NULL;
+            td_device *dev =
+                b->devices[i].id > 0 ? td_map_get(&srv->devices, b->devices[i].unique_id) : NULL;
             if (dev && dev->st.id && dev->st.id != b->devices[i].id)
                 dev = NULL; /* the unique id moved to another device */
             if (dev && !dev->st.id) {
@@ -1128,8 +1127,7 @@ int td_gw_device_add(td_server *srv, const char *unique_id, const char *name, in
     }
     dev->latest_loaded = true; /* nothing stored yet */
     index_device(srv, dev);
-    td_info("device %s added through the API (id %lld)", dev->st.unique_id,
-            (long long)dev->st.id);
+    td_info("device %s added through the API (id %lld)", dev->st.unique_id, (long long)dev->st.id);
     *out = dev;
     return 0;
 }

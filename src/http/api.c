@@ -229,8 +229,9 @@ static td_device *managed_device(td_req *r, int64_t id)
 {
     td_device *d = visible_device(r, id);
     if (d && !td_device_manageable(d, r->who.id, r->who.admin)) {
-        td_reply_error(r, 403, "device %lld is shared with you; only its owner or an admin may"
-                               " change it",
+        td_reply_error(r, 403,
+                       "device %lld is shared with you; only its owner or an admin may"
+                       " change it",
                        (long long)id);
         return NULL;
     }
@@ -369,8 +370,8 @@ static void h_session_create(td_req *r, json_t *body, const int64_t *ids)
     if (!get_str(r, body, "user", true, 63, &user) ||
         !get_str(r, body, "password", true, TD_PASSWORD_MAX, &password))
         return;
-    if (!dummy_hash[0] && td_password_hash("trackd-dummy-password", dummy_hash,
-                                           sizeof(dummy_hash))) {
+    if (!dummy_hash[0] &&
+        td_password_hash("trackd-dummy-password", dummy_hash, sizeof(dummy_hash))) {
         td_reply_error(r, 500, "cannot hash");
         return;
     }
@@ -725,8 +726,7 @@ static bool unique_id_ok(td_req *r, const char *uid)
     for (const char *p = uid; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("-_.:", *p)) {
             td_reply_error(r, 400,
-                           "field 'uniqueId': '%s' may hold only letters, digits and - _ . :",
-                           uid);
+                           "field 'uniqueId': '%s' may hold only letters, digits and - _ . :", uid);
             return false;
         }
     return true;
@@ -838,6 +838,7 @@ static void h_devices_unshare(td_req *r, json_t *body, const int64_t *ids)
         td_reply_error(r, 500, "cannot unshare the device: %s", td_strerror(rc));
         return;
     }
+    td_http_device_unshared(r->h, d, ids[1]);
     reply_no_content(r);
 }
 
@@ -921,9 +922,9 @@ static int event_item(void *arg, const td_store_event *e)
 static bool known_event_type(const char *t)
 {
     static const char *const server_types[] = {
-        "geofenceEnter", "geofenceExit",  "overspeed",   "lowBattery",    "motionStart",
-        "motionStop",    "deviceOnline",  "deviceOffline", "noReport",    "heartRateHigh",
-        "heartRateLow",  "spo2Low",       "bodyTemperatureHigh", "commandResult", "voiceMessage",
+        "geofenceEnter", "geofenceExit", "overspeed",           "lowBattery",    "motionStart",
+        "motionStop",    "deviceOnline", "deviceOffline",       "noReport",      "heartRateHigh",
+        "heartRateLow",  "spo2Low",      "bodyTemperatureHigh", "commandResult", "voiceMessage",
     };
     if (td_alarm_from_name(t) >= 0)
         return true;
@@ -1064,8 +1065,7 @@ const char *td_route_pattern(const td_route *rt)
  * every literal segment matches but an id segment is not a valid id (that
  * segment in *bad).
  */
-static int match(const char *pattern, const char *path, int64_t *ids, int *nids,
-                 const char **bad)
+static int match(const char *pattern, const char *path, int64_t *ids, int *nids, const char **bad)
 {
     *nids = 0;
     *bad = NULL;
@@ -1109,7 +1109,8 @@ static bool check_body(td_req *r, const td_route *rt, json_t **out)
         *out = json_object();
         return true;
     }
-    json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j =
+        json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j) {
         td_reply_error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                        jerr.text);
@@ -1134,8 +1135,7 @@ static bool check_body(td_req *r, const td_route *rt, json_t **out)
         }
         if (!ok) {
             td_reply_error(r, 400, "unknown field '%s'%s%s%s", key,
-                           *rt->fields ? " (allowed: " : "", rt->fields,
-                           *rt->fields ? ")" : "");
+                           *rt->fields ? " (allowed: " : "", rt->fields, *rt->fields ? ")" : "");
             json_decref(j);
             return false;
         }

@@ -133,10 +133,11 @@ int td_auth_bootstrap(td_store *store, const td_config *cfg)
 
 static void user_usage(FILE *out)
 {
-    fprintf(out, "usage: trackd user add NAME [--admin] [--password P] [--db PATH] [--config FILE]\n"
-                 "       trackd user passwd NAME [--password P] [--db PATH] [--config FILE]\n"
-                 "Without --password the password is asked for on the terminal (or read as one\n"
-                 "line from standard input when that is not a terminal).\n");
+    fprintf(out,
+            "usage: trackd user add NAME [--admin] [--password P] [--db PATH] [--config FILE]\n"
+            "       trackd user passwd NAME [--password P] [--db PATH] [--config FILE]\n"
+            "Without --password the password is asked for on the terminal (or read as one\n"
+            "line from standard input when that is not a terminal).\n");
 }
 
 /* Reads a line; without echo when stdin is a terminal. */

@@ -76,8 +76,9 @@ static int export_row(void *arg, const td_store_position *p)
     case GPX:
         if (!fix)
             return 0;
-        td_sbuf_printf(b, "<trkpt lat=\"%.7f\" lon=\"%.7f\"><ele>%.1f</ele><time>%s</time></trkpt>\n",
-                       p->latitude, p->longitude, p->altitude, td_iso8601(p->device_ms, t, sizeof(t)));
+        td_sbuf_printf(
+            b, "<trkpt lat=\"%.7f\" lon=\"%.7f\"><ele>%.1f</ele><time>%s</time></trkpt>\n",
+            p->latitude, p->longitude, p->altitude, td_iso8601(p->device_ms, t, sizeof(t)));
         break;
     case KML:
         if (!fix)
@@ -141,9 +142,8 @@ void td_export_start(td_req *r, td_device *d, int64_t from, int64_t to, const ch
 
 void td_export_start(td_req *r, td_device *d, int64_t from, int64_t to, const char *format)
 {
-    static const char *const ctypes[] = {"application/gpx+xml",
-                                         "application/vnd.google-earth.kml+xml",
-                                         "text/csv; charset=utf-8"};
+    static const char *const ctypes[] = {
+        "application/gpx+xml", "application/vnd.google-earth.kml+xml", "text/csv; charset=utf-8"};
     export_state *x = calloc(1, sizeof(*x));
     char filename[128];
     if (!x) {

@@ -164,8 +164,8 @@ static int write_response(td_req *r)
         static const char nosniff[] = "nosniff";
         if (lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
                                         (const uint8_t *)nosniff, sizeof(nosniff) - 1, &p, end) ||
-            lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
-                                        (const uint8_t *)"no-store", 8, &p, end))
+            lws_add_http_header_by_name(
+                wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, &p, end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
@@ -196,8 +196,7 @@ static int write_response(td_req *r)
     /* lws needs LWS_PRE writable bytes before the data it sends. */
     uint8_t chunk[LWS_PRE + TD_HTTP_CHUNK];
     memcpy(chunk + LWS_PRE, td_sbuf_text(&r->out) + r->out_sent, n);
-    if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-        (int)n)
+    if (lws_write(wsi, chunk + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return -1;
     r->out_sent += n;
     if (last) {
@@ -254,8 +253,8 @@ static int serve_static(td_req *r)
     snprintf(file, sizeof(file), "%s%s", root, path);
     if (stat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (strcmp(path, "/index.html") == 0)
-            td_reply_error(r, 404,
-                           "the web UI is not built in %s (run make, or set --web-root)", root);
+            td_reply_error(r, 404, "the web UI is not built in %s (run make, or set --web-root)",
+                           root);
         else
             td_reply_error(r, 404, "no such page: %s", r->path);
         return 0;
@@ -283,20 +282,39 @@ static enum td_method method_of(struct lws *wsi)
     return M_OTHER;
 }
 
+void td_req_parse_args(td_req *r)
+{
+    for (int i = 0;; i++) {
+        int len = lws_hdr_fragment_length(r->wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break; /* no more arguments */
+        if (r->nargs == TD_MAX_ARGS) {
+            snprintf(r->bad_args, sizeof(r->bad_args), "too many query parameters (at most %d)",
+                     TD_MAX_ARGS);
+            return;
+        }
+        if ((size_t)len >= sizeof(r->args[0])) {
+            char big[8192]; /* headers are at most 4096 bytes */
+            int n = lws_hdr_copy_fragment(r->wsi, big, sizeof(big), WSI_TOKEN_HTTP_URI_ARGS, i);
+            size_t name = n > 0 ? strcspn(big, "=") : 0;
+            snprintf(r->bad_args, sizeof(r->bad_args),
+                     "query parameter '%.*s' is too long (at most %zu characters)",
+                     (int)(name < 40 ? name : 40), big, sizeof(r->args[0]) - 1);
+            return;
+        }
+        if (lws_hdr_copy_fragment(r->wsi, r->args[r->nargs], sizeof(r->args[0]),
+                                  WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+            r->nargs++;
+    }
+}
+
 static void parse_request(td_req *r, const char *uri)
 {
     char len[32];
     r->method = method_of(r->wsi);
     snprintf(r->path, sizeof(r->path), "%s", uri ? uri : "/");
     lws_get_peer_simple(r->wsi, r->peer, sizeof(r->peer));
-    for (int i = 0; i < TD_MAX_ARGS; i++) {
-        int n = lws_hdr_copy_fragment(r->wsi, r->args[r->nargs], sizeof(r->args[0]),
-                                      WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
-            break;
-        if (n > 0)
-            r->nargs++;
-    }
+    td_req_parse_args(r);
     r->content_length = -1;
     if (lws_hdr_copy(r->wsi, len, sizeof(len), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         r->content_length = atoll(len);
@@ -306,6 +324,10 @@ static void dispatch(td_req *r)
 {
     if (r->body_too_big) {
         td_reply_error(r, 400, "request body too large (limit %d bytes)", TD_HTTP_BODY_MAX);
+        return;
+    }
+    if (r->bad_args[0]) {
+        td_reply_error(r, 400, "%s", r->bad_args);
         return;
     }
     td_api_dispatch(r);
@@ -404,13 +426,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return 1;
         }
         snprintf(r->path, sizeof(r->path), "%s", uri);
-        for (int i = 0; i < TD_MAX_ARGS; i++) {
-            int n = lws_hdr_copy_fragment(wsi, r->args[r->nargs], sizeof(r->args[0]),
-                                          WSI_TOKEN_HTTP_URI_ARGS, i);
-            if (n < 0)
-                break;
-            if (n > 0)
-                r->nargs++;
+        td_req_parse_args(r);
+        if (r->bad_args[0]) {
+            td_info("http %s: WebSocket refused: %s", r->peer, r->bad_args);
+            return 1;
         }
         if (!td_api_authenticate(r)) {
             td_info("http %s: WebSocket refused: not logged in", r->peer);
@@ -422,8 +441,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
             const char *o = strstr(origin, "://");
             if (!o || strcmp(o + 3, host) != 0) {
-                td_warn("http %s: WebSocket refused: origin %s is not %s", r->peer, origin,
-                        host);
+                td_warn("http %s: WebSocket refused: origin %s is not %s", r->peer, origin, host);
                 return 1;
             }
         }

@@ -31,8 +31,10 @@ void td_http_committed(td_http *h, const td_store_batch *b, td_device *const *de
 
 /* A device was added or edited through the API (push it), or deleted. */
 void td_http_device_changed(td_http *h, td_device *d);
-void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id,
-                            const int64_t *shares, int nshares);
+/* A user lost access to a shared device: their clients hear it is gone. */
+void td_http_device_unshared(td_http *h, const td_device *d, int64_t user_id);
+void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id, const int64_t *shares,
+                            int nshares);
 
 /* Number of connected WebSocket clients. */
 unsigned td_http_ws_clients(const td_http *h);

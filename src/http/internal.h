@@ -49,6 +49,7 @@ struct td_req {
     char path[256];
     char args[TD_MAX_ARGS][256]; /* "name=value", URL-decoded */
     int nargs;
+    char bad_args[128]; /* why the query string was refused, or "" */
     char peer[64];
     td_sbuf body;
     long long content_length;
@@ -99,6 +100,9 @@ void td_reply_error(td_req *r, int status, const char *fmt, ...)
 void td_reply_stream(td_req *r, const char *ctype, const char *filename, td_stream_fn fn,
                      void *state, void (*state_free)(void *));
 void td_add_header(td_req *r, const char *name, const char *value);
+/* Copies the query arguments into r->args (sets r->bad_args when there are
+ * too many or one is too long). */
+void td_req_parse_args(td_req *r);
 /* The value of query argument `name`, or NULL. */
 const char *td_arg(const td_req *r, const char *name);
 /* Resumes a request whose response was set outside its callbacks. */

@@ -302,8 +302,19 @@ void td_http_device_changed(td_http *h, td_device *d)
     td_sbuf_free(&b);
 }
 
-void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id,
-                            const int64_t *shares, int nshares)
+void td_http_device_unshared(td_http *h, const td_device *d, int64_t user_id)
+{
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_printf(&b, "{\"devices\":[{\"id\":%lld,\"deleted\":true}]}", (long long)d->st.id);
+    for (td_client *c = h->clients; c; c = c->next)
+        if (c->user_id == user_id && !sees(c, d))
+            send_one(h, c, &b);
+    td_sbuf_free(&b);
+}
+
+void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id, const int64_t *shares,
+                            int nshares)
 {
     td_sbuf b;
     td_sbuf_init(&b, 0);
@@ -399,8 +410,7 @@ void td_live_close(td_req *r)
     if (c->next)
         c->next->prev = c->prev;
     h->nclients--;
-    td_info("http %s: live client of '%s' disconnected (%u left)", r->peer, c->user,
-            h->nclients);
+    td_info("http %s: live client of '%s' disconnected (%u left)", r->peer, c->user, h->nclients);
     client_clear(c);
     free(c->ring);
     free(c);

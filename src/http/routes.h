@@ -13,8 +13,8 @@ typedef struct td_route td_route;
 /* Who may call a route. */
 enum td_access { ACCESS_ANYONE, ACCESS_USER, ACCESS_ADMIN };
 
-const td_route *td_route_at(size_t i); /* NULL past the end */
-const char *td_route_method(const td_route *rt);  /* "get", "post", ... */
+const td_route *td_route_at(size_t i);           /* NULL past the end */
+const char *td_route_method(const td_route *rt); /* "get", "post", ... */
 const char *td_route_pattern(const td_route *rt);
 
 /* The OpenAPI document served at /api/openapi.json (NUL-terminated). */

@@ -35,8 +35,8 @@ static inline char *td_sbuf_text(td_sbuf *b)
 }
 
 /* JSON pieces. */
-void td_json_str(td_sbuf *b, const char *s);   /* quoted, escaped; NULL -> null */
-void td_json_time(td_sbuf *b, int64_t ms);     /* ISO 8601 string; 0 -> null */
+void td_json_str(td_sbuf *b, const char *s); /* quoted, escaped; NULL -> null */
+void td_json_time(td_sbuf *b, int64_t ms);   /* ISO 8601 string; 0 -> null */
 void td_json_double(td_sbuf *b, double v);
 
 /* XML text with & < > " escaped. */

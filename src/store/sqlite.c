@@ -625,8 +625,7 @@ static int sqlite_device_add(td_store *base, td_store_device *d, int64_t owner_i
     return rc;
 }
 
-static int sqlite_device_update(td_store *base, int64_t id, const char *unique_id,
-                                const char *name)
+static int sqlite_device_update(td_store *base, int64_t id, const char *unique_id, const char *name)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;

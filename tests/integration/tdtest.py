@@ -56,7 +56,8 @@ class Server:
         self.log_path = db + ".log"
         self.log = open(self.log_path, "a")
         self.offset = self.log.tell()  # this run's lines start here
-        more = ["--http-port", "0"] if http and "--http-port" not in extra else []
+        # An ephemeral HTTP port always, so parallel tests never collide on 8082.
+        more = ["--http-port", "0"] if "--http-port" not in extra else []
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", "0", "--listen", listen, "--db", db, "--log-level",
              "debug", *more, *extra], stdout=self.log, stderr=self.log)

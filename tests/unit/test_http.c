@@ -34,7 +34,8 @@ static void test_openapi_lists_every_route(void **state)
         if (!item || !json_object_get(item, td_route_method(rt)))
             fail_msg("route %s %s is missing from docs/openapi.json", td_route_method(rt),
                      td_route_pattern(rt));
-        json_t *responses = json_object_get(json_object_get(item, td_route_method(rt)), "responses");
+        json_t *responses =
+            json_object_get(json_object_get(item, td_route_method(rt)), "responses");
         assert_true(json_object_size(responses) > 0);
     }
     assert_true(n >= 30);
@@ -168,13 +169,15 @@ static void test_json_writers(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "deviceId")), 3);
     assert_string_equal(json_string_value(json_object_get(j, "type")), "position");
     assert_string_equal(json_string_value(json_object_get(j, "time")), "2026-01-02T03:04:04.500Z");
-    assert_string_equal(json_string_value(json_object_get(j, "serverTime")), "2026-01-02T03:04:05Z");
+    assert_string_equal(json_string_value(json_object_get(j, "serverTime")),
+                        "2026-01-02T03:04:05Z");
     assert_true(json_is_true(json_object_get(j, "valid")));
     assert_float_equal(json_number_value(json_object_get(j, "latitude")), 22.5496767, 1e-9);
     assert_float_equal(json_number_value(json_object_get(j, "longitude")), -114.25, 1e-9);
     assert_float_equal(json_number_value(json_object_get(j, "speed")), 12.5, 1e-9);
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "alarms"), 0)), "sos");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "attributes"), "heartRate")), 72);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "attributes"), "heartRate")), 72);
     json_decref(j);
 
     /* A status record without a known location has no coordinates. */

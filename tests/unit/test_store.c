@@ -19,7 +19,7 @@
 #include "trackd/store.h"
 
 #define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
-#define SCHEMA_VERSION 2          /* migrations in src/store/sqlite.c */
+#define SCHEMA_VERSION 2   /* migrations in src/store/sqlite.c */
 
 typedef struct fixture {
     char dir[64];
@@ -168,10 +168,11 @@ static void test_schema_and_reopen(void **state)
 
     assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), SCHEMA_VERSION);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
-                                " name IN ('devices', 'positions', 'events', 'unknown_traffic', 'users',"
-                                " 'sessions', 'device_shares')"),
-                     7);
+    assert_int_equal(
+        sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                   " name IN ('devices', 'positions', 'events', 'unknown_traffic', 'users',"
+                   " 'sessions', 'device_shares')"),
+        7);
     char mode[16];
     assert_string_equal(sql_text(f, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
 
@@ -768,16 +769,16 @@ static void test_managed_devices_access_and_events(void **state)
     device(&d2, "imei-2", "", 0);
     assert_int_equal(s->ops->device_add(s, &d2, 0), 0); /* no owner */
     char name[64];
-    assert_string_equal(sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name,
-                                 sizeof(name)),
-                        "imei-1");
+    assert_string_equal(
+        sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name, sizeof(name)),
+        "imei-1");
 
     assert_int_equal(s->ops->device_update(s, d1.id, NULL, "Grandma"), 0);
     assert_int_equal(s->ops->device_update(s, d1.id, "imei-2", NULL), TD_EEXISTS);
     assert_int_equal(s->ops->device_update(s, 999, NULL, "x"), TD_ENOTFOUND);
-    assert_string_equal(sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name,
-                                 sizeof(name)),
-                        "Grandma");
+    assert_string_equal(
+        sql_text(f, "SELECT name FROM devices WHERE unique_id = 'imei-1'", name, sizeof(name)),
+        "Grandma");
 
     assert_int_equal(s->ops->share_add(s, d1.id, bob.id), 0);
     assert_int_equal(s->ops->share_add(s, d1.id, bob.id), 0); /* idempotent */
@@ -807,9 +808,9 @@ static void test_managed_devices_access_and_events(void **state)
     assert_int_equal(snap[0].id, d1.id);
     assert_true(rows[0].id > 0 && rows[0].event_id > 0);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM devices"), 2);
-    assert_string_equal(sql_text(f, "SELECT protocol FROM devices WHERE unique_id = 'imei-1'",
-                                 name, sizeof(name)),
-                        "iw");
+    assert_string_equal(
+        sql_text(f, "SELECT protocol FROM devices WHERE unique_id = 'imei-1'", name, sizeof(name)),
+        "iw");
     td_store_batch_clear(&b);
 
     /* Events: all, per device, per user's visibility, per type, paged. */
@@ -861,12 +862,18 @@ static void test_managed_devices_access_and_events(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_schema_and_reopen),         T(test_newer_schema_is_refused),
-        T(test_batch_devices_and_latest),  T(test_callback_stops_iteration),
-        T(test_alarms_and_events),         T(test_query_and_paging),
-        T(test_unknown_traffic_is_capped), T(test_reset_online),
-        T(test_failed_batch_rolls_back),   T(test_bad_targets),
-        T(test_users),                     T(test_sessions),
+        T(test_schema_and_reopen),
+        T(test_newer_schema_is_refused),
+        T(test_batch_devices_and_latest),
+        T(test_callback_stops_iteration),
+        T(test_alarms_and_events),
+        T(test_query_and_paging),
+        T(test_unknown_traffic_is_capped),
+        T(test_reset_online),
+        T(test_failed_batch_rolls_back),
+        T(test_bad_targets),
+        T(test_users),
+        T(test_sessions),
         T(test_managed_devices_access_and_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
