@@ -252,6 +252,8 @@ static void link_device(td_server *srv, td_device *dev, const char *remote, cons
 {
     dev->links++;
     dev->st.online = true;
+    if (!dev->st.first_seen_ms) /* added through the API, reporting for the first time */
+        dev->st.first_seen_ms = (int64_t)now_ms();
     snprintf(dev->st.last_remote, sizeof(dev->st.last_remote), "%s", remote);
     snprintf(dev->st.protocol, sizeof(dev->st.protocol), "%s", proto);
     touch_device(srv, dev);

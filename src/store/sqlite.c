@@ -125,7 +125,9 @@ static const char *const writer_sql[W_COUNT] = {
         "UPDATE devices SET protocol = ?2, last_seen = max(coalesce(last_seen, 0), ?3),"
         " last_remote = ?4, online = ?5, last_latitude = coalesce(?6, last_latitude),"
         " last_longitude = coalesce(?7, last_longitude),"
-        " last_fix_time = coalesce(?8, last_fix_time) WHERE id = ?1",
+        " last_fix_time = coalesce(?8, last_fix_time),"
+        " first_seen = CASE WHEN coalesce(first_seen, 0) = 0 THEN ?9 ELSE first_seen END"
+        " WHERE id = ?1",
     [W_POSITION] = "INSERT INTO positions (device_id, protocol, type, server_time, device_time,"
                    " valid, located, latitude, longitude, speed, course, altitude, alarms,"
                    " attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
@@ -298,6 +300,7 @@ static int put_device(sqlite_store *s, td_store_device *d)
             sqlite3_bind_double(st, 7, d->last_longitude);
             sqlite3_bind_int64(st, 8, d->last_fix_ms);
         }
+        sqlite3_bind_int64(st, 9, d->first_seen_ms);
         if (step_done(st))
             return TD_ESTORE;
         if (sqlite3_changes(s->writer) == 0)
