@@ -123,7 +123,17 @@ typedef struct td_store_event_filter {
     int limit;
 } td_store_event_filter;
 
+/* A geofence (strings valid during the callback / owned by the caller). */
+typedef struct td_store_geofence {
+    int64_t id, owner_id;
+    const char *name;
+    const char *area;       /* JSON object text: circle or polygon */
+    const char *device_ids; /* JSON array text, or NULL: all the owner's devices */
+    int64_t created_ms;
+} td_store_geofence;
+
 typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
+typedef int (*td_store_geofence_cb)(void *arg, const td_store_geofence *g);
 typedef int (*td_store_position_cb)(void *arg, const td_store_position *p);
 typedef int (*td_store_user_cb)(void *arg, const td_store_user *u);
 typedef int (*td_store_access_cb)(void *arg, const td_store_access *a);
@@ -178,6 +188,12 @@ typedef struct td_store_ops {
     int (*session_get)(td_store *s, const char *key, int64_t now_ms, td_store_session *out);
     int (*session_delete)(td_store *s, const char *key);
     int (*session_purge)(td_store *s, int64_t now_ms);
+
+    /* Geofences: geofence_put adds one (id 0; sets id) or replaces one
+     * (TD_ENOTFOUND when absent). */
+    int (*geofences)(td_store *s, td_store_geofence_cb cb, void *arg);
+    int (*geofence_put)(td_store *s, td_store_geofence *g);
+    int (*geofence_delete)(td_store *s, int64_t id);
 
     /* Events, ordered by (time, id), keyset paged after event id `after`. */
     int (*events)(td_store *s, const td_store_event_filter *f, td_store_event_cb cb, void *arg);

@@ -998,6 +998,281 @@ static void h_metrics(td_req *r, json_t *body, const int64_t *ids)
     td_metrics(r);
 }
 
+/* ---- geofences ---------------------------------------------------------- */
+
+#define GEOFENCE_POINTS_MAX 1000
+#define GEOFENCE_RADIUS_MAX 1000000.0 /* metres */
+
+static bool coordinate(td_req *r, json_t *v, double min, double max, const char *what, double *out)
+{
+    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max) {
+        td_reply_error(r, 400, "%s must be a number from %g to %g", what, min, max);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* Validates an area object; returns its normalised JSON (caller frees) or
+ * NULL after replying 400. */
+static char *parse_area(td_req *r, json_t *area)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(area)) {
+        td_reply_error(r, 400, "field 'area' must be an object with a 'type' of circle or polygon");
+        return NULL;
+    }
+    const char *type = json_string_value(json_object_get(area, "type"));
+    bool circle = type && strcmp(type, "circle") == 0;
+    bool polygon = type && strcmp(type, "polygon") == 0;
+    if (!circle && !polygon) {
+        td_reply_error(r, 400, "area 'type' must be \"circle\" or \"polygon\"");
+        return NULL;
+    }
+    json_object_foreach(area, key, v)
+    {
+        bool ok = !strcmp(key, "type") ||
+                  (circle && (!strcmp(key, "latitude") || !strcmp(key, "longitude") ||
+                              !strcmp(key, "radius"))) ||
+                  (polygon && !strcmp(key, "coordinates"));
+        if (!ok) {
+            td_reply_error(r, 400, "unknown area field '%s' for a %s", key, type);
+            return NULL;
+        }
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "type", json_string(type));
+    if (circle) {
+        double lat, lon, radius;
+        if (!coordinate(r, json_object_get(area, "latitude"), -90, 90, "area 'latitude'", &lat) ||
+            !coordinate(r, json_object_get(area, "longitude"), -180, 180, "area 'longitude'",
+                        &lon) ||
+            !coordinate(r, json_object_get(area, "radius"), 1, GEOFENCE_RADIUS_MAX,
+                        "area 'radius' (metres)", &radius)) {
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, "latitude", json_real(lat));
+        json_object_set_new(out, "longitude", json_real(lon));
+        json_object_set_new(out, "radius", json_real(radius));
+    } else {
+        json_t *pts = json_object_get(area, "coordinates");
+        size_t n = json_array_size(pts);
+        if (!json_is_array(pts) || n < 3 || n > GEOFENCE_POINTS_MAX) {
+            td_reply_error(r, 400,
+                           "area 'coordinates' must be an array of 3 to %d [latitude,"
+                           " longitude] points",
+                           GEOFENCE_POINTS_MAX);
+            json_decref(out);
+            return NULL;
+        }
+        json_t *norm = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *pt = json_array_get(pts, i);
+            double lat, lon;
+            char what[64];
+            snprintf(what, sizeof(what), "area point %zu latitude", i);
+            if (!json_is_array(pt) || json_array_size(pt) != 2) {
+                td_reply_error(r, 400, "area point %zu must be [latitude, longitude]", i);
+                json_decref(norm);
+                json_decref(out);
+                return NULL;
+            }
+            bool ok = coordinate(r, json_array_get(pt, 0), -90, 90, what, &lat);
+            snprintf(what, sizeof(what), "area point %zu longitude", i);
+            if (!ok || !coordinate(r, json_array_get(pt, 1), -180, 180, what, &lon)) {
+                json_decref(norm);
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(norm, json_pack("[f,f]", lat, lon));
+        }
+        json_object_set_new(out, "coordinates", norm);
+    }
+    char *text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(out);
+    if (!text)
+        td_reply_error(r, 500, "out of memory");
+    return text;
+}
+
+/* Validates deviceIds (each visible to the caller); returns the JSON array
+ * text, NULL for "all the owner's devices" (absent, null or empty), or
+ * sets *bad after replying. */
+static char *parse_device_ids(td_req *r, json_t *body, bool *bad)
+{
+    json_t *ids = json_object_get(body, "deviceIds");
+    *bad = false;
+    if (!ids || json_is_null(ids) || (json_is_array(ids) && json_array_size(ids) == 0))
+        return NULL;
+    if (!json_is_array(ids) || json_array_size(ids) > 10000) {
+        td_reply_error(r, 400, "field 'deviceIds' must be an array of device ids");
+        *bad = true;
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            td_reply_error(r, 400, "field 'deviceIds': item %zu is not a device id", i);
+            *bad = true;
+            return NULL;
+        }
+        if (!visible_device(r, json_integer_value(v))) {
+            *bad = true;
+            return NULL;
+        }
+    }
+    char *text = json_dumps(ids, JSON_COMPACT);
+    if (!text) {
+        td_reply_error(r, 500, "out of memory");
+        *bad = true;
+    }
+    return text;
+}
+
+static void json_geofence(td_sbuf *b, const td_store_geofence *g)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"name\":", (long long)g->id);
+    td_json_str(b, g->name);
+    td_sbuf_puts(b, ",\"area\":");
+    td_sbuf_puts(b, g->area);
+    td_sbuf_puts(b, ",\"deviceIds\":");
+    td_sbuf_puts(b, g->device_ids ? g->device_ids : "null");
+    if (g->owner_id)
+        td_sbuf_printf(b, ",\"ownerId\":%lld}", (long long)g->owner_id);
+    else
+        td_sbuf_puts(b, ",\"ownerId\":null}");
+}
+
+struct geofence_find {
+    td_req *r;
+    td_sbuf *b; /* list: append visible ones */
+    int n;
+    int64_t id; /* find: the one with this id */
+    int64_t owner_id;
+    bool found;
+};
+
+static int geofence_item(void *arg, const td_store_geofence *g)
+{
+    struct geofence_find *f = arg;
+    if (f->id) {
+        if (g->id == f->id) {
+            f->found = true;
+            f->owner_id = g->owner_id;
+            return 1;
+        }
+        return 0;
+    }
+    if (!f->r->who.admin && g->owner_id != f->r->who.id)
+        return 0;
+    if (f->n++)
+        td_sbuf_puts(f->b, ",");
+    json_geofence(f->b, g);
+    return 0;
+}
+
+static void h_geofences_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_sbuf b;
+    struct geofence_find f = {.r = r, .b = &b};
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    if (s->ops->geofences(s, geofence_item, &f)) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot list geofences");
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+/* POST (ids NULL) and PUT share the validation. */
+static void geofence_save(td_req *r, json_t *body, int64_t id)
+{
+    const char *name;
+    bool bad;
+    td_store *s = store_of(r);
+    td_store_geofence g = {.id = id, .owner_id = r->who.id, .created_ms = td_now_ms()};
+
+    if (id) {
+        struct geofence_find f = {.r = r, .id = id};
+        s->ops->geofences(s, geofence_item, &f);
+        if (!f.found || (!r->who.admin && f.owner_id != r->who.id)) {
+            td_reply_error(r, 404, "geofence %lld not found", (long long)id);
+            return;
+        }
+        g.owner_id = f.owner_id;
+    }
+    if (!get_str(r, body, "name", true, 63, &name))
+        return;
+    if (!*name) {
+        td_reply_error(r, 400, "field 'name' must not be empty");
+        return;
+    }
+    if (!json_object_get(body, "area")) {
+        td_reply_error(r, 400, "field 'area' is required");
+        return;
+    }
+    char *area = parse_area(r, json_object_get(body, "area"));
+    if (!area)
+        return;
+    char *devices = parse_device_ids(r, body, &bad);
+    if (bad) {
+        free(area);
+        return;
+    }
+    g.name = name;
+    g.area = area;
+    g.device_ids = devices;
+    int rc = s->ops->geofence_put(s, &g);
+    if (rc) {
+        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the geofence: %s",
+                       td_strerror(rc));
+    } else {
+        td_sbuf b;
+        td_sbuf_init(&b, LWS_PRE);
+        json_geofence(&b, &g);
+        td_reply_sbuf(r, 200, &b);
+    }
+    free(area);
+    free(devices);
+}
+
+static void h_geofences_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)ids;
+    geofence_save(r, body, 0);
+}
+
+static void h_geofences_update(td_req *r, json_t *body, const int64_t *ids)
+{
+    geofence_save(r, body, ids[0]);
+}
+
+static void h_geofences_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    struct geofence_find f = {.r = r, .id = ids[0]};
+    (void)body;
+    s->ops->geofences(s, geofence_item, &f);
+    if (!f.found || (!r->who.admin && f.owner_id != r->who.id)) {
+        td_reply_error(r, 404, "geofence %lld not found", (long long)ids[0]);
+        return;
+    }
+    if (s->ops->geofence_delete(s, ids[0])) {
+        td_reply_error(r, 500, "cannot delete the geofence");
+        return;
+    }
+    reply_no_content(r);
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const td_route routes[] = {
@@ -1025,10 +1300,10 @@ static const td_route routes[] = {
     {M_POST, "/api/events/{id}/ack", ACCESS_USER, h_not_yet, ""},
     {M_GET, "/api/commands", ACCESS_USER, h_not_yet, NULL},
     {M_POST, "/api/commands", ACCESS_USER, h_not_yet, ""},
-    {M_GET, "/api/geofences", ACCESS_USER, h_not_yet, NULL},
-    {M_POST, "/api/geofences", ACCESS_USER, h_not_yet, ""},
-    {M_PUT, "/api/geofences/{id}", ACCESS_USER, h_not_yet, ""},
-    {M_DELETE, "/api/geofences/{id}", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/geofences", ACCESS_USER, h_geofences_list, NULL},
+    {M_POST, "/api/geofences", ACCESS_USER, h_geofences_create, "name,area,deviceIds"},
+    {M_PUT, "/api/geofences/{id}", ACCESS_USER, h_geofences_update, "name,area,deviceIds"},
+    {M_DELETE, "/api/geofences/{id}", ACCESS_USER, h_geofences_delete, NULL},
     {M_GET, "/api/rules", ACCESS_USER, h_not_yet, NULL},
     {M_POST, "/api/rules", ACCESS_USER, h_not_yet, ""},
     {M_PUT, "/api/rules/{id}", ACCESS_USER, h_not_yet, ""},

@@ -88,6 +88,14 @@ static const char *const migrations[] = {
     "CREATE INDEX devices_owner ON devices(owner_id);"
     "CREATE INDEX events_time ON events(time);"
     "CREATE INDEX events_position ON events(position_id);",
+    /* 3: geofences. */
+    "CREATE TABLE geofences ("
+    "  id INTEGER PRIMARY KEY,"
+    "  owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  area TEXT NOT NULL,"
+    "  device_ids TEXT,"
+    "  created INTEGER NOT NULL);",
 };
 
 #define MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -882,6 +890,73 @@ static int sqlite_session_purge(td_store *base, int64_t now_ms)
     return run_write(s, st);
 }
 
+static int sqlite_geofences(td_store *base, td_store_geofence_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT id, coalesce(owner_id, 0), name, area, device_ids, created FROM geofences"
+             " ORDER BY id",
+             &st))
+        return TD_ESTORE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_geofence g = {sqlite3_column_int64(st, 0),
+                               sqlite3_column_int64(st, 1),
+                               (const char *)sqlite3_column_text(st, 2),
+                               (const char *)sqlite3_column_text(st, 3),
+                               (const char *)sqlite3_column_text(st, 4),
+                               sqlite3_column_int64(st, 5)};
+        if ((rc = cb(arg, &g)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_geofence_put(td_store *base, td_store_geofence *g)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             g->id ? "UPDATE geofences SET name = ?2, area = ?3, device_ids = ?4 WHERE id = ?1"
+                   : "INSERT INTO geofences (owner_id, name, area, device_ids, created)"
+                     " VALUES (?5, ?2, ?3, ?4, ?6)",
+             &st))
+        return TD_ESTORE;
+    if (g->id)
+        sqlite3_bind_int64(st, 1, g->id);
+    sqlite3_bind_text(st, 2, g->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, g->area, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, g->device_ids);
+    if (!g->id) {
+        if (g->owner_id > 0)
+            sqlite3_bind_int64(st, 5, g->owner_id);
+        sqlite3_bind_int64(st, 6, g->created_ms);
+    }
+    int rc = run_write(s, st);
+    if (!rc && !g->id)
+        g->id = sqlite3_last_insert_rowid(s->reader);
+    else if (!rc && sqlite3_changes(s->reader) == 0)
+        rc = TD_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_geofence_delete(td_store *base, int64_t id)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "DELETE FROM geofences WHERE id = ?1", &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = run_write(s, st);
+    if (!rc && sqlite3_changes(s->reader) == 0)
+        rc = TD_ENOTFOUND;
+    return rc;
+}
+
 static int sqlite_events(td_store *base, const td_store_event_filter *f, td_store_event_cb cb,
                          void *arg)
 {
@@ -957,5 +1032,8 @@ const td_store_ops td_store_sqlite = {
     .session_get = sqlite_session_get,
     .session_delete = sqlite_session_delete,
     .session_purge = sqlite_session_purge,
+    .geofences = sqlite_geofences,
+    .geofence_put = sqlite_geofence_put,
+    .geofence_delete = sqlite_geofence_delete,
     .events = sqlite_events,
 };

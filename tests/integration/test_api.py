@@ -1036,8 +1036,6 @@ def test_bodies_and_routes(port, srv, admin, alice):
     A = DEV_A["id"]
     for method, path in (("GET", f"/api/devices/{A}/commands/types"), ("POST", "/api/events/1/ack"),
                          ("GET", "/api/commands"), ("POST", "/api/commands"),
-                         ("GET", "/api/geofences"), ("POST", "/api/geofences"),
-                         ("PUT", "/api/geofences/1"), ("DELETE", "/api/geofences/1"),
                          ("GET", "/api/rules"), ("POST", "/api/rules"), ("PUT", "/api/rules/1"),
                          ("DELETE", "/api/rules/1"), ("GET", "/api/notifications"),
                          ("POST", "/api/notifications"), ("DELETE", "/api/notifications/1")):
