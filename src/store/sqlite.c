@@ -617,6 +617,24 @@ static int run_write(sqlite_store *s, sqlite3_stmt *st)
     return rc;
 }
 
+/* run_write for an UPDATE or DELETE of one row: TD_ENOTFOUND when no row
+ * matched. */
+static int run_change(sqlite_store *s, sqlite3_stmt *st)
+{
+    int rc = run_write(s, st);
+    return !rc && sqlite3_changes(s->reader) == 0 ? TD_ENOTFOUND : rc;
+}
+
+/* Runs `sql` (a DELETE with ?1 = id); TD_ENOTFOUND when nothing was there. */
+static int delete_by_id(sqlite_store *s, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st;
+    if (prep(s, sql, &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    return run_change(s, st);
+}
+
 static int sqlite_device_add(td_store *base, td_store_device *d, int64_t owner_id)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -650,10 +668,7 @@ static int sqlite_device_update(td_store *base, int64_t id, const char *unique_i
         sqlite3_bind_text(st, 2, unique_id, -1, SQLITE_STATIC);
     if (name)
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    int rc = run_write(s, st);
-    if (!rc && sqlite3_changes(s->reader) == 0)
-        rc = TD_ENOTFOUND;
-    return rc;
+    return run_change(s, st);
 }
 
 static int sqlite_device_delete(td_store *base, int64_t id)
@@ -806,23 +821,12 @@ static int sqlite_user_update(td_store *base, int64_t id, const char *name, cons
         sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
     if (admin >= 0)
         sqlite3_bind_int(st, 4, admin);
-    int rc = run_write(s, st);
-    if (!rc && sqlite3_changes(s->reader) == 0)
-        rc = TD_ENOTFOUND;
-    return rc;
+    return run_change(s, st);
 }
 
 static int sqlite_user_delete(td_store *base, int64_t id)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite3_stmt *st;
-    if (prep(s, "DELETE FROM users WHERE id = ?1", &st))
-        return TD_ESTORE;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = run_write(s, st);
-    if (!rc && sqlite3_changes(s->reader) == 0)
-        rc = TD_ENOTFOUND;
-    return rc;
+    return delete_by_id((sqlite_store *)base, "DELETE FROM users WHERE id = ?1", id);
 }
 
 static int sqlite_session_add(td_store *base, const char *key, td_store_session *ses)
@@ -936,25 +940,17 @@ static int sqlite_geofence_put(td_store *base, td_store_geofence *g)
             sqlite3_bind_int64(st, 5, g->owner_id);
         sqlite3_bind_int64(st, 6, g->created_ms);
     }
+    if (g->id)
+        return run_change(s, st);
     int rc = run_write(s, st);
-    if (!rc && !g->id)
+    if (!rc)
         g->id = sqlite3_last_insert_rowid(s->reader);
-    else if (!rc && sqlite3_changes(s->reader) == 0)
-        rc = TD_ENOTFOUND;
     return rc;
 }
 
 static int sqlite_geofence_delete(td_store *base, int64_t id)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite3_stmt *st;
-    if (prep(s, "DELETE FROM geofences WHERE id = ?1", &st))
-        return TD_ESTORE;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = run_write(s, st);
-    if (!rc && sqlite3_changes(s->reader) == 0)
-        rc = TD_ENOTFOUND;
-    return rc;
+    return delete_by_id((sqlite_store *)base, "DELETE FROM geofences WHERE id = ?1", id);
 }
 
 static int sqlite_events(td_store *base, const td_store_event_filter *f, td_store_event_cb cb,
