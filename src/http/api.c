@@ -732,25 +732,29 @@ static bool unique_id_ok(td_req *r, const char *uid)
     return true;
 }
 
+/* Answers an add or change of device d that returned rc. */
+static void device_saved(td_req *r, int rc, td_device *d, const char *uid, const char *verb)
+{
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "a device with uniqueId '%s' already exists", uid);
+    } else if (rc) {
+        td_reply_error(r, 500, "cannot %s the device: %s", verb, td_strerror(rc));
+    } else {
+        td_http_device_changed(r->h, d);
+        reply_device(r, d, 200);
+    }
+}
+
 static void h_devices_create(td_req *r, json_t *body, const int64_t *ids)
 {
     const char *uid, *name;
-    td_device *d;
+    td_device *d = NULL;
     (void)ids;
     if (!get_str(r, body, "uniqueId", true, TD_DEVICE_ID_MAX - 1, &uid) ||
         !get_str(r, body, "name", false, 63, &name) || !unique_id_ok(r, uid))
         return;
     int rc = td_gw_device_add(r->h->srv, uid, name, r->who.id, &d);
-    if (rc == TD_EEXISTS) {
-        td_reply_error(r, 409, "a device with uniqueId '%s' already exists", uid);
-        return;
-    }
-    if (rc) {
-        td_reply_error(r, 500, "cannot add the device: %s", td_strerror(rc));
-        return;
-    }
-    td_http_device_changed(r->h, d);
-    reply_device(r, d, 200);
+    device_saved(r, rc, d, uid, "add");
 }
 
 static void h_devices_get(td_req *r, json_t *body, const int64_t *ids)
@@ -768,17 +772,7 @@ static void h_devices_update(td_req *r, json_t *body, const int64_t *ids)
     if (!d || !get_str(r, body, "uniqueId", false, TD_DEVICE_ID_MAX - 1, &uid) ||
         !get_str(r, body, "name", false, 63, &name) || (uid && !unique_id_ok(r, uid)))
         return;
-    int rc = td_gw_device_update(r->h->srv, d, uid, name);
-    if (rc == TD_EEXISTS) {
-        td_reply_error(r, 409, "a device with uniqueId '%s' already exists", uid);
-        return;
-    }
-    if (rc) {
-        td_reply_error(r, 500, "cannot change the device: %s", td_strerror(rc));
-        return;
-    }
-    td_http_device_changed(r->h, d);
-    reply_device(r, d, 200);
+    device_saved(r, td_gw_device_update(r->h->srv, d, uid, name), d, uid, "change");
 }
 
 static void h_devices_delete(td_req *r, json_t *body, const int64_t *ids)
@@ -1141,44 +1135,63 @@ static void json_geofence(td_sbuf *b, const td_store_geofence *g)
     td_sbuf_puts(b, g->area);
     td_sbuf_puts(b, ",\"deviceIds\":");
     td_sbuf_puts(b, g->device_ids ? g->device_ids : "null");
-    if (g->owner_id)
-        td_sbuf_printf(b, ",\"ownerId\":%lld}", (long long)g->owner_id);
-    else
-        td_sbuf_puts(b, ",\"ownerId\":null}");
+    td_sbuf_puts(b, ",\"ownerId\":");
+    td_json_id(b, g->owner_id);
+    td_sbuf_puts(b, "}");
 }
 
-struct geofence_find {
+struct geofence_list {
     td_req *r;
-    td_sbuf *b; /* list: append visible ones */
+    td_sbuf *b;
     int n;
-    int64_t id; /* find: the one with this id */
-    int64_t owner_id;
+};
+
+/* Lists the caller's geofences (an admin's: all). */
+static int geofence_item(void *arg, const td_store_geofence *g)
+{
+    struct geofence_list *l = arg;
+    if (!l->r->who.admin && g->owner_id != l->r->who.id)
+        return 0;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    json_geofence(l->b, g);
+    return 0;
+}
+
+struct geofence_owner {
+    int64_t id, owner_id;
     bool found;
 };
 
-static int geofence_item(void *arg, const td_store_geofence *g)
+static int geofence_match(void *arg, const td_store_geofence *g)
 {
-    struct geofence_find *f = arg;
-    if (f->id) {
-        if (g->id == f->id) {
-            f->found = true;
-            f->owner_id = g->owner_id;
-            return 1;
-        }
+    struct geofence_owner *o = arg;
+    if (g->id != o->id)
         return 0;
+    o->found = true;
+    o->owner_id = g->owner_id;
+    return 1;
+}
+
+/* Whether geofence id exists and the caller may change it (else replies
+ * 404); *owner gets its owner. */
+static bool owned_geofence(td_req *r, int64_t id, int64_t *owner)
+{
+    struct geofence_owner o = {.id = id};
+    td_store *s = store_of(r);
+    s->ops->geofences(s, geofence_match, &o);
+    if (!o.found || (!r->who.admin && o.owner_id != r->who.id)) {
+        td_reply_error(r, 404, "geofence %lld not found", (long long)id);
+        return false;
     }
-    if (!f->r->who.admin && g->owner_id != f->r->who.id)
-        return 0;
-    if (f->n++)
-        td_sbuf_puts(f->b, ",");
-    json_geofence(f->b, g);
-    return 0;
+    *owner = o.owner_id;
+    return true;
 }
 
 static void h_geofences_list(td_req *r, json_t *body, const int64_t *ids)
 {
     td_sbuf b;
-    struct geofence_find f = {.r = r, .b = &b};
+    struct geofence_list f = {.r = r, .b = &b, .n = 0};
     td_store *s = store_of(r);
     (void)body;
     (void)ids;
@@ -1201,15 +1214,8 @@ static void geofence_save(td_req *r, json_t *body, int64_t id)
     td_store *s = store_of(r);
     td_store_geofence g = {.id = id, .owner_id = r->who.id, .created_ms = td_now_ms()};
 
-    if (id) {
-        struct geofence_find f = {.r = r, .id = id};
-        s->ops->geofences(s, geofence_item, &f);
-        if (!f.found || (!r->who.admin && f.owner_id != r->who.id)) {
-            td_reply_error(r, 404, "geofence %lld not found", (long long)id);
-            return;
-        }
-        g.owner_id = f.owner_id;
-    }
+    if (id && !owned_geofence(r, id, &g.owner_id))
+        return;
     if (!get_str(r, body, "name", true, 63, &name))
         return;
     if (!*name) {
@@ -1259,13 +1265,10 @@ static void h_geofences_update(td_req *r, json_t *body, const int64_t *ids)
 static void h_geofences_delete(td_req *r, json_t *body, const int64_t *ids)
 {
     td_store *s = store_of(r);
-    struct geofence_find f = {.r = r, .id = ids[0]};
+    int64_t owner;
     (void)body;
-    s->ops->geofences(s, geofence_item, &f);
-    if (!f.found || (!r->who.admin && f.owner_id != r->who.id)) {
-        td_reply_error(r, 404, "geofence %lld not found", (long long)ids[0]);
+    if (!owned_geofence(r, ids[0], &owner))
         return;
-    }
     if (s->ops->geofence_delete(s, ids[0])) {
         td_reply_error(r, 500, "cannot delete the geofence");
         return;

@@ -133,6 +133,24 @@ static void req_reset(td_req *r)
     td_sbuf_init(&r->out, LWS_PRE);
 }
 
+/* A new transaction (or WebSocket handshake) on the connection's r; lws
+ * hands a zeroed r to a new connection, which req_reset takes as empty. */
+static void req_begin(td_req *r, td_http *h, struct lws *wsi)
+{
+    r->h = h;
+    r->wsi = wsi;
+    req_reset(r);
+}
+
+/* The connection is gone: frees everything r holds. */
+static void req_free(td_req *r)
+{
+    req_reset(r);
+    td_sbuf_free(&r->out);
+    td_sbuf_free(&r->body);
+    r->wsi = NULL;
+}
+
 /* Writes the headers (first call) or the next body piece. Returns -1 to
  * close the connection. */
 static int write_response(td_req *r)
@@ -368,13 +386,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (!r->h) {
-            td_sbuf_init(&r->body, 0);
-            td_sbuf_init(&r->out, LWS_PRE);
-        }
-        r->h = h;
-        r->wsi = wsi;
-        req_reset(r);
+        req_begin(r, h, wsi);
         return on_http(r, in);
 
     case LWS_CALLBACK_HTTP_BODY:
@@ -402,23 +414,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (r && r->h && !r->ws) {
-            req_reset(r);
-            td_sbuf_free(&r->out);
-            td_sbuf_free(&r->body);
-            r->wsi = NULL;
+            req_free(r);
         }
         return 0;
 
     /* ---- WebSocket: /api/socket ---- */
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char uri[64];
-        if (!r->h) {
-            td_sbuf_init(&r->body, 0);
-            td_sbuf_init(&r->out, LWS_PRE);
-        }
-        r->h = h;
-        r->wsi = wsi;
-        req_reset(r);
+        req_begin(r, h, wsi);
         lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
         if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
             strcmp(uri, "/api/socket") != 0) {
@@ -460,9 +463,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_CLOSED:
         td_live_close(r);
-        req_reset(r);
-        td_sbuf_free(&r->out);
-        td_sbuf_free(&r->body);
+        req_free(r);
         return 0;
 
     default:

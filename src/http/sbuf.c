@@ -137,6 +137,14 @@ void td_json_time(td_sbuf *b, int64_t ms)
     td_sbuf_printf(b, "\"%s\"", td_iso8601(ms, iso, sizeof(iso)));
 }
 
+void td_json_id(td_sbuf *b, int64_t id)
+{
+    if (id > 0)
+        td_sbuf_printf(b, "%lld", (long long)id);
+    else
+        td_sbuf_puts(b, "null");
+}
+
 void td_json_double(td_sbuf *b, double v)
 {
     if (!isfinite(v))
@@ -249,10 +257,8 @@ void td_json_event(td_sbuf *b, const td_store_event *e)
     } else {
         td_sbuf_puts(b, ",\"latitude\":null,\"longitude\":null");
     }
-    if (e->position_id)
-        td_sbuf_printf(b, ",\"positionId\":%lld", (long long)e->position_id);
-    else
-        td_sbuf_puts(b, ",\"positionId\":null");
+    td_sbuf_puts(b, ",\"positionId\":");
+    td_json_id(b, e->position_id);
     td_sbuf_puts(b, ",\"attributes\":");
     td_sbuf_puts(b, e->attributes && *e->attributes ? e->attributes : "{}");
     td_sbuf_puts(b, ",\"state\":");
@@ -275,10 +281,8 @@ void td_json_device(td_sbuf *b, const td_device *d)
     td_json_time(b, d->st.last_seen_ms);
     td_sbuf_puts(b, ",\"lastPosition\":");
     td_sbuf_puts(b, d->latest ? d->latest : "null");
-    if (d->owner_id)
-        td_sbuf_printf(b, ",\"ownerId\":%lld", (long long)d->owner_id);
-    else
-        td_sbuf_puts(b, ",\"ownerId\":null");
+    td_sbuf_puts(b, ",\"ownerId\":");
+    td_json_id(b, d->owner_id);
     td_sbuf_add(b, "}", 1);
 }
 

@@ -38,6 +38,7 @@ static inline char *td_sbuf_text(td_sbuf *b)
 void td_json_str(td_sbuf *b, const char *s); /* quoted, escaped; NULL -> null */
 void td_json_time(td_sbuf *b, int64_t ms);   /* ISO 8601 string; 0 -> null */
 void td_json_double(td_sbuf *b, double v);
+void td_json_id(td_sbuf *b, int64_t id); /* a store id; 0 (none) -> null */
 
 /* XML text with & < > " escaped. */
 void td_xml_text(td_sbuf *b, const char *s);
