@@ -57,12 +57,33 @@ typedef struct td_store_unknown {
     size_t len;
 } td_store_unknown;
 
+/* An event raised while the batch filled: a device alarm or a server-side
+ * rule. It is stored with its record (row) or, for events no record caused
+ * (timers), with the device's last stored record (position_id). Each
+ * notification id in notify gets an outbox entry in the same transaction. */
+typedef struct td_store_new_event {
+    int64_t id;          /* set by put_batch */
+    int dev;             /* index into td_store_batch.devices */
+    int row;             /* index into td_store_batch.rows, or -1 */
+    int64_t position_id; /* row < 0: an already stored record, or 0 */
+    const char *type;    /* static string (alarm or rule event name) */
+    int64_t time_ms;
+    bool located;
+    double latitude, longitude;
+    char *attributes; /* JSON object text owned by the batch; NULL = the row's */
+    bool critical;    /* stays open (state new) until acknowledged */
+    int64_t *notify;  /* notification ids, owned by the batch */
+    int nnotify;
+} td_store_new_event;
+
 /* A unit of group commit: everything in it is written in one transaction. */
 typedef struct td_store_batch {
     td_store_device *devices; /* snapshots; put_batch fills in ids */
     size_t ndevices;
     td_store_row *rows;
     size_t nrows;
+    td_store_new_event *events;
+    size_t nevents;
     td_store_unknown *unknown;
     size_t nunknown;
 } td_store_batch;
@@ -110,17 +131,25 @@ typedef struct td_store_event {
     bool located;
     double latitude, longitude;
     const char *attributes; /* JSON object text */
-    const char *state;
+    const char *state;      /* "new", "acknowledged" or "closed" */
+    bool critical;
+    int64_t ack_user_id;    /* 0 = not acknowledged */
+    const char *ack_user;   /* the acknowledging user's name, or NULL */
+    int64_t ack_ms, closed_ms;
+    const char *ack_note;   /* or NULL */
 } td_store_event;
 
 /* Filter for events(): device_id 0 = every device user_id may see (user_id
  * 0 = all devices); type NULL = all types; after = keyset cursor (event id). */
 typedef struct td_store_event_filter {
+    int64_t id; /* one event by id (0 = any) */
     int64_t device_id, user_id;
     int64_t from_ms, to_ms;
     const char *type;
+    const char *state; /* NULL = any */
     int64_t after;
     int limit;
+    bool desc; /* newest first (keyset after still by id) */
 } td_store_event_filter;
 
 /* A geofence (strings valid during the callback / owned by the caller). */
@@ -132,12 +161,50 @@ typedef struct td_store_geofence {
     int64_t created_ms;
 } td_store_geofence;
 
+/* A server-side rule: type (overspeed, lowBattery, ...), the devices it
+ * applies to (JSON array, NULL = every device the owner may see) and its
+ * parameters (JSON object). */
+typedef struct td_store_rule {
+    int64_t id, owner_id;
+    const char *type;
+    const char *device_ids;
+    const char *attributes;
+    int64_t created_ms;
+} td_store_rule;
+
+/* A user's notification channel: channel "webhook", "email" or "mqtt";
+ * target (URL, address or topic template); which event types (JSON array,
+ * NULL = all) and devices (JSON array, NULL = every device the user may
+ * see) it carries. */
+typedef struct td_store_notification {
+    int64_t id, user_id;
+    const char *channel, *target;
+    const char *event_types;
+    const char *device_ids;
+    int64_t created_ms;
+} td_store_notification;
+
+/* One pending delivery of an event to a notification channel. id is stable
+ * across retries and restarts: receivers deduplicate on it. */
+typedef struct td_store_outbox {
+    int64_t id, notification_id;
+    const char *channel, *target;
+    int attempts;
+    bool renotify; /* a reminder of an unacknowledged critical event */
+    int64_t created_ms, next_ms;
+    td_store_event event;
+    const char *device_unique_id, *device_name;
+} td_store_outbox;
+
 typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
 typedef int (*td_store_geofence_cb)(void *arg, const td_store_geofence *g);
 typedef int (*td_store_position_cb)(void *arg, const td_store_position *p);
 typedef int (*td_store_user_cb)(void *arg, const td_store_user *u);
 typedef int (*td_store_access_cb)(void *arg, const td_store_access *a);
 typedef int (*td_store_event_cb)(void *arg, const td_store_event *e);
+typedef int (*td_store_rule_cb)(void *arg, const td_store_rule *r);
+typedef int (*td_store_notification_cb)(void *arg, const td_store_notification *n);
+typedef int (*td_store_outbox_cb)(void *arg, const td_store_outbox *o);
 
 typedef struct td_store_ops {
     const char *name;
@@ -197,6 +264,36 @@ typedef struct td_store_ops {
 
     /* Events, ordered by (time, id), keyset paged after event id `after`. */
     int (*events)(td_store *s, const td_store_event_filter *f, td_store_event_cb cb, void *arg);
+    /* Acknowledges (close false: new -> acknowledged) or closes (-> closed)
+     * an event. TD_ENOTFOUND; TD_EEXISTS when it is already in that state
+     * or past it. */
+    int (*event_ack)(td_store *s, int64_t id, int64_t user_id, const char *user_name,
+                     const char *note, bool close, int64_t now_ms);
+    /* Open critical events last notified before before_ms. */
+    int (*events_due)(td_store *s, int64_t before_ms, td_store_event_cb cb, void *arg);
+    /* Marks an event notified at now_ms and queues reminder deliveries to
+     * the given notifications, in one transaction. */
+    int (*event_renotify)(td_store *s, int64_t id, int64_t now_ms, const int64_t *notify,
+                          int nnotify);
+
+    /* Rules and notifications: *_put adds (id 0; sets id) or replaces
+     * (TD_ENOTFOUND when absent). */
+    int (*rules)(td_store *s, td_store_rule_cb cb, void *arg);
+    int (*rule_put)(td_store *s, td_store_rule *r);
+    int (*rule_delete)(td_store *s, int64_t id);
+    int (*notifications)(td_store *s, td_store_notification_cb cb, void *arg);
+    int (*notification_put)(td_store *s, td_store_notification *n);
+    int (*notification_delete)(td_store *s, int64_t id);
+
+    /* The notification outbox: pending deliveries due at now_ms (oldest
+     * first, at most limit), and the outcome of one attempt: delivered
+     * (status "sent"), retry at next_ms ("pending"), or given up
+     * ("failed"). error is the last failure's text, or NULL. */
+    int (*outbox_due)(td_store *s, int64_t now_ms, int limit, td_store_outbox_cb cb, void *arg);
+    int (*outbox_result)(td_store *s, int64_t id, const char *status, int64_t next_ms,
+                         const char *error, int64_t now_ms);
+    /* Counts of outbox entries by status (for /metrics). */
+    int (*outbox_counts)(td_store *s, int64_t *pending, int64_t *sent, int64_t *failed);
 } td_store_ops;
 
 struct td_store {

@@ -25,6 +25,7 @@ typedef struct opt {
 } opt;
 
 #define F(field) offsetof(td_config, field)
+#define SZ(field) sizeof(((td_config *)0)->field)
 
 static const opt opts[] = {
     {"port", OPT_INT, F(port), 0, 0, 65535, "device port, TCP and UDP (default 8888)"},
@@ -63,6 +64,32 @@ static const opt opts[] = {
      "failed logins allowed per address per minute (default 10)"},
     {"ws-queue", OPT_INT, F(ws_queue), 0, 4, 100000,
      "messages queued per WebSocket client before it is dropped (default 1024)"},
+    {"critical-events", OPT_STR0, F(critical_events), SZ(critical_events), 0, 0,
+     "event types that stay open until acknowledged and are re-notified (default sos,fall)"},
+    {"renotify-interval", OPT_INT, F(renotify_interval), 0, 0, 86400,
+     "seconds between re-notifications of an unacknowledged critical event; 0 = off"
+     " (default 300)"},
+    {"geofence-margin", OPT_INT, F(geofence_margin), 0, 0, 10000,
+     "metres a fix must be past a geofence's edge to count as crossing it (default 20)"},
+    {"notify-retry-max", OPT_INT, F(notify_retry_max), 0, 1, 86400,
+     "longest wait between attempts to deliver a notification, seconds (default 600)"},
+    {"notify-expire", OPT_INT, F(notify_expire), 0, 1, 24 * 365,
+     "hours a notification is retried before it is given up (default 48)"},
+    {"notify-timeout", OPT_INT, F(notify_timeout), 0, 1, 600,
+     "seconds one delivery attempt may take (default 10)"},
+    {"smtp-url", OPT_STR0, F(smtp_url), SZ(smtp_url), 0, 0,
+     "mail server for e-mail notifications, smtp://host:port or smtps://host:port (default: none)"},
+    {"smtp-from", OPT_STR0, F(smtp_from), SZ(smtp_from), 0, 0,
+     "sender address of notification e-mails (default trackd@localhost)"},
+    {"smtp-user", OPT_STR0, F(smtp_user), SZ(smtp_user), 0, 0, "SMTP user name (default: none)"},
+    {"smtp-password", OPT_STR0, F(smtp_password), SZ(smtp_password), 0, 0, "SMTP password"},
+    {"mqtt-url", OPT_STR0, F(mqtt_url), SZ(mqtt_url), 0, 0,
+     "MQTT broker for notifications, mqtt://host:port (default: none)"},
+    {"mqtt-topic", OPT_STR0, F(mqtt_topic), SZ(mqtt_topic), 0, 0,
+     "default MQTT topic template; {uniqueId}, {deviceId}, {type} are replaced"
+     " (default trackd/{uniqueId}/events/{type})"},
+    {"mqtt-user", OPT_STR0, F(mqtt_user), SZ(mqtt_user), 0, 0, "MQTT user name (default: none)"},
+    {"mqtt-password", OPT_STR0, F(mqtt_password), SZ(mqtt_password), 0, 0, "MQTT password"},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -89,6 +116,14 @@ void td_config_defaults(td_config *c)
     c->token_days = 365;
     c->login_rate = 10;
     c->ws_queue = 1024;
+    snprintf(c->critical_events, sizeof(c->critical_events), "sos,fall");
+    c->renotify_interval = 300;
+    c->geofence_margin = 20;
+    c->notify_retry_max = 600;
+    c->notify_expire = 48;
+    c->notify_timeout = 10;
+    snprintf(c->smtp_from, sizeof(c->smtp_from), "trackd@localhost");
+    snprintf(c->mqtt_topic, sizeof(c->mqtt_topic), "trackd/{uniqueId}/events/{type}");
 }
 
 static const opt *find(const char *name, size_t len)

@@ -32,6 +32,22 @@ typedef struct td_config {
     int token_days;      /* days an API token lasts */
     int login_rate;      /* failed logins per address per minute before 429 */
     int ws_queue;        /* messages queued per WebSocket client before it is dropped */
+
+    /* Alerts: events, rules and notifications */
+    char critical_events[256]; /* event types that stay open until acknowledged */
+    int renotify_interval;     /* seconds between re-notifications of open critical events */
+    int geofence_margin;       /* metres a fix must be past a geofence edge to cross it */
+    int notify_retry_max;      /* longest wait between delivery attempts, seconds */
+    int notify_expire;         /* hours a notification is retried before it is failed */
+    int notify_timeout;        /* seconds one delivery attempt may take */
+    char smtp_url[256];        /* smtp://host:port or smtps://...; "" = e-mail off */
+    char smtp_from[128];
+    char smtp_user[128];
+    char smtp_password[128];
+    char mqtt_url[256]; /* mqtt://host:port; "" = MQTT off */
+    char mqtt_topic[256];
+    char mqtt_user[128];
+    char mqtt_password[128];
 } td_config;
 
 void td_config_defaults(td_config *c);
