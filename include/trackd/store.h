@@ -36,7 +36,6 @@ typedef struct td_store_device {
  * the record's own fix or (status records) the device's last known one. */
 typedef struct td_store_row {
     int64_t id;           /* set by put_batch */
-    int64_t event_id;     /* first event id of the row's alarms (put_batch) */
     int dev;              /* index into td_store_batch.devices */
     const char *protocol; /* static string (registry name) */
     td_rec_type type;
@@ -67,7 +66,8 @@ typedef struct td_store_new_event {
     int row;             /* index into td_store_batch.rows, or -1 */
     int64_t position_id; /* row < 0: an already stored record, or 0 */
     const char *type;    /* static string (alarm or rule event name) */
-    int64_t time_ms;
+    int64_t time_ms;     /* when it happened (device time of its record) */
+    int64_t server_ms;   /* when the server raised it */
     bool located;
     double latitude, longitude;
     char *attributes; /* JSON object text owned by the batch; NULL = the row's */
@@ -133,10 +133,10 @@ typedef struct td_store_event {
     const char *attributes; /* JSON object text */
     const char *state;      /* "new", "acknowledged" or "closed" */
     bool critical;
-    int64_t ack_user_id;    /* 0 = not acknowledged */
-    const char *ack_user;   /* the acknowledging user's name, or NULL */
+    int64_t ack_user_id;  /* 0 = not acknowledged */
+    const char *ack_user; /* the acknowledging user's name, or NULL */
     int64_t ack_ms, closed_ms;
-    const char *ack_note;   /* or NULL */
+    const char *ack_note; /* or NULL */
 } td_store_event;
 
 /* Filter for events(): device_id 0 = every device user_id may see (user_id

@@ -34,6 +34,8 @@ typedef struct td_device {
     int64_t latest_ms;
     bool latest_loaded; /* the store was asked once */
 
+    struct td_rstate *rstate; /* server-side rule state (core/rules.c) */
+
     bool announced; /* a {"devices"} message went out for it */
     bool announced_online;
     struct td_device *grave_next; /* deleted, freed after the next commit starts */
@@ -84,5 +86,13 @@ int td_gw_device_delete(td_server *srv, td_device *d);
 int td_gw_share(td_server *srv, td_device *d, int64_t user_id, bool add);
 /* A user was deleted: drop them from owners and shares. */
 void td_gw_user_deleted(td_server *srv, int64_t user_id);
+
+/* Geofences, rules, notification channels or users changed in the store:
+ * the rule engine reloads them. */
+void td_gw_alerts_changed(td_server *srv);
+/* Whether events of this type are critical (stay open until acknowledged). */
+bool td_gw_event_critical(td_server *srv, const char *type);
+/* New outbox entries were written outside a batch (re-notification). */
+void td_gw_notify_kick(td_server *srv);
 
 #endif

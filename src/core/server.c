@@ -37,16 +37,20 @@
 #include "core/log.h"
 #include "core/map.h"
 #include "core/record_json.h"
+#include "core/rules.h"
 #include "core/stream.h"
 #include "core/text.h"
 #include "http/auth.h"
 #include "http/http.h"
+#include "notify/notify.h"
 #include "trackd/error.h"
 #include "trackd/protocol.h"
 #include "trackd/store.h"
 
 #define WRITE_QUEUE_MAX (256 * 1024)
 #define SWEEP_MS 1000
+#define RENOTIFY_CHECK_MS 5000 /* how often open critical events are looked at */
+#define PENDING_MAX 64         /* events one record can raise */
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
@@ -108,7 +112,7 @@ struct td_server {
     struct gbatch {
         td_store_batch b;
         td_device **devs; /* parallel to b.devices */
-        size_t rows_cap, devs_cap, unknown_cap;
+        size_t rows_cap, devs_cap, unknown_cap, events_cap;
     } batch[2];
     int open;
     uint64_t open_seq, committed_seq; /* sequence of the open batch */
@@ -127,6 +131,16 @@ struct td_server {
     td_http *http;
     td_gw_stats stats;
     uint64_t commit_start_ns;
+
+    td_rules *rules;
+    td_notify *notify;
+    uint64_t renotify_checked_ms;
+    /* Events a record raised, waiting for the record's row. */
+    struct pending_event {
+        const char *type;
+        json_t *attrs;
+    } pending[PENDING_MAX];
+    int npending;
 };
 
 const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -151,6 +165,7 @@ static void index_device(td_server *srv, td_device *dev)
 
 static void free_device(td_device *dev)
 {
+    td_rules_forget(dev);
     free(dev->shares);
     free(dev->latest);
     free(dev);
@@ -248,8 +263,12 @@ static int touch_device(td_server *srv, td_device *dev)
     return dev->batch_idx;
 }
 
+static void raise_event(td_server *srv, td_device *dev, int row, const char *type, json_t *attrs);
+
 static void link_device(td_server *srv, td_device *dev, const char *remote, const char *proto)
 {
+    if (!dev->links && !srv->stopping && dev->st.id > 0 && td_rules_online(srv->rules, dev))
+        raise_event(srv, dev, -1, "deviceOnline", json_pack("{ss}", "remote", remote));
     dev->links++;
     dev->st.online = true;
     if (!dev->st.first_seen_ms) /* added through the API, reporting for the first time */
@@ -265,6 +284,9 @@ static void unlink_device(td_server *srv, td_device *dev, const char *remote, co
         return;
     dev->st.online = false;
     touch_device(srv, dev);
+    if (!srv->stopping && dev->st.id > 0 && td_rules_online(srv->rules, dev))
+        raise_event(srv, dev, -1, "deviceOffline",
+                    json_pack("{ssss}", "remote", remote, "reason", why));
     td_info("device %s offline (%s, %s)", dev->st.unique_id, remote, why);
 }
 
@@ -485,6 +507,11 @@ static void commit_done(uv_work_t *w, int status)
         }
         if (devs && srv->http)
             td_http_committed(srv->http, b, devs);
+        for (size_t i = 0; i < b->nevents; i++)
+            if (b->events[i].nnotify && b->events[i].id > 0) {
+                td_notify_kick(srv->notify);
+                break;
+            }
         if (devs != stack)
             free(devs);
     } else {
@@ -502,7 +529,7 @@ static void commit_done(uv_work_t *w, int status)
 
 static bool batch_empty(const td_store_batch *b)
 {
-    return !b->nrows && !b->ndevices && !b->nunknown;
+    return !b->nrows && !b->ndevices && !b->nunknown && !b->nevents;
 }
 
 /* Runs after every loop iteration: starts a commit when there is work. */
@@ -591,6 +618,97 @@ static int add_row(td_server *srv, td_device *dev, const td_protocol *proto, con
         dev->st.last_seen_ms = (int64_t)now;
     srv->records++;
     return 0;
+}
+
+/*
+ * Adds an event to the open batch: with its record (row, an index into the
+ * open batch's rows) or, row < 0, at the device's last known place. Its
+ * notification channels are picked now, so the outbox entries commit with
+ * it. attrs (NULL = the row's attributes) is consumed.
+ */
+static void raise_event(td_server *srv, td_device *dev, int row, const char *type, json_t *attrs)
+{
+    struct gbatch *g = &srv->batch[srv->open];
+    int idx = touch_device(srv, dev);
+    char *text = attrs ? json_dumps(attrs, JSON_COMPACT) : NULL;
+    json_decref(attrs);
+
+    if (idx < 0 || (attrs && !text)) {
+        td_error("device %s: out of memory; %s event lost", dev->st.unique_id, type);
+        free(text);
+        return;
+    }
+    if (g->b.nevents == g->events_cap) {
+        size_t cap = g->events_cap ? g->events_cap * 2 : 64;
+        td_store_new_event *ev = realloc(g->b.events, cap * sizeof(*ev));
+        if (!ev) {
+            td_error("device %s: out of memory; %s event lost", dev->st.unique_id, type);
+            free(text);
+            return;
+        }
+        g->b.events = ev;
+        g->events_cap = cap;
+    }
+    td_store_new_event *e = &g->b.events[g->b.nevents++];
+    memset(e, 0, sizeof(*e));
+    e->dev = idx;
+    e->row = row;
+    e->type = type;
+    e->server_ms = (int64_t)now_ms();
+    e->attributes = text;
+    e->critical = td_rules_critical(srv->rules, type);
+    e->nnotify = td_rules_notify(srv->rules, dev, type, &e->notify);
+    if (row >= 0) {
+        const td_store_row *r = &g->b.rows[row];
+        e->time_ms = r->device_ms;
+        e->located = r->located;
+        e->latitude = r->latitude;
+        e->longitude = r->longitude;
+    } else {
+        e->time_ms = e->server_ms;
+        e->located = dev->st.has_location;
+        e->latitude = dev->st.last_latitude;
+        e->longitude = dev->st.last_longitude;
+    }
+    td_info("device %s: event %s%s", dev->st.unique_id, type, e->critical ? " (critical)" : "");
+}
+
+/* Rule engine callback: events wait for their record's row. */
+static void collect_event(void *arg, td_device *dev, const char *type, json_t *attrs)
+{
+    td_server *srv = arg;
+    if (srv->npending == PENDING_MAX) {
+        json_decref(attrs);
+        return;
+    }
+    (void)dev;
+    srv->pending[srv->npending++] = (struct pending_event){type, attrs};
+}
+
+/* Rule engine callback for timers: events without a record. */
+static void timer_event(void *arg, td_device *dev, const char *type, json_t *attrs)
+{
+    raise_event(arg, dev, -1, type, attrs);
+}
+
+/* Runs the rules on a record, then adds it and the events it raised. */
+static int add_record(td_server *srv, td_device *dev, const td_protocol *proto, const td_record *r,
+                      uint64_t now)
+{
+    if (!dev->rstate && srv->http)
+        td_device_load_latest(srv->http, dev); /* the rules start from it */
+    srv->npending = 0;
+    td_rules_record(srv->rules, dev, r, collect_event, srv);
+    int rc = add_row(srv, dev, proto, r, now);
+    int row = (int)srv->batch[srv->open].b.nrows - 1;
+    for (int i = 0; i < srv->npending; i++) {
+        if (rc)
+            json_decref(srv->pending[i].attrs);
+        else
+            raise_event(srv, dev, row, srv->pending[i].type, srv->pending[i].attrs);
+    }
+    srv->npending = 0;
+    return rc;
 }
 
 /* ---- frames ------------------------------------------------------------- */
@@ -683,7 +801,7 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
             return;
         }
         for (int i = 0; i < ctx->nrec; i++) {
-            if (add_row(srv, dev, proto, &ctx->rec[i], now)) {
+            if (add_record(srv, dev, proto, &ctx->rec[i], now)) {
                 td_error("%s %s %s: out of memory; frame not acknowledged", src->remote,
                          proto->name, dev->st.unique_id);
                 return;
@@ -946,10 +1064,83 @@ static void pause_reading(td_server *srv, bool pause)
         uv_udp_recv_start(&srv->udp, alloc_cb, on_udp_recv);
 }
 
+/* Collects open critical events due for a reminder. */
+typedef struct due_list {
+    td_store_event *ev;
+    size_t n, cap;
+} due_list;
+
+static int collect_due(void *arg, const td_store_event *e)
+{
+    due_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        td_store_event *p = realloc(l->ev, cap * sizeof(*p));
+        if (!p)
+            return TD_ENOMEM;
+        l->ev = p;
+        l->cap = cap;
+    }
+    td_store_event *c = &l->ev[l->n++];
+    *c = *e;        /* only ids and the type are used after the callback */
+    c->type = NULL; /* the static name, for td_rules_notify() */
+    for (int i = 0; td_event_types[i] && !c->type; i++)
+        if (strcmp(td_event_types[i], e->type) == 0)
+            c->type = td_event_types[i];
+    c->attributes = c->state = c->ack_user = c->ack_note = NULL;
+    return 0;
+}
+
+/*
+ * Re-notifies unacknowledged critical events every --renotify-interval:
+ * reminders go to the event's notification channels (new outbox entries)
+ * and to the web clients.
+ */
+static void renotify(td_server *srv, uint64_t now)
+{
+    td_store *s = srv->store;
+    int64_t interval = (int64_t)srv->cfg->renotify_interval * 1000;
+    due_list due = {0};
+    bool queued = false;
+
+    if (interval <= 0 || now - srv->renotify_checked_ms < RENOTIFY_CHECK_MS)
+        return;
+    srv->renotify_checked_ms = now;
+    if (s->ops->events_due(s, (int64_t)now - interval, collect_due, &due))
+        td_error("store: cannot list open critical events");
+    for (size_t i = 0; i < due.n; i++) {
+        td_store_event *e = &due.ev[i];
+        td_device *dev = td_gw_device(srv, e->device_id);
+        int64_t *ids = NULL;
+        int n = dev && e->type ? td_rules_notify(srv->rules, dev, e->type, &ids) : 0;
+        if (s->ops->event_renotify(s, e->id, (int64_t)now, ids, n)) {
+            td_error("store: cannot record the reminder of event %lld", (long long)e->id);
+        } else {
+            td_info("event %lld (%s) still unacknowledged: reminder to %d channel(s)",
+                    (long long)e->id, e->type ? e->type : "?", n);
+            queued |= n > 0;
+            if (srv->http)
+                td_http_event_changed(srv->http, e->id, true);
+        }
+        free(ids);
+    }
+    free(due.ev);
+    if (queued)
+        td_notify_kick(srv->notify);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     td_server *srv = t->data;
     uint64_t now = now_ms();
+    if (!srv->stopping) {
+        if (td_rules_have_timers(srv->rules))
+            for (size_t i = 0; i < srv->devices.cap; i++)
+                if (srv->devices.slots[i].key)
+                    td_rules_tick(srv->rules, srv->devices.slots[i].value, (int64_t)now,
+                                  timer_event, srv);
+        renotify(srv, now);
+    }
     uint64_t idle = (uint64_t)srv->cfg->idle_timeout * 1000;
     uint64_t detect = (uint64_t)srv->cfg->detect_timeout * 1000;
     uint64_t udp = (uint64_t)srv->cfg->udp_timeout * 1000;
@@ -1026,6 +1217,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_udp_recv_stop(&srv->udp);
     if (srv->http)
         td_http_stop(srv->http);
+    td_notify_stop(srv->notify);
     for (td_conn *c = srv->conns; c; c = c->next)
         if (!c->closing)
             uv_read_stop((uv_stream_t *)&c->handle);
@@ -1033,6 +1225,21 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* ---- the registry as the HTTP side sees it ------------------------------ */
+
+void td_gw_alerts_changed(td_server *srv)
+{
+    td_rules_load(srv->rules, srv->store);
+}
+
+bool td_gw_event_critical(td_server *srv, const char *type)
+{
+    return td_rules_critical(srv->rules, type);
+}
+
+void td_gw_notify_kick(td_server *srv)
+{
+    td_notify_kick(srv->notify);
+}
 
 const td_config *td_gw_config(td_server *srv)
 {
@@ -1235,6 +1442,7 @@ void td_gw_user_deleted(td_server *srv, int64_t user_id)
             if (d->shares[k] == user_id)
                 d->shares[k--] = d->shares[--d->nshares];
     }
+    td_gw_alerts_changed(srv);
 }
 
 /* ---- start-up ----------------------------------------------------------- */
@@ -1305,6 +1513,7 @@ static void free_batch(struct gbatch *g)
     free(g->b.rows);
     free(g->b.devices);
     free(g->b.unknown);
+    free(g->b.events);
     free(g->devs);
 }
 
@@ -1345,9 +1554,15 @@ int td_serve(const td_config *cfg)
             srv.store->ops->name, srv.devices.len,
             cfg->register_unknown ? "registered automatically" : "rejected");
 
+    srv.rules = td_rules_new(cfg);
+    if (!srv.rules || td_rules_load(srv.rules, srv.store))
+        goto out;
+
     rc = bind_port(&srv, err, sizeof(err));
     if (!rc)
         rc = td_http_start(&srv, srv.loop, &srv.http, err, sizeof(err));
+    if (!rc)
+        rc = td_notify_start(srv.loop, srv.store, cfg, &srv.notify, err, sizeof(err));
     if (rc) {
         td_error("%s", err);
         goto out;
@@ -1376,6 +1591,7 @@ out:
             close_handle((uv_handle_t *)&srv.udp);
         if (srv.http)
             td_http_stop(srv.http);
+        td_notify_stop(srv.notify);
         uv_run(srv.loop, UV_RUN_DEFAULT);
     }
     if (srv.store) {
@@ -1387,6 +1603,8 @@ out:
                     (unsigned long long)srv.decode_errors);
     }
     td_http_free(srv.http);
+    td_notify_free(srv.notify);
+    td_rules_free(srv.rules);
     for (size_t i = 0; i < srv.devices.cap; i++)
         if (srv.devices.slots[i].key)
             free_device(srv.devices.slots[i].value);

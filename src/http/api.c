@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/rules.h"
 #include "core/text.h"
 #include "http/auth.h"
 #include "http/internal.h"
@@ -915,15 +916,8 @@ static int event_item(void *arg, const td_store_event *e)
 /* Event types trackd produces: the alarm names and the server-side ones. */
 static bool known_event_type(const char *t)
 {
-    static const char *const server_types[] = {
-        "geofenceEnter", "geofenceExit", "overspeed",           "lowBattery",    "motionStart",
-        "motionStop",    "deviceOnline", "deviceOffline",       "noReport",      "heartRateHigh",
-        "heartRateLow",  "spo2Low",      "bodyTemperatureHigh", "commandResult", "voiceMessage",
-    };
-    if (td_alarm_from_name(t) >= 0)
-        return true;
-    for (size_t i = 0; i < sizeof(server_types) / sizeof(server_types[0]); i++)
-        if (strcmp(t, server_types[i]) == 0)
+    for (size_t i = 0; td_event_types[i]; i++)
+        if (strcmp(t, td_event_types[i]) == 0)
             return true;
     return false;
 }
@@ -949,6 +943,20 @@ static void h_events(td_req *r, json_t *body, const int64_t *ids)
         td_reply_error(r, 400, "query parameter 'type': '%s' is not an event type", f.type);
         return;
     }
+    f.state = td_arg(r, "state");
+    if (f.state && !*f.state)
+        f.state = NULL;
+    if (f.state && strcmp(f.state, "new") && strcmp(f.state, "acknowledged") &&
+        strcmp(f.state, "closed")) {
+        td_reply_error(r, 400, "query parameter 'state' must be new, acknowledged or closed");
+        return;
+    }
+    const char *order = td_arg(r, "order");
+    if (order && *order && strcmp(order, "asc") && strcmp(order, "desc")) {
+        td_reply_error(r, 400, "query parameter 'order' must be asc or desc");
+        return;
+    }
+    f.desc = order && strcmp(order, "desc") == 0;
     f.user_id = r->who.admin ? 0 : r->who.id;
     td_sbuf b;
     struct json_list l = {&b, 0};
@@ -1238,6 +1246,8 @@ static void geofence_save(td_req *r, json_t *body, int64_t id)
     g.area = area;
     g.device_ids = devices;
     int rc = s->ops->geofence_put(s, &g);
+    if (!rc)
+        td_gw_alerts_changed(r->h->srv);
     if (rc) {
         td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the geofence: %s",
                        td_strerror(rc));
@@ -1273,6 +1283,435 @@ static void h_geofences_delete(td_req *r, json_t *body, const int64_t *ids)
         td_reply_error(r, 500, "cannot delete the geofence");
         return;
     }
+    td_gw_alerts_changed(r->h->srv);
+    reply_no_content(r);
+}
+
+/* ---- event handling ----------------------------------------------------- */
+
+struct one_event {
+    td_sbuf *b;
+    bool found;
+};
+
+static int one_event_item(void *arg, const td_store_event *e)
+{
+    struct one_event *o = arg;
+    o->found = true;
+    if (o->b)
+        td_json_event(o->b, e);
+    return 1;
+}
+
+/* Whether event id exists on a device the caller may see (else 404); with
+ * b, writes the event there. */
+static bool visible_event(td_req *r, int64_t id, td_sbuf *b)
+{
+    td_store *s = store_of(r);
+    td_store_event_filter f = {
+        .id = id, .user_id = r->who.admin ? 0 : r->who.id, .to_ms = INT64_MAX, .limit = 1};
+    struct one_event o = {b, false};
+    if (s->ops->events(s, &f, one_event_item, &o) == 0 && o.found)
+        return true;
+    td_reply_error(r, 404, "event %lld not found", (long long)id);
+    return false;
+}
+
+/* POST /api/events/{id}/ack and /close: new -> acknowledged -> closed. */
+static void event_handle(td_req *r, json_t *body, int64_t id, bool close)
+{
+    td_store *s = store_of(r);
+    const char *note = NULL;
+    if (!get_str(r, body, "note", false, 1000, &note) || !visible_event(r, id, NULL))
+        return;
+    int rc = s->ops->event_ack(s, id, r->who.id, r->who.name, note && *note ? note : NULL, close,
+                               td_now_ms());
+    if (rc == TD_EEXISTS) {
+        td_reply_error(r, 409, "event %lld is already %s", (long long)id,
+                       close ? "closed" : "acknowledged");
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot update the event: %s", td_strerror(rc));
+        return;
+    }
+    td_info("event %lld %s by %s", (long long)id, close ? "closed" : "acknowledged", r->who.name);
+    td_http_event_changed(r->h, id, false);
+    td_sbuf b;
+    td_sbuf_init(&b, LWS_PRE);
+    if (visible_event(r, id, &b))
+        td_reply_sbuf(r, 200, &b);
+    else
+        td_sbuf_free(&b);
+}
+
+static void h_events_ack(td_req *r, json_t *body, const int64_t *ids)
+{
+    event_handle(r, body, ids[0], false);
+}
+
+static void h_events_close(td_req *r, json_t *body, const int64_t *ids)
+{
+    event_handle(r, body, ids[0], true);
+}
+
+/* ---- rules -------------------------------------------------------------- */
+
+static void json_rule(td_sbuf *b, const td_store_rule *ru)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"type\":", (long long)ru->id);
+    td_json_str(b, ru->type);
+    td_sbuf_puts(b, ",\"deviceIds\":");
+    td_sbuf_puts(b, ru->device_ids ? ru->device_ids : "null");
+    td_sbuf_puts(b, ",\"attributes\":");
+    td_sbuf_puts(b, ru->attributes ? ru->attributes : "{}");
+    td_sbuf_puts(b, ",\"ownerId\":");
+    td_json_id(b, ru->owner_id);
+    td_sbuf_puts(b, ",\"created\":");
+    td_json_time(b, ru->created_ms);
+    td_sbuf_puts(b, "}");
+}
+
+/* A list of the caller's rules or channels (an admin's: all); by id when
+ * id > 0 (found tells whether it exists and is the caller's). */
+struct owned_list {
+    td_req *r;
+    td_sbuf *b;
+    int n;
+    int64_t id;
+    bool found;
+    int64_t owner;
+};
+
+static bool owned_by_caller(struct owned_list *l, int64_t id, int64_t owner)
+{
+    if (!l->r->who.admin && owner != l->r->who.id)
+        return false;
+    if (l->id && id != l->id)
+        return false;
+    l->found = true;
+    l->owner = owner;
+    if (l->b && l->n++)
+        td_sbuf_puts(l->b, ",");
+    return true;
+}
+
+static int rule_item(void *arg, const td_store_rule *ru)
+{
+    struct owned_list *l = arg;
+    if (owned_by_caller(l, ru->id, ru->owner_id) && l->b)
+        json_rule(l->b, ru);
+    return 0;
+}
+
+static bool owned_rule(td_req *r, int64_t id)
+{
+    struct owned_list l = {.r = r, .id = id};
+    td_store *s = store_of(r);
+    s->ops->rules(s, rule_item, &l);
+    if (!l.found)
+        td_reply_error(r, 404, "rule %lld not found", (long long)id);
+    return l.found;
+}
+
+static void h_rules_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_sbuf b;
+    struct owned_list l = {.r = r, .b = &b};
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    if (s->ops->rules(s, rule_item, &l)) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot list rules");
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void rule_save(td_req *r, json_t *body, int64_t id)
+{
+    const char *type;
+    char err[160];
+    bool bad;
+    int64_t owner;
+    td_store *s = store_of(r);
+    td_store_rule ru = {.id = id, .owner_id = r->who.id, .created_ms = td_now_ms()};
+
+    if (id && !owned_rule(r, id))
+        return;
+    if (!get_str(r, body, "type", true, 32, &type))
+        return;
+    json_t *attrs = json_object_get(body, "attributes");
+    if (attrs && !json_is_object(attrs) && !json_is_null(attrs)) {
+        td_reply_error(r, 400, "field 'attributes' must be an object");
+        return;
+    }
+    json_t *empty = json_object();
+    if (!attrs || json_is_null(attrs))
+        attrs = empty;
+    if (td_rule_check(type, attrs, err, sizeof(err))) {
+        json_decref(empty);
+        td_reply_error(r, 400, "%s", err);
+        return;
+    }
+    json_t *fence = json_object_get(attrs, "geofenceId");
+    if (fence && !owned_geofence(r, json_integer_value(fence), &owner)) {
+        json_decref(empty);
+        return;
+    }
+    char *devices = parse_device_ids(r, body, &bad);
+    char *text = bad ? NULL : json_dumps(attrs, JSON_COMPACT);
+    json_decref(empty);
+    if (bad || !text) {
+        if (!bad)
+            td_reply_error(r, 500, "out of memory");
+        free(devices);
+        return;
+    }
+    ru.type = type;
+    ru.attributes = text;
+    ru.device_ids = devices;
+    int rc = s->ops->rule_put(s, &ru);
+    if (rc) {
+        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the rule: %s",
+                       td_strerror(rc));
+    } else {
+        td_gw_alerts_changed(r->h->srv);
+        td_sbuf b;
+        td_sbuf_init(&b, LWS_PRE);
+        json_rule(&b, &ru);
+        td_reply_sbuf(r, 200, &b);
+    }
+    free(text);
+    free(devices);
+}
+
+static void h_rules_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)ids;
+    rule_save(r, body, 0);
+}
+
+static void h_rules_update(td_req *r, json_t *body, const int64_t *ids)
+{
+    rule_save(r, body, ids[0]);
+}
+
+static void h_rules_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    (void)body;
+    if (!owned_rule(r, ids[0]))
+        return;
+    if (s->ops->rule_delete(s, ids[0])) {
+        td_reply_error(r, 500, "cannot delete the rule");
+        return;
+    }
+    td_gw_alerts_changed(r->h->srv);
+    reply_no_content(r);
+}
+
+/* ---- notification channels ---------------------------------------------- */
+
+static void json_notification(td_sbuf *b, const td_store_notification *n)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"userId\":%lld,\"channel\":", (long long)n->id,
+                   (long long)n->user_id);
+    td_json_str(b, n->channel);
+    td_sbuf_puts(b, ",\"target\":");
+    td_json_str(b, n->target ? n->target : "");
+    td_sbuf_puts(b, ",\"eventTypes\":");
+    td_sbuf_puts(b, n->event_types ? n->event_types : "null");
+    td_sbuf_puts(b, ",\"deviceIds\":");
+    td_sbuf_puts(b, n->device_ids ? n->device_ids : "null");
+    td_sbuf_puts(b, ",\"created\":");
+    td_json_time(b, n->created_ms);
+    td_sbuf_puts(b, "}");
+}
+
+static int notification_item(void *arg, const td_store_notification *n)
+{
+    struct owned_list *l = arg;
+    if (owned_by_caller(l, n->id, n->user_id) && l->b)
+        json_notification(l->b, n);
+    return 0;
+}
+
+static bool owned_notification(td_req *r, int64_t id, int64_t *owner)
+{
+    struct owned_list l = {.r = r, .id = id};
+    td_store *s = store_of(r);
+    s->ops->notifications(s, notification_item, &l);
+    if (!l.found)
+        td_reply_error(r, 404, "notification %lld not found", (long long)id);
+    *owner = l.owner;
+    return l.found;
+}
+
+static void h_notifications_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_sbuf b;
+    struct owned_list l = {.r = r, .b = &b};
+    td_store *s = store_of(r);
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    td_sbuf_puts(&b, "[");
+    if (s->ops->notifications(s, notification_item, &l)) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot list notifications");
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+/* Checks a channel's target; replies 400 and returns false when unusable. */
+static bool check_target(td_req *r, const char *channel, const char *target)
+{
+    const td_config *cfg = td_gw_config(r->h->srv);
+    for (const char *p = target; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            td_reply_error(r, 400, "field 'target' must not contain control characters");
+            return false;
+        }
+    if (strcmp(channel, "webhook") == 0) {
+        if (strncmp(target, "http://", 7) != 0 && strncmp(target, "https://", 8) != 0) {
+            td_reply_error(r, 400, "a webhook target must be an http:// or https:// URL");
+            return false;
+        }
+    } else if (strcmp(channel, "email") == 0) {
+        const char *at = strchr(target, '@');
+        if (!at || at == target || !at[1] || strchr(target, ' ') || strchr(at + 1, '@') ||
+            strpbrk(target, "<>,;")) {
+            td_reply_error(r, 400, "an email target must be one address, like name@example.com");
+            return false;
+        }
+        if (!cfg->smtp_url[0]) {
+            td_reply_error(r, 400, "e-mail notifications are off: the server has no --smtp-url");
+            return false;
+        }
+    } else if (strcmp(channel, "mqtt") == 0) {
+        if (strpbrk(target, "#+")) {
+            td_reply_error(r, 400, "an MQTT topic must not contain the wildcards # or +");
+            return false;
+        }
+        if (!cfg->mqtt_url[0]) {
+            td_reply_error(r, 400, "MQTT notifications are off: the server has no --mqtt-url");
+            return false;
+        }
+    } else {
+        td_reply_error(r, 400, "field 'channel' must be webhook, email or mqtt");
+        return false;
+    }
+    return true;
+}
+
+/* The eventTypes field: NULL (all types) or a JSON array text of known
+ * types; *bad on a reply. */
+static char *parse_event_types(td_req *r, json_t *body, bool *bad)
+{
+    json_t *types = json_object_get(body, "eventTypes");
+    *bad = false;
+    if (!types || json_is_null(types) || (json_is_array(types) && !json_array_size(types)))
+        return NULL;
+    if (!json_is_array(types) || json_array_size(types) > 64) {
+        td_reply_error(r, 400, "field 'eventTypes' must be an array of event types");
+        *bad = true;
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(types, i, v)
+    {
+        if (!json_is_string(v) || !known_event_type(json_string_value(v))) {
+            td_reply_error(r, 400, "field 'eventTypes': item %zu is not an event type", i);
+            *bad = true;
+            return NULL;
+        }
+    }
+    char *text = json_dumps(types, JSON_COMPACT);
+    if (!text) {
+        td_reply_error(r, 500, "out of memory");
+        *bad = true;
+    }
+    return text;
+}
+
+static void notification_save(td_req *r, json_t *body, int64_t id)
+{
+    const char *channel, *target;
+    bool bad;
+    td_store *s = store_of(r);
+    td_store_notification n = {.id = id, .user_id = r->who.id, .created_ms = td_now_ms()};
+
+    if (id && !owned_notification(r, id, &n.user_id))
+        return;
+    if (!get_str(r, body, "channel", true, 16, &channel) ||
+        !get_str(r, body, "target", false, 500, &target))
+        return;
+    if (!target)
+        target = "";
+    if (!*target && strcmp(channel, "mqtt") != 0) {
+        td_reply_error(r, 400, "field 'target' is required for the %s channel", channel);
+        return;
+    }
+    if (!check_target(r, channel, target))
+        return;
+    char *types = parse_event_types(r, body, &bad);
+    if (bad)
+        return;
+    char *devices = parse_device_ids(r, body, &bad);
+    if (bad) {
+        free(types);
+        return;
+    }
+    n.channel = channel;
+    n.target = target;
+    n.event_types = types;
+    n.device_ids = devices;
+    int rc = s->ops->notification_put(s, &n);
+    if (rc) {
+        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the notification: %s",
+                       td_strerror(rc));
+    } else {
+        td_gw_alerts_changed(r->h->srv);
+        td_sbuf b;
+        td_sbuf_init(&b, LWS_PRE);
+        json_notification(&b, &n);
+        td_reply_sbuf(r, 200, &b);
+    }
+    free(types);
+    free(devices);
+}
+
+static void h_notifications_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)ids;
+    notification_save(r, body, 0);
+}
+
+static void h_notifications_update(td_req *r, json_t *body, const int64_t *ids)
+{
+    notification_save(r, body, ids[0]);
+}
+
+static void h_notifications_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    int64_t owner;
+    (void)body;
+    if (!owned_notification(r, ids[0], &owner))
+        return;
+    if (s->ops->notification_delete(s, ids[0])) {
+        td_reply_error(r, 500, "cannot delete the notification");
+        return;
+    }
+    td_gw_alerts_changed(r->h->srv);
     reply_no_content(r);
 }
 
@@ -1300,20 +1739,24 @@ static const td_route routes[] = {
     {M_GET, "/api/positions", ACCESS_USER, h_positions, NULL},
     {M_GET, "/api/positions/latest", ACCESS_USER, h_positions_latest, NULL},
     {M_GET, "/api/events", ACCESS_USER, h_events, NULL},
-    {M_POST, "/api/events/{id}/ack", ACCESS_USER, h_not_yet, ""},
+    {M_POST, "/api/events/{id}/ack", ACCESS_USER, h_events_ack, "note"},
+    {M_POST, "/api/events/{id}/close", ACCESS_USER, h_events_close, "note"},
     {M_GET, "/api/commands", ACCESS_USER, h_not_yet, NULL},
     {M_POST, "/api/commands", ACCESS_USER, h_not_yet, ""},
     {M_GET, "/api/geofences", ACCESS_USER, h_geofences_list, NULL},
     {M_POST, "/api/geofences", ACCESS_USER, h_geofences_create, "name,area,deviceIds"},
     {M_PUT, "/api/geofences/{id}", ACCESS_USER, h_geofences_update, "name,area,deviceIds"},
     {M_DELETE, "/api/geofences/{id}", ACCESS_USER, h_geofences_delete, NULL},
-    {M_GET, "/api/rules", ACCESS_USER, h_not_yet, NULL},
-    {M_POST, "/api/rules", ACCESS_USER, h_not_yet, ""},
-    {M_PUT, "/api/rules/{id}", ACCESS_USER, h_not_yet, ""},
-    {M_DELETE, "/api/rules/{id}", ACCESS_USER, h_not_yet, NULL},
-    {M_GET, "/api/notifications", ACCESS_USER, h_not_yet, NULL},
-    {M_POST, "/api/notifications", ACCESS_USER, h_not_yet, ""},
-    {M_DELETE, "/api/notifications/{id}", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/rules", ACCESS_USER, h_rules_list, NULL},
+    {M_POST, "/api/rules", ACCESS_USER, h_rules_create, "type,deviceIds,attributes"},
+    {M_PUT, "/api/rules/{id}", ACCESS_USER, h_rules_update, "type,deviceIds,attributes"},
+    {M_DELETE, "/api/rules/{id}", ACCESS_USER, h_rules_delete, NULL},
+    {M_GET, "/api/notifications", ACCESS_USER, h_notifications_list, NULL},
+    {M_POST, "/api/notifications", ACCESS_USER, h_notifications_create,
+     "channel,target,eventTypes,deviceIds"},
+    {M_PUT, "/api/notifications/{id}", ACCESS_USER, h_notifications_update,
+     "channel,target,eventTypes,deviceIds"},
+    {M_DELETE, "/api/notifications/{id}", ACCESS_USER, h_notifications_delete, NULL},
     {M_GET, "/api/export", ACCESS_USER, h_export, NULL},
     {M_GET, "/api/socket", ACCESS_USER, h_socket_plain, NULL},
     {M_GET, "/metrics", ACCESS_ANYONE, h_metrics, NULL},

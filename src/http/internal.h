@@ -120,6 +120,5 @@ int td_live_writeable(td_req *r);
 void td_live_flush(td_http *h);
 void td_live_free_all(td_http *h);
 /* Makes sure d->latest reflects the store (loads it once). */
-void td_device_load_latest(td_http *h, td_device *d);
 
 #endif

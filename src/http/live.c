@@ -218,15 +218,12 @@ void td_http_committed(td_http *h, const td_store_batch *b, td_device *const *de
     td_sbuf all, scratch;
     piece *pos = calloc(b->nrows + 1, sizeof(*pos));
     size_t nev = 0, npos = 0, ndev = 0;
-    for (size_t i = 0; i < b->nrows; i++)
-        nev += (size_t)__builtin_popcount(b->rows[i].alarms);
-    piece *ev = calloc(nev + 1, sizeof(*ev));
+    piece *ev = calloc(b->nevents + 1, sizeof(*ev));
     piece *dv = calloc(b->ndevices + 1, sizeof(*dv));
     td_sbuf_init(&all, 0);
     td_sbuf_init(&scratch, LWS_PRE);
     if (!pos || !ev || !dv)
         goto out;
-    nev = 0;
     for (size_t i = 0; i < b->nrows; i++) {
         const td_store_row *row = &b->rows[i];
         if (!devs[row->dev] || row->id <= 0)
@@ -237,25 +234,29 @@ void td_http_committed(td_http *h, const td_store_batch *b, td_device *const *de
         td_json_position(&all, &p);
         pos[npos].end = all.len;
         pos[npos++].dev = row->dev;
-        int64_t eid = row->event_id;
-        for (int a = 0; a < TD_ALARM_COUNT && eid; a++) {
-            if (!(row->alarms & TD_ALARM_BIT(a)))
-                continue;
-            td_store_event e = {.id = eid++,
-                                .device_id = p.device_id,
-                                .position_id = row->id,
-                                .type = td_alarm_name((td_alarm)a),
-                                .time_ms = row->device_ms,
-                                .located = row->located,
-                                .latitude = row->latitude,
-                                .longitude = row->longitude,
-                                .attributes = row->attributes,
-                                .state = "new"};
-            ev[nev].start = all.len;
-            td_json_event(&all, &e);
-            ev[nev].end = all.len;
-            ev[nev++].dev = row->dev;
-        }
+    }
+    for (size_t i = 0; i < b->nevents; i++) {
+        const td_store_new_event *ne = &b->events[i];
+        if (!devs[ne->dev] || ne->id <= 0)
+            continue;
+        const td_store_row *row = ne->row >= 0 ? &b->rows[ne->row] : NULL;
+        td_store_event e = {.id = ne->id,
+                            .device_id = b->devices[ne->dev].id,
+                            .position_id = row ? row->id : ne->position_id,
+                            .type = ne->type,
+                            .time_ms = ne->time_ms,
+                            .located = ne->located,
+                            .latitude = ne->latitude,
+                            .longitude = ne->longitude,
+                            .attributes = ne->attributes ? ne->attributes
+                                          : row          ? row->attributes
+                                                         : NULL,
+                            .state = "new",
+                            .critical = ne->critical};
+        ev[nev].start = all.len;
+        td_json_event(&all, &e);
+        ev[nev].end = all.len;
+        ev[nev++].dev = ne->dev;
     }
     for (size_t i = 0; i < b->ndevices; i++) {
         td_device *d = devs[i];
@@ -299,6 +300,44 @@ void td_http_device_changed(td_http *h, td_device *d)
     for (td_client *c = h->clients; c; c = c->next)
         if (sees(c, d))
             send_one(h, c, &b);
+    td_sbuf_free(&b);
+}
+
+typedef struct one_event {
+    td_sbuf *b;
+    int64_t device_id;
+} one_event;
+
+static int keep_event(void *arg, const td_store_event *e)
+{
+    one_event *o = arg;
+    td_json_event(o->b, e);
+    o->device_id = e->device_id;
+    return 0;
+}
+
+void td_http_event_changed(td_http *h, int64_t event_id, bool reminder)
+{
+    td_store *s = td_gw_store(h->srv);
+    td_store_event_filter f = {.id = event_id, .to_ms = INT64_MAX, .limit = 1};
+    td_sbuf b;
+    one_event o = {&b, 0};
+    if (!h->clients)
+        return;
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "{\"events\":[");
+    s->ops->events(s, &f, keep_event, &o);
+    td_device *d = td_gw_device(h->srv, o.device_id);
+    if (d && !b.oom) {
+        if (reminder) {
+            b.len--; /* reopen the event object for one more field */
+            td_sbuf_puts(&b, ",\"reminder\":true}");
+        }
+        td_sbuf_puts(&b, "]}");
+        for (td_client *c = h->clients; c; c = c->next)
+            if (sees(c, d))
+                send_one(h, c, &b);
+    }
     td_sbuf_free(&b);
 }
 

@@ -263,6 +263,26 @@ void td_json_event(td_sbuf *b, const td_store_event *e)
     td_sbuf_puts(b, e->attributes && *e->attributes ? e->attributes : "{}");
     td_sbuf_puts(b, ",\"state\":");
     td_json_str(b, e->state ? e->state : "new");
+    td_sbuf_printf(b, ",\"critical\":%s,\"acknowledgedBy\":", e->critical ? "true" : "false");
+    if (e->ack_user)
+        td_json_str(b, e->ack_user);
+    else
+        td_sbuf_puts(b, "null");
+    td_sbuf_puts(b, ",\"acknowledgedAt\":");
+    if (e->ack_ms)
+        td_json_time(b, e->ack_ms);
+    else
+        td_sbuf_puts(b, "null");
+    td_sbuf_puts(b, ",\"note\":");
+    if (e->ack_note)
+        td_json_str(b, e->ack_note);
+    else
+        td_sbuf_puts(b, "null");
+    td_sbuf_puts(b, ",\"closedAt\":");
+    if (e->closed_ms)
+        td_json_time(b, e->closed_ms);
+    else
+        td_sbuf_puts(b, "null");
     td_sbuf_add(b, "}", 1);
 }
 

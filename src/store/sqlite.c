@@ -96,6 +96,47 @@ static const char *const migrations[] = {
     "  area TEXT NOT NULL,"
     "  device_ids TEXT,"
     "  created INTEGER NOT NULL);",
+    /* 4: event handling (state, acknowledgement), rules, notification
+     * channels and their durable outbox. */
+    "ALTER TABLE events ADD COLUMN critical INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN ack_user_id INTEGER;"
+    "ALTER TABLE events ADD COLUMN ack_user TEXT;"
+    "ALTER TABLE events ADD COLUMN ack_time INTEGER;"
+    "ALTER TABLE events ADD COLUMN ack_note TEXT;"
+    "ALTER TABLE events ADD COLUMN closed_time INTEGER;"
+    "ALTER TABLE events ADD COLUMN notified_time INTEGER;"
+    "CREATE INDEX events_open ON events(notified_time) WHERE state = 'new' AND critical = 1;"
+    "CREATE INDEX events_state ON events(state, time);"
+    "CREATE TABLE rules ("
+    "  id INTEGER PRIMARY KEY,"
+    "  owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL,"
+    "  device_ids TEXT,"
+    "  attributes TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE notifications ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  channel TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  event_types TEXT,"
+    "  device_ids TEXT,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
+    "  notification_id INTEGER REFERENCES notifications(id) ON DELETE CASCADE,"
+    "  channel TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  renotify INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  next_time INTEGER NOT NULL,"
+    "  sent_time INTEGER,"
+    "  last_error TEXT);"
+    "CREATE INDEX outbox_due ON outbox(next_time) WHERE status = 'pending';"
+    "CREATE INDEX outbox_event ON outbox(event_id);",
 };
 
 #define MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -109,6 +150,7 @@ enum {
     W_DEVICE_UPDATE,
     W_POSITION,
     W_EVENT,
+    W_OUTBOX,
     W_UNKNOWN,
     W_UNKNOWN_TRIM,
     W_COUNT
@@ -141,7 +183,12 @@ static const char *const writer_sql[W_COUNT] = {
                    " attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                    " ?13, ?14)",
     [W_EVENT] = "INSERT INTO events (device_id, position_id, type, time, latitude, longitude,"
-                " attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                " attributes, critical, notified_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                " ?9)",
+    /* A notification deleted meanwhile inserts nothing. */
+    [W_OUTBOX] = "INSERT INTO outbox (event_id, notification_id, channel, target, renotify,"
+                 " created, next_time) SELECT ?1, id, channel, target, ?3, ?4, ?4"
+                 " FROM notifications WHERE id = ?2",
     [W_UNKNOWN] =
         "INSERT INTO unknown_traffic (time, remote, reason, bytes) VALUES (?1, ?2, ?3, ?4)",
     [W_UNKNOWN_TRIM] = "DELETE FROM unknown_traffic WHERE id <= (SELECT max(id) FROM"
@@ -376,31 +423,52 @@ static int put_row(sqlite_store *s, const td_store_batch *b, td_store_row *r)
     if (step_done(st))
         return TD_ESTORE;
     r->id = sqlite3_last_insert_rowid(s->writer);
-    if (!r->alarms)
-        return 0;
+    return 0;
+}
 
-    /* Each alarm is also an event row, pointing at its record; their ids
-     * are consecutive from event_id, in alarm order. */
-    int64_t pos = r->id;
-    sqlite3_stmt *ev = s->w[W_EVENT];
-    for (int i = 0; i < TD_ALARM_COUNT; i++) {
-        if (!(r->alarms & TD_ALARM_BIT(i)))
-            continue;
-        sqlite3_bind_int64(ev, 1, dev);
-        sqlite3_bind_int64(ev, 2, pos);
-        sqlite3_bind_text(ev, 3, td_alarm_name((td_alarm)i), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ev, 4, r->device_ms);
-        if (r->located) {
-            sqlite3_bind_double(ev, 5, r->latitude);
-            sqlite3_bind_double(ev, 6, r->longitude);
-        }
-        sqlite3_bind_text(ev, 7, r->attributes ? r->attributes : "{}", -1, SQLITE_STATIC);
-        if (step_done(ev))
+/* Queues deliveries of event `id` to the given notifications. */
+static int put_outbox(sqlite3_stmt *st, int64_t id, const int64_t *notify, int n, bool renotify,
+                      int64_t now_ms)
+{
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, notify[i]);
+        sqlite3_bind_int(st, 3, renotify);
+        sqlite3_bind_int64(st, 4, now_ms);
+        if (step_done(st))
             return TD_ESTORE;
-        if (!r->event_id)
-            r->event_id = sqlite3_last_insert_rowid(s->writer);
     }
     return 0;
+}
+
+static int put_event(sqlite_store *s, const td_store_batch *b, td_store_new_event *e)
+{
+    sqlite3_stmt *st = s->w[W_EVENT];
+    int64_t dev = b->devices[e->dev].id;
+    const td_store_row *row = e->row >= 0 ? &b->rows[e->row] : NULL;
+    int64_t pos = row ? row->id : e->position_id;
+    const char *attrs = e->attributes            ? e->attributes
+                        : row && row->attributes ? row->attributes
+                                                 : "{}";
+
+    if (dev <= 0 || (row && row->id <= 0))
+        return 0; /* the device was deleted while this batch filled */
+    sqlite3_bind_int64(st, 1, dev);
+    if (pos > 0)
+        sqlite3_bind_int64(st, 2, pos);
+    sqlite3_bind_text(st, 3, e->type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, e->time_ms);
+    if (e->located) {
+        sqlite3_bind_double(st, 5, e->latitude);
+        sqlite3_bind_double(st, 6, e->longitude);
+    }
+    sqlite3_bind_text(st, 7, attrs, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, e->critical);
+    sqlite3_bind_int64(st, 9, e->server_ms);
+    if (step_done(st))
+        return TD_ESTORE;
+    e->id = sqlite3_last_insert_rowid(s->writer);
+    return put_outbox(s->w[W_OUTBOX], e->id, e->notify, e->nnotify, false, e->server_ms);
 }
 
 static int put_unknown(sqlite_store *s, const td_store_unknown *u)
@@ -426,6 +494,8 @@ static int sqlite_put_batch(td_store *base, td_store_batch *b)
     }
     for (size_t i = 0; !rc && i < b->nrows; i++)
         rc = put_row(s, b, &b->rows[i]);
+    for (size_t i = 0; !rc && i < b->nevents; i++)
+        rc = put_event(s, b, &b->events[i]);
     for (size_t i = 0; !rc && i < b->nunknown; i++)
         rc = put_unknown(s, &b->unknown[i]);
     if (!rc && b->nunknown) {
@@ -441,7 +511,9 @@ static int sqlite_put_batch(td_store *base, td_store_batch *b)
             if (fresh[i])
                 b->devices[i].id = 0;
         for (size_t i = 0; i < b->nrows; i++)
-            b->rows[i].id = b->rows[i].event_id = 0;
+            b->rows[i].id = 0;
+        for (size_t i = 0; i < b->nevents; i++)
+            b->events[i].id = 0;
     }
     free(fresh);
     return rc;
@@ -953,25 +1025,71 @@ static int sqlite_geofence_delete(td_store *base, int64_t id)
     return delete_by_id((sqlite_store *)base, "DELETE FROM geofences WHERE id = ?1", id);
 }
 
+#define EVENT_COLUMNS                                                                              \
+    "e.id, e.device_id, coalesce(e.position_id, 0), e.type, e.time, e.latitude, e.longitude,"      \
+    " e.attributes, e.state, e.critical, coalesce(e.ack_user_id, 0), e.ack_user,"                  \
+    " coalesce(e.ack_time, 0), coalesce(e.closed_time, 0), e.ack_note"
+
+/* Reads EVENT_COLUMNS starting at column i0 (strings valid until the next
+ * step). */
+static void read_event(sqlite3_stmt *st, int i0, td_store_event *e)
+{
+    e->id = sqlite3_column_int64(st, i0);
+    e->device_id = sqlite3_column_int64(st, i0 + 1);
+    e->position_id = sqlite3_column_int64(st, i0 + 2);
+    e->type = (const char *)sqlite3_column_text(st, i0 + 3);
+    e->time_ms = sqlite3_column_int64(st, i0 + 4);
+    e->located = sqlite3_column_type(st, i0 + 5) != SQLITE_NULL;
+    e->latitude = sqlite3_column_double(st, i0 + 5);
+    e->longitude = sqlite3_column_double(st, i0 + 6);
+    e->attributes = (const char *)sqlite3_column_text(st, i0 + 7);
+    e->state = (const char *)sqlite3_column_text(st, i0 + 8);
+    e->critical = sqlite3_column_int(st, i0 + 9) != 0;
+    e->ack_user_id = sqlite3_column_int64(st, i0 + 10);
+    e->ack_user = (const char *)sqlite3_column_text(st, i0 + 11);
+    e->ack_ms = sqlite3_column_int64(st, i0 + 12);
+    e->closed_ms = sqlite3_column_int64(st, i0 + 13);
+    e->ack_note = (const char *)sqlite3_column_text(st, i0 + 14);
+}
+
+/* Steps st to the end, handing each row's event (from column 0) to cb. */
+static int each_event(sqlite3_stmt *st, td_store_event_cb cb, void *arg)
+{
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_event e;
+        read_event(st, 0, &e);
+        if ((rc = cb(arg, &e)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sqlite_events(td_store *base, const td_store_event_filter *f, td_store_event_cb cb,
                          void *arg)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
-    int rc = 0, step;
 
     /* ?1 device (0 = any), ?2 user whose devices (0 = all), keyset on
-     * (time, id) after event ?6. */
-    if (prep(s,
-             "SELECT id, device_id, coalesce(position_id, 0), type, time, latitude, longitude,"
-             " attributes, state FROM events"
-             " WHERE (?1 = 0 OR device_id = ?1)"
-             " AND (?2 = 0 OR device_id IN (SELECT id FROM devices WHERE owner_id = ?2"
-             "  UNION SELECT device_id FROM device_shares WHERE user_id = ?2))"
-             " AND time >= ?3 AND time < ?4 AND (?5 IS NULL OR type = ?5)"
-             " AND (?6 = 0 OR (time, id) > (SELECT time, id FROM events WHERE id = ?6))"
-             " ORDER BY time, id LIMIT ?7",
-             &st))
+     * (time, id) after event ?6, ?8 one event, ?9 state. */
+#define EVENTS_WHERE                                                                               \
+    " FROM events e WHERE (?1 = 0 OR e.device_id = ?1)"                                            \
+    " AND (?2 = 0 OR e.device_id IN (SELECT id FROM devices WHERE owner_id = ?2"                   \
+    "  UNION SELECT device_id FROM device_shares WHERE user_id = ?2))"                             \
+    " AND e.time >= ?3 AND e.time < ?4 AND (?5 IS NULL OR e.type = ?5)"                            \
+    " AND (?8 = 0 OR e.id = ?8) AND (?9 IS NULL OR e.state = ?9)"
+    static const char *const asc = "SELECT " EVENT_COLUMNS EVENTS_WHERE
+                                   " AND (?6 = 0 OR (e.time, e.id) > (SELECT time, id FROM events"
+                                   " WHERE id = ?6)) ORDER BY e.time, e.id LIMIT ?7";
+    static const char *const desc = "SELECT " EVENT_COLUMNS EVENTS_WHERE
+                                    " AND (?6 = 0 OR (e.time, e.id) < (SELECT time, id FROM events"
+                                    " WHERE id = ?6)) ORDER BY e.time DESC, e.id DESC LIMIT ?7";
+#undef EVENTS_WHERE
+    if (prep(s, f->desc ? desc : asc, &st))
         return TD_ESTORE;
     sqlite3_bind_int64(st, 1, f->device_id);
     sqlite3_bind_int64(st, 2, f->user_id);
@@ -981,25 +1099,282 @@ static int sqlite_events(td_store *base, const td_store_event_filter *f, td_stor
         sqlite3_bind_text(st, 5, f->type, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, f->after);
     sqlite3_bind_int(st, 7, f->limit);
+    sqlite3_bind_int64(st, 8, f->id);
+    if (f->state)
+        sqlite3_bind_text(st, 9, f->state, -1, SQLITE_STATIC);
+    return each_event(st, cb, arg);
+}
+
+static int sqlite_event_ack(td_store *base, int64_t id, int64_t user_id, const char *user_name,
+                            const char *note, bool close, int64_t now_ms)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    /* Acknowledging keeps the first acknowledgement; closing an event no
+     * one acknowledged records the closer as its acknowledger too. */
+    if (prep(s,
+             close ? "UPDATE events SET state = 'closed', closed_time = ?5,"
+                     " ack_user_id = coalesce(ack_user_id, ?2), ack_user = coalesce(ack_user, ?3),"
+                     " ack_time = coalesce(ack_time, ?5), ack_note = coalesce(?4, ack_note)"
+                     " WHERE id = ?1 AND state <> 'closed'"
+                   : "UPDATE events SET state = 'acknowledged', ack_user_id = ?2, ack_user = ?3,"
+                     " ack_note = ?4, ack_time = ?5 WHERE id = ?1 AND state = 'new'",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_text(st, 3, user_name, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, note);
+    sqlite3_bind_int64(st, 5, now_ms);
+    int rc = run_change(s, st);
+    if (rc != TD_ENOTFOUND)
+        return rc;
+    /* Nothing changed: unknown event, or already in that state. */
+    if (prep(s, "SELECT 1 FROM events WHERE id = ?1", &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st) == SQLITE_ROW ? TD_EEXISTS : TD_ENOTFOUND;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_events_due(td_store *base, int64_t before_ms, td_store_event_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "SELECT " EVENT_COLUMNS " FROM events e WHERE e.state = 'new' AND e.critical = 1"
+             " AND coalesce(e.notified_time, 0) < ?1 ORDER BY e.notified_time LIMIT 1000",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, before_ms);
+    return each_event(st, cb, arg);
+}
+
+static int sqlite_event_renotify(td_store *base, int64_t id, int64_t now_ms, const int64_t *notify,
+                                 int nnotify)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st, *ob;
+    int rc;
+    if (sqlite3_exec(s->reader, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return TD_ESTORE;
+    rc = prep(s, "UPDATE events SET notified_time = ?2 WHERE id = ?1", &st);
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms);
+        rc = run_change(s, st);
+    }
+    if (!rc && nnotify > 0 && !(rc = prep(s, writer_sql[W_OUTBOX], &ob))) {
+        rc = put_outbox(ob, id, notify, nnotify, true, now_ms);
+        sqlite3_finalize(ob);
+    }
+    sqlite3_exec(s->reader, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---- rules and notification channels ------------------------------------ */
+
+static int sqlite_rules(td_store *base, td_store_rule_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT id, coalesce(owner_id, 0), type, device_ids, attributes, created FROM rules"
+             " ORDER BY id",
+             &st))
+        return TD_ESTORE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        td_store_event e;
-        e.id = sqlite3_column_int64(st, 0);
-        e.device_id = sqlite3_column_int64(st, 1);
-        e.position_id = sqlite3_column_int64(st, 2);
-        e.type = (const char *)sqlite3_column_text(st, 3);
-        e.time_ms = sqlite3_column_int64(st, 4);
-        e.located = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        e.latitude = sqlite3_column_double(st, 5);
-        e.longitude = sqlite3_column_double(st, 6);
-        e.attributes = (const char *)sqlite3_column_text(st, 7);
-        e.state = (const char *)sqlite3_column_text(st, 8);
-        if ((rc = cb(arg, &e)) != 0)
+        td_store_rule r = {sqlite3_column_int64(st, 0),
+                           sqlite3_column_int64(st, 1),
+                           (const char *)sqlite3_column_text(st, 2),
+                           (const char *)sqlite3_column_text(st, 3),
+                           (const char *)sqlite3_column_text(st, 4),
+                           sqlite3_column_int64(st, 5)};
+        if ((rc = cb(arg, &r)) != 0)
             break;
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW)
         rc = TD_ESTORE;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Finishes an add (sets *id) or a replace (TD_ENOTFOUND when absent). */
+static int finish_put(sqlite_store *s, sqlite3_stmt *st, int64_t *id)
+{
+    if (*id)
+        return run_change(s, st);
+    int rc = run_write(s, st);
+    if (!rc)
+        *id = sqlite3_last_insert_rowid(s->reader);
+    return rc;
+}
+
+static int sqlite_rule_put(td_store *base, td_store_rule *r)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             r->id ? "UPDATE rules SET type = ?2, device_ids = ?3, attributes = ?4 WHERE id = ?1"
+                   : "INSERT INTO rules (owner_id, type, device_ids, attributes, created)"
+                     " VALUES (?5, ?2, ?3, ?4, ?6)",
+             &st))
+        return TD_ESTORE;
+    if (r->id)
+        sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_text(st, 2, r->type, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, r->device_ids);
+    sqlite3_bind_text(st, 4, r->attributes ? r->attributes : "{}", -1, SQLITE_STATIC);
+    if (!r->id) {
+        if (r->owner_id > 0)
+            sqlite3_bind_int64(st, 5, r->owner_id);
+        sqlite3_bind_int64(st, 6, r->created_ms);
+    }
+    return finish_put(s, st, &r->id);
+}
+
+static int sqlite_rule_delete(td_store *base, int64_t id)
+{
+    return delete_by_id((sqlite_store *)base, "DELETE FROM rules WHERE id = ?1", id);
+}
+
+static int sqlite_notifications(td_store *base, td_store_notification_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT id, user_id, channel, target, event_types, device_ids, created"
+             " FROM notifications ORDER BY id",
+             &st))
+        return TD_ESTORE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_notification n = {sqlite3_column_int64(st, 0),
+                                   sqlite3_column_int64(st, 1),
+                                   (const char *)sqlite3_column_text(st, 2),
+                                   (const char *)sqlite3_column_text(st, 3),
+                                   (const char *)sqlite3_column_text(st, 4),
+                                   (const char *)sqlite3_column_text(st, 5),
+                                   sqlite3_column_int64(st, 6)};
+        if ((rc = cb(arg, &n)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_notification_put(td_store *base, td_store_notification *n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             n->id ? "UPDATE notifications SET channel = ?2, target = ?3, event_types = ?4,"
+                     " device_ids = ?5 WHERE id = ?1"
+                   : "INSERT INTO notifications (user_id, channel, target, event_types,"
+                     " device_ids, created) VALUES (?6, ?2, ?3, ?4, ?5, ?7)",
+             &st))
+        return TD_ESTORE;
+    if (n->id)
+        sqlite3_bind_int64(st, 1, n->id);
+    sqlite3_bind_text(st, 2, n->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, n->target ? n->target : "", -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, n->event_types);
+    bind_text_or_null(st, 5, n->device_ids);
+    if (!n->id) {
+        sqlite3_bind_int64(st, 6, n->user_id);
+        sqlite3_bind_int64(st, 7, n->created_ms);
+    }
+    return finish_put(s, st, &n->id);
+}
+
+static int sqlite_notification_delete(td_store *base, int64_t id)
+{
+    return delete_by_id((sqlite_store *)base, "DELETE FROM notifications WHERE id = ?1", id);
+}
+
+/* ---- the notification outbox -------------------------------------------- */
+
+static int sqlite_outbox_due(td_store *base, int64_t now_ms, int limit, td_store_outbox_cb cb,
+                             void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT o.id, coalesce(o.notification_id, 0), o.channel, o.target, o.attempts,"
+             " o.renotify, o.created, o.next_time, d.unique_id, d.name, " EVENT_COLUMNS
+             " FROM outbox o JOIN events e ON e.id = o.event_id"
+             " JOIN devices d ON d.id = e.device_id"
+             " WHERE o.status = 'pending' AND o.next_time <= ?1 ORDER BY o.next_time, o.id"
+             " LIMIT ?2",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int(st, 2, limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_outbox o;
+        o.id = sqlite3_column_int64(st, 0);
+        o.notification_id = sqlite3_column_int64(st, 1);
+        o.channel = (const char *)sqlite3_column_text(st, 2);
+        o.target = (const char *)sqlite3_column_text(st, 3);
+        o.attempts = sqlite3_column_int(st, 4);
+        o.renotify = sqlite3_column_int(st, 5) != 0;
+        o.created_ms = sqlite3_column_int64(st, 6);
+        o.next_ms = sqlite3_column_int64(st, 7);
+        o.device_unique_id = (const char *)sqlite3_column_text(st, 8);
+        o.device_name = (const char *)sqlite3_column_text(st, 9);
+        read_event(st, 10, &o.event);
+        if ((rc = cb(arg, &o)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_outbox_result(td_store *base, int64_t id, const char *status, int64_t next_ms,
+                                const char *error, int64_t now_ms)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "UPDATE outbox SET status = ?2, next_time = ?3, last_error = ?4,"
+             " attempts = attempts + 1,"
+             " sent_time = CASE WHEN ?2 = 'sent' THEN ?5 ELSE sent_time END WHERE id = ?1",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, next_ms);
+    bind_text_or_null(st, 4, error);
+    sqlite3_bind_int64(st, 5, now_ms);
+    return run_change(s, st);
+}
+
+static int sqlite_outbox_counts(td_store *base, int64_t *pending, int64_t *sent, int64_t *failed)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *pending = *sent = *failed = 0;
+    if (prep(s, "SELECT status, count(*) FROM outbox GROUP BY status", &st))
+        return TD_ESTORE;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        if (strcmp(k, "pending") == 0)
+            *pending = n;
+        else if (strcmp(k, "sent") == 0)
+            *sent = n;
+        else if (strcmp(k, "failed") == 0)
+            *failed = n;
+    }
+    sqlite3_finalize(st);
+    return 0;
 }
 
 const td_store_ops td_store_sqlite = {
@@ -1032,4 +1407,16 @@ const td_store_ops td_store_sqlite = {
     .geofence_put = sqlite_geofence_put,
     .geofence_delete = sqlite_geofence_delete,
     .events = sqlite_events,
+    .event_ack = sqlite_event_ack,
+    .events_due = sqlite_events_due,
+    .event_renotify = sqlite_event_renotify,
+    .rules = sqlite_rules,
+    .rule_put = sqlite_rule_put,
+    .rule_delete = sqlite_rule_delete,
+    .notifications = sqlite_notifications,
+    .notification_put = sqlite_notification_put,
+    .notification_delete = sqlite_notification_delete,
+    .outbox_due = sqlite_outbox_due,
+    .outbox_result = sqlite_outbox_result,
+    .outbox_counts = sqlite_outbox_counts,
 };

@@ -32,5 +32,11 @@ void td_store_batch_clear(td_store_batch *b)
         free(b->rows[i].attributes);
         b->rows[i].attributes = NULL;
     }
-    b->nrows = b->ndevices = b->nunknown = 0;
+    for (size_t i = 0; i < b->nevents; i++) {
+        free(b->events[i].attributes);
+        free(b->events[i].notify);
+        b->events[i].attributes = NULL;
+        b->events[i].notify = NULL;
+    }
+    b->nrows = b->ndevices = b->nunknown = b->nevents = 0;
 }

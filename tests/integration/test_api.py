@@ -779,7 +779,8 @@ def test_events(port, srv, admin, alice, bob, sock_a, sock_u):
             [parse_time(e["time"]) for e in ev] == [p[0] for p in plan],
             f"alice's events in time order: {ev}")
     t.check(all(set(e) == {"id", "deviceId", "type", "time", "latitude", "longitude",
-                           "positionId", "attributes", "state"} and e["state"] == "new" and
+                           "positionId", "attributes", "state", "critical", "acknowledgedBy",
+                           "acknowledgedAt", "note", "closedAt"} and e["state"] == "new" and
                 e["deviceId"] == A and abs(e["latitude"] - 22.5497) < 1e-4 for e in ev),
             f"event objects: {ev[:1]}")
     hist = {p["id"]: p for p in alice.get(f"/api/positions?deviceId={A}&limit=10000").json()
@@ -1034,13 +1035,31 @@ def test_bodies_and_routes(port, srv, admin, alice):
 
     # Routes that exist but are not implemented yet: 401 without login, then 501.
     A = DEV_A["id"]
-    for method, path in (("GET", f"/api/devices/{A}/commands/types"), ("POST", "/api/events/1/ack"),
-                         ("GET", "/api/commands"), ("POST", "/api/commands"),
-                         ("GET", "/api/rules"), ("POST", "/api/rules"), ("PUT", "/api/rules/1"),
-                         ("DELETE", "/api/rules/1"), ("GET", "/api/notifications"),
-                         ("POST", "/api/notifications"), ("DELETE", "/api/notifications/1")):
+    for method, path in (("GET", f"/api/devices/{A}/commands/types"),
+                         ("GET", "/api/commands"), ("POST", "/api/commands")):
         expect(User(port).req(method, path), 401, f"{method} {path} without login")
         expect(alice.req(method, path), 501, f"{method} {path}", "not implemented")
+
+    # Rules, notification channels and event handling: the routes answer
+    # (their behaviour is tested in test_alerts.py).
+    rr = alice.post("/api/rules", {"type": "noReport", "attributes": {"minutes": 30}})
+    expect(rr, 200, "add a rule")
+    rid = (rr.json() or {}).get("id")
+    expect(alice.get("/api/rules"), 200, "list rules")
+    expect(alice.put(f"/api/rules/{rid}", {"type": "noReport", "attributes": {"minutes": 60}}),
+           200, "change a rule")
+    expect(alice.delete(f"/api/rules/{rid}"), 204, "delete a rule")
+    nr = alice.post("/api/notifications", {"channel": "webhook",
+                                           "target": "http://127.0.0.1:9/hook"})
+    expect(nr, 200, "add a notification channel")
+    nid = (nr.json() or {}).get("id")
+    expect(alice.get("/api/notifications"), 200, "list notification channels")
+    expect(alice.put(f"/api/notifications/{nid}", {"channel": "webhook",
+                                                   "target": "https://example.com/hook"}),
+           200, "change a notification channel")
+    expect(alice.delete(f"/api/notifications/{nid}"), 204, "delete a notification channel")
+    expect(alice.post("/api/events/999999/ack", {"note": "x"}), 404, "ack an unknown event")
+    expect(alice.post("/api/events/999999/close"), 404, "close an unknown event")
 
     expect(alice.get("/api/socket"), 400, "plain GET /api/socket", "WebSocket")
     expect(User(port).get("/api/socket"), 401, "plain GET /api/socket without login")

@@ -19,7 +19,7 @@
 #include "trackd/store.h"
 
 #define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
-#define SCHEMA_VERSION 3   /* migrations in src/store/sqlite.c */
+#define SCHEMA_VERSION 4   /* migrations in src/store/sqlite.c */
 
 typedef struct fixture {
     char dir[64];
@@ -171,8 +171,9 @@ static void test_schema_and_reopen(void **state)
     assert_int_equal(
         sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
                    " name IN ('devices', 'positions', 'events', 'unknown_traffic', 'users',"
-                   " 'sessions', 'device_shares')"),
-        7);
+                   " 'sessions', 'device_shares', 'geofences', 'rules', 'notifications',"
+                   " 'outbox')"),
+        11);
     char mode[16];
     assert_string_equal(sql_text(f, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
 
@@ -204,9 +205,28 @@ static void test_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
     /* The file is untouched: put it back and it opens again. */
-    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 3 RETURNING version"),
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 4 RETURNING version"),
                      SCHEMA_VERSION);
     open_store(f);
+}
+
+/* The events the gateway raises for the rows' alarms: one per alarm, with
+ * its record. */
+static td_store_new_event alarm_evbuf[32];
+static void alarm_events(td_store_batch *b)
+{
+    b->events = alarm_evbuf;
+    b->nevents = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        for (int a = 0; a < TD_ALARM_COUNT; a++)
+            if (b->rows[i].alarms & TD_ALARM_BIT(a))
+                alarm_evbuf[b->nevents++] = (td_store_new_event){.dev = b->rows[i].dev,
+                                                                 .row = (int)i,
+                                                                 .type = td_alarm_name((td_alarm)a),
+                                                                 .time_ms = b->rows[i].device_ms,
+                                                                 .located = b->rows[i].located,
+                                                                 .latitude = b->rows[i].latitude,
+                                                                 .longitude = b->rows[i].longitude};
 }
 
 /* Two devices and four records of several kinds. */
@@ -246,6 +266,7 @@ static void first_batch(fixture *f, td_store_device dev[2], int64_t *pos_id)
     b.ndevices = 2;
     b.rows = rows;
     b.nrows = 4;
+    alarm_events(&b);
     assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
     td_store_batch_clear(&b);
     assert_int_equal(b.nrows, 0);
@@ -574,6 +595,7 @@ static void test_failed_batch_rolls_back(void **state)
     b.nrows = 3;
     b.unknown = &u;
     b.nunknown = 1;
+    alarm_events(&b);
     int rc = f->s->ops->put_batch(f->s, &b);
     assert_int_equal(rc, TD_ESTORE);
     td_store_batch_clear(&b);
@@ -593,6 +615,7 @@ static void test_failed_batch_rolls_back(void **state)
     b.nrows = 1;
     b.unknown = &u;
     b.nunknown = 1;
+    alarm_events(&b);
     assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
     td_store_batch_clear(&b);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM devices WHERE unique_id = 'dev-new'"), 1);
@@ -803,10 +826,18 @@ static void test_managed_devices_access_and_events(void **state)
     rows[0].alarms = TD_ALARM_BIT(TD_ALARM_SOS) | TD_ALARM_BIT(TD_ALARM_FALL);
     rows[1].alarms = TD_ALARM_BIT(TD_ALARM_LOW_BATTERY);
     rows[2].alarms = TD_ALARM_BIT(TD_ALARM_SOS);
-    td_store_batch b = {.devices = snap, .ndevices = 2, .rows = rows, .nrows = 3};
+    /* The events the gateway raises for those alarms. */
+    td_store_new_event evs[4] = {
+        {.dev = 0, .row = 0, .type = "sos", .time_ms = T0 + 1000, .critical = true},
+        {.dev = 0, .row = 0, .type = "fall", .time_ms = T0 + 1000},
+        {.dev = 0, .row = 1, .type = "lowBattery", .time_ms = T0 + 2000},
+        {.dev = 1, .row = 2, .type = "sos", .time_ms = T0 + 1500}};
+    td_store_batch b = {
+        .devices = snap, .ndevices = 2, .rows = rows, .nrows = 3, .events = evs, .nevents = 4};
     assert_int_equal(s->ops->put_batch(s, &b), 0);
     assert_int_equal(snap[0].id, d1.id);
-    assert_true(rows[0].id > 0 && rows[0].event_id > 0);
+    assert_true(rows[0].id > 0 && evs[0].id > 0 && evs[3].id > evs[0].id);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE critical = 1"), 1);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM devices"), 2);
     assert_string_equal(
         sql_text(f, "SELECT protocol FROM devices WHERE unique_id = 'imei-1'", name, sizeof(name)),
