@@ -3,18 +3,21 @@
 # every test), if anything is missing. Safe to run repeatedly: it does
 # nothing when all is present.
 #   Debian packages: compiler, CMake, libuv, libwebsockets (+ its libuv
-#   event library), SQLite, jansson, libargon2, OpenSSL's libcrypto, cmocka;
+#   event library), SQLite, jansson, libargon2, OpenSSL's libcrypto, cmocka,
+#   libcurl and libmosquitto (notification delivery);
 #   Node.js and npm when no node is on the PATH (the web UI is built with
 #   npm packages). With --test also Debian's chromium and the browser test's
-#   npm packages (playwright-core).
+#   npm packages (playwright-core), and the mosquitto broker (notification
+#   test).
 set -eu
 
 PACKAGES="build-essential cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
-libsqlite3-dev libjansson-dev libargon2-dev libssl-dev libcmocka-dev python3 sqlite3"
+libsqlite3-dev libjansson-dev libargon2-dev libssl-dev libcmocka-dev python3 sqlite3 \
+libcurl4-openssl-dev libmosquitto-dev"
 TEST=0
 [ "${1:-}" = "--test" ] && TEST=1
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
-[ $TEST = 1 ] && PACKAGES="$PACKAGES chromium"
+[ $TEST = 1 ] && PACKAGES="$PACKAGES chromium mosquitto"
 
 missing=""
 for p in $PACKAGES; do

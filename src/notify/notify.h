@@ -39,4 +39,29 @@ typedef struct td_notify_stats {
 } td_notify_stats;
 void td_notify_stats_get(const td_notify *n, td_notify_stats *out);
 
+/*
+ * The pieces of a delivery, exposed for the unit tests. All run on the loop
+ * thread.
+ */
+struct td_sbuf;
+
+/* Wait before attempt number attempts + 1 after `attempts` (>= 1) failed
+ * ones: 2 s, doubling per attempt, capped at retry_max_s seconds. */
+int64_t td_notify_backoff_ms(int attempts, int retry_max_s);
+/* Expands an MQTT topic template: {uniqueId}, {deviceId} and {type} are
+ * replaced, with '/', '+', '#' and control characters in the values turned
+ * into '_' so a value cannot add topic levels or wildcards. Returns 0, or
+ * TD_ETOOBIG when the topic does not fit in cap. */
+int td_notify_topic(char *out, size_t cap, const char *tmpl, const char *unique_id,
+                    int64_t device_id, const char *type);
+/* The webhook body and MQTT message: {"deliveryId", "reminder", "event",
+ * "device"}. */
+void td_notify_payload(struct td_sbuf *b, const td_store_outbox *o);
+/* The e-mail (RFC 5322, CRLF line ends) for o to o->target, from `from`,
+ * dated now_ms. */
+void td_notify_email(struct td_sbuf *b, const td_store_outbox *o, const char *from, int64_t now_ms);
+/* Whether s is a plain address (local@domain, no spaces, brackets or
+ * control characters) that is safe in an SMTP command and a header. */
+bool td_notify_address_ok(const char *s);
+
 #endif
