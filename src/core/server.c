@@ -1103,7 +1103,9 @@ static void renotify(td_server *srv, uint64_t now)
     due_list due = {0};
     bool queued = false;
 
-    if (interval <= 0 || now - srv->renotify_checked_ms < RENOTIFY_CHECK_MS)
+    /* Looked at every 5 s, or twice per interval when that is shorter. */
+    int64_t period = interval / 2 < RENOTIFY_CHECK_MS ? interval / 2 : RENOTIFY_CHECK_MS;
+    if (interval <= 0 || (int64_t)(now - srv->renotify_checked_ms) < period)
         return;
     srv->renotify_checked_ms = now;
     if (s->ops->events_due(s, (int64_t)now - interval, collect_due, &due))
