@@ -90,9 +90,7 @@ void td_gw_user_deleted(td_server *srv, int64_t user_id);
 /* Geofences, rules, notification channels or users changed in the store:
  * the rule engine reloads them. */
 void td_gw_alerts_changed(td_server *srv);
-/* Whether events of this type are critical (stay open until acknowledged). */
-bool td_gw_event_critical(td_server *srv, const char *type);
-/* New outbox entries were written outside a batch (re-notification). */
-void td_gw_notify_kick(td_server *srv);
+/* The notification deliverer (for its counters). */
+struct td_notify *td_gw_notify(td_server *srv);
 
 #endif

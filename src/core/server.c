@@ -1233,14 +1233,9 @@ void td_gw_alerts_changed(td_server *srv)
     td_rules_load(srv->rules, srv->store);
 }
 
-bool td_gw_event_critical(td_server *srv, const char *type)
+td_notify *td_gw_notify(td_server *srv)
 {
-    return td_rules_critical(srv->rules, type);
-}
-
-void td_gw_notify_kick(td_server *srv)
-{
-    td_notify_kick(srv->notify);
+    return srv->notify;
 }
 
 const td_config *td_gw_config(td_server *srv)

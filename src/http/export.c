@@ -12,6 +12,7 @@
 
 #include "core/text.h"
 #include "http/internal.h"
+#include "notify/notify.h"
 #include "protocols/registry.h"
 #include "trackd/record.h"
 
@@ -262,6 +263,27 @@ void td_metrics(td_req *r)
                    "trackd_websocket_dropped_total %llu\n",
                    r->h->nclients, (unsigned long long)r->h->ws_messages,
                    (unsigned long long)r->h->ws_dropped);
+    /* Notifications: the outbox by state, and the deliverer's attempts. */
+    td_store *s = td_gw_store(srv);
+    int64_t pending, sent, failed;
+    td_notify_stats ns = {0};
+    td_notify_stats_get(td_gw_notify(srv), &ns);
+    if (s->ops->outbox_counts(s, &pending, &sent, &failed) == 0)
+        td_sbuf_printf(&b,
+                       "# HELP trackd_notifications Notification deliveries in the outbox by"
+                       " state.\n"
+                       "# TYPE trackd_notifications gauge\n"
+                       "trackd_notifications{state=\"pending\"} %lld\n"
+                       "trackd_notifications{state=\"sent\"} %lld\n"
+                       "trackd_notifications{state=\"failed\"} %lld\n",
+                       (long long)pending, (long long)sent, (long long)failed);
+    td_sbuf_printf(&b,
+                   "# HELP trackd_notification_attempts_total Delivery attempts by outcome.\n"
+                   "# TYPE trackd_notification_attempts_total counter\n"
+                   "trackd_notification_attempts_total{outcome=\"delivered\"} %llu\n"
+                   "trackd_notification_attempts_total{outcome=\"failed\"} %llu\n"
+                   "trackd_notification_attempts_total{outcome=\"given_up\"} %llu\n",
+                   ns.delivered, ns.failed_attempts, ns.given_up);
     if (b.oom) {
         td_sbuf_free(&b);
         td_reply_error(r, 500, "out of memory");

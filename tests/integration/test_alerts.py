@@ -276,6 +276,10 @@ try:
     t.check([e["state"] for e in events(port, olga, devs["sos"]["id"], type="sos")] ==
             ["closed", "closed"], "both closed in the list")
     sock.close()
+    m = t.request(port, "GET", "/metrics").body.decode()
+    t.check('trackd_notifications{state="pending"}' in m and
+            'trackd_notification_attempts_total{outcome="failed"}' in m,
+            "metrics report the notification outbox")
     srv.stop()
 
     # ---- across a restart: the silence was reported once -----------------------
