@@ -614,6 +614,8 @@ static void h_users_update(td_req *r, json_t *body, const int64_t *ids)
         td_reply_error(r, 500, "cannot change the user");
         return;
     }
+    if (admin >= 0)
+        td_gw_alerts_changed(r->h->srv); /* what their rules and channels cover */
     td_sbuf b;
     td_sbuf_init(&b, LWS_PRE);
     td_json_user(&b, &u);
