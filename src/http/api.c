@@ -1407,32 +1407,62 @@ static int rule_item(void *arg, const td_store_rule *ru)
     return 0;
 }
 
-static bool owned_rule(td_req *r, int64_t id)
+/* Runs a store listing (rules or notification channels) through l. */
+typedef int (*owned_each)(td_store *s, struct owned_list *l);
+
+static int each_rule(td_store *s, struct owned_list *l)
+{
+    return s->ops->rules(s, rule_item, l);
+}
+
+/* Whether item id of the listing exists and is the caller's (else 404);
+ * *owner gets its owner. */
+static bool owned_item(td_req *r, owned_each each, int64_t id, const char *what, int64_t *owner)
 {
     struct owned_list l = {.r = r, .id = id};
-    td_store *s = store_of(r);
-    s->ops->rules(s, rule_item, &l);
+    each(store_of(r), &l);
     if (!l.found)
-        td_reply_error(r, 404, "rule %lld not found", (long long)id);
+        td_reply_error(r, 404, "%s %lld not found", what, (long long)id);
+    *owner = l.owner;
     return l.found;
 }
 
-static void h_rules_list(td_req *r, json_t *body, const int64_t *ids)
+/* GET: the caller's items of a listing as a JSON array. */
+static void reply_owned_list(td_req *r, owned_each each, const char *what)
 {
     td_sbuf b;
     struct owned_list l = {.r = r, .b = &b};
-    td_store *s = store_of(r);
-    (void)body;
-    (void)ids;
     td_sbuf_init(&b, LWS_PRE);
     td_sbuf_puts(&b, "[");
-    if (s->ops->rules(s, rule_item, &l)) {
+    if (each(store_of(r), &l)) {
         td_sbuf_free(&b);
-        td_reply_error(r, 500, "cannot list rules");
+        td_reply_error(r, 500, "cannot list %ss", what);
         return;
     }
     td_sbuf_puts(&b, "]");
     td_reply_sbuf(r, 200, &b);
+}
+
+/* DELETE: removes one of the caller's items; the rules reload. */
+static void delete_owned(td_req *r, owned_each each, int (*del)(td_store *, int64_t), int64_t id,
+                         const char *what)
+{
+    int64_t owner;
+    if (!owned_item(r, each, id, what, &owner))
+        return;
+    if (del(store_of(r), id)) {
+        td_reply_error(r, 500, "cannot delete the %s", what);
+        return;
+    }
+    td_gw_alerts_changed(r->h->srv);
+    reply_no_content(r);
+}
+
+static void h_rules_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    reply_owned_list(r, each_rule, "rule");
 }
 
 static void rule_save(td_req *r, json_t *body, int64_t id)
@@ -1444,7 +1474,7 @@ static void rule_save(td_req *r, json_t *body, int64_t id)
     td_store *s = store_of(r);
     td_store_rule ru = {.id = id, .owner_id = r->who.id, .created_ms = td_now_ms()};
 
-    if (id && !owned_rule(r, id))
+    if (id && !owned_item(r, each_rule, id, "rule", &ru.owner_id))
         return;
     if (!get_str(r, body, "type", true, 32, &type))
         return;
@@ -1506,16 +1536,8 @@ static void h_rules_update(td_req *r, json_t *body, const int64_t *ids)
 
 static void h_rules_delete(td_req *r, json_t *body, const int64_t *ids)
 {
-    td_store *s = store_of(r);
     (void)body;
-    if (!owned_rule(r, ids[0]))
-        return;
-    if (s->ops->rule_delete(s, ids[0])) {
-        td_reply_error(r, 500, "cannot delete the rule");
-        return;
-    }
-    td_gw_alerts_changed(r->h->srv);
-    reply_no_content(r);
+    delete_owned(r, each_rule, store_of(r)->ops->rule_delete, ids[0], "rule");
 }
 
 /* ---- notification channels ---------------------------------------------- */
@@ -1544,33 +1566,16 @@ static int notification_item(void *arg, const td_store_notification *n)
     return 0;
 }
 
-static bool owned_notification(td_req *r, int64_t id, int64_t *owner)
+static int each_notification(td_store *s, struct owned_list *l)
 {
-    struct owned_list l = {.r = r, .id = id};
-    td_store *s = store_of(r);
-    s->ops->notifications(s, notification_item, &l);
-    if (!l.found)
-        td_reply_error(r, 404, "notification %lld not found", (long long)id);
-    *owner = l.owner;
-    return l.found;
+    return s->ops->notifications(s, notification_item, l);
 }
 
 static void h_notifications_list(td_req *r, json_t *body, const int64_t *ids)
 {
-    td_sbuf b;
-    struct owned_list l = {.r = r, .b = &b};
-    td_store *s = store_of(r);
     (void)body;
     (void)ids;
-    td_sbuf_init(&b, LWS_PRE);
-    td_sbuf_puts(&b, "[");
-    if (s->ops->notifications(s, notification_item, &l)) {
-        td_sbuf_free(&b);
-        td_reply_error(r, 500, "cannot list notifications");
-        return;
-    }
-    td_sbuf_puts(&b, "]");
-    td_reply_sbuf(r, 200, &b);
+    reply_owned_list(r, each_notification, "notification");
 }
 
 /* Checks a channel's target; replies 400 and returns false when unusable. */
@@ -1652,7 +1657,7 @@ static void notification_save(td_req *r, json_t *body, int64_t id)
     td_store *s = store_of(r);
     td_store_notification n = {.id = id, .user_id = r->who.id, .created_ms = td_now_ms()};
 
-    if (id && !owned_notification(r, id, &n.user_id))
+    if (id && !owned_item(r, each_notification, id, "notification", &n.user_id))
         return;
     if (!get_str(r, body, "channel", true, 16, &channel) ||
         !get_str(r, body, "target", false, 500, &target))
@@ -1705,17 +1710,9 @@ static void h_notifications_update(td_req *r, json_t *body, const int64_t *ids)
 
 static void h_notifications_delete(td_req *r, json_t *body, const int64_t *ids)
 {
-    td_store *s = store_of(r);
-    int64_t owner;
     (void)body;
-    if (!owned_notification(r, ids[0], &owner))
-        return;
-    if (s->ops->notification_delete(s, ids[0])) {
-        td_reply_error(r, 500, "cannot delete the notification");
-        return;
-    }
-    td_gw_alerts_changed(r->h->srv);
-    reply_no_content(r);
+    delete_owned(r, each_notification, store_of(r)->ops->notification_delete, ids[0],
+                 "notification");
 }
 
 /* ---- the table ---------------------------------------------------------- */

@@ -242,6 +242,23 @@ void td_json_position(td_sbuf *b, const td_store_position *p)
     td_sbuf_add(b, "}", 1);
 }
 
+static void str_or_null(td_sbuf *b, const char *v)
+{
+    if (v)
+        td_json_str(b, v);
+    else
+        td_sbuf_puts(b, "null");
+}
+
+/* A time, or null for 0 (not happened). */
+static void time_or_null(td_sbuf *b, int64_t ms)
+{
+    if (ms)
+        td_json_time(b, ms);
+    else
+        td_sbuf_puts(b, "null");
+}
+
 void td_json_event(td_sbuf *b, const td_store_event *e)
 {
     td_sbuf_printf(b, "{\"id\":%lld,\"deviceId\":%lld,\"type\":", (long long)e->id,
@@ -264,25 +281,13 @@ void td_json_event(td_sbuf *b, const td_store_event *e)
     td_sbuf_puts(b, ",\"state\":");
     td_json_str(b, e->state ? e->state : "new");
     td_sbuf_printf(b, ",\"critical\":%s,\"acknowledgedBy\":", e->critical ? "true" : "false");
-    if (e->ack_user)
-        td_json_str(b, e->ack_user);
-    else
-        td_sbuf_puts(b, "null");
+    str_or_null(b, e->ack_user);
     td_sbuf_puts(b, ",\"acknowledgedAt\":");
-    if (e->ack_ms)
-        td_json_time(b, e->ack_ms);
-    else
-        td_sbuf_puts(b, "null");
+    time_or_null(b, e->ack_ms);
     td_sbuf_puts(b, ",\"note\":");
-    if (e->ack_note)
-        td_json_str(b, e->ack_note);
-    else
-        td_sbuf_puts(b, "null");
+    str_or_null(b, e->ack_note);
     td_sbuf_puts(b, ",\"closedAt\":");
-    if (e->closed_ms)
-        td_json_time(b, e->closed_ms);
-    else
-        td_sbuf_puts(b, "null");
+    time_or_null(b, e->closed_ms);
     td_sbuf_add(b, "}", 1);
 }
 

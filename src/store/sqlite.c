@@ -966,6 +966,17 @@ static int sqlite_session_purge(td_store *base, int64_t now_ms)
     return run_write(s, st);
 }
 
+/* Finishes an add (sets *id) or a replace (TD_ENOTFOUND when absent). */
+static int finish_put(sqlite_store *s, sqlite3_stmt *st, int64_t *id)
+{
+    if (*id)
+        return run_change(s, st);
+    int rc = run_write(s, st);
+    if (!rc)
+        *id = sqlite3_last_insert_rowid(s->reader);
+    return rc;
+}
+
 static int sqlite_geofences(td_store *base, td_store_geofence_cb cb, void *arg)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1012,12 +1023,7 @@ static int sqlite_geofence_put(td_store *base, td_store_geofence *g)
             sqlite3_bind_int64(st, 5, g->owner_id);
         sqlite3_bind_int64(st, 6, g->created_ms);
     }
-    if (g->id)
-        return run_change(s, st);
-    int rc = run_write(s, st);
-    if (!rc)
-        g->id = sqlite3_last_insert_rowid(s->reader);
-    return rc;
+    return finish_put(s, st, &g->id);
 }
 
 static int sqlite_geofence_delete(td_store *base, int64_t id)
@@ -1198,17 +1204,6 @@ static int sqlite_rules(td_store *base, td_store_rule_cb cb, void *arg)
     if (step != SQLITE_DONE && step != SQLITE_ROW)
         rc = TD_ESTORE;
     sqlite3_finalize(st);
-    return rc;
-}
-
-/* Finishes an add (sets *id) or a replace (TD_ENOTFOUND when absent). */
-static int finish_put(sqlite_store *s, sqlite3_stmt *st, int64_t *id)
-{
-    if (*id)
-        return run_change(s, st);
-    int rc = run_write(s, st);
-    if (!rc)
-        *id = sqlite3_last_insert_rowid(s->reader);
     return rc;
 }
 
