@@ -726,19 +726,21 @@ static const char *log_text(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-/* Loop thread: stores the outcome of one delivery and logs it. */
-static void record(td_notify *n, delivery *d, int64_t now)
+/* Loop thread: stores the outcome of one delivery and logs it. Returns
+ * when it is to be tried again, or 0. */
+static int64_t record(td_notify *n, delivery *d, int64_t now)
 {
     const td_store_ops *ops = n->store->ops;
     const char *what = d->ch ? d->ch->label : "notification";
     char buf[200];
     const char *target = log_text(d->target, buf, sizeof(buf));
     int64_t expire_ms = d->created_ms + (int64_t)n->cfg.notify_expire * 3600000;
+    int64_t retry = 0;
     int rc = 0;
 
     switch (d->outcome) {
     case OUT_NONE:
-        return;
+        return 0;
     case OUT_SENT:
         n->stats.delivered++;
         td_info("notify: delivery %lld by %s to %s done (attempt %d)", (long long)d->id, what,
@@ -754,6 +756,7 @@ static void record(td_notify *n, delivery *d, int64_t now)
                     (long long)d->id, what, target, d->attempts + 1, d->error,
                     (double)(next - now) / 1000.0);
             rc = ops->outbox_result(n->store, d->id, "pending", next, d->error, now);
+            retry = next;
             break;
         }
         n->stats.given_up++;
@@ -771,6 +774,7 @@ static void record(td_notify *n, delivery *d, int64_t now)
     }
     if (rc < 0)
         td_error("notify: cannot record delivery %lld: %s", (long long)d->id, td_strerror(rc));
+    return retry;
 }
 
 /* outbox_due callback: turns a due entry into a delivery of the job, or
@@ -803,21 +807,32 @@ static int collect(void *arg, const td_store_outbox *o)
 }
 
 static void poll_outbox(td_notify *n);
+static void on_tick(uv_timer_t *t);
 
 static void job_done(uv_work_t *w, int status)
 {
     td_notify *n = w->data;
     int64_t now = td_now_ms();
+    int64_t first_retry = 0;
     (void)status;
 
     for (int i = 0; i < n->njob; i++) {
-        record(n, &n->job[i], now);
+        int64_t retry = record(n, &n->job[i], now);
+        if (retry && (!first_retry || retry < first_retry))
+            first_retry = retry;
         free_delivery(&n->job[i]);
     }
     n->njob = 0;
     n->busy = false;
-    if (!n->stopping)
-        poll_outbox(n);
+    if (n->stopping)
+        return;
+    poll_outbox(n);
+    /* Wake for the first retry on time rather than at the next tick (a
+     * little after it: the loop's clock may lag the wall clock). */
+    if (!n->busy && first_retry && first_retry - now <= TICK_MS) {
+        uv_update_time(n->loop);
+        uv_timer_start(&n->timer, on_tick, (uint64_t)(first_retry - td_now_ms()) + 10, TICK_MS);
+    }
 }
 
 /* Loop thread: takes what is due and starts a job for it. Entries that
