@@ -46,6 +46,7 @@ const SECRET = 'Browser-Test-Secret-1';
 const GOTOP_IMEI = '867648044456745';
 const IW_IMEI = '353456789012345';
 const STEP_TIMEOUT = 10000;
+const RENOTIFY_S = 4;
 
 // --- results ---------------------------------------------------------------------
 
@@ -88,7 +89,9 @@ let browser = null;
 function startServer(devicePortWanted = 0, httpPortWanted = 0) {
   tmpdir ||= mkdtempSync(path.join(os.tmpdir(), 'trackd-browser-'));
   const args = ['serve', '--port', String(devicePortWanted), '--http-port', String(httpPortWanted), '--listen', '127.0.0.1',
-    '--db', path.join(tmpdir, 't.db'), '--admin-password', SECRET, '--web-root', WEB_ROOT];
+    '--db', path.join(tmpdir, 't.db'), '--admin-password', SECRET, '--web-root', WEB_ROOT,
+    // Open critical events are reminded every few seconds, so a reminder can be seen.
+    '--renotify-interval', String(RENOTIFY_S)];
   // The server keeps its default tile URL (OpenStreetMap): the browser is not
   // allowed to reach it, which also shows that failing tiles break nothing.
   const log = createWriteStream(path.join(ARTIFACTS, 'trackd.log'), { flags: devicePortWanted ? 'a' : 'w' });
@@ -272,6 +275,59 @@ async function clickTab(page, name) {
   await page.click(`[data-testid="tab-${name}"]`);
   await page.waitForSelector(`[data-testid="pane-${name}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
 }
+
+/** The API as the page's session sees it: {status, body}. */
+function apiCall(page, method, url, body) {
+  return page.evaluate(async ({ method, url, body }) => {
+    const res = await fetch(url, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+    return { status: res.status, body: data };
+  }, { method, url, body });
+}
+
+async function apiGet(page, url) {
+  const r = await apiCall(page, 'GET', url);
+  assert(r.status === 200, `GET ${url}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/**
+ * Points on the map given as pixel offsets from the centre of the map: page
+ * coordinates to click at, and the latitude and longitude the map shows there.
+ * Mouse events carry whole pixels, so the page coordinates are rounded first.
+ */
+function mapPoints(page, offsets) {
+  return page.evaluate((offsets) => {
+    const map = window.trackdUI.map;
+    const size = map.getSize();
+    const el = map.getContainer();
+    const box = el.getBoundingClientRect();
+    return offsets.map(([dx, dy]) => {
+      const x = Math.round(box.left + size.x / 2 + dx);
+      const y = Math.round(box.top + size.y / 2 + dy);
+      const ll = map.containerPointToLatLng([x - box.left - el.clientLeft, y - box.top - el.clientTop]);
+      return { x, y, lat: ll.lat, lon: ll.lng };
+    });
+  }, offsets);
+}
+
+/** A check that failed may leave a dialog open over the page: close it. */
+async function closeDialogs(page) {
+  await page.evaluate(() => document.querySelectorAll('dialog[open]').forEach((d) => d.close()));
+}
+
+/** Great-circle distance in metres as the map measures it. */
+function mapDistance(page, a, b) {
+  return page.evaluate(([a, b]) => window.trackdUI.map.distance([a.lat, a.lon], [b.lat, b.lon]), [a, b]);
+}
+
+const near = (a, b, tol) => Math.abs(a - b) <= tol;
 
 // --- the run -----------------------------------------------------------------------
 
@@ -508,6 +564,10 @@ async function main() {
     await page.locator(`[data-testid="device-item-${id}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
     const after = await page.evaluate(async () => (await fetch('/api/devices')).json());
     assert(!after.some((d) => String(d.id) === id), 'device still on the server');
+    // The live feed's deletion notice arrives too: it must not bring the device back.
+    await sleep(300);
+    assert(await page.evaluate((id) => !window.trackdUI.state.devices.has(Number(id)), id), 'deleted device back in the page state');
+    assert(await page.locator(`[data-testid="device-item-${id}"]`).count() === 0, 'deleted device back in the list');
   });
   await shot(page, '06-devices.png');
   await check('device panel shows the latest values of the bracelet', async () => {
@@ -623,7 +683,279 @@ async function main() {
   });
   await shot(page, '09-health.png');
 
-  // 8. Phone-sized screen ------------------------------------------------------------------
+  // 8. Geofences drawn on the map ----------------------------------------------------------
+  // A known view, nothing over the map: pixel offsets from its centre are clicked.
+  await clickTab(page, 'rules');
+  await page.click('[data-testid="section-geofences"]');
+  await page.evaluate(() => {
+    window.trackdUI.select(null);
+    window.trackdUI.map.setView([3.140, 101.700], 15, { animate: false });
+  });
+  await sleep(200);
+  const fenceName = 'Depot <b>yard</b> & "gate"';
+  let polygonId = null;
+  let polygonPts = [];
+  await check('draw a polygon geofence by clicking on the map', async () => {
+    await page.click('[data-testid="geofence-add"]');
+    await page.waitForSelector('[data-testid="geofence-editor"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="geofence-form-name"]', fenceName);
+    // Only the tracker: untick "all devices", tick it.
+    await page.click('[data-testid="geofence-devices-all"]');
+    await page.click(`[data-testid="geofence-devices-device-${gotopId}"]`);
+    await page.click('[data-testid="geofence-draw-polygon"]');
+    await page.waitForSelector('[data-testid="draw-bar"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    polygonPts = await mapPoints(page, [[-150, -100], [150, -120], [170, 110], [-130, 120]]);
+    for (const p of polygonPts.slice(0, -1)) {
+      await page.mouse.click(p.x, p.y);
+      await sleep(60); // no double-click
+    }
+    const last = polygonPts[polygonPts.length - 1];
+    await page.mouse.move(last.x - 40, last.y - 30, { steps: 4 }); // the rubber band follows
+    const hint = await page.textContent('[data-testid="draw-hint"]');
+    assert(/3 corners/.test(hint), `hint: ${hint}`);
+    await shot(page, '14-geofence-drawing.png');
+    await page.mouse.dblclick(last.x, last.y); // closes the polygon
+    await page.waitForSelector('[data-testid="draw-bar"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const area = await page.textContent('[data-testid="geofence-area"]');
+    assert(/Polygon, 4 corners/.test(area), `area: ${area}`);
+    await page.click('[data-testid="geofence-form-save"]');
+    await page.waitForSelector('[data-testid="geofence-editor"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const list = await apiGet(page, '/api/geofences');
+    const g = list.find((x) => x.name === fenceName);
+    assert(g, `no geofence named ${fenceName}: ${JSON.stringify(list)}`);
+    polygonId = g.id;
+    assert(g.area.type === 'polygon' && g.area.coordinates.length === 4, `area ${JSON.stringify(g.area)}`);
+    for (const [i, p] of polygonPts.entries()) {
+      const [lat, lon] = g.area.coordinates[i];
+      assert(near(lat, p.lat, 1e-5) && near(lon, p.lon, 1e-5), `corner ${i}: stored ${lat},${lon}, clicked ${p.lat},${p.lon}`);
+    }
+    assert(JSON.stringify(g.deviceIds) === JSON.stringify([gotopId]), `deviceIds ${JSON.stringify(g.deviceIds)}`);
+    return `corners ${g.area.coordinates.map(([a, b]) => `${a.toFixed(5)},${b.toFixed(5)}`).join(' ')}`;
+  });
+  let circleId = null;
+  await check('draw a circle geofence: click the centre, click the edge', async () => {
+    await page.click('[data-testid="geofence-add"]');
+    await page.fill('[data-testid="geofence-form-name"]', 'Clinic');
+    await page.click('[data-testid="geofence-draw-circle"]');
+    await page.waitForSelector('[data-testid="draw-bar"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const [c, e] = await mapPoints(page, [[-300, 0], [-220, 0]]);
+    await page.mouse.click(c.x, c.y);
+    await sleep(60);
+    await page.mouse.move(e.x - 30, e.y, { steps: 3 }); // the preview follows the pointer
+    await page.mouse.click(e.x, e.y);
+    await page.waitForSelector('[data-testid="draw-bar"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="geofence-form-save"]');
+    await page.waitForSelector('[data-testid="geofence-editor"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const g = (await apiGet(page, '/api/geofences')).find((x) => x.name === 'Clinic');
+    assert(g, 'no geofence named Clinic');
+    circleId = g.id;
+    const r = await mapDistance(page, c, e);
+    assert(g.area.type === 'circle', `type ${g.area.type}`);
+    assert(near(g.area.latitude, c.lat, 1e-5) && near(g.area.longitude, c.lon, 1e-5),
+      `centre ${g.area.latitude},${g.area.longitude}, clicked ${c.lat},${c.lon}`);
+    assert(near(g.area.radius, r, 1.5), `radius ${g.area.radius} m, clicked ${r.toFixed(1)} m`);
+    assert(g.deviceIds === null || g.deviceIds === undefined, `deviceIds ${JSON.stringify(g.deviceIds)}`);
+    return `radius ${g.area.radius} m`;
+  });
+  await check('edit a geofence: rename and redraw the circle by dragging', async () => {
+    await page.click(`[data-testid="geofence-edit-${circleId}"]`);
+    await page.waitForSelector('[data-testid="geofence-editor"][data-mode="edit"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="geofence-form-name"]', 'Clinic grounds');
+    await page.click('[data-testid="geofence-draw-circle"]');
+    await page.waitForSelector('[data-testid="draw-bar"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const [c, e] = await mapPoints(page, [[-300, 10], [-300, 110]]);
+    await page.mouse.move(c.x, c.y);
+    await page.mouse.down();
+    await page.mouse.move(e.x, e.y, { steps: 6 });
+    await page.mouse.up();
+    await page.waitForSelector('[data-testid="draw-bar"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="geofence-form-save"]');
+    await page.waitForSelector('[data-testid="geofence-editor"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const g = (await apiGet(page, '/api/geofences')).find((x) => x.id === circleId);
+    const r = await mapDistance(page, c, e);
+    assert(g.name === 'Clinic grounds', `name ${g.name}`);
+    assert(near(g.area.latitude, c.lat, 1e-5) && near(g.area.longitude, c.lon, 1e-5), 'centre not redrawn');
+    assert(near(g.area.radius, r, 1.5), `radius ${g.area.radius} m, dragged ${r.toFixed(1)} m`);
+    return `radius ${g.area.radius} m`;
+  });
+  await check('geofences are listed and drawn on the map with their names as text', async () => {
+    for (const id of [polygonId, circleId]) {
+      await page.waitForSelector(`[data-testid="geofence-item-${id}"]`, { timeout: STEP_TIMEOUT });
+      await page.waitForSelector(`[data-testid="geofence-shape-${id}"]`, { state: 'attached', timeout: STEP_TIMEOUT });
+    }
+    const label = await page.textContent(`[data-testid="geofence-label-${polygonId}"]`);
+    const item = await page.textContent(`[data-testid="geofence-item-${polygonId}"] [data-testid="geofence-name"]`);
+    assert(label === fenceName && item === fenceName, `label ${label}, list ${item}`);
+    assert(await page.evaluate(() => !document.querySelector('.gf-label b, #geofence-list b')), 'a geofence name was interpreted as HTML');
+    const devices = await page.textContent(`[data-testid="geofence-item-${polygonId}"] [data-testid="geofence-devices-text"]`);
+    assert(devices === 'TE-207 tracker', `devices ${devices}`);
+  });
+  await page.evaluate(() => window.trackdUI.map.setView([3.140, 101.697], 14, { animate: false }));
+  await sleep(300);
+  await closeDialogs(page);
+  await page.evaluate(() => { if (!document.querySelector('[data-testid="geofence-editor"]').hidden) document.querySelector('[data-testid="geofence-form-cancel"]').click(); });
+  await shot(page, '15-geofences.png');
+
+  // 9. Rules and notification channels ----------------------------------------------------
+  await check('create a heart-rate rule for the bracelet from the UI', async () => {
+    await page.click('[data-testid="section-rules"]');
+    await page.click('[data-testid="rule-add"]');
+    await page.waitForSelector('[data-testid="rule-dialog"][open]', { timeout: STEP_TIMEOUT });
+    await page.selectOption('[data-testid="rule-form-type"]', 'heartRate');
+    // Neither limit: the form says what is missing.
+    await page.click('[data-testid="rule-form-save"]');
+    await page.waitForSelector('[data-testid="rule-form-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="rule-attr-above"]', '120');
+    await page.fill('[data-testid="rule-attr-below"]', '45');
+    await page.fill('[data-testid="rule-attr-minDuration"]', '60');
+    await page.click('[data-testid="rule-devices-all"]');
+    await page.click(`[data-testid="rule-devices-device-${iwId}"]`);
+    await page.click('[data-testid="rule-form-save"]');
+    await page.waitForSelector('[data-testid="rule-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const rules = await apiGet(page, '/api/rules');
+    const r = rules.find((x) => x.type === 'heartRate');
+    assert(r, `no heartRate rule: ${JSON.stringify(rules)}`);
+    assert(JSON.stringify(r.deviceIds) === JSON.stringify([iwId]), `deviceIds ${JSON.stringify(r.deviceIds)}`);
+    assert(r.attributes.above === 120 && r.attributes.below === 45 && r.attributes.minDuration === 60,
+      `attributes ${JSON.stringify(r.attributes)}`);
+    await page.waitForSelector(`[data-testid="rule-item-${r.id}"]`, { timeout: STEP_TIMEOUT });
+    const summary = await page.textContent(`[data-testid="rule-item-${r.id}"] [data-testid="rule-summary"]`);
+    assert(/above 120 bpm or below 45 bpm/.test(summary), `summary ${summary}`);
+  });
+  await check('create a no-report rule for all devices from the UI', async () => {
+    await page.click('[data-testid="rule-add"]');
+    await page.selectOption('[data-testid="rule-form-type"]', 'noReport');
+    await page.fill('[data-testid="rule-attr-minutes"]', '30');
+    await page.click('[data-testid="rule-form-save"]');
+    await page.waitForSelector('[data-testid="rule-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const r = (await apiGet(page, '/api/rules')).find((x) => x.type === 'noReport');
+    assert(r, 'no noReport rule');
+    assert(r.deviceIds === null || r.deviceIds === undefined, `deviceIds ${JSON.stringify(r.deviceIds)}`);
+    assert(r.attributes.minutes === 30, `attributes ${JSON.stringify(r.attributes)}`);
+    await page.waitForSelector(`[data-testid="rule-item-${r.id}"]`, { timeout: STEP_TIMEOUT });
+    const devices = await page.textContent(`[data-testid="rule-item-${r.id}"] [data-testid="rule-devices"]`);
+    assert(devices === 'All devices', `devices ${devices}`);
+  });
+  await shot(page, '16-rules.png');
+  await check('add a webhook channel for SOS and falls from the UI', async () => {
+    await page.click('[data-testid="section-notifications"]');
+    await page.click('[data-testid="notification-add"]');
+    await page.waitForSelector('[data-testid="notification-dialog"][open]', { timeout: STEP_TIMEOUT });
+    await page.selectOption('[data-testid="notification-form-channel"]', 'webhook');
+    await page.fill('[data-testid="notification-form-target"]', 'http://127.0.0.1:9/trackd-hook');
+    await page.click('[data-testid="notification-types-all"]');
+    await page.click('[data-testid="notification-types-type-sos"]');
+    await page.click('[data-testid="notification-types-type-fall"]');
+    await page.click('[data-testid="notification-form-save"]');
+    await page.waitForSelector('[data-testid="notification-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const n = (await apiGet(page, '/api/notifications')).find((x) => x.target === 'http://127.0.0.1:9/trackd-hook');
+    assert(n && n.channel === 'webhook', 'channel not stored');
+    assert(JSON.stringify(n.eventTypes) === '["sos","fall"]', `eventTypes ${JSON.stringify(n.eventTypes)}`);
+    assert(n.deviceIds === null || n.deviceIds === undefined, `deviceIds ${JSON.stringify(n.deviceIds)}`);
+    await page.waitForSelector(`[data-testid="notification-item-${n.id}"]`, { timeout: STEP_TIMEOUT });
+  });
+  await closeDialogs(page);
+  await shot(page, '17-notifications.png');
+
+  // 10. Alert inbox ------------------------------------------------------------------------
+  await clickTab(page, 'events');
+  let iwSosId = null;
+  await check('an SOS from the bracelet is in the inbox as new and critical, first', async () => {
+    await iw.send(iwPosition(new Date(), 3.1483, 101.6958, 0, 0, 75, '01'));
+    const item = page.locator(`[data-testid^="event-item-"][data-type="sos"][data-device-id="${iwId}"]`).first();
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    iwSosId = Number(await item.getAttribute('data-event-id'));
+    assert(await item.getAttribute('data-state') === 'new', `state ${await item.getAttribute('data-state')}`);
+    assert(await item.getAttribute('data-critical') === 'true', 'not critical');
+    assert(await item.evaluate((el) => el.classList.contains('critical') && el.classList.contains('open')), 'not highlighted');
+    const first = await page.locator('[data-testid^="event-item-"]').first().getAttribute('data-event-id');
+    assert(Number(first) === iwSosId, `first row is event ${first}`);
+    await page.waitForSelector(`[data-testid="alert-banner"][data-event-id="${iwSosId}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
+    const banner = await page.textContent('[data-testid="alert-text"]');
+    assert(/SOS/.test(banner) && banner.includes('IW bracelet'), `banner ${banner}`);
+    const ev = (await apiGet(page, `/api/events?deviceId=${iwId}&type=sos`)).find((e) => e.id === iwSosId);
+    assert(ev && ev.state === 'new' && ev.critical === true, `API: ${JSON.stringify(ev)}`);
+  });
+  await shot(page, '18-inbox.png');
+  const ackNote = 'Called the wearer <b>ok</b>, false alarm';
+  await check('acknowledge with a note: stored with the user, the row updates without reload', async () => {
+    await page.click(`[data-testid="event-ack-${iwSosId}"]`);
+    await page.waitForSelector('[data-testid="ack-dialog"][open]', { timeout: STEP_TIMEOUT });
+    await page.fill('[data-testid="ack-note"]', ackNote);
+    await page.click('[data-testid="ack-submit"]');
+    await page.waitForSelector('[data-testid="ack-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const row = page.locator(`[data-testid="event-item-${iwSosId}"]`);
+    await page.waitForSelector(`[data-testid="event-item-${iwSosId}"][data-state="acknowledged"]`, { timeout: STEP_TIMEOUT });
+    const info = await row.locator('[data-testid="event-ack-info"]').textContent();
+    assert(/Acknowledged by admin/.test(info), `ack info ${info}`);
+    assert((await row.locator('[data-testid="event-note"]').textContent()).includes(ackNote), 'note not shown as text');
+    assert(!(await row.evaluate((el) => el.classList.contains('open'))), 'still highlighted as open');
+    const ev = (await apiGet(page, `/api/events?deviceId=${iwId}&type=sos`)).find((e) => e.id === iwSosId);
+    assert(ev.state === 'acknowledged' && ev.acknowledgedBy === 'admin' && ev.note === ackNote && ev.acknowledgedAt,
+      `API: ${JSON.stringify(ev)}`);
+    const again = await apiCall(page, 'POST', `/api/events/${iwSosId}/ack`, {});
+    assert(again.status === 409, `a second acknowledge answered ${again.status}`);
+    // The banner moves on to another open critical event, or goes.
+    const bannerId = await page.getAttribute('[data-testid="alert-banner"]', 'data-event-id');
+    assert(await page.isHidden('[data-testid="alert-banner"]') || Number(bannerId) !== iwSosId, 'banner still on the acknowledged SOS');
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+  });
+  await closeDialogs(page);
+  await shot(page, '19-inbox-acknowledged.png');
+  await check('another operator acknowledges: the live feed updates the row', async () => {
+    const gotopSos = (await apiGet(page, `/api/events?deviceId=${gotopId}&type=sos`)).find((e) => e.state === 'new');
+    assert(gotopSos, 'no open SOS of the tracker');
+    const r = await apiCall(page, 'POST', `/api/events/${gotopSos.id}/ack`, { note: 'on my way' });
+    assert(r.status === 200 && r.body.state === 'acknowledged', `ack: ${r.status} ${JSON.stringify(r.body)}`);
+    // Only the WebSocket can tell the page: the API call above did not go through the UI code.
+    await page.waitForSelector(`[data-testid="event-item-${gotopSos.id}"][data-state="acknowledged"]`, { timeout: STEP_TIMEOUT });
+    const rows = await page.locator(`[data-testid="event-item-${gotopSos.id}"]`).count();
+    assert(rows === 1, `${rows} rows for the event`);
+  });
+  await check('close an acknowledged event', async () => {
+    await page.click(`[data-testid="event-close-${iwSosId}"]`);
+    await page.waitForSelector('[data-testid="ack-dialog"][data-mode="close"][open]', { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="ack-submit"]');
+    await page.waitForSelector(`[data-testid="event-item-${iwSosId}"][data-state="closed"]`, { timeout: STEP_TIMEOUT });
+    const ev = (await apiGet(page, `/api/events?deviceId=${iwId}&type=sos`)).find((e) => e.id === iwSosId);
+    assert(ev.state === 'closed' && ev.closedAt, `API: ${JSON.stringify(ev)}`);
+    assert(await page.locator(`[data-testid="event-close-${iwSosId}"]`).count() === 0, 'a closed event still offers Close');
+  });
+  await check('a reminder of an open critical event sounds again and brings the banner back, no new row', async () => {
+    const fall = (await apiGet(page, `/api/events?deviceId=${iwId}&type=fall`)).find((e) => e.state === 'new');
+    assert(fall, 'no open fall');
+    const rows = () => page.locator('[data-testid^="event-item-"]').count();
+    const before = await rows();
+    if (await page.isVisible('[data-testid="alert-dismiss"]')) await page.click('[data-testid="alert-dismiss"]');
+    const sounds = await page.evaluate(() => window.trackdUI.alarmSounds || 0);
+    await page.waitForSelector(`[data-testid="alert-banner"][data-event-id="${fall.id}"]:not([hidden])`,
+      { timeout: (RENOTIFY_S * 2 + 4) * 1000 });
+    assert(await page.evaluate((n) => (window.trackdUI.alarmSounds || 0) > n, sounds), 'no sound with the reminder');
+    assert(await rows() === before, `${await rows()} rows, ${before} before`);
+    assert(await page.locator(`[data-testid="event-item-${fall.id}"]`).count() === 1, 'fall row duplicated');
+  });
+  await closeDialogs(page);
+  await check('the tracker entering the drawn geofence raises geofenceEnter in the inbox', async () => {
+    // Inside the polygon, after the SOS fix (outside) and before the fix of the restart check.
+    const inside = {
+      lat: polygonPts.reduce((a, p) => a + p.lat, 0) / polygonPts.length,
+      lon: polygonPts.reduce((a, p) => a + p.lon, 0) / polygonPts.length,
+    };
+    await gotop.send(gotopFrame('CMD-T', new Date(now - 4.5 * 60e3), inside.lat, inside.lon, 12, 90, 79));
+    const item = page.locator(`[data-testid^="event-item-"][data-type="geofenceEnter"][data-device-id="${gotopId}"]`).first();
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    const detail = await item.locator('[data-testid="event-detail"]').textContent();
+    assert(detail === fenceName, `detail ${detail}`);
+    assert(await item.getAttribute('data-state') === 'new', 'not open');
+    await item.click();
+    await page.waitForSelector('[data-testid="focus-popup"]', { timeout: STEP_TIMEOUT });
+    const c = await page.evaluate(() => window.trackdUI.map.getCenter());
+    assert(near(c.lat, inside.lat, 1e-3) && near(c.lng, inside.lon, 1e-3), `map centre ${c.lat},${c.lng}`);
+  });
+  await sleep(300);
+  await shot(page, '20-geofence-enter.png');
+
+  // 11. Phone-sized screen -----------------------------------------------------------------
   await check('phone layout: map and device list', async () => {
     const phone = await browser.newContext({
       viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
@@ -658,8 +990,45 @@ async function main() {
     await shot(p, '12-phone-panel.png');
     await phone.close();
   });
+  await check('phone layout: inbox, rules, and drawing a geofence with taps', async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+      storageState: await context.storageState(),
+    });
+    await phone.route((url) => !url.href.startsWith(base), offline);
+    const p = await phone.newPage();
+    p.on('pageerror', (err) => pageErrors.push(`phone: ${err.message}`));
+    await p.goto(base + '/', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid="app"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await p.click('[data-testid="tab-events"]');
+    await p.waitForSelector(`[data-testid="event-item-${iwSosId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
+    const wide = async () => p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert(await wide(), 'inbox scrolls sideways');
+    await shot(p, '21-phone-inbox.png');
+    await p.click('[data-testid="tab-rules"]');
+    await p.click('[data-testid="section-geofences"]');
+    await p.waitForSelector(`[data-testid="geofence-item-${polygonId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
+    assert(await wide(), 'rules pane scrolls sideways');
+    await p.click('[data-testid="geofence-add"]');
+    await p.click('[data-testid="geofence-draw-polygon"]');
+    // The map comes up with the drawing bar; three taps and Finish.
+    await p.waitForSelector('[data-testid="draw-bar"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    assert(await p.locator('[data-testid="map"]').isVisible(), 'map not shown for drawing');
+    const pts = await mapPoints(p, [[-100, -80], [100, -60], [0, 120]]);
+    for (const q of pts) {
+      await p.touchscreen.tap(q.x, q.y);
+      await sleep(350); // not a double tap
+    }
+    await shot(p, '22-phone-drawing.png');
+    await p.click('[data-testid="draw-finish"]');
+    await p.waitForSelector('[data-testid="geofence-editor"]:not([hidden])', { state: 'visible', timeout: STEP_TIMEOUT });
+    const area = await p.textContent('[data-testid="geofence-area"]');
+    assert(/Polygon, 3 corners/.test(area), `area ${area}`);
+    await p.click('[data-testid="geofence-form-cancel"]');
+    await phone.close();
+  });
 
-  // 9. Server restart: the page reconnects by itself -----------------------------------
+  // 12. Server restart: the page reconnects by itself ----------------------------------
   await check('after a server restart the page reconnects and shows new data', async () => {
     const started = Date.now();
     gotop.close();
@@ -688,7 +1057,7 @@ async function main() {
     return `${relogin ? 'session lost, logged in again' : 'same session'}; ${Date.now() - started} ms`;
   });
 
-  // 10. Logout --------------------------------------------------------------------------------
+  // 13. Logout -------------------------------------------------------------------------------
   await check('log out returns to the login page', async () => {
     await page.click('[data-testid="logout"]');
     await page.waitForSelector('[data-testid="login-view"]:not([hidden])', { timeout: STEP_TIMEOUT });

@@ -64,6 +64,23 @@ export const api = {
   latestPositions: () => request('GET', '/api/positions/latest'),
   positions: (params) => request('GET', `/api/positions${query(params)}`),
   events: (params) => request('GET', `/api/events${query(params)}`),
+  ackEvent: (id, note) => request('POST', `/api/events/${encodeURIComponent(id)}/ack`, note ? { note } : {}),
+  closeEvent: (id, note) => request('POST', `/api/events/${encodeURIComponent(id)}/close`, note ? { note } : {}),
+
+  geofences: () => request('GET', '/api/geofences'),
+  addGeofence: (g) => request('POST', '/api/geofences', g),
+  updateGeofence: (id, g) => request('PUT', `/api/geofences/${encodeURIComponent(id)}`, g),
+  deleteGeofence: (id) => request('DELETE', `/api/geofences/${encodeURIComponent(id)}`),
+
+  rules: () => request('GET', '/api/rules'),
+  addRule: (r) => request('POST', '/api/rules', r),
+  updateRule: (id, r) => request('PUT', `/api/rules/${encodeURIComponent(id)}`, r),
+  deleteRule: (id) => request('DELETE', `/api/rules/${encodeURIComponent(id)}`),
+
+  notifications: () => request('GET', '/api/notifications'),
+  addNotification: (n) => request('POST', '/api/notifications', n),
+  updateNotification: (id, n) => request('PUT', `/api/notifications/${encodeURIComponent(id)}`, n),
+  deleteNotification: (id) => request('DELETE', `/api/notifications/${encodeURIComponent(id)}`),
 
   exportUrl: (params) => `/api/export${query(params)}`,
 };

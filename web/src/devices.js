@@ -6,7 +6,7 @@ import {
   state, on, select, mergeDevices, removeDevice, rememberPositions,
 } from './state.js';
 import {
-  $, escapeHtml, fmtAge, fmtTime, fmtCoord, fmtNum, alarmLabel, isCritical, hasFix, debounce, toast,
+  $, escapeHtml, fmtAge, fmtTime, fmtCoord, fmtNum, alarmLabel, isCritical, hasFix, debounce, toast, confirmDialog,
 } from './util.js';
 
 let filter = '';
@@ -167,16 +167,6 @@ async function onSave(ev) {
   } finally {
     save.disabled = false;
   }
-}
-
-function confirmDialog(text) {
-  const dlg = $('#confirm-dialog');
-  $('#confirm-text').textContent = text;
-  return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
-    dlg.returnValue = '';
-    dlg.showModal();
-  });
 }
 
 async function onDelete(id) {

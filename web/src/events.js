@@ -1,48 +1,82 @@
-// Event feed: last 24 h from GET /api/events, then live events from the
-// WebSocket. SOS and falls are shown in red, raise a banner and beep.
+// Alert inbox: open (unacknowledged) events first, newest first, each with
+// Acknowledge and Close; then the handled ones with who acknowledged them and
+// when. Loaded from GET /api/events (the last 24 h and every open event),
+// then kept up to date by the live feed, which brings new events, state
+// changes of known ones (upserted by id) and reminders of open critical ones.
+// Open critical events (SOS, falls) are red, raise the banner and beep until
+// acknowledged.
 
-import { api, fetchAll } from './api.js';
-import { state, on, mergeEvents, deviceName } from './state.js';
+import { api, fetchAll, ApiError } from './api.js';
+import { state, on, mergeEvents, deviceName, geofenceName } from './state.js';
 import {
-  $, escapeHtml, fmtTime, fmtAge, fmtCoord, alarmLabel, isCritical, hasFix, toast,
+  $, escapeHtml, fmtTime, fmtAge, fmtCoord, fmtNum, alarmLabel, eventCritical, hasFix, toast, formError,
 } from './util.js';
-import { showEvent } from './map.js';
+import { showEvent, keepStill } from './map.js';
 
+const MAX_ROWS = 500;
 let showOnMap = () => {};
 let unseen = 0;
 let bannerEvent = null;
+let bannerSnoozed = false; // dismissed: hidden until the next critical event or reminder
+let acking = null; // { event, mode: 'ack' | 'close' }
+
+const isOpen = (e) => (e.state || 'new') === 'new';
+const openCritical = (e) => isOpen(e) && eventCritical(e);
 
 export function initEvents({ onShowOnMap }) {
   showOnMap = onShowOnMap;
   $('#event-list').addEventListener('click', (ev) => {
     const li = ev.target.closest('li[data-event-id]');
-    if (li) focusEvent(Number(li.dataset.eventId));
+    if (!li) return;
+    const id = Number(li.dataset.eventId);
+    const action = ev.target.closest('button[data-action]')?.dataset.action;
+    if (action === 'ack' || action === 'close') openAck(id, action);
+    else if (!ev.target.closest('button')) focusEvent(id);
   });
   $('#event-list').addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter' || ev.target.tagName === 'BUTTON') return;
     const li = ev.target.closest('li[data-event-id]');
-    if (li && ev.key === 'Enter') focusEvent(Number(li.dataset.eventId));
+    if (li) focusEvent(Number(li.dataset.eventId));
   });
   $('#event-filter').addEventListener('change', render);
-  $('#alert-dismiss').addEventListener('click', hideBanner);
+  $('#alert-dismiss').addEventListener('click', () => {
+    bannerSnoozed = true;
+    hideBanner();
+  });
   $('#alert-show').addEventListener('click', () => {
     if (bannerEvent) focusEvent(bannerEvent.id);
   });
-
-  on('events', ({ events, live }) => {
-    render();
-    if (!live) return;
-    if ($('#pane-events').hidden || document.body.dataset.tab === 'map') {
-      unseen += events.length;
-      updateBadge();
-    }
-    const critical = events.filter((e) => isCritical(e.type));
-    if (critical.length) {
-      showBanner(critical[critical.length - 1]);
-      beep();
-    }
+  $('#alert-ack').addEventListener('click', () => {
+    if (bannerEvent) openAck(bannerEvent.id, 'ack');
   });
-  on('devices', render); // device names in the feed
+  $('#ack-form').addEventListener('submit', onAckSubmit);
+  $('#ack-cancel').addEventListener('click', () => $('#ack-dialog').close());
+
+  on('events', ({ events, updated = [], reminders = [], live }) => {
+    if (events.length || updated.length) scheduleRender();
+    if (live) {
+      const newOnes = events.filter((e) => !reminders.includes(e));
+      if (newOnes.length && ($('#pane-events').hidden || document.body.dataset.tab === 'map')) {
+        unseen += newOnes.length;
+        updateBadge();
+      }
+      const loud = [...newOnes.filter(openCritical), ...reminders.filter(openCritical)];
+      if (loud.length) {
+        bannerSnoozed = false;
+        showBanner(loud.reduce((a, b) => (newer(b, a) ? b : a)));
+        beep();
+        return;
+      }
+    }
+    updateBanner();
+  });
+  on('devices', scheduleRender); // device names
+  on('geofences', scheduleRender); // geofence names in the details
   setInterval(render, 30000); // relative ages
+}
+
+function newer(a, b) {
+  return Date.parse(a.time) - Date.parse(b.time) > 0 || (a.time === b.time && a.id > b.id);
 }
 
 /** Called when the events tab is shown. */
@@ -57,55 +91,222 @@ function updateBadge() {
   b.textContent = String(unseen);
 }
 
-/** Initial load (and refresh after a reconnect): everything since `from`. */
-export async function loadEvents(from = new Date(Date.now() - 24 * 3600e3).toISOString()) {
-  const rows = await fetchAll(api.events, { from }, { limit: 5000, maxPages: 20 });
-  mergeEvents(rows, false);
+/** Every open event, newest first (also those older than the 24 h loaded). */
+async function loadOpen() {
+  try {
+    const rows = await api.events({ state: 'new', order: 'desc', limit: 1000 });
+    return (rows || []).filter(isOpen);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    return []; // the 24 h below still hold the recent ones
+  }
 }
 
-/** After a reconnect: fetch what happened since the newest event we hold. */
+/** Initial load: the last 24 h and every open event. */
+export async function loadEvents(from = new Date(Date.now() - 24 * 3600e3).toISOString()) {
+  const [rows, open] = await Promise.all([
+    fetchAll(api.events, { from }, { limit: 5000, maxPages: 20 }),
+    loadOpen(),
+  ]);
+  mergeEvents([...rows, ...open], false);
+}
+
+/**
+ * After a reconnect: what happened since the newest event held, and the
+ * current state of the open ones (some may have been handled meanwhile).
+ */
 export async function refreshEvents() {
   const last = state.events[state.events.length - 1];
   const dayAgo = Date.now() - 24 * 3600e3;
-  const from = last ? new Date(Math.max(Date.parse(last.time) - 60e3, dayAgo)).toISOString()
-    : new Date(dayAgo).toISOString();
-  const rows = await fetchAll(api.events, { from }, { limit: 5000, maxPages: 20 });
+  let since = last ? Date.parse(last.time) - 60e3 : dayAgo;
+  for (const e of state.events) {
+    if (isOpen(e)) { since = Math.min(since, Date.parse(e.time)); break; } // ascending: the oldest open one
+  }
+  const from = new Date(Math.max(since, dayAgo)).toISOString();
+  const [rows, open] = await Promise.all([
+    fetchAll(api.events, { from }, { limit: 5000, maxPages: 20 }),
+    loadOpen(),
+  ]);
   // Events we did not have were missed while offline: treat them as live.
-  mergeEvents(rows, true);
+  mergeEvents([...rows, ...open], true);
+}
+
+// --- list ----------------------------------------------------------------------------
+
+let renderTimer = 0;
+function scheduleRender() {
+  if (renderTimer) return;
+  renderTimer = setTimeout(() => {
+    renderTimer = 0;
+    render();
+  }, 50);
+}
+
+/** Short text from an event's attributes: geofence, speed, readings. */
+function detail(e) {
+  const a = e.attributes || {};
+  const num = (v) => typeof v === 'number' && Number.isFinite(v);
+  const limit = (digits, unit) => (num(a.limit) ? ` (limit ${fmtNum(a.limit, digits, unit)})` : '');
+  switch (e.type) {
+    case 'geofenceEnter':
+    case 'geofenceExit':
+      return a.geofenceName || (a.geofenceId != null ? geofenceName(a.geofenceId) : '');
+    case 'overspeed':
+      return num(a.speed) ? `${fmtNum(a.speed, 1, 'km/h')}${limit(0, 'km/h')}` : '';
+    case 'motionStart':
+    case 'motionStop':
+      return num(a.speed) ? fmtNum(a.speed, 1, 'km/h') : '';
+    case 'lowBattery':
+      return num(a.batteryLevel) ? `battery ${a.batteryLevel}%` : '';
+    case 'heartRateHigh':
+    case 'heartRateLow':
+      return num(a.heartRate) ? `${fmtNum(a.heartRate, 0, 'bpm')}${limit(0, 'bpm')}` : '';
+    case 'spo2Low':
+      return num(a.spo2) ? `SpO₂ ${fmtNum(a.spo2, 0, '%')}${limit(0, '%')}` : '';
+    case 'bodyTemperatureHigh':
+      return num(a.bodyTemperature) ? `${fmtNum(a.bodyTemperature, 1, '°C')}${limit(1, '°C')}` : '';
+    case 'noReport':
+      return num(a.minutes) ? `no report for ${fmtNum(a.minutes, a.minutes < 10 ? 1 : 0, 'min')}` : '';
+    default:
+      return '';
+  }
+}
+
+function stateText(e) {
+  if (isOpen(e)) return 'new';
+  return e.state;
+}
+
+function handledText(e) {
+  const parts = [];
+  if (e.acknowledgedAt || e.acknowledgedBy) {
+    parts.push(`Acknowledged${e.acknowledgedBy ? ` by ${e.acknowledgedBy}` : ''}${e.acknowledgedAt ? ` at ${fmtTime(e.acknowledgedAt)}` : ''}`);
+  }
+  if (e.state === 'closed') parts.push(`Closed${e.closedAt ? ` at ${fmtTime(e.closedAt)}` : ''}`);
+  return parts.join(' · ');
+}
+
+function row(e) {
+  const crit = eventCritical(e);
+  const open = isOpen(e);
+  const where = hasFix(e) ? fmtCoord(e.latitude, e.longitude) : 'no position';
+  const det = detail(e);
+  const handled = handledText(e);
+  const cls = `event-item${crit ? ' critical' : ''}${open ? ' open' : ''}`;
+  return `<li class="${cls}" tabindex="0" data-event-id="${e.id}" data-testid="event-item-${e.id}" data-type="${escapeHtml(e.type)}" data-device-id="${e.deviceId}" data-state="${escapeHtml(stateText(e))}" data-critical="${crit}">
+      <span class="ev-icon" aria-hidden="true">${crit ? '⚠' : '•'}</span>
+      <div class="ev-main">
+        <div class="ev-head"><strong class="ev-type" data-testid="event-type">${escapeHtml(alarmLabel(e.type))}</strong>
+          <span class="ev-device" data-testid="event-device">${escapeHtml(deviceName(e.deviceId))}</span>
+          <span class="ev-state state-${escapeHtml(stateText(e))}" data-testid="event-state">${escapeHtml(stateText(e))}</span></div>
+        <div class="muted small"><span title="${escapeHtml(fmtTime(e.time))}">${escapeHtml(fmtTime(e.time))} · ${escapeHtml(fmtAge(e.time))}</span> · ${escapeHtml(where)}</div>
+        ${det ? `<div class="small" data-testid="event-detail">${escapeHtml(det)}</div>` : ''}
+        ${handled ? `<div class="small ev-handled" data-testid="event-ack-info">${escapeHtml(handled)}</div>` : ''}
+        ${e.note ? `<div class="small ev-note" data-testid="event-note">“${escapeHtml(e.note)}”</div>` : ''}
+        ${e.state !== 'closed' ? `<div class="ev-actions">
+          ${open ? `<button type="button" class="small-btn${crit ? ' primary' : ''}" data-action="ack" data-testid="event-ack-${e.id}">Acknowledge</button>` : ''}
+          <button type="button" class="small-btn" data-action="close" data-testid="event-close-${e.id}">Close</button>
+        </div>` : ''}
+      </div>
+    </li>`;
 }
 
 export function render() {
   const ul = $('#event-list');
   const only = $('#event-filter').value;
-  const list = state.events.filter((e) => only !== 'critical' || isCritical(e.type)).slice(-500).reverse();
-  $('#event-empty').hidden = list.length > 0;
-  ul.innerHTML = list.map((e) => {
-    const crit = isCritical(e.type);
-    const where = hasFix(e) ? fmtCoord(e.latitude, e.longitude) : 'no position';
-    return `<li class="event-item${crit ? ' critical' : ''}" tabindex="0" data-event-id="${e.id}" data-testid="event-item-${e.id}" data-type="${escapeHtml(e.type)}" data-device-id="${e.deviceId}">
-      <span class="ev-icon" aria-hidden="true">${crit ? '⚠' : '•'}</span>
-      <div class="ev-main">
-        <div><strong class="ev-type" data-testid="event-type">${escapeHtml(alarmLabel(e.type))}</strong>
-          <span class="ev-device" data-testid="event-device">${escapeHtml(deviceName(e.deviceId))}</span></div>
-        <div class="muted small"><span title="${escapeHtml(fmtTime(e.time))}">${escapeHtml(fmtTime(e.time))} · ${escapeHtml(fmtAge(e.time))}</span> · ${escapeHtml(where)}</div>
-      </div>
-    </li>`;
-  }).join('');
+  const keep = (e) => (only === 'critical' ? eventCritical(e) : only === 'open' ? isOpen(e) : true);
+  const desc = state.events.filter(keep).reverse(); // newest first
+  const open = desc.filter(isOpen);
+  const rest = desc.filter((e) => !isOpen(e)).slice(0, Math.max(0, MAX_ROWS - open.length));
+  $('#event-empty').hidden = open.length + rest.length > 0;
+  const nCrit = open.filter(eventCritical).length;
+  $('#event-open-count').textContent = open.length
+    ? `${open.length} open${nCrit ? `, ${nCrit} critical` : ''}` : 'nothing open';
+  let html = '';
+  if (open.length) {
+    html += `<li class="ev-group" data-testid="event-group-open">Open · ${open.length}</li>${open.map(row).join('')}`;
+  }
+  if (rest.length) {
+    html += `<li class="ev-group" data-testid="event-group-handled">Handled · ${rest.length}</li>${rest.map(row).join('')}`;
+  }
+  ul.innerHTML = html;
 }
+
+// --- banner -------------------------------------------------------------------------
 
 function showBanner(e) {
   bannerEvent = e;
-  $('#alert-text').textContent = `${alarmLabel(e.type).toUpperCase()} — ${deviceName(e.deviceId)} at ${fmtTime(e.time)}`;
   const banner = $('#alert-banner');
-  banner.dataset.type = e.type;
-  banner.dataset.eventId = String(e.id);
-  banner.hidden = false;
+  const more = state.events.filter((x) => openCritical(x) && x !== e).length;
+  keepStill(() => {
+    $('#alert-text').textContent = `${alarmLabel(e.type).toUpperCase()} — ${deviceName(e.deviceId)} at ${fmtTime(e.time)}`;
+    $('#alert-more').textContent = more ? `+${more} more open` : '';
+    banner.dataset.type = e.type;
+    banner.dataset.eventId = String(e.id);
+    banner.hidden = false;
+  });
 }
 
 function hideBanner() {
-  $('#alert-banner').hidden = true;
+  keepStill(() => { $('#alert-banner').hidden = true; });
   bannerEvent = null;
 }
+
+/** Keeps the banner on the newest open critical event, or hides it. */
+function updateBanner() {
+  const open = state.events.filter(openCritical);
+  if (!open.length) {
+    hideBanner();
+    return;
+  }
+  if (bannerSnoozed) return;
+  const newest = open[open.length - 1];
+  if (!bannerEvent || !openCritical(bannerEvent) || bannerEvent !== newest) showBanner(newest);
+  else showBanner(bannerEvent); // refresh the "+N more" count
+}
+
+// --- acknowledge / close -------------------------------------------------------------
+
+function openAck(id, mode) {
+  const e = state.eventById.get(id);
+  if (!e) return;
+  acking = { event: e, mode };
+  const what = `${alarmLabel(e.type)} — ${deviceName(e.deviceId)}`;
+  $('#ack-title').textContent = mode === 'ack' ? 'Acknowledge event' : 'Close event';
+  $('#ack-event').textContent = `${what}, ${fmtTime(e.time)}`;
+  $('#ack-submit').textContent = mode === 'ack' ? 'Acknowledge' : 'Close event';
+  $('#ack-note').value = '';
+  formError($('#ack-error'), '');
+  const dlg = $('#ack-dialog');
+  dlg.dataset.mode = mode;
+  dlg.dataset.eventId = String(id);
+  dlg.showModal();
+  $('#ack-note').focus();
+}
+
+async function onAckSubmit(ev) {
+  ev.preventDefault();
+  if (!acking) return;
+  const { event: e, mode } = acking;
+  const note = $('#ack-note').value.trim();
+  const btn = $('#ack-submit');
+  btn.disabled = true;
+  try {
+    const updated = mode === 'ack' ? await api.ackEvent(e.id, note) : await api.closeEvent(e.id, note);
+    if (updated && updated.id === e.id) mergeEvents([updated], false);
+    $('#ack-dialog').close();
+    acking = null;
+    toast(mode === 'ack' ? `${alarmLabel(e.type)} acknowledged` : `${alarmLabel(e.type)} closed`);
+  } catch (err) {
+    formError($('#ack-error'), err instanceof ApiError && err.status === 409
+      ? `${err.message} — someone else handled it; the list shows its current state.`
+      : err.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// --- map ----------------------------------------------------------------------------
 
 /** Find the position of an event without coordinates via its positionId. */
 async function positionOf(e) {
@@ -126,7 +327,7 @@ async function positionOf(e) {
 }
 
 export async function focusEvent(id) {
-  const e = state.events.find((x) => x.id === id);
+  const e = state.eventById.get(id);
   if (!e) return;
   showOnMap();
   const p = hasFix(e) ? e : await positionOf(e);
@@ -149,6 +350,7 @@ export function unlockAudio() {
 
 /** Three short beeps; silently does nothing when audio is blocked. */
 export function beep() {
+  if (window.trackdUI) window.trackdUI.alarmSounds = (window.trackdUI.alarmSounds || 0) + 1;
   try {
     unlockAudio();
     if (!audioCtx || audioCtx.state !== 'running') return false;

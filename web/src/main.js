@@ -1,5 +1,5 @@
 // trackd web UI entry point: login, layout/tabs, live socket, and wiring of
-// the views (map, devices, events, history, health).
+// the views (map, devices, alerts, history, health, rules).
 
 import './style.css';
 import { api, ApiError, onUnauthorized } from './api.js';
@@ -14,11 +14,16 @@ import {
 } from './events.js';
 import { initHistory, prepareHistory, history } from './history.js';
 import { initHealth, prepareHealth, onShown as healthShown, health } from './health.js';
+import { initDraw } from './draw.js';
+import { initGeofences, loadGeofences } from './geofences.js';
+import { initRules, loadRules } from './rules.js';
+import { initNotifications, loadNotifications } from './notifications.js';
 import { $, $$, toast } from './util.js';
 
 const NARROW = window.matchMedia('(max-width: 768px)');
 const LOGIN_MESSAGE_KEY = 'trackd.loginMessage';
 let pane = 'devices'; // sidebar pane shown
+let section = 'rules'; // part of the rules pane shown: rules, geofences or notifications
 let started = false;
 
 const socket = new LiveSocket({
@@ -75,7 +80,26 @@ function showTab(name) {
     prepareHealth(null);
     setTimeout(healthShown, 0);
   }
+  if (name === 'rules') refreshSection();
   invalidate();
+}
+
+/** Shows one part of the rules pane. */
+function showSection(name, refresh = true) {
+  section = name;
+  for (const s of $$('#pane-rules .section')) s.hidden = s.dataset.section !== name;
+  for (const b of $$('#rules-sections [data-section]')) {
+    b.classList.toggle('active', b.dataset.section === name);
+    b.setAttribute('aria-selected', b.dataset.section === name ? 'true' : 'false');
+  }
+  if (refresh) refreshSection();
+}
+
+/** Lists may have been changed elsewhere (another operator): fetch the one shown. */
+function refreshSection() {
+  if (section === 'rules') loadRules();
+  else if (section === 'geofences') loadGeofences();
+  else loadNotifications();
 }
 
 /** Make sure the map is on screen (phones show either the map or a list). */
@@ -90,6 +114,10 @@ function initLayout() {
     if (b) showTab(b.dataset.tab);
   });
   NARROW.addEventListener('change', () => showTab(NARROW.matches ? 'map' : pane));
+  $('#rules-sections').addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-section]');
+    if (b) showSection(b.dataset.section);
+  });
   showTab(NARROW.matches ? 'map' : 'devices');
 }
 
@@ -180,6 +208,7 @@ async function startApp(user) {
     initLayout();
     window.trackdUI.map = initMap($('#map'));
     setTiles(state.server?.tileUrl, state.server?.tileAttribution);
+    initDraw();
     initDevices({
       onOpenHistory: (id) => { showTab('history'); prepareHistory(id); },
       onOpenHealth: (id) => { showTab('health'); prepareHealth(id); },
@@ -187,6 +216,13 @@ async function startApp(user) {
     initEvents({ onShowOnMap: showMap });
     initHistory();
     initHealth();
+    initGeofences({
+      showMap,
+      showPane: () => { if (NARROW.matches) showTab('rules'); },
+    });
+    initRules();
+    initNotifications();
+    showSection(section, false);
     // Selecting a device in the list on a phone brings the map up.
     $('#device-list').addEventListener('click', (ev) => {
       if (!ev.target.closest('button') && ev.target.closest('li[data-device-id]')) showMap();
@@ -201,6 +237,7 @@ async function startApp(user) {
     if (!(e instanceof ApiError && e.status === 401)) toast(`Could not load devices: ${e.message}`, 'error');
   }
   loadEvents().catch((e) => toast(`Could not load events: ${e.message}`, 'error'));
+  loadGeofences(); // shapes on the map, names in events and rules
   socket.start();
 }
 

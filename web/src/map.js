@@ -3,7 +3,9 @@
 
 import L from 'leaflet';
 import { state, on, select, deviceName } from './state.js';
-import { escapeHtml, fmtAge, fmtTime, fmtCoord, alarmLabel, isCritical, hasFix } from './util.js';
+import {
+  escapeHtml, fmtAge, fmtTime, fmtCoord, alarmLabel, isCritical, eventCritical, hasFix,
+} from './util.js';
 
 let map = null;
 let tiles = null;
@@ -203,7 +205,7 @@ export function showEvent(ev, position) {
     longitude: p.longitude,
     title: `${alarmLabel(ev.type)} — ${deviceName(ev.deviceId)}`,
     body: `${escapeHtml(fmtTime(ev.time))}<br>${escapeHtml(fmtCoord(p.latitude, p.longitude))}`,
-    critical: isCritical(ev.type),
+    critical: eventCritical(ev),
   });
   return true;
 }
@@ -213,6 +215,25 @@ export function clearFocus() {
     focusMarker.remove();
     focusMarker = null;
   }
+}
+
+/**
+ * Runs fn, which may move the map's top edge (the alert banner appears or
+ * goes), and keeps what the map shows where it was on the screen: nothing
+ * jumps under the pointer, e.g. while a geofence is being drawn.
+ */
+export function keepStill(fn) {
+  if (!map) {
+    fn();
+    return;
+  }
+  const el = map.getContainer();
+  const before = el.getBoundingClientRect().top;
+  fn();
+  const dy = el.getBoundingClientRect().top - before;
+  if (!dy || !el.offsetParent) return;
+  map.invalidateSize({ pan: false });
+  map.panBy([0, dy], { animate: false });
 }
 
 /** Leaflet needs this after its container changes size (tabs, drawers). */

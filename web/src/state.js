@@ -4,7 +4,9 @@
 //   devices            the device set or a device changed (payload: array of changed devices)
 //   device-removed     a device was deleted (payload: id)
 //   positions          new position records (payload: array, already merged)
-//   events             new alarm events (payload: {events, live})
+//   events             events added or changed (payload: {events, updated, reminders, live}:
+//                      new ones, ones whose state changed, reminders of open critical ones)
+//   geofences          the geofence list changed (payload: array)
 //   fixes              fetched records gave devices a newer fix (payload: array of ids)
 //   select             the selected device changed (payload: id or null)
 
@@ -21,6 +23,8 @@ export const state = {
   known: new Map(), // deviceId -> { attr: {value, time} } newest value of health attributes
   events: [], // ascending by time
   eventIds: new Set(),
+  eventById: new Map(), // id -> event (the same objects as in events)
+  geofences: new Map(), // id -> geofence
   selectedId: null,
 };
 
@@ -87,6 +91,10 @@ export function mergeDevices(list) {
   const changed = [];
   for (const d of list || []) {
     if (!d || d.id == null) continue;
+    if (d.deleted) { // deleted, or no longer shared with this user
+      if (state.devices.has(d.id)) removeDevice(d.id);
+      continue;
+    }
     const old = state.devices.get(d.id) || {};
     const merged = { ...old, ...d };
     state.devices.set(d.id, merged);
@@ -129,18 +137,61 @@ export function rememberPositions(list) {
   if (ids.size) emit('fixes', [...ids]);
 }
 
-/** Add events; `live` marks those pushed by the server as they happen. */
+/**
+ * Add events or update the ones held (same id: a state change, e.g.
+ * acknowledged). `live` marks those pushed by the server as they happen.
+ * An event with `reminder: true` is a reminder of an open critical event:
+ * it updates the event held and is reported in `reminders`, never added twice.
+ */
 export function mergeEvents(list, live) {
   const fresh = [];
-  for (const e of list || []) {
-    if (!e || e.id == null || state.eventIds.has(e.id)) continue;
+  const updated = [];
+  const reminders = [];
+  for (const raw of list || []) {
+    if (!raw || raw.id == null) continue;
+    const { reminder, ...e } = raw;
+    const old = state.eventById.get(e.id);
+    if (old) {
+      if (eventChanged(old, e)) {
+        Object.assign(old, e);
+        updated.push(old);
+      }
+      if (reminder) reminders.push(old);
+      continue;
+    }
     state.eventIds.add(e.id);
+    state.eventById.set(e.id, e);
     fresh.push(e);
+    if (reminder) reminders.push(e);
   }
-  if (!fresh.length) return;
-  state.events.push(...fresh);
-  state.events.sort((a, b) => ms(a.time) - ms(b.time) || a.id - b.id);
-  emit('events', { events: fresh, live });
+  if (!fresh.length && !updated.length && !reminders.length) return;
+  if (fresh.length) {
+    state.events.push(...fresh);
+    state.events.sort((a, b) => ms(a.time) - ms(b.time) || a.id - b.id);
+  }
+  emit('events', { events: fresh, updated, reminders, live });
+}
+
+function eventChanged(a, b) {
+  for (const k of Object.keys(b)) {
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (x && y && typeof x === 'object' && typeof y === 'object' && JSON.stringify(x) === JSON.stringify(y)) continue;
+    return true;
+  }
+  return false;
+}
+
+/** Replace the geofence list (GET /api/geofences). */
+export function setGeofences(list) {
+  state.geofences = new Map((list || []).filter((g) => g && g.id != null).map((g) => [g.id, g]));
+  emit('geofences', [...state.geofences.values()]);
+}
+
+export function geofenceName(id) {
+  const g = state.geofences.get(id);
+  return g ? g.name : `geofence #${id}`;
 }
 
 export function select(id) {
@@ -161,5 +212,7 @@ export function resetState() {
   state.known.clear();
   state.events = [];
   state.eventIds.clear();
+  state.eventById.clear();
+  state.geofences.clear();
   state.selectedId = null;
 }

@@ -71,8 +71,18 @@ const ALARM_LABELS = {
   sos: 'SOS', fall: 'Fall', lowBattery: 'Low battery', geofenceEnter: 'Geofence enter',
   geofenceExit: 'Geofence exit', movement: 'Movement', vibration: 'Vibration',
   overspeed: 'Overspeed', powerCut: 'Power cut', removal: 'Removed', tamper: 'Tamper',
-  lowPower: 'Low power',
+  lowPower: 'Low power', motionStart: 'Motion start', motionStop: 'Motion stop',
+  deviceOnline: 'Online', deviceOffline: 'Offline', noReport: 'No report',
+  heartRateHigh: 'Heart rate high', heartRateLow: 'Heart rate low', spo2Low: 'SpO₂ low',
+  bodyTemperatureHigh: 'Temperature high', commandResult: 'Command result', voiceMessage: 'Voice message',
 };
+
+/** Event types a notification channel can carry (GET/POST /api/notifications). */
+export const EVENT_TYPES = [
+  'sos', 'fall', 'lowBattery', 'geofenceEnter', 'geofenceExit', 'movement', 'vibration', 'overspeed',
+  'powerCut', 'removal', 'tamper', 'lowPower', 'motionStart', 'motionStop', 'deviceOnline',
+  'deviceOffline', 'noReport', 'heartRateHigh', 'heartRateLow', 'spo2Low', 'bodyTemperatureHigh',
+];
 
 export function alarmLabel(type) {
   return ALARM_LABELS[type] || String(type || 'event');
@@ -81,6 +91,45 @@ export function alarmLabel(type) {
 /** SOS and falls need an operator now: shown in red, with a banner and a sound. */
 export function isCritical(type) {
   return type === 'sos' || type === 'fall';
+}
+
+/** Whether an event stays open until acknowledged: the server says so (`critical`). */
+export function eventCritical(e) {
+  return typeof e?.critical === 'boolean' ? e.critical : isCritical(e?.type);
+}
+
+/** "850 m", "1.25 km". */
+export function fmtDistance(m) {
+  if (typeof m !== 'number' || !Number.isFinite(m)) return '—';
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(m < 10000 ? 2 : 1)} km`;
+}
+
+/** "45 s", "5 min", "2 h 30 min". */
+export function fmtDuration(seconds) {
+  const s = Math.round(Number(seconds) || 0);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+/** Asks in the confirmation dialog; resolves true when confirmed. */
+export function confirmDialog(text, okLabel = 'Delete') {
+  const dlg = document.getElementById('confirm-dialog');
+  document.getElementById('confirm-text').textContent = text;
+  dlg.querySelector('[data-testid="confirm-ok"]').textContent = okLabel;
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    dlg.returnValue = '';
+    dlg.showModal();
+  });
+}
+
+/** Shows an error text in a form's error element (empty hides it). */
+export function formError(el, message) {
+  el.textContent = message || '';
+  el.hidden = !message;
 }
 
 export function debounce(fn, wait) {
