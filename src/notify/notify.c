@@ -51,10 +51,11 @@
 #define ERR_MAX 256
 
 enum outcome {
-    OUT_NONE,   /* not attempted (the job stopped early): stays pending */
-    OUT_SENT,   /* delivered */
-    OUT_RETRY,  /* this attempt failed; try again later */
-    OUT_FAILED, /* cannot be delivered: give up now */
+    OUT_NONE,    /* not attempted (the job stopped early): stays pending */
+    OUT_SENT,    /* delivered */
+    OUT_RETRY,   /* this attempt failed; try again later */
+    OUT_FAILED,  /* cannot be delivered: give up now */
+    OUT_EXPIRED, /* queued longer than --notify-expire: give up, unsent */
 };
 
 /* One delivery, built on the loop thread and owned by the job. */
@@ -99,7 +100,8 @@ struct td_notify {
 typedef struct channel {
     const char *name;  /* the notification's channel */
     const char *label; /* for log lines */
-    /* NULL when the channel is usable with this configuration, or why not. */
+    /* Why the channel is off in this configuration, or NULL when it is on
+     * (a NULL hook: always on). */
     const char *(*off)(const td_notify *n);
     /* Loop thread: fills d->target and d->body from o. Returns 0, or a
      * negative code with the reason in d->error (the entry fails). */
@@ -323,12 +325,6 @@ static void curl_failed(delivery *d, CURLcode rc, const char *errbuf)
 }
 
 /* ---- webhook ---------------------------------------------------------- */
-
-static const char *webhook_off(const td_notify *n)
-{
-    (void)n;
-    return NULL;
-}
 
 static int webhook_prepare(td_notify *n, const td_store_outbox *o, delivery *d)
 {
@@ -680,7 +676,7 @@ bad:
 /* ---- the channel table ------------------------------------------------ */
 
 static const channel channels[] = {
-    {"webhook", "webhook", webhook_off, webhook_prepare, webhook_send},
+    {"webhook", "webhook", NULL, webhook_prepare, webhook_send},
     {"email", "e-mail", email_off, email_prepare, email_send},
     {"mqtt", "MQTT", mqtt_off, mqtt_prepare, mqtt_send},
 };
@@ -765,6 +761,12 @@ static int64_t record(td_notify *n, delivery *d, int64_t now)
         rc = ops->outbox_result(n->store, d->id, "failed", 0, d->error, now);
         break;
     }
+    case OUT_EXPIRED:
+        n->stats.given_up++;
+        td_warn("notify: delivery %lld by %s to %s given up after %d attempts: %s",
+                (long long)d->id, what, target, d->attempts, d->error);
+        rc = ops->outbox_result(n->store, d->id, "failed", 0, d->error, now);
+        break;
     case OUT_FAILED:
         n->stats.given_up++;
         td_error("notify: delivery %lld by %s to %s failed: %s", (long long)d->id, what, target,
@@ -792,15 +794,17 @@ static int collect(void *arg, const td_store_outbox *o)
     d->ch = find_channel(o->channel);
     if (!d->ch) {
         snprintf(d->error, sizeof(d->error), "unknown channel \"%.40s\"", o->channel);
-    } else if ((off = d->ch->off(n))) {
+    } else if (d->ch->off && (off = d->ch->off(n))) {
         snprintf(d->error, sizeof(d->error), "%s", off);
     } else if (td_now_ms() >= expire_ms) {
-        snprintf(d->error, sizeof(d->error), "expired: queued %d h ago, not delivered",
+        snprintf(d->error, sizeof(d->error), "expired: queued over %d h ago, not delivered",
                  n->cfg.notify_expire);
+        d->outcome = OUT_EXPIRED;
     } else if (d->ch->prepare(n, o, d) == 0) {
         return n->njob < JOB_MAX ? 0 : 1;
     }
-    d->outcome = OUT_FAILED;
+    if (d->outcome == OUT_NONE)
+        d->outcome = OUT_FAILED;
     if (!d->target)
         d->target = strdup(o->target ? o->target : "");
     return n->njob < JOB_MAX ? 0 : 1;
@@ -849,7 +853,7 @@ static void poll_outbox(td_notify *n)
             td_error("notify: cannot read the outbox: %s", td_strerror(rc));
         int keep = 0, taken = n->njob;
         for (int i = 0; i < n->njob; i++) {
-            if (n->job[i].outcome == OUT_FAILED) {
+            if (n->job[i].outcome != OUT_NONE) {
                 record(n, &n->job[i], now);
                 free_delivery(&n->job[i]);
             } else {

@@ -289,8 +289,8 @@ try:
     t.check(all(rows[i]["status"] == "sent" for i in hooks), "the webhook entries are sent")
     t.check(rows[expired]["status"] == "failed" and "expired" in (rows[expired]["error"] or ""),
             f"the old entry is given up, not sent: {rows[expired]}")
-    t.check(srv.wait_log(rf"ERROR .*delivery {expired} by webhook to {URL} failed: expired", 1),
-            "the expired entry is logged")
+    t.check(srv.wait_log(rf"WARN .*delivery {expired} by webhook to {URL} given up after \d+ "
+                         r"attempts: expired", 1), "the expired entry is logged")
     t.check(all(rows[i]["status"] == "failed" and "--mqtt-url" in (rows[i]["error"] or "")
                 for i in mqtts), f"MQTT entries fail with MQTT off: {[rows[i] for i in mqtts]}")
     t.check(srv.wait_log(rf"ERROR .*delivery {mqtts[0]} by MQTT to olaf/{{type}} failed: MQTT "
@@ -298,6 +298,14 @@ try:
             "with a clear log line")
     t.check(srv.text().count("by MQTT to olaf/{type} failed") == len(mqtts),
             "once per entry: not retried")
+    m = t.request(srv.http_port, "GET", "/metrics").body.decode()
+    for line in (f'trackd_notification_attempts_total{{outcome="delivered"}} {len(hooks)}',
+                 'trackd_notification_attempts_total{outcome="failed"} 0',
+                 f'trackd_notification_attempts_total{{outcome="given_up"}} {len(mqtts) + 1}',
+                 'trackd_notifications{state="pending"} 0',
+                 f'trackd_notifications{{state="sent"}} {len(hooks)}',
+                 f'trackd_notifications{{state="failed"}} {len(mqtts) + 1}'):
+        t.check(line in m.splitlines(), f"/metrics: {line}")
 finally:
     t.check(srv.stop() == 0, "trackd stops cleanly")
     hook.stop()

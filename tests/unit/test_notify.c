@@ -6,8 +6,9 @@
  * loopback in the same loop: a delivered webhook and its headers, a
  * refused connection retried with backoff, a 500 answer retried, entries
  * for channels that are off or targets that cannot be used failed at once,
- * expired entries given up, and a stop while a job runs that still records
- * the job's outcome.
+ * expired entries given up, attempts bounded by --notify-timeout (a silent
+ * webhook, a broker that never answers), and a stop while a job runs that
+ * still records the job's outcome.
  */
 #include "support.h"
 
@@ -218,7 +219,8 @@ typedef struct fake_entry {
     int64_t created_ms, next_ms;
     char status[8];
     char error[256];
-    int results; /* outbox_result calls */
+    int results;       /* outbox_result calls */
+    int64_t result_ms; /* when the last one came */
 } fake_entry;
 
 typedef struct fake_store {
@@ -263,6 +265,7 @@ static int fake_result(td_store *s, int64_t id, const char *status, int64_t next
             e->next_ms = next_ms;
         }
         e->results++;
+        e->result_ms = td_now_ms();
         return 0;
     }
     return TD_ENOTFOUND;
@@ -572,6 +575,36 @@ static void test_retry_until_delivered(void **state)
     free(rn);
 }
 
+/* A webhook that does not answer and a "broker" that accepts but never
+ * sends CONNACK: each attempt ends after --notify-timeout. */
+static void test_timeouts(void **state)
+{
+    run *rn = run_new();
+    char url[64];
+    (void)state;
+
+    rn->cfg.notify_timeout = 1;
+    rn->r.delay_ms = 5000;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", rn->r.port);
+    snprintf(rn->cfg.mqtt_url, sizeof(rn->cfg.mqtt_url), "mqtt://127.0.0.1:%d", rn->r.port);
+    fake_entry *hook = add_entry(&rn->f, "webhook", url);
+    fake_entry *mqtt = add_entry(&rn->f, "mqtt", "");
+    fake_entry *mqtt2 = add_entry(&rn->f, "mqtt", "other/{type}");
+    rn->done = all_answered;
+    int64_t start = td_now_ms();
+    run_loop(rn, 10);
+    assert_string_equal(hook->status, "pending");
+    assert_non_null(strstr(hook->error, "imed out"));
+    assert_string_equal(mqtt->status, "pending");
+    assert_non_null(strstr(mqtt->error, "timed out"));
+    /* The broker was not reached: the job's other MQTT delivery does not
+     * wait again. */
+    assert_string_equal(mqtt2->status, "pending");
+    assert_string_equal(mqtt2->error, mqtt->error);
+    assert_true(hook->result_ms - start >= 1900 && hook->result_ms - start < 3500);
+    free(rn);
+}
+
 static bool first_answered(fake_store *f)
 {
     return f->e[0].results > 0;
@@ -645,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_deliver_and_fail),
         cmocka_unit_test(test_retry_until_delivered),
+        cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_stop_lets_the_job_finish),
         cmocka_unit_test(test_bad_config),
     };
