@@ -11,8 +11,13 @@
  *
  * Wake-ups: once at start (what was left before a restart goes first),
  * td_notify_kick() after a commit that queued entries, right after a job
- * ends, and a 1 s tick while idle, which is what picks up retries as they
- * fall due (one indexed query per second).
+ * ends (and, when one of its deliveries is to be retried within a second,
+ * at that time), and a 1 s tick, which picks up retries as they fall due
+ * (one indexed query per second; nothing is logged when nothing is due).
+ *
+ * Stopping: the delivery in progress finishes and the job's outcomes are
+ * recorded; deliveries of the job not yet begun stay pending for the next
+ * start, so a stop waits at most about one --notify-timeout.
  *
  * Retries: a failed attempt is retried after 2 s, doubling per attempt up
  * to --notify-retry-max; an entry is given up ("failed") once

@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import threading
@@ -184,7 +185,9 @@ def mail_headers(data):
 class Broker:
     """The mosquitto broker on a free loopback port, anonymous access."""
 
-    def __init__(self, workdir, binary="/usr/sbin/mosquitto"):
+    def __init__(self, workdir, binary=None):
+        # Debian installs the broker in /usr/sbin, often not on a user's PATH.
+        binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.port = free_port()
         conf = os.path.join(workdir, "mosquitto.conf")
         with open(conf, "w") as f:
