@@ -630,7 +630,7 @@ static void raise_event(td_server *srv, td_device *dev, int row, const char *typ
 {
     struct gbatch *g = &srv->batch[srv->open];
     int idx = touch_device(srv, dev);
-    char *text = attrs ? json_dumps(attrs, JSON_COMPACT) : NULL;
+    char *text = attrs ? json_dumps(attrs, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(attrs);
 
     if (idx < 0 || (attrs && !text)) {

@@ -1497,7 +1497,7 @@ static void rule_save(td_req *r, json_t *body, int64_t id)
         return;
     }
     char *devices = parse_device_ids(r, body, &bad);
-    char *text = bad ? NULL : json_dumps(attrs, JSON_COMPACT);
+    char *text = bad ? NULL : json_dumps(attrs, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(empty);
     if (bad || !text) {
         if (!bad)
