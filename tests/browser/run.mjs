@@ -60,8 +60,10 @@ function pass(name, detail = '') {
 
 function fail(name, err) {
   failed++;
-  const msg = (err && err.message ? err.message : String(err)).split('\n')[0];
-  console.log(`FAIL ${name}: ${msg}`);
+  const lines = (err && err.message ? err.message : String(err)).split('\n');
+  // Playwright's timeouts say what they waited for on a later line.
+  const waited = lines.find((l) => /waiting for/.test(l));
+  console.log(`FAIL ${name}: ${lines[0]}${waited ? ` (${waited.trim()})` : ''}`);
 }
 
 async function check(name, fn) {
@@ -499,7 +501,8 @@ async function main() {
       null, { timeout: STEP_TIMEOUT });
   });
   await check('clicking an event centres the map on it with a popup', async () => {
-    await page.locator(`[data-testid^="event-item-"][data-type="sos"]`).first().click();
+    // The label, not the middle of the row: rows have Acknowledge and Close buttons.
+    await page.locator(`[data-testid^="event-item-"][data-type="sos"] [data-testid="event-type"]`).first().click();
     await page.waitForSelector('[data-testid="focus-popup"]', { timeout: STEP_TIMEOUT });
     const text = await page.textContent('[data-testid="focus-popup"]');
     assert(/SOS/.test(text), `popup: ${text}`);
@@ -508,7 +511,8 @@ async function main() {
   });
   await sleep(300); // popup fade-in
   await shot(page, '05-event-on-map.png');
-  await page.click('[data-testid="alert-dismiss"]');
+  // The banner stays while SOS and fall are open (reminders would bring it back
+  // every few seconds and move the page under later clicks).
 
   // 5. Device list and panel ------------------------------------------------------------
   await clickTab(page, 'devices');
@@ -795,6 +799,14 @@ async function main() {
   await closeDialogs(page);
   await page.evaluate(() => { if (!document.querySelector('[data-testid="geofence-editor"]').hidden) document.querySelector('[data-testid="geofence-form-cancel"]').click(); });
   await shot(page, '15-geofences.png');
+  await check('delete a geofence from the list', async () => {
+    await page.click(`[data-testid="geofence-delete-${circleId}"]`);
+    await page.click('[data-testid="confirm-ok"]');
+    await page.locator(`[data-testid="geofence-item-${circleId}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
+    await page.locator(`[data-testid="geofence-shape-${circleId}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
+    const list = await apiGet(page, '/api/geofences');
+    assert(!list.some((g) => g.id === circleId) && list.some((g) => g.id === polygonId), `left: ${list.map((g) => g.id)}`);
+  });
 
   // 9. Rules and notification channels ----------------------------------------------------
   await check('create a heart-rate rule for the bracelet from the UI', async () => {
@@ -810,6 +822,7 @@ async function main() {
     await page.fill('[data-testid="rule-attr-minDuration"]', '60');
     await page.click('[data-testid="rule-devices-all"]');
     await page.click(`[data-testid="rule-devices-device-${iwId}"]`);
+    await shot(page, '16-rule-dialog.png');
     await page.click('[data-testid="rule-form-save"]');
     await page.waitForSelector('[data-testid="rule-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
     const rules = await apiGet(page, '/api/rules');
@@ -836,7 +849,23 @@ async function main() {
     const devices = await page.textContent(`[data-testid="rule-item-${r.id}"] [data-testid="rule-devices"]`);
     assert(devices === 'All devices', `devices ${devices}`);
   });
-  await shot(page, '16-rules.png');
+  await shot(page, '17-rules.png');
+  await check('edit a rule: other minutes, only the tracker', async () => {
+    const r = (await apiGet(page, '/api/rules')).find((x) => x.type === 'noReport');
+    await page.click(`[data-testid="rule-edit-${r.id}"]`);
+    await page.waitForSelector('[data-testid="rule-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="rule-attr-minutes"]') === '30', 'form not filled in');
+    await page.fill('[data-testid="rule-attr-minutes"]', '45');
+    await page.click('[data-testid="rule-devices-all"]');
+    await page.click(`[data-testid="rule-devices-device-${gotopId}"]`);
+    await page.click('[data-testid="rule-form-save"]');
+    await page.waitForSelector('[data-testid="rule-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const after = (await apiGet(page, '/api/rules')).find((x) => x.id === r.id);
+    assert(after.attributes.minutes === 45 && JSON.stringify(after.deviceIds) === JSON.stringify([gotopId]),
+      `after: ${JSON.stringify(after)}`);
+    await page.waitForFunction((id) => /45 min/.test(document.querySelector(`[data-testid="rule-item-${id}"] [data-testid="rule-summary"]`)?.textContent || ''),
+      r.id, { timeout: STEP_TIMEOUT });
+  });
   await check('add a webhook channel for SOS and falls from the UI', async () => {
     await page.click('[data-testid="section-notifications"]');
     await page.click('[data-testid="notification-add"]');
@@ -855,7 +884,18 @@ async function main() {
     await page.waitForSelector(`[data-testid="notification-item-${n.id}"]`, { timeout: STEP_TIMEOUT });
   });
   await closeDialogs(page);
-  await shot(page, '17-notifications.png');
+  await check('the server\'s refusal is shown in the form (e-mail without a mail server)', async () => {
+    await page.click('[data-testid="notification-add"]');
+    await page.selectOption('[data-testid="notification-form-channel"]', 'email');
+    await page.fill('[data-testid="notification-form-target"]', 'ops@example.com');
+    await page.click('[data-testid="notification-form-save"]');
+    await page.waitForSelector('[data-testid="notification-form-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const msg = await page.textContent('[data-testid="notification-form-error"]');
+    assert(/smtp/i.test(msg), `message: ${msg}`);
+    await page.click('[data-testid="notification-form-cancel"]');
+  });
+  await closeDialogs(page);
+  await shot(page, '18-notifications.png');
 
   // 10. Alert inbox ------------------------------------------------------------------------
   await clickTab(page, 'events');
@@ -876,7 +916,7 @@ async function main() {
     const ev = (await apiGet(page, `/api/events?deviceId=${iwId}&type=sos`)).find((e) => e.id === iwSosId);
     assert(ev && ev.state === 'new' && ev.critical === true, `API: ${JSON.stringify(ev)}`);
   });
-  await shot(page, '18-inbox.png');
+  await shot(page, '19-inbox.png');
   const ackNote = 'Called the wearer <b>ok</b>, false alarm';
   await check('acknowledge with a note: stored with the user, the row updates without reload', async () => {
     await page.click(`[data-testid="event-ack-${iwSosId}"]`);
@@ -901,7 +941,7 @@ async function main() {
     assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
   });
   await closeDialogs(page);
-  await shot(page, '19-inbox-acknowledged.png');
+  await shot(page, '20-inbox-acknowledged.png');
   await check('another operator acknowledges: the live feed updates the row', async () => {
     const gotopSos = (await apiGet(page, `/api/events?deviceId=${gotopId}&type=sos`)).find((e) => e.state === 'new');
     assert(gotopSos, 'no open SOS of the tracker');
@@ -926,8 +966,12 @@ async function main() {
     assert(fall, 'no open fall');
     const rows = () => page.locator('[data-testid^="event-item-"]').count();
     const before = await rows();
-    if (await page.isVisible('[data-testid="alert-dismiss"]')) await page.click('[data-testid="alert-dismiss"]');
-    const sounds = await page.evaluate(() => window.trackdUI.alarmSounds || 0);
+    // Dismissed and checked in one go: a reminder may come any moment.
+    const sounds = await page.evaluate(() => {
+      document.querySelector('[data-testid="alert-dismiss"]').click();
+      if (!document.querySelector('[data-testid="alert-banner"]').hidden) throw new Error('the banner did not go');
+      return window.trackdUI.alarmSounds || 0;
+    });
     await page.waitForSelector(`[data-testid="alert-banner"][data-event-id="${fall.id}"]:not([hidden])`,
       { timeout: (RENOTIFY_S * 2 + 4) * 1000 });
     assert(await page.evaluate((n) => (window.trackdUI.alarmSounds || 0) > n, sounds), 'no sound with the reminder');
@@ -935,6 +979,16 @@ async function main() {
     assert(await page.locator(`[data-testid="event-item-${fall.id}"]`).count() === 1, 'fall row duplicated');
   });
   await closeDialogs(page);
+  await check('delete the webhook channel', async () => {
+    const n = (await apiGet(page, '/api/notifications')).find((x) => x.channel === 'webhook');
+    await clickTab(page, 'rules');
+    await page.click('[data-testid="section-notifications"]');
+    await page.click(`[data-testid="notification-delete-${n.id}"]`);
+    await page.click('[data-testid="confirm-ok"]');
+    await page.locator(`[data-testid="notification-item-${n.id}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
+    assert(!(await apiGet(page, '/api/notifications')).some((x) => x.id === n.id), 'channel still on the server');
+    await clickTab(page, 'events');
+  });
   await check('the tracker entering the drawn geofence raises geofenceEnter in the inbox', async () => {
     // Inside the polygon, after the SOS fix (outside) and before the fix of the restart check.
     const inside = {
@@ -947,13 +1001,14 @@ async function main() {
     const detail = await item.locator('[data-testid="event-detail"]').textContent();
     assert(detail === fenceName, `detail ${detail}`);
     assert(await item.getAttribute('data-state') === 'new', 'not open');
-    await item.click();
-    await page.waitForSelector('[data-testid="focus-popup"]', { timeout: STEP_TIMEOUT });
+    await item.locator('[data-testid="event-type"]').click();
+    await page.waitForFunction(() => /Geofence enter/.test(document.querySelector('[data-testid="focus-popup"]')?.textContent || ''),
+      null, { timeout: STEP_TIMEOUT });
     const c = await page.evaluate(() => window.trackdUI.map.getCenter());
     assert(near(c.lat, inside.lat, 1e-3) && near(c.lng, inside.lon, 1e-3), `map centre ${c.lat},${c.lng}`);
   });
   await sleep(300);
-  await shot(page, '20-geofence-enter.png');
+  await shot(page, '21-geofence-enter.png');
 
   // 11. Phone-sized screen -----------------------------------------------------------------
   await check('phone layout: map and device list', async () => {
@@ -1004,7 +1059,7 @@ async function main() {
     await p.waitForSelector(`[data-testid="event-item-${iwSosId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
     const wide = async () => p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
     assert(await wide(), 'inbox scrolls sideways');
-    await shot(p, '21-phone-inbox.png');
+    await shot(p, '22-phone-inbox.png');
     await p.click('[data-testid="tab-rules"]');
     await p.click('[data-testid="section-geofences"]');
     await p.waitForSelector(`[data-testid="geofence-item-${polygonId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
@@ -1019,7 +1074,7 @@ async function main() {
       await p.touchscreen.tap(q.x, q.y);
       await sleep(350); // not a double tap
     }
-    await shot(p, '22-phone-drawing.png');
+    await shot(p, '23-phone-drawing.png');
     await p.click('[data-testid="draw-finish"]');
     await p.waitForSelector('[data-testid="geofence-editor"]:not([hidden])', { state: 'visible', timeout: STEP_TIMEOUT });
     const area = await p.textContent('[data-testid="geofence-area"]');

@@ -10,6 +10,7 @@ import { api, fetchAll, ApiError } from './api.js';
 import { state, on, mergeEvents, deviceName, geofenceName } from './state.js';
 import {
   $, escapeHtml, fmtTime, fmtAge, fmtCoord, fmtNum, alarmLabel, eventCritical, hasFix, toast, formError,
+  clearErrorOnInput,
 } from './util.js';
 import { showEvent, keepStill } from './map.js';
 
@@ -49,6 +50,7 @@ export function initEvents({ onShowOnMap }) {
   $('#alert-ack').addEventListener('click', () => {
     if (bannerEvent) openAck(bannerEvent.id, 'ack');
   });
+  clearErrorOnInput($('#ack-form'), $('#ack-error'));
   $('#ack-form').addEventListener('submit', onAckSubmit);
   $('#ack-cancel').addEventListener('click', () => $('#ack-dialog').close());
 
@@ -60,10 +62,11 @@ export function initEvents({ onShowOnMap }) {
         unseen += newOnes.length;
         updateBadge();
       }
-      const loud = [...newOnes.filter(openCritical), ...reminders.filter(openCritical)];
-      if (loud.length) {
+      // A new critical event or a reminder: sound, and the banner comes back
+      // (on the newest open critical event, with how many more are open).
+      if (newOnes.some(openCritical) || reminders.some(openCritical)) {
         bannerSnoozed = false;
-        showBanner(loud.reduce((a, b) => (newer(b, a) ? b : a)));
+        updateBanner();
         beep();
         return;
       }
@@ -73,10 +76,6 @@ export function initEvents({ onShowOnMap }) {
   on('devices', scheduleRender); // device names
   on('geofences', scheduleRender); // geofence names in the details
   setInterval(render, 30000); // relative ages
-}
-
-function newer(a, b) {
-  return Date.parse(a.time) - Date.parse(b.time) > 0 || (a.time === b.time && a.id > b.id);
 }
 
 /** Called when the events tab is shown. */
@@ -259,10 +258,7 @@ function updateBanner() {
     hideBanner();
     return;
   }
-  if (bannerSnoozed) return;
-  const newest = open[open.length - 1];
-  if (!bannerEvent || !openCritical(bannerEvent) || bannerEvent !== newest) showBanner(newest);
-  else showBanner(bannerEvent); // refresh the "+N more" count
+  if (!bannerSnoozed) showBanner(open[open.length - 1]); // state.events is by time
 }
 
 // --- acknowledge / close -------------------------------------------------------------

@@ -9,7 +9,7 @@ import {
   startDraw, cancelDraw, drawing, showEditable, clearEditable, areaLayer, areaBounds, areaText,
 } from './draw.js';
 import { devicePicker, devicesText } from './pickers.js';
-import { $, escapeHtml, toast, confirmDialog, formError } from './util.js';
+import { $, escapeHtml, toast, confirmDialog, formError, clearErrorOnInput } from './util.js';
 
 let hooks = { showMap() {}, showPane() {} };
 let layer = null; // L.LayerGroup of the saved geofences
@@ -27,6 +27,7 @@ export function initGeofences(h) {
   $('#geofence-draw-circle').addEventListener('click', () => draw('circle'));
   $('#geofence-draw-polygon').addEventListener('click', () => draw('polygon'));
   $('#geofence-form-cancel').addEventListener('click', closeEditor);
+  clearErrorOnInput($('#geofence-editor'), $('#geofence-form-error'));
   $('#geofence-editor').addEventListener('submit', onSave);
 
   $('#geofence-list').addEventListener('click', (ev) => {

@@ -5,7 +5,7 @@
 import { api, ApiError } from './api.js';
 import { on } from './state.js';
 import { devicePicker, eventTypePicker, devicesText } from './pickers.js';
-import { $, escapeHtml, alarmLabel, toast, confirmDialog, formError } from './util.js';
+import { $, escapeHtml, alarmLabel, toast, confirmDialog, formError, clearErrorOnInput } from './util.js';
 
 const CHANNELS = {
   webhook: { label: 'Webhook', target: 'URL', input: 'url', placeholder: 'https://example.com/hooks/trackd', required: true },
@@ -25,6 +25,7 @@ export function initNotifications() {
   $('#notification-form-channel').addEventListener('change', targetField);
   $('#notification-add').addEventListener('click', () => openDialog(null));
   $('#notification-form-cancel').addEventListener('click', () => $('#notification-dialog').close());
+  clearErrorOnInput($('#notification-form'), $('#notification-form-error'));
   $('#notification-form').addEventListener('submit', onSave);
   $('#notification-list').addEventListener('click', (ev) => {
     const btn = ev.target.closest('button[data-action]');

@@ -6,7 +6,7 @@ import { api, ApiError } from './api.js';
 import { state, on, geofenceName } from './state.js';
 import { devicePicker, devicesText } from './pickers.js';
 import {
-  $, escapeHtml, alarmLabel, toast, confirmDialog, formError, fmtDuration,
+  $, escapeHtml, alarmLabel, toast, confirmDialog, formError, clearErrorOnInput, fmtDuration,
 } from './util.js';
 
 const DURATION = { key: 'minDuration', label: 'For at least', unit: 's', min: 0, max: 86400, placeholder: '0' };
@@ -111,6 +111,7 @@ export function initRules() {
   sel.addEventListener('change', () => renderFields(sel.value, {}));
   $('#rule-add').addEventListener('click', () => openDialog(null));
   $('#rule-form-cancel').addEventListener('click', () => $('#rule-dialog').close());
+  clearErrorOnInput($('#rule-form'), $('#rule-form-error'));
   $('#rule-form').addEventListener('submit', onSave);
   $('#rule-list').addEventListener('click', (ev) => {
     const btn = ev.target.closest('button[data-action]');
@@ -181,10 +182,10 @@ function renderFields(type, attrs) {
     if (f.kind === 'geofence') {
       const opts = [...state.geofences.values()].sort((a, b) => a.name.localeCompare(b.name))
         .map((g) => `<option value="${g.id}"${v === g.id ? ' selected' : ''}>${escapeHtml(g.name)}</option>`).join('');
-      return `<label>${escapeHtml(f.label)}
+      return `<label><span>${escapeHtml(f.label)} <span class="muted small">(optional)</span></span>
         <select id="${id}" data-key="${f.key}" data-testid="${id}"><option value="">anywhere</option>${opts}</select></label>`;
     }
-    return `<label>${escapeHtml(f.label)}${f.required ? '' : ' <span class="muted small">(optional)</span>'}
+    return `<label><span>${escapeHtml(f.label)}${f.required ? '' : ' <span class="muted small">(optional)</span>'}</span>
       <span class="input-unit"><input id="${id}" data-key="${f.key}" data-testid="${id}" type="number" step="any"
         ${f.min != null ? `min="${f.min}"` : ''} ${f.max != null ? `max="${f.max}"` : ''}
         ${f.placeholder ? `placeholder="${escapeHtml(f.placeholder)}"` : ''} ${f.required ? 'required' : ''}

@@ -132,6 +132,13 @@ export function formError(el, message) {
   el.hidden = !message;
 }
 
+/** The form's error goes as soon as the user changes something. */
+export function clearErrorOnInput(form, errorEl) {
+  const clear = () => { if (!errorEl.hidden) formError(errorEl, ''); };
+  form.addEventListener('input', clear);
+  form.addEventListener('change', clear);
+}
+
 export function debounce(fn, wait) {
   let t = 0;
   return (...args) => {
