@@ -331,6 +331,20 @@ function mapDistance(page, a, b) {
 
 const near = (a, b, tol) => Math.abs(a - b) <= tol;
 
+/** Waits until the map is neither moving nor zooming (animations run 250 ms). */
+async function mapSettled(page) {
+  await page.evaluate(() => new Promise((resolve) => {
+    const map = window.trackdUI.map;
+    let last = '';
+    const tick = () => {
+      const now = `${map.getCenter().lat},${map.getCenter().lng},${map.getZoom()},${map._animatingZoom ? 1 : 0}`;
+      if (now === last) resolve();
+      else { last = now; setTimeout(tick, 150); }
+    };
+    tick();
+  }));
+}
+
 // --- the run -----------------------------------------------------------------------
 
 async function main() {
@@ -506,6 +520,7 @@ async function main() {
     await page.waitForSelector('[data-testid="focus-popup"]', { timeout: STEP_TIMEOUT });
     const text = await page.textContent('[data-testid="focus-popup"]');
     assert(/SOS/.test(text), `popup: ${text}`);
+    await mapSettled(page);
     const c = await page.evaluate(() => window.trackdUI.map.getCenter());
     assert(Math.abs(c.lat - sosFix.lat) < 1e-3 && Math.abs(c.lng - sosFix.lon) < 1e-3, `centre ${c.lat},${c.lng}`);
   });
@@ -782,6 +797,35 @@ async function main() {
     assert(near(g.area.radius, r, 1.5), `radius ${g.area.radius} m, dragged ${r.toFixed(1)} m`);
     return `radius ${g.area.radius} m`;
   });
+  await check('adjust a polygon: drag a corner handle', async () => {
+    await page.click(`[data-testid="geofence-edit-${polygonId}"]`);
+    await page.waitForSelector('[data-testid="geofence-editor"][data-mode="edit"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await mapSettled(page); // the map is fitted to the polygon
+    const handle = page.locator('.leaflet-marker-pane .draw-handle, .leaflet-drawHandles-pane .draw-handle').nth(1);
+    const box = await handle.boundingBox();
+    const from = { x: Math.round(box.x + box.width / 2), y: Math.round(box.y + box.height / 2) };
+    const to = { x: from.x + 40, y: from.y + 30 };
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move(to.x, to.y, { steps: 8 });
+    await page.mouse.up();
+    const want = await page.evaluate(({ x, y }) => {
+      const map = window.trackdUI.map;
+      const r = map.getContainer().getBoundingClientRect();
+      const ll = map.containerPointToLatLng([x - r.left, y - r.top]);
+      return { lat: ll.lat, lon: ll.lng, perPx: map.distance(ll, map.containerPointToLatLng([x - r.left + 1, y - r.top])) };
+    }, to);
+    await page.click('[data-testid="geofence-form-save"]');
+    await page.waitForSelector('[data-testid="geofence-editor"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const g = (await apiGet(page, '/api/geofences')).find((x) => x.id === polygonId);
+    const [lat, lon] = g.area.coordinates[1];
+    const off = await mapDistance(page, { lat, lon }, want);
+    assert(off < 2 * want.perPx, `corner 1 at ${lat},${lon}, dropped at ${want.lat},${want.lon} (${off.toFixed(1)} m off)`);
+    assert(g.area.coordinates.length === 4 && g.name === fenceName, `geofence ${JSON.stringify(g)}`);
+    const moved = await mapDistance(page, { lat, lon }, polygonPts[1]);
+    polygonPts[1] = { ...polygonPts[1], lat, lon };
+    return `corner moved ${moved.toFixed(0)} m`;
+  });
   await check('geofences are listed and drawn on the map with their names as text', async () => {
     for (const id of [polygonId, circleId]) {
       await page.waitForSelector(`[data-testid="geofence-item-${id}"]`, { timeout: STEP_TIMEOUT });
@@ -1004,6 +1048,7 @@ async function main() {
     await item.locator('[data-testid="event-type"]').click();
     await page.waitForFunction(() => /Geofence enter/.test(document.querySelector('[data-testid="focus-popup"]')?.textContent || ''),
       null, { timeout: STEP_TIMEOUT });
+    await mapSettled(page);
     const c = await page.evaluate(() => window.trackdUI.map.getCenter());
     assert(near(c.lat, inside.lat, 1e-3) && near(c.lng, inside.lon, 1e-3), `map centre ${c.lat},${c.lng}`);
   });
@@ -1053,8 +1098,16 @@ async function main() {
     await phone.route((url) => !url.href.startsWith(base), offline);
     const p = await phone.newPage();
     p.on('pageerror', (err) => pageErrors.push(`phone: ${err.message}`));
+    // The inbox asks for every open event, newest first, besides the last 24 h.
+    const openList = p.waitForResponse((res) => /\/api\/events\?.*state=new/.test(res.url()) && /order=desc/.test(res.url()),
+      { timeout: STEP_TIMEOUT });
     await p.goto(base + '/', { timeout: STEP_TIMEOUT });
     await p.waitForSelector('[data-testid="app"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const openRes = await openList;
+    assert(openRes.status() === 200, `GET ${openRes.url()}: ${openRes.status()}`);
+    const openRows = await openRes.json();
+    assert(openRows.length > 0 && openRows.every((e) => e.state === 'new'), `open list ${JSON.stringify(openRows.map((e) => e.state))}`);
+    assert(openRows.every((e, i) => i === 0 || Date.parse(openRows[i - 1].time) >= Date.parse(e.time)), 'open list not newest first');
     await p.click('[data-testid="tab-events"]');
     await p.waitForSelector(`[data-testid="event-item-${iwSosId}"]`, { state: 'visible', timeout: STEP_TIMEOUT });
     const wide = async () => p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
