@@ -1054,6 +1054,19 @@ async function main() {
   });
   await sleep(300);
   await shot(page, '21-geofence-enter.png');
+  await check('acknowledge the last open critical event from the banner: the banner goes', async () => {
+    const id = Number(await page.getAttribute('[data-testid="alert-banner"]', 'data-event-id'));
+    const ev = (await apiGet(page, `/api/events?deviceId=${iwId}&type=fall`)).find((e) => e.id === id);
+    assert(ev && ev.state === 'new', `banner on event ${id}: ${JSON.stringify(ev)}`);
+    await page.click('[data-testid="alert-ack"]');
+    await page.waitForSelector(`[data-testid="ack-dialog"][data-event-id="${id}"][open]`, { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="ack-submit"]');
+    await page.waitForSelector('[data-testid="alert-banner"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await page.waitForSelector(`[data-testid="event-item-${id}"][data-state="acknowledged"]`, { timeout: STEP_TIMEOUT });
+    const after = (await apiGet(page, `/api/events?deviceId=${iwId}&type=fall`)).find((e) => e.id === id);
+    assert(after.state === 'acknowledged' && after.acknowledgedBy === 'admin' && after.note === null, `API: ${JSON.stringify(after)}`);
+  });
+  await closeDialogs(page);
 
   // 11. Phone-sized screen -----------------------------------------------------------------
   await check('phone layout: map and device list', async () => {
