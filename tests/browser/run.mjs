@@ -1023,10 +1023,21 @@ async function main() {
     assert(await page.locator(`[data-testid="event-item-${fall.id}"]`).count() === 1, 'fall row duplicated');
   });
   await closeDialogs(page);
-  await check('delete the webhook channel', async () => {
+  await check('edit the webhook channel: all event types, then delete it', async () => {
     const n = (await apiGet(page, '/api/notifications')).find((x) => x.channel === 'webhook');
     await clickTab(page, 'rules');
     await page.click('[data-testid="section-notifications"]');
+    await page.click(`[data-testid="notification-edit-${n.id}"]`);
+    await page.waitForSelector('[data-testid="notification-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await page.isChecked('[data-testid="notification-types-type-fall"]') &&
+      !(await page.isChecked('[data-testid="notification-types-all"]')), 'form not filled in');
+    await page.click('[data-testid="notification-types-all"]');
+    await page.click('[data-testid="notification-form-save"]');
+    await page.waitForSelector('[data-testid="notification-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    const edited = (await apiGet(page, '/api/notifications')).find((x) => x.id === n.id);
+    assert(edited.eventTypes === null || edited.eventTypes === undefined, `eventTypes ${JSON.stringify(edited.eventTypes)}`);
+    await page.waitForFunction((id) => /All events/.test(document.querySelector(`[data-testid="notification-item-${id}"] [data-testid="notification-types"]`)?.textContent || ''),
+      n.id, { timeout: STEP_TIMEOUT });
     await page.click(`[data-testid="notification-delete-${n.id}"]`);
     await page.click('[data-testid="confirm-ok"]');
     await page.locator(`[data-testid="notification-item-${n.id}"]`).waitFor({ state: 'detached', timeout: STEP_TIMEOUT });
