@@ -85,7 +85,7 @@ try:
     olga = login(port, "olga", "olga-password")
     piet = login(port, "piet", "piet-password")
     devs = {}
-    for i, name in enumerate(("fence", "speed", "health", "silent", "sos", "hold")):
+    for i, name in enumerate(("fence", "speed", "health", "silent", "sos", "hold", "zone")):
         imei = f"86100000000000{i}"
         devs[name] = call(port, olga, "POST", "/api/devices",
                           {"uniqueId": imei, "name": name}).json()
@@ -175,6 +175,22 @@ try:
             "geofence events carry their position")
     t.check(ev and ev[0]["attributes"].get("geofenceId") == poly["id"] and
             abs(ev[0]["latitude"] - 22.505) < 1e-4, f"enter event at the fix inside: {ev[:1]}")
+    sock.close()
+
+    # An overspeed limit that holds only inside a geofence, for 20 s.
+    r = call(port, olga, "POST", "/api/rules",
+             {"type": "overspeed", "deviceIds": [devs["zone"]["id"]],
+              "attributes": {"limit": 30, "geofenceId": poly["id"], "minDuration": 20}})
+    expect(r, 200, "overspeed rule limited to the Yard")
+    sock = t.iw_login(srv.port, devs["zone"]["imei"])
+    for lat, speed, step in ((22.49, 60, 10), (22.49, 70, 30),      # fast outside: nothing
+                             (22.505, 60, 10), (22.505, 65, 10),    # inside for 10 s: not yet
+                             (22.505, 20, 10), (22.505, 60, 10),    # slowed down: starts again
+                             (22.505, 62, 15), (22.505, 64, 10)):   # 25 s over: one event
+        send(sock, t.iw_position(tick(step), lat=lat, lon=114.005, speed=speed))
+    ov = events(port, olga, devs["zone"]["id"])
+    t.check([(e["type"], e["attributes"].get("speed")) for e in ov] == [("overspeed", 64)],
+            f"geofence overspeed after its minimum duration, only inside: {ov}")
     sock.close()
 
     # ---- overspeed and motion ------------------------------------------------
