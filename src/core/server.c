@@ -678,10 +678,11 @@ static void collect_event(void *arg, td_device *dev, const char *type, json_t *a
 {
     td_server *srv = arg;
     if (srv->npending == PENDING_MAX) {
+        td_error("device %s: more than %d events from one record; %s dropped", dev->st.unique_id,
+                 PENDING_MAX, type);
         json_decref(attrs);
         return;
     }
-    (void)dev;
     srv->pending[srv->npending++] = (struct pending_event){type, attrs};
 }
 
