@@ -517,6 +517,23 @@ int td_rules_notify(const td_rules *rs, const td_device *dev, const char *type, 
 
 /* The state of rule `key` on dev, created (on = false) when absent; NULL on
  * allocation failure. *fresh tells whether it was just created. */
+/* The device's state, allocated (empty) on first use; NULL when memory
+ * runs out. room: grows it so one more item fits. */
+static td_rstate *state(td_device *dev, bool room)
+{
+    td_rstate *st = dev->rstate;
+    if (st && (!room || st->n < st->cap))
+        return st;
+    int cap = st ? st->cap * 2 : 4;
+    td_rstate *p = realloc(st, sizeof(*p) + (size_t)cap * sizeof(ritem));
+    if (!p)
+        return NULL;
+    if (!st)
+        p->n = 0, p->level_alarms = 0;
+    p->cap = cap;
+    return dev->rstate = p;
+}
+
 static ritem *item(td_device *dev, int64_t key, bool *fresh)
 {
     td_rstate *st = dev->rstate;
@@ -524,16 +541,8 @@ static ritem *item(td_device *dev, int64_t key, bool *fresh)
     for (int i = 0; st && i < st->n; i++)
         if (st->items[i].key == key)
             return &st->items[i];
-    if (!st || st->n == st->cap) {
-        int cap = st ? st->cap * 2 : 4;
-        td_rstate *p = realloc(st, sizeof(*p) + (size_t)cap * sizeof(ritem));
-        if (!p)
-            return NULL;
-        if (!st)
-            p->n = 0, p->level_alarms = 0;
-        p->cap = cap;
-        dev->rstate = st = p;
-    }
+    if (!(st = state(dev, true)))
+        return NULL;
     ritem *it = &st->items[st->n++];
     memset(it, 0, sizeof(*it));
     it->key = key;
@@ -755,14 +764,11 @@ void td_rules_record(td_rules *rs, td_device *dev, const td_record *r, td_emit_f
     uint32_t level = r->alarms & LEVEL_ALARMS;
     uint32_t prev = dev->rstate ? dev->rstate->level_alarms : 0;
     uint32_t raise = (r->alarms & ~LEVEL_ALARMS) | (level & ~prev);
-    if (!dev->rstate) {
-        bool fresh;
-        item(dev, 0, &fresh); /* allocates the state */
-    }
-    if (dev->rstate && (r->type == TD_REC_POSITION || r->type == TD_REC_STATUS))
-        dev->rstate->level_alarms = level;
-    else if (dev->rstate)
-        dev->rstate->level_alarms |= level;
+    td_rstate *st = state(dev, false);
+    if (st && (r->type == TD_REC_POSITION || r->type == TD_REC_STATUS))
+        st->level_alarms = level;
+    else if (st)
+        st->level_alarms |= level;
     for (int i = 0; i < TD_ALARM_COUNT; i++)
         if (raise & TD_ALARM_BIT(i))
             emit(arg, dev, td_alarm_name((td_alarm)i), NULL);

@@ -1198,6 +1198,21 @@ static bool owned_geofence(td_req *r, int64_t id, int64_t *owner)
     return true;
 }
 
+/* The answer to an add or replace with store result rc: 404 or 500 on
+ * failure (false); on success the rule engine reloads and b is ready for
+ * the saved item's JSON (true). */
+static bool saved(td_req *r, int rc, const char *what, td_sbuf *b)
+{
+    if (rc) {
+        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the %s: %s", what,
+                       td_strerror(rc));
+        return false;
+    }
+    td_gw_alerts_changed(r->h->srv);
+    td_sbuf_init(b, LWS_PRE);
+    return true;
+}
+
 static void h_geofences_list(td_req *r, json_t *body, const int64_t *ids)
 {
     td_sbuf b;
@@ -1247,15 +1262,8 @@ static void geofence_save(td_req *r, json_t *body, int64_t id)
     g.name = name;
     g.area = area;
     g.device_ids = devices;
-    int rc = s->ops->geofence_put(s, &g);
-    if (!rc)
-        td_gw_alerts_changed(r->h->srv);
-    if (rc) {
-        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the geofence: %s",
-                       td_strerror(rc));
-    } else {
-        td_sbuf b;
-        td_sbuf_init(&b, LWS_PRE);
+    td_sbuf b;
+    if (saved(r, s->ops->geofence_put(s, &g), "geofence", &b)) {
         json_geofence(&b, &g);
         td_reply_sbuf(r, 200, &b);
     }
@@ -1291,30 +1299,11 @@ static void h_geofences_delete(td_req *r, json_t *body, const int64_t *ids)
 
 /* ---- event handling ----------------------------------------------------- */
 
-struct one_event {
-    td_sbuf *b;
-    bool found;
-};
-
-static int one_event_item(void *arg, const td_store_event *e)
-{
-    struct one_event *o = arg;
-    o->found = true;
-    if (o->b)
-        td_json_event(o->b, e);
-    return 1;
-}
-
 /* Whether event id exists on a device the caller may see (else 404); with
  * b, writes the event there. */
 static bool visible_event(td_req *r, int64_t id, td_sbuf *b)
 {
-    td_store *s = store_of(r);
-    td_store_event_filter f = {
-        .id = id, .user_id = r->who.admin ? 0 : r->who.id, .to_ms = INT64_MAX, .limit = 1};
-    struct one_event o = {b, false};
-    s->ops->events(s, &f, one_event_item, &o); /* stops (returns 1) at the event */
-    if (o.found)
+    if (td_event_json(store_of(r), id, r->who.admin ? 0 : r->who.id, b, NULL))
         return true;
     td_reply_error(r, 404, "event %lld not found", (long long)id);
     return false;
@@ -1508,14 +1497,8 @@ static void rule_save(td_req *r, json_t *body, int64_t id)
     ru.type = type;
     ru.attributes = text;
     ru.device_ids = devices;
-    int rc = s->ops->rule_put(s, &ru);
-    if (rc) {
-        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the rule: %s",
-                       td_strerror(rc));
-    } else {
-        td_gw_alerts_changed(r->h->srv);
-        td_sbuf b;
-        td_sbuf_init(&b, LWS_PRE);
+    td_sbuf b;
+    if (saved(r, s->ops->rule_put(s, &ru), "rule", &b)) {
         json_rule(&b, &ru);
         td_reply_sbuf(r, 200, &b);
     }
@@ -1682,14 +1665,8 @@ static void notification_save(td_req *r, json_t *body, int64_t id)
     n.target = target;
     n.event_types = types;
     n.device_ids = devices;
-    int rc = s->ops->notification_put(s, &n);
-    if (rc) {
-        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "cannot save the notification: %s",
-                       td_strerror(rc));
-    } else {
-        td_gw_alerts_changed(r->h->srv);
-        td_sbuf b;
-        td_sbuf_init(&b, LWS_PRE);
+    td_sbuf b;
+    if (saved(r, s->ops->notification_put(s, &n), "notification", &b)) {
         json_notification(&b, &n);
         td_reply_sbuf(r, 200, &b);
     }

@@ -116,6 +116,11 @@ bool td_api_authenticate(td_req *r);
 /* live.c */
 int td_live_open(td_req *r);
 void td_live_close(td_req *r);
+
+/* Writes event id as JSON to b (when not NULL) if it exists on a device
+ * user_id may see (0: any device); *device_id (when not NULL) gets its
+ * device. Returns whether it was found. */
+bool td_event_json(td_store *s, int64_t id, int64_t user_id, td_sbuf *b, int64_t *device_id);
 int td_live_writeable(td_req *r);
 void td_live_flush(td_http *h);
 void td_live_free_all(td_http *h);

@@ -306,28 +306,40 @@ void td_http_device_changed(td_http *h, td_device *d)
 typedef struct one_event {
     td_sbuf *b;
     int64_t device_id;
+    bool found;
 } one_event;
 
 static int keep_event(void *arg, const td_store_event *e)
 {
     one_event *o = arg;
-    td_json_event(o->b, e);
+    if (o->b)
+        td_json_event(o->b, e);
     o->device_id = e->device_id;
-    return 0;
+    o->found = true;
+    return 1; /* the only one */
+}
+
+bool td_event_json(td_store *s, int64_t id, int64_t user_id, td_sbuf *b, int64_t *device_id)
+{
+    td_store_event_filter f = {.id = id, .user_id = user_id, .to_ms = INT64_MAX, .limit = 1};
+    one_event o = {b, 0, false};
+    s->ops->events(s, &f, keep_event, &o);
+    if (device_id)
+        *device_id = o.device_id;
+    return o.found;
 }
 
 void td_http_event_changed(td_http *h, int64_t event_id, bool reminder)
 {
-    td_store *s = td_gw_store(h->srv);
-    td_store_event_filter f = {.id = event_id, .to_ms = INT64_MAX, .limit = 1};
     td_sbuf b;
-    one_event o = {&b, 0};
+    int64_t device_id;
     if (!h->clients)
         return;
     td_sbuf_init(&b, 0);
     td_sbuf_puts(&b, "{\"events\":[");
-    s->ops->events(s, &f, keep_event, &o);
-    td_device *d = td_gw_device(h->srv, o.device_id);
+    td_device *d = td_event_json(td_gw_store(h->srv), event_id, 0, &b, &device_id)
+                       ? td_gw_device(h->srv, device_id)
+                       : NULL;
     if (d && !b.oom) {
         if (reminder) {
             b.len--; /* reopen the event object for one more field */
