@@ -32,6 +32,10 @@ enum td_transport { TD_TCP = 1, TD_UDP = 2 };
 #define TD_REPLY_MAX 1024 /* bytes of reply one frame may produce */
 #define TD_ERRMSG_MAX 200
 #define TD_PROTO_STATE_MAX 64 /* per-session protocol scratch, bytes */
+#define TD_ACK_MAX 32           /* command acknowledgement key, with its NUL */
+#define TD_ACK_RESULT_MAX 128
+#define TD_MEDIA_KEY_MAX 32
+#define TD_ACK_ANY "*"
 
 /* Per-session state a protocol may keep between frames of one connection
  * (or one UDP peer). The core zeroes it when a session starts. */
@@ -51,7 +55,81 @@ typedef struct td_decode_ctx {
     uint8_t reply[TD_REPLY_MAX];
     size_t reply_len;
     char err[TD_ERRMSG_MAX]; /* message for a negative decode() result */
+
+    /*
+     * Set by decode() when the frame answers a command the server sent:
+     * ack is the key encode() returned for that command (TD_ACK_ANY: the
+     * oldest command still waiting, for protocols whose answers do not say
+     * which command they answer). ack_failed: the device refused it.
+     * ack_result: what the device answered, as text ("" when nothing).
+     */
+    char ack[TD_ACK_MAX];
+    bool ack_failed;
+    char ack_result[TD_ACK_RESULT_MAX];
+
+    /*
+     * Set by decode() when the frame carries a voice message or a chunk of
+     * one. Chunks of one message share `key` (the protocol's message id; ""
+     * for a message that always arrives whole) and are numbered `index` of
+     * `total` (1 of 1 for a whole message; the base, 0 or 1, is the
+     * protocol's). data points into the frame, or into media_buf when the
+     * bytes had to be unescaped; decoders leave media.len 0 when media_buf is
+     * NULL or too small and the bytes needed unescaping.
+     */
+    struct td_media {
+        bool present;
+        char key[TD_MEDIA_KEY_MAX];
+        int index, total;
+        const uint8_t *data;
+        size_t len;
+    } media;
+    uint8_t *media_buf; /* caller-provided scratch, or NULL */
+    size_t media_cap;
 } td_decode_ctx;
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* What a command parameter holds. */
+enum td_param_kind {
+    TD_PARAM_PHONE, /* '+' optional, then 3-20 digits */
+    TD_PARAM_INT,   /* integer in [min, max] */
+    TD_PARAM_BOOL,  /* true/false */
+    TD_PARAM_TEXT,  /* UTF-8 text, min..max characters, no control characters */
+    TD_PARAM_HEX,   /* bytes given as hex, min..max bytes */
+    TD_PARAM_DATA,  /* binary payload (voice), min..max bytes; the core fills it */
+};
+
+#define TD_CMD_PARAMS_MAX 4
+
+typedef struct td_cmd_param {
+    const char *name; /* attribute key: "phone", "index", "frequency", ... */
+    enum td_param_kind kind;
+    bool optional;        /* may be left out: INT then takes def, others are empty */
+    long min, max, def;   /* INT: value range and default; TEXT/HEX/DATA/PHONE: length */
+    const char *label;    /* for forms: "Phone number", "Interval (s)" */
+} td_cmd_param;
+
+/* A command type a protocol can encode. Lists end with type == NULL. */
+typedef struct td_cmd_type {
+    const char *type;  /* generic name, as in CONTRACT.md: "positionSingle", ... */
+    const char *label; /* for menus: "Locate now" */
+    td_cmd_param params[TD_CMD_PARAMS_MAX]; /* unused slots have name == NULL */
+} td_cmd_type;
+
+/* One validated argument (by the index of its td_cmd_param). */
+typedef struct td_cmd_arg {
+    bool set;
+    long num;          /* INT, BOOL (0/1) */
+    const char *str;   /* PHONE, TEXT (UTF-8); HEX and DATA as bytes */
+    size_t len;
+} td_cmd_arg;
+
+/* A command handed to encode(): its type entry and validated arguments. */
+typedef struct td_command {
+    const td_cmd_type *def;
+    int64_t id; /* store id; protocols with a serial field derive it from this */
+    td_cmd_arg arg[TD_CMD_PARAMS_MAX];
+} td_command;
 
 typedef struct td_protocol {
     /* Registry key, file name, config prefix and `decode --protocol` name. */
@@ -81,9 +159,17 @@ typedef struct td_protocol {
      * message in ctx->err that starts with the protocol name.
      */
     int (*decode)(td_decode_ctx *ctx, const uint8_t *frame, size_t len);
-    /* encode: writes a command for the device; NULL when unsupported. */
-    int (*encode)(const td_session *s, const char *type, const char *args, uint8_t *out, size_t cap,
-                  size_t *len);
+    /* commands: the command types encode() supports (NULL: no downlink). */
+    const td_cmd_type *commands;
+    /*
+     * encode: writes `cmd` for the device of session `s` (its device_id and
+     * state as decode() left them) into out. Sets *len, and ack to the key
+     * decode() will report when the device answers ("" when the protocol
+     * defines no answer). Returns 0, or a negative TD_E* code with a message
+     * in err starting with the protocol name (TD_ETOOBIG: does not fit cap).
+     */
+    int (*encode)(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap,
+                  size_t *len, char ack[TD_ACK_MAX], char *err, size_t errcap);
 } td_protocol;
 
 /* Registry (src/protocols/registry.c). Protocols in detection order. */
@@ -99,6 +185,11 @@ const td_protocol *td_protocol_find(const char *name);
  * Returns NULL with *maybe false when no protocol can match.
  */
 const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport, bool *maybe);
+
+/* The command type `type` of protocol p, or NULL when p cannot encode it. */
+const td_cmd_type *td_cmd_type_find(const td_protocol *p, const char *type);
+/* Index of parameter `name` in t->params, or -1. */
+int td_cmd_param_index(const td_cmd_type *t, const char *name);
 
 /* Prepares ctx for decoding one frame of `session`. */
 void td_decode_ctx_reset(td_decode_ctx *ctx, td_session *session, int64_t now_ms);

@@ -53,6 +53,22 @@ const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport,
     return NULL;
 }
 
+const td_cmd_type *td_cmd_type_find(const td_protocol *p, const char *type)
+{
+    for (const td_cmd_type *t = p->commands; t && t->type; t++)
+        if (strcmp(t->type, type) == 0)
+            return t;
+    return NULL;
+}
+
+int td_cmd_param_index(const td_cmd_type *t, const char *name)
+{
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
+        if (strcmp(t->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
 void td_decode_ctx_reset(td_decode_ctx *ctx, td_session *session, int64_t now_ms)
 {
     ctx->session = session;
@@ -60,6 +76,10 @@ void td_decode_ctx_reset(td_decode_ctx *ctx, td_session *session, int64_t now_ms
     ctx->nrec = 0;
     ctx->reply_len = 0;
     ctx->err[0] = '\0';
+    ctx->ack[0] = '\0';
+    ctx->ack_failed = false;
+    ctx->ack_result[0] = '\0';
+    memset(&ctx->media, 0, sizeof(ctx->media));
 }
 
 td_record *td_ctx_add(td_decode_ctx *ctx, td_rec_type type)
