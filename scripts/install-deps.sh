@@ -4,7 +4,8 @@
 # nothing when all is present.
 #   Debian packages: compiler, CMake, libuv, libwebsockets (+ its libuv
 #   event library), SQLite, jansson, libargon2, OpenSSL's libcrypto, cmocka,
-#   libcurl and libmosquitto (notification delivery);
+#   libcurl and libmosquitto (notification delivery), libopencore-amrnb
+#   (watches' AMR voice messages decoded to WAV);
 #   Node.js and npm when no node is on the PATH (the web UI is built with
 #   npm packages). With --test also Debian's chromium and the browser test's
 #   npm packages (playwright-core), and the mosquitto broker (notification
@@ -13,7 +14,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
 libsqlite3-dev libjansson-dev libargon2-dev libssl-dev libcmocka-dev python3 sqlite3 \
-libcurl4-openssl-dev libmosquitto-dev"
+libcurl4-openssl-dev libmosquitto-dev libopencore-amrnb-dev"
 TEST=0
 [ "${1:-}" = "--test" ] && TEST=1
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
