@@ -25,9 +25,15 @@
  * WIFI:{mac&rssi,...}, BLE:{mac&rssi,...}, `~` LTE cell blocks (kept raw)
  * and a closing `>`. Every other field is kept raw as "field<index>".
  * The device expects no reply.
+ *
+ * Downlink commands (manufacturer document, byte layouts as location.io
+ * writes them): `:` + 6-digit password + command letters + data + `#`.
+ * Answers are `CMD-<letters>` (F, M, A1..A5, U1, N, L as the devices send
+ * them) or ` ERROR!`, which does not say which command it refuses.
  */
 #include "protocols/registry.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -403,6 +409,23 @@ static bool kind_of(td_span t, enum kind *k)
     return true;
 }
 
+/*
+ * The command answer in `type` (a K_ACK word or CMD-F): ack key = the
+ * letters after "CMD-", the key encode() returned; ` ERROR!` refuses the
+ * oldest waiting command. `rest` (the fields of an answer without a fix)
+ * becomes ack_result. CMD-T is never an answer: it is also the report.
+ */
+static void set_ack(td_decode_ctx *ctx, td_span type, td_span rest)
+{
+    if (td_span_eq(type, "ERROR!")) {
+        snprintf(ctx->ack, sizeof(ctx->ack), "%s", TD_ACK_ANY);
+        ctx->ack_failed = true;
+    } else {
+        td_span_cstr((td_span){type.p + 4, type.n - 4}, ctx->ack, sizeof(ctx->ack));
+    }
+    td_span_cstr(rest, ctx->ack_result, sizeof(ctx->ack_result));
+}
+
 static int decode(td_decode_ctx *ctx, const uint8_t *data, size_t len)
 {
     td_span f[GOTOP_MAX_FIELDS];
@@ -450,9 +473,12 @@ static int decode(td_decode_ctx *ctx, const uint8_t *data, size_t len)
     td_rec_raw_str(r, "messageType", f[1].p, f[1].n);
     if (k == K_KEY || k == K_ALARM)
         put_alarm(r, f[1], k);
+    td_span rest = n > 2 ? (td_span){f[2].p, (size_t)(s.p + s.n - f[2].p)} : (td_span){"", 0};
+    if (k == K_ACK || td_span_eq(f[1], "CMD-F"))
+        set_ack(ctx, f[1], has_fix ? (td_span){"", 0} : rest);
     if (!has_fix) {
         if (n > 2)
-            td_rec_raw_str(r, "data", f[2].p, (size_t)(s.p + s.n - f[2].p));
+            td_rec_raw_str(r, "data", rest.p, rest.n);
         return 0;
     }
     r->has_time = true;
@@ -464,6 +490,196 @@ static int decode(td_decode_ctx *ctx, const uint8_t *data, size_t len)
     if (n > 8)
         put_status(r, f[8]);
     put_tail(r, f, n);
+    return 0;
+}
+
+/* ---- downlink commands ---------------------------------------------------- */
+
+#define GOTOP_PASSWORD_DEFAULT "123456"
+
+/* Every command but custom takes the device password as its last parameter. */
+#define GOTOP_PASSWORD                                                                             \
+    {                                                                                              \
+        "password", TD_PARAM_TEXT, true, 6, 6, 0, "Device password (6 digits, default 123456)"     \
+    }
+
+static const td_cmd_type gotop_commands[] = {
+    {"positionSingle", "Locate now", {GOTOP_PASSWORD}},
+    {"positionPeriodic",
+     "Reporting interval",
+     {{"frequency", TD_PARAM_INT, false, 1, 324000, 0,
+       "Interval (s): up to 255 s, whole minutes up to 255 min or whole hours up to 90 h"},
+      GOTOP_PASSWORD}},
+    {"sosNumber",
+     "SOS / authorised number",
+     {{"index", TD_PARAM_INT, false, 1, 5, 1, "Slot (1-5)"},
+      {"phone", TD_PARAM_PHONE, false, 3, 21, 0, "Phone number with country code"},
+      GOTOP_PASSWORD}},
+    {"voiceMonitoring", "Listen in", {GOTOP_PASSWORD}},
+    {"alarmBattery",
+     "Low-battery alarm",
+     {{"enable", TD_PARAM_BOOL, false, 0, 1, 0, "Alarm on"},
+      {"threshold", TD_PARAM_INT, true, 1, 99, 20, "Battery level (%)"},
+      GOTOP_PASSWORD}},
+    {"setTimezone",
+     "Time zone",
+     {{"timezone", TD_PARAM_INT, false, -720, 840, 0, "Offset from UTC (minutes, whole hours)"},
+      GOTOP_PASSWORD}},
+    {"custom",
+     "Custom command",
+     {{"data", TD_PARAM_TEXT, true, 1, 256, 0, "Command text, sent as typed (:123456F#)"},
+      {"hex", TD_PARAM_HEX, true, 1, 256, 0, "Command bytes in hex, sent as given"}}},
+    {NULL},
+};
+
+/* One encode() call: the command, its output and where errors go. */
+struct gotop_enc {
+    const td_command *cmd;
+    uint8_t *out;
+    size_t cap, n;
+    bool over; /* something did not fit: nothing is written past cap */
+    char *err;
+    size_t errcap;
+};
+
+static int enc_fail(struct gotop_enc *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int enc_fail(struct gotop_enc *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err, e->errcap, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void put(struct gotop_enc *e, const void *data, size_t n)
+{
+    if (e->over || n > e->cap - e->n) {
+        e->over = true;
+        return;
+    }
+    memcpy(e->out + e->n, data, n);
+    e->n += n;
+}
+
+static void putf(struct gotop_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void putf(struct gotop_enc *e, const char *fmt, ...)
+{
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        e->over = true;
+    else
+        put(e, buf, (size_t)n);
+}
+
+/* The argument for parameter `name`; NULL when the type has no such one. */
+static const td_cmd_arg *arg(const struct gotop_enc *e, const char *name)
+{
+    int i = td_cmd_param_index(e->cmd->def, name);
+    return i < 0 ? NULL : &e->cmd->arg[i];
+}
+
+/* `M1,<nnn><S|M|H>`: seconds up to 255, else whole minutes up to 255, else
+ * whole hours up to 90 (the device's limits, location.io's builder). */
+static int enc_interval(struct gotop_enc *e, long sec)
+{
+    if (sec >= 1 && sec <= 255)
+        putf(e, "M1,%03ldS", sec);
+    else if (sec > 0 && sec % 60 == 0 && sec / 60 <= 255)
+        putf(e, "M1,%03ldM", sec / 60);
+    else if (sec > 0 && sec % 3600 == 0 && sec / 3600 <= 90)
+        putf(e, "M1,%03ldH", sec / 3600);
+    else
+        return enc_fail(e, TD_EINVAL,
+                        "gotop: an interval of %ld s cannot be sent: use 1-255 s, whole minutes "
+                        "up to 255 min or whole hours up to 90 h",
+                        sec);
+    return 0;
+}
+
+/*
+ * encode: `:<password><letters>[data]#`, or the custom bytes as given. The
+ * ack key is what the device puts after "CMD-" in its answer.
+ */
+static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap)
+{
+    struct gotop_enc e = {cmd, out, cap, 0, false, err, errcap};
+    const char *type = cmd->def->type;
+    const td_cmd_arg *a;
+    int rc = 0;
+
+    (void)s; /* the frame names no device */
+    *len = 0;
+    ack[0] = '\0';
+    if (strcmp(type, "custom") == 0) {
+        const td_cmd_arg *data = arg(&e, "data"), *hex = arg(&e, "hex");
+        if (data->set == hex->set)
+            return enc_fail(&e, TD_EINVAL, "gotop: give data or hex");
+        a = data->set ? data : hex;
+        put(&e, a->str, a->len);
+        goto done;
+    }
+
+    const char *pw = GOTOP_PASSWORD_DEFAULT;
+    size_t pwlen = strlen(pw);
+    if ((a = arg(&e, "password")) && a->set) {
+        bool digits = a->len == 6;
+        for (size_t i = 0; digits && i < a->len; i++)
+            digits = is_digit((unsigned char)a->str[i]);
+        if (!digits)
+            return enc_fail(&e, TD_EINVAL, "gotop: the password must be 6 digits");
+        pw = a->str;
+        pwlen = a->len;
+    }
+    put(&e, ":", 1);
+    put(&e, pw, pwlen);
+
+    if (strcmp(type, "positionSingle") == 0) {
+        put(&e, "F", 1);
+        snprintf(ack, TD_ACK_MAX, "F");
+    } else if (strcmp(type, "positionPeriodic") == 0) {
+        if ((rc = enc_interval(&e, arg(&e, "frequency")->num)) < 0)
+            return rc;
+        snprintf(ack, TD_ACK_MAX, "M");
+    } else if (strcmp(type, "sosNumber") == 0) {
+        long index = arg(&e, "index")->num;
+        a = arg(&e, "phone");
+        /* The document wants the number with its country code and '+'. */
+        putf(&e, "A%ld,%s", index, a->len && a->str[0] == '+' ? "" : "+");
+        put(&e, a->str, a->len);
+        snprintf(ack, TD_ACK_MAX, "A%ld", index);
+    } else if (strcmp(type, "voiceMonitoring") == 0) {
+        put(&e, "U1", 2);
+        snprintf(ack, TD_ACK_MAX, "U1");
+    } else if (strcmp(type, "alarmBattery") == 0) {
+        putf(&e, "N%d,%02ld", arg(&e, "enable")->num ? 1 : 0, arg(&e, "threshold")->num);
+        snprintf(ack, TD_ACK_MAX, "N");
+    } else if (strcmp(type, "setTimezone") == 0) {
+        long tz = arg(&e, "timezone")->num;
+        if (tz % 60 != 0)
+            return enc_fail(&e, TD_EINVAL,
+                            "gotop: the time zone must be whole hours (%ld min is not)", tz);
+        putf(&e, "L%c%02ld", tz < 0 ? '-' : '+', (tz < 0 ? -tz : tz) / 60);
+        snprintf(ack, TD_ACK_MAX, "L");
+    } else {
+        return enc_fail(&e, TD_EUNSUPPORTED, "gotop: no command '%s'", type);
+    }
+    put(&e, "#", 1);
+done:
+    if (e.over) {
+        ack[0] = '\0';
+        return enc_fail(&e, TD_ETOOBIG, "gotop: the %s command does not fit in %zu bytes", type,
+                        cap);
+    }
+    *len = e.n;
     return 0;
 }
 
@@ -480,6 +696,8 @@ const td_protocol td_proto_gotop = {
     .frame = frame,
     /* CMD-T/F/KEY/X, command acks, ALM-* alarms; no reply. */
     .decode = decode,
-    /* Downlink commands (`:123456F#`) not implemented yet. */
-    .encode = NULL,
+    /* Locate now, interval, SOS numbers, listen-in, battery alarm, time zone. */
+    .commands = gotop_commands,
+    /* `:123456F#`: password, command letters, data, '#'. */
+    .encode = encode,
 };

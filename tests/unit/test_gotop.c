@@ -4,6 +4,8 @@
  * the captured device frames live in tests/vectors/ and test_vectors.
  * One test per message type, then the framer (joined frames, every split
  * point), and malformed input (truncations, oversized, garbage, bad fields).
+ * Last the downlink: every command type byte for byte as the fact sheet's
+ * §4.2 writes it, the answers that acknowledge them, and encoder errors.
  */
 #include "support.h"
 
@@ -483,7 +485,8 @@ static void test_framer_direct(void **state)
     assert_int_equal(P->frame(big, 4096, &skip), 2048);
     assert_int_equal(P->max_frame, 2048);
     assert_int_equal(P->transports, TD_TCP | TD_UDP);
-    assert_null(P->encode);
+    assert_non_null(P->encode);
+    assert_non_null(P->commands);
 }
 
 static void test_oversized(void **state)
@@ -648,6 +651,296 @@ static void test_bad_fields(void **state)
 #undef HEAD
 }
 
+/* ---- downlink commands (fact sheet §4.2) ---- */
+
+static td_command cmd;
+
+/* Starts a command of `type` with id 42, its INT defaults filled in. */
+static void cmd_start(const char *type)
+{
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.def = td_cmd_type_find(P, type);
+    if (!cmd.def)
+        fail_msg("gotop has no command %s", type);
+    cmd.id = 42;
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
+        if (cmd.def->params[i].kind == TD_PARAM_INT)
+            cmd.arg[i].num = cmd.def->params[i].def;
+}
+
+static td_cmd_arg *cmd_arg(const char *name)
+{
+    int i = td_cmd_param_index(cmd.def, name);
+    if (i < 0)
+        fail_msg("%s has no parameter %s", cmd.def->type, name);
+    cmd.arg[i].set = true;
+    return &cmd.arg[i];
+}
+
+static void cmd_num(const char *name, long v)
+{
+    cmd_arg(name)->num = v;
+}
+
+static void cmd_str(const char *name, const char *v)
+{
+    td_cmd_arg *a = cmd_arg(name);
+    a->str = v;
+    a->len = strlen(v);
+}
+
+/* Encodes cmd and expects exactly `want` and the ack key `ack`. */
+static void expect_bytes(const char *want, const char *ack)
+{
+    uint8_t out[256];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+    td_session s;
+
+    memset(&s, 0, sizeof(s));
+    strcpy(s.device_id, IMEI);
+    int rc = P->encode(&s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("%s: %d %s", cmd.def->type, rc, err);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(out, want, len);
+    assert_string_equal(key, ack);
+}
+
+static void expect_fail(int code, const char *msg)
+{
+    uint8_t out[256];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    assert_int_equal(P->encode(NULL, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
+    assert_string_equal(err, msg);
+    assert_int_equal(len, 0);
+}
+
+static void test_encode_locate(void **state)
+{
+    (void)state;
+    cmd_start("positionSingle");
+    expect_bytes(":123456F#", "F");
+    cmd_str("password", "654321");
+    expect_bytes(":654321F#", "F");
+}
+
+static void test_encode_interval(void **state)
+{
+    (void)state;
+    static const struct {
+        long sec;
+        const char *bytes;
+    } ok[] = {
+        {1, ":123456M1,001S#"},      {30, ":123456M1,030S#"},    {255, ":123456M1,255S#"},
+        {300, ":123456M1,005M#"},    {600, ":123456M1,010M#"},   {3600, ":123456M1,060M#"},
+        {15300, ":123456M1,255M#"},  {18000, ":123456M1,005H#"}, {86400, ":123456M1,024H#"},
+        {324000, ":123456M1,090H#"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cmd_start("positionPeriodic");
+        cmd_num("frequency", ok[i].sec);
+        expect_bytes(ok[i].bytes, "M");
+    }
+    static const long bad[] = {256, 301, 15360, 15301, 90060, 327600};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char msg[TD_ERRMSG_MAX];
+        snprintf(msg, sizeof(msg),
+                 "gotop: an interval of %ld s cannot be sent: use 1-255 s, whole minutes up to "
+                 "255 min or whole hours up to 90 h",
+                 bad[i]);
+        cmd_start("positionPeriodic");
+        cmd_num("frequency", bad[i]);
+        expect_fail(TD_EINVAL, msg);
+    }
+}
+
+static void test_encode_sos_number(void **state)
+{
+    (void)state;
+    cmd_start("sosNumber");
+    cmd_num("index", 1);
+    cmd_str("phone", "+4915112345678");
+    expect_bytes(":123456A1,+4915112345678#", "A1");
+    /* The '+' is added when the number is given without it. */
+    cmd_start("sosNumber");
+    cmd_num("index", 5);
+    cmd_str("phone", "4915112345678");
+    cmd_str("password", "000000");
+    expect_bytes(":000000A5,+4915112345678#", "A5");
+}
+
+static void test_encode_listen(void **state)
+{
+    (void)state;
+    cmd_start("voiceMonitoring");
+    expect_bytes(":123456U1#", "U1");
+}
+
+static void test_encode_battery_alarm(void **state)
+{
+    (void)state;
+    cmd_start("alarmBattery");
+    cmd_num("enable", 1);
+    expect_bytes(":123456N1,20#", "N");
+    cmd_start("alarmBattery");
+    cmd_num("enable", 0);
+    cmd_num("threshold", 5);
+    expect_bytes(":123456N0,05#", "N");
+}
+
+static void test_encode_timezone(void **state)
+{
+    (void)state;
+    static const struct {
+        long min;
+        const char *bytes;
+    } ok[] = {
+        {480, ":123456L+08#"}, {-300, ":123456L-05#"}, {0, ":123456L+00#"},
+        {840, ":123456L+14#"}, {-720, ":123456L-12#"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cmd_start("setTimezone");
+        cmd_num("timezone", ok[i].min);
+        expect_bytes(ok[i].bytes, "L");
+    }
+    cmd_start("setTimezone");
+    cmd_num("timezone", 330);
+    expect_fail(TD_EINVAL, "gotop: the time zone must be whole hours (330 min is not)");
+}
+
+static void test_encode_custom(void **state)
+{
+    (void)state;
+    cmd_start("custom");
+    cmd_str("data", ":123456Cinternet,203.0.113.10:5050#");
+    expect_bytes(":123456Cinternet,203.0.113.10:5050#", "");
+
+    cmd_start("custom");
+    td_cmd_arg *a = cmd_arg("hex");
+    a->str = ":123456H654321#"; /* bytes, as the core decodes the hex */
+    a->len = 15;
+    expect_bytes(":123456H654321#", "");
+
+    cmd_start("custom");
+    expect_fail(TD_EINVAL, "gotop: give data or hex");
+    cmd_str("data", "x");
+    cmd_str("hex", "y");
+    expect_fail(TD_EINVAL, "gotop: give data or hex");
+}
+
+static void test_encode_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"12345a", "12345", "1234567", "+12345", "      "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cmd_start("positionSingle");
+        cmd_str("password", bad[i]);
+        expect_fail(TD_EINVAL, "gotop: the password must be 6 digits");
+    }
+
+    /* `:123456F#` is 9 bytes: 8 do not hold it, and nothing is written past cap. */
+    uint8_t out[16];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX];
+    size_t len = 99;
+    cmd_start("positionSingle");
+    for (size_t cap = 0; cap < 9; cap++) {
+        memset(out, 0xAA, sizeof(out));
+        assert_int_equal(P->encode(NULL, &cmd, out, cap, &len, key, err, sizeof(err)), TD_ETOOBIG);
+        for (size_t i = cap; i < sizeof(out); i++)
+            assert_int_equal(out[i], 0xAA);
+        char want[TD_ERRMSG_MAX];
+        snprintf(want, sizeof(want), "gotop: the positionSingle command does not fit in %zu bytes",
+                 cap);
+        assert_string_equal(err, want);
+        assert_int_equal(len, 0);
+    }
+    assert_int_equal(P->encode(NULL, &cmd, out, 9, &len, key, err, sizeof(err)), 0);
+    assert_int_equal(len, 9);
+    assert_memory_equal(out, ":123456F#", 9);
+    assert_int_equal(out[9], 0xAA);
+}
+
+/* Every declared type has labels, and no command left out of the list. */
+static void test_command_list(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"positionSingle",  "positionPeriodic", "sosNumber",
+                                        "voiceMonitoring", "alarmBattery",     "setTimezone",
+                                        "custom"};
+    size_t n = 0;
+    for (const td_cmd_type *t = P->commands; t->type; t++, n++) {
+        assert_non_null(t->label);
+        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
+            assert_non_null(t->params[i].label);
+        if (strcmp(t->type, "custom") != 0)
+            assert_true(td_cmd_param_index(t, "password") >= 0);
+    }
+    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(td_cmd_type_find(P, types[i]));
+}
+
+/* The device's answers: CMD-<letters> carries the key encode() returned. */
+static void test_command_answers(void **state)
+{
+    (void)state;
+    /* CMD-F answers locate-now and keeps its position record. */
+    const td_record *r = decode_one(IMEI ",CMD-F,A,DATE:250102,TIME:081600,LAT:48.8583700N,"
+                                         "LOT:002.2944800E,Speed:000.0,61-19,000#",
+                                    TD_REC_POSITION);
+    assert_raw_str(r, "messageType", "CMD-F");
+    assert_string_equal(ctx.ack, "F");
+    assert_string_equal(ctx.ack_result, "");
+    assert_false(ctx.ack_failed);
+
+    r = decode_one(IMEI ",CMD-A1,V,DATE:250102,TIME:081600,LAT:48.8583700N,"
+                        "LOT:002.2944800E,Speed:000.0,61-19,000#",
+                   TD_REC_POSITION);
+    assert_string_equal(ctx.ack, "A1");
+    assert_false(ctx.ack_failed);
+
+    decode_one(IMEI ",CMD-A1#", TD_REC_ACK);
+    assert_string_equal(ctx.ack, "A1");
+    assert_string_equal(ctx.ack_result, "");
+
+    decode_one(IMEI ",CMD-M,A,DATE:250102,TIME:081600,LAT:48.8583700N,LOT:002.2944800E,"
+                    "Speed:000.0,61-19,000#",
+               TD_REC_POSITION);
+    assert_string_equal(ctx.ack, "M");
+    decode_one(IMEI ",CMD-U1#", TD_REC_ACK);
+    assert_string_equal(ctx.ack, "U1");
+    decode_one(IMEI ",CMD-Z,$296=VIN123#", TD_REC_ACK);
+    assert_string_equal(ctx.ack, "Z");
+    assert_string_equal(ctx.ack_result, "$296=VIN123");
+
+    /* ` ERROR!` refuses the oldest waiting command; its position stays. */
+    r = decode_one(IMEI ", ERROR!,V,DATE:250102,TIME:081600,LAT:48.8583700N,"
+                        "LOT:002.2944800E,Speed:000.0,61-19,000#",
+                   TD_REC_POSITION);
+    assert_raw_str(r, "messageType", "ERROR!");
+    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_true(ctx.ack_failed);
+
+    /* Periodic reports, SOS, heartbeats and alarms answer nothing. */
+    static const char *const quiet[] = {
+        IMEI ",CMD-T,A,DATE:250102,TIME:081600,LAT:48.8583700N,LOT:002.2944800E,Speed:000.0,"
+             "61-19,000#",
+        IMEI ",CMD-KEY,A,DATE:250102,TIME:081600,LAT:48.8583700N,LOT:002.2944800E,Speed:000.0,"
+             "61-19,000#",
+        IMEI ",ALM-A,A,DATE:250102,TIME:081600,LAT:48.8583700N,LOT:002.2944800E,Speed:000.0,"
+             "61-19,000#",
+        IMEI ",CMD-X#",
+    };
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+        assert_int_equal(td_test_decode(P, NULL, quiet[i], &ctx), 0);
+        assert_string_equal(ctx.ack, "");
+        assert_false(ctx.ack_failed);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +963,16 @@ int main(void)
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bad_fields),
+        cmocka_unit_test(test_encode_locate),
+        cmocka_unit_test(test_encode_interval),
+        cmocka_unit_test(test_encode_sos_number),
+        cmocka_unit_test(test_encode_listen),
+        cmocka_unit_test(test_encode_battery_alarm),
+        cmocka_unit_test(test_encode_timezone),
+        cmocka_unit_test(test_encode_custom),
+        cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_command_list),
+        cmocka_unit_test(test_command_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
