@@ -196,7 +196,47 @@ typedef struct td_store_outbox {
     const char *device_unique_id, *device_name;
 } td_store_outbox;
 
+/* A command to a device (strings valid during the callback / owned by the
+ * caller). status: queued -> sent -> acknowledged, or failed / expired.
+ * ack_key: what the device's answer will carry (set when sent; "" when the
+ * protocol defines no answer). result: the device's answer or the reason
+ * it failed, or NULL. Times are 0 until they happen. */
+typedef struct td_store_command {
+    int64_t id, device_id, user_id;
+    const char *user_name;
+    const char *type;
+    const char *attributes; /* JSON object text */
+    const char *status;
+    int64_t created_ms, sent_ms, acked_ms, expires_ms;
+    const char *ack_key;
+    const char *result;
+} td_store_command;
+
+/* Filter for commands(): id 0 = any, device_id 0 = every device, status
+ * NULL = any; ack_key (with status "sent"): only those sent with that key,
+ * TD_ACK_ANY = any key; expires_before > 0: only those expiring before it.
+ * Ordered by id (desc: newest first), at most limit (0 = no limit). */
+typedef struct td_store_command_filter {
+    int64_t id, device_id;
+    const char *status;
+    const char *ack_key;
+    int64_t expires_before;
+    int limit;
+    bool desc;
+} td_store_command_filter;
+
+/* A voice message: received from a device ("in") or uploaded to send to
+ * one ("out"). file: its name under the media directory. */
+typedef struct td_store_voice {
+    int64_t id, device_id, user_id;
+    const char *direction;
+    int64_t time_ms, size, duration_ms;
+    const char *file;
+} td_store_voice;
+
 typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
+typedef int (*td_store_command_cb)(void *arg, const td_store_command *c);
+typedef int (*td_store_voice_cb)(void *arg, const td_store_voice *v);
 typedef int (*td_store_geofence_cb)(void *arg, const td_store_geofence *g);
 typedef int (*td_store_position_cb)(void *arg, const td_store_position *p);
 typedef int (*td_store_user_cb)(void *arg, const td_store_user *u);
@@ -294,6 +334,23 @@ typedef struct td_store_ops {
                          const char *error, int64_t now_ms);
     /* Counts of outbox entries by status (for /metrics). */
     int (*outbox_counts)(td_store *s, int64_t *pending, int64_t *sent, int64_t *failed);
+
+    /* Commands: command_add stores a new one (sets id). command_set moves
+     * one that is still queued or sent to status at now_ms: "sent" records
+     * sent_ms and ack_key, "acknowledged"/"failed" acked_ms (failed before
+     * it was sent: none), every status the result. TD_ENOTFOUND when the
+     * command is absent or already final. */
+    int (*command_add)(td_store *s, td_store_command *c);
+    int (*commands)(td_store *s, const td_store_command_filter *f, td_store_command_cb cb,
+                    void *arg);
+    int (*command_set)(td_store *s, int64_t id, const char *status, int64_t now_ms,
+                       const char *ack_key, const char *result);
+
+    /* Voice messages: voice_add sets id; voices lists one (id) or a
+     * device's (device_id), newest first, at most limit (0 = all). */
+    int (*voice_add)(td_store *s, td_store_voice *v);
+    int (*voices)(td_store *s, int64_t id, int64_t device_id, int limit, td_store_voice_cb cb,
+                  void *arg);
 } td_store_ops;
 
 struct td_store {

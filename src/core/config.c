@@ -90,6 +90,13 @@ static const opt opts[] = {
      " (default trackd/{uniqueId}/events/{type})"},
     {"mqtt-user", OPT_STR0, F(mqtt_user), SZ(mqtt_user), 0, 0, "MQTT user name (default: none)"},
     {"mqtt-password", OPT_STR0, F(mqtt_password), SZ(mqtt_password), 0, 0, "MQTT password"},
+    {"command-expire", OPT_INT, F(command_expire), 0, 1, 86400 * 365,
+     "seconds a queued command waits for its device before it expires (default 86400)"},
+    {"udp-fresh", OPT_INT, F(udp_fresh), 0, 0, 86400,
+     "seconds after a UDP device's last datagram during which a command is sent to its"
+     " address at once; later ones wait for its next datagram (default 60)"},
+    {"media-dir", OPT_STR0, F(media_dir), SZ(media_dir), 0, 0,
+     "directory for voice messages (default: the --db path with .media appended)"},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -124,6 +131,8 @@ void td_config_defaults(td_config *c)
     c->notify_timeout = 10;
     snprintf(c->smtp_from, sizeof(c->smtp_from), "trackd@localhost");
     snprintf(c->mqtt_topic, sizeof(c->mqtt_topic), "trackd/{uniqueId}/events/{type}");
+    c->command_expire = 86400;
+    c->udp_fresh = 60;
 }
 
 static const opt *find(const char *name, size_t len)

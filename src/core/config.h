@@ -48,6 +48,11 @@ typedef struct td_config {
     char mqtt_topic[256];
     char mqtt_user[128];
     char mqtt_password[128];
+
+    /* Commands and voice */
+    int command_expire;  /* seconds a queued command waits for its device */
+    int udp_fresh;       /* seconds a UDP device's last address is used for a command */
+    char media_dir[512]; /* voice files; "" = "<db>.media" next to a SQLite file */
 } td_config;
 
 void td_config_defaults(td_config *c);

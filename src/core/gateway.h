@@ -17,6 +17,8 @@
 #define TD_MAX_PROTOCOLS 32
 
 typedef struct td_server td_server;
+struct td_endpoint;
+struct td_voice_asm;
 
 /* A device known to the server (all devices in the store, plus new ones). */
 typedef struct td_device {
@@ -35,6 +37,12 @@ typedef struct td_device {
     bool latest_loaded; /* the store was asked once */
 
     struct td_rstate *rstate; /* server-side rule state (core/rules.c) */
+
+    /* Commands: where the device was last heard from (a TCP connection or a
+     * UDP peer; NULL when none), and how many commands wait for it. */
+    struct td_endpoint *ep;
+    int queued;
+    struct td_voice_asm *voice; /* a voice message being put back together */
 
     bool announced; /* a {"devices"} message went out for it */
     bool announced_online;
@@ -92,5 +100,12 @@ void td_gw_user_deleted(td_server *srv, int64_t user_id);
 void td_gw_alerts_changed(td_server *srv);
 /* The notification deliverer (for its counters). */
 struct td_notify *td_gw_notify(td_server *srv);
+
+/* The API stored a queued command for d: it is sent at once when the device
+ * can be reached (an open TCP connection, or a UDP address heard from within
+ * --udp-fresh), else when the device next reports. */
+void td_gw_command_queued(td_server *srv, td_device *d);
+/* The directory voice message files are kept in. */
+const char *td_gw_media_dir(td_server *srv);
 
 #endif

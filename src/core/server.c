@@ -33,6 +33,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/amr.h"
+#include "core/command.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/map.h"
@@ -40,6 +42,7 @@
 #include "core/rules.h"
 #include "core/stream.h"
 #include "core/text.h"
+#include "core/voice.h"
 #include "http/auth.h"
 #include "http/http.h"
 #include "notify/notify.h"
@@ -49,8 +52,11 @@
 
 #define WRITE_QUEUE_MAX (256 * 1024)
 #define SWEEP_MS 1000
-#define RENOTIFY_CHECK_MS 5000 /* how often open critical events are looked at */
-#define PENDING_MAX 64         /* events one record can raise */
+#define RENOTIFY_CHECK_MS 5000        /* how often open critical events are looked at */
+#define PENDING_MAX 64                /* events one record can raise */
+#define COMMAND_CHECK_MS 5000         /* how often queued commands are checked for expiry */
+#define COMMAND_FRAME_MAX (70 * 1024) /* one encoded command (a voice message fits) */
+#define DELIVER_MAX 64                /* commands sent to one device at once */
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
@@ -141,6 +147,10 @@ struct td_server {
         json_t *attrs;
     } pending[PENDING_MAX];
     int npending;
+
+    uint64_t commands_checked_ms;
+    char media_dir[600];
+    uint8_t *media_buf; /* decoders unescape voice bytes into it */
 };
 
 const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -166,6 +176,7 @@ static void index_device(td_server *srv, td_device *dev)
 static void free_device(td_device *dev)
 {
     td_rules_forget(dev);
+    td_voice_asm_free(dev->voice);
     free(dev->shares);
     free(dev->latest);
     free(dev);
@@ -265,8 +276,10 @@ static int touch_device(td_server *srv, td_device *dev)
 
 static void raise_event(td_server *srv, td_device *dev, int row, const char *type, json_t *attrs);
 
-static void link_device(td_server *srv, td_device *dev, const char *remote, const char *proto)
+static void link_device(td_server *srv, td_device *dev, td_endpoint *ep, const char *remote,
+                        const char *proto)
 {
+    dev->ep = ep;
     if (!dev->links && !srv->stopping && dev->st.id > 0 && td_rules_online(srv->rules, dev))
         raise_event(srv, dev, -1, "deviceOnline", json_pack("{ss}", "remote", remote));
     dev->links++;
@@ -278,8 +291,11 @@ static void link_device(td_server *srv, td_device *dev, const char *remote, cons
     touch_device(srv, dev);
 }
 
-static void unlink_device(td_server *srv, td_device *dev, const char *remote, const char *why)
+static void unlink_device(td_server *srv, td_device *dev, td_endpoint *ep, const char *remote,
+                          const char *why)
 {
+    if (dev->ep == ep)
+        dev->ep = NULL;
     if (--dev->links > 0)
         return;
     dev->st.online = false;
@@ -712,6 +728,292 @@ static int add_record(td_server *srv, td_device *dev, const td_protocol *proto, 
     return rc;
 }
 
+/* ---- commands ----------------------------------------------------------- */
+
+/* The protocol and session of an endpoint, and when it was last heard from. */
+static void ep_target(td_endpoint *ep, const td_protocol **proto, td_session **session,
+                      uint64_t *last_ms)
+{
+    if (ep->is_udp) {
+        td_peer *p = (td_peer *)ep;
+        *proto = p->proto;
+        *session = &p->session;
+        *last_ms = p->last_ms;
+    } else {
+        td_conn *c = (td_conn *)ep;
+        *proto = c->stream.proto;
+        *session = &c->stream.session;
+        *last_ms = c->last_ms;
+    }
+}
+
+static void command_changed(td_server *srv, int64_t id)
+{
+    if (srv->http)
+        td_http_command_changed(srv->http, id);
+}
+
+/* A queued command read back for sending. */
+typedef struct queued_cmd {
+    int64_t id, device_id;
+    char type[40];
+    char *attributes;
+} queued_cmd;
+
+typedef struct queued_list {
+    queued_cmd item[DELIVER_MAX];
+    int n;
+} queued_list;
+
+static int collect_queued(void *arg, const td_store_command *c)
+{
+    queued_list *l = arg;
+    queued_cmd *q = &l->item[l->n];
+    q->id = c->id;
+    q->device_id = c->device_id;
+    snprintf(q->type, sizeof(q->type), "%s", c->type);
+    q->attributes = strdup(c->attributes ? c->attributes : "{}");
+    if (q->attributes)
+        l->n++;
+    return l->n == DELIVER_MAX;
+}
+
+static int voice_file(void *arg, const td_store_voice *v)
+{
+    snprintf(arg, 512, "%s", v->file);
+    return 1;
+}
+
+/* Loads the audio a voice parameter names into the command's argument. */
+static int load_voice_args(td_server *srv, td_command *cmd, uint8_t **buf, char *err, size_t cap)
+{
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd->def->params[i].name; i++) {
+        if (cmd->def->params[i].kind != TD_PARAM_DATA || !cmd->arg[i].set)
+            continue;
+        char file[512] = "";
+        size_t len;
+        srv->store->ops->voices(srv->store, cmd->arg[i].num, 0, 1, voice_file, file);
+        int rc = file[0] ? td_voice_read(srv->media_dir, file, TD_VOICE_MAX_BYTES, buf, &len)
+                         : TD_ENOTFOUND;
+        if (rc) {
+            snprintf(err, cap, "voice message %ld: %s", cmd->arg[i].num,
+                     rc == TD_ENOTFOUND ? "its file is gone" : td_strerror(rc));
+            return rc;
+        }
+        cmd->arg[i].str = (const char *)*buf;
+        cmd->arg[i].len = len;
+        return 0; /* one voice parameter at most */
+    }
+    return 0;
+}
+
+/* Encodes one stored command for the device's session and sends it, or
+ * marks it failed with the reason. */
+static void send_command(td_server *srv, td_device *dev, td_endpoint *ep, const td_protocol *proto,
+                         const td_session *ses, const queued_cmd *q)
+{
+    static uint8_t out[COMMAND_FRAME_MAX];
+    uint8_t scratch[TD_CMD_SCRATCH], *voice = NULL;
+    char err[256] = "", ack[TD_ACK_MAX] = "";
+    size_t len = 0;
+    td_command cmd;
+    int64_t now = (int64_t)now_ms();
+    json_t *attrs = json_loads(q->attributes, 0, NULL);
+    const td_cmd_type *t = td_cmd_type_find(proto, q->type);
+    int rc;
+
+    if (!t) {
+        snprintf(err, sizeof(err), "the device now reports with %s, which has no %s command",
+                 proto->name, q->type);
+        rc = TD_EUNSUPPORTED;
+    } else if (!(rc =
+                     td_cmd_validate(t, attrs, &cmd, scratch, sizeof(scratch), err, sizeof(err))) &&
+               !(rc = load_voice_args(srv, &cmd, &voice, err, sizeof(err)))) {
+        cmd.id = q->id;
+        rc = proto->encode(ses, &cmd, out, sizeof(out), &len, ack, err, sizeof(err));
+    }
+    if (rc) {
+        td_warn("device %s: command %lld (%s) failed: %s", dev->st.unique_id, (long long)q->id,
+                q->type, err[0] ? err : td_strerror(rc));
+        srv->store->ops->command_set(srv->store, q->id, "failed", now, NULL,
+                                     err[0] ? err : td_strerror(rc));
+    } else {
+        reply(srv, ep, 0, out, len);
+        srv->store->ops->command_set(srv->store, q->id, "sent", now, ack, NULL);
+        td_info("device %s: command %lld (%s) sent, %zu bytes%s%s", dev->st.unique_id,
+                (long long)q->id, q->type, len, ack[0] ? ", awaiting " : "", ack);
+    }
+    command_changed(srv, q->id);
+    free(voice);
+    json_decref(attrs);
+}
+
+/* Sends the device's queued commands, oldest first, over ep. */
+static void deliver(td_server *srv, td_device *dev, td_endpoint *ep, const td_protocol *proto,
+                    const td_session *ses)
+{
+    queued_list *l = malloc(sizeof(*l));
+    if (!l || !proto || !ses->device_id[0]) {
+        free(l);
+        return;
+    }
+    l->n = 0;
+    td_store_command_filter f = {.device_id = dev->st.id, .status = "queued"};
+    f.limit = DELIVER_MAX;
+    int rc = srv->store->ops->commands(srv->store, &f, collect_queued, l);
+    if (rc < 0)
+        td_error("device %s: cannot read its queued commands: %s", dev->st.unique_id,
+                 td_strerror(rc));
+    for (int i = 0; i < l->n; i++) {
+        send_command(srv, dev, ep, proto, ses, &l->item[i]);
+        free(l->item[i].attributes);
+    }
+    dev->queued = rc >= 0 && l->n < DELIVER_MAX ? 0 : dev->queued - l->n;
+    if (dev->queued < 0)
+        dev->queued = 0;
+    free(l);
+}
+
+void td_gw_command_queued(td_server *srv, td_device *d)
+{
+    const td_protocol *proto;
+    td_session *ses;
+    uint64_t last;
+    d->queued++;
+    if (!d->ep)
+        return;
+    ep_target(d->ep, &proto, &ses, &last);
+    if (d->ep->is_udp && now_ms() - last > (uint64_t)srv->cfg->udp_fresh * 1000)
+        return; /* its address may be stale: wait for the next datagram */
+    if (!d->ep->is_udp && ((td_conn *)d->ep)->closing)
+        return;
+    deliver(srv, d, d->ep, proto, ses);
+}
+
+const char *td_gw_media_dir(td_server *srv)
+{
+    return srv->media_dir;
+}
+
+typedef struct answered_cmd {
+    int64_t id;
+    char type[40];
+} answered_cmd;
+
+static int first_sent(void *arg, const td_store_command *c)
+{
+    answered_cmd *a = arg;
+    a->id = c->id;
+    snprintf(a->type, sizeof(a->type), "%s", c->type);
+    return 1;
+}
+
+/* The device answered a command: the oldest one sent with that key. */
+static void command_answered(td_server *srv, td_device *dev, const td_decode_ctx *ctx)
+{
+    answered_cmd a = {0};
+    td_store_command_filter f = {.device_id = dev->st.id, .status = "sent", .ack_key = ctx->ack};
+    f.limit = 1;
+    if (dev->st.id <= 0 || srv->store->ops->commands(srv->store, &f, first_sent, &a) < 0 || !a.id) {
+        td_debug("device %s: answer '%s' matches no command waiting for one", dev->st.unique_id,
+                 ctx->ack);
+        return;
+    }
+    const char *status = ctx->ack_failed ? "failed" : "acknowledged";
+    const char *result = ctx->ack_result[0] ? ctx->ack_result : NULL;
+    if (srv->store->ops->command_set(srv->store, a.id, status, (int64_t)now_ms(), NULL,
+                                     result ? result : (ctx->ack_failed ? "refused" : NULL)))
+        return;
+    td_info("device %s: command %lld (%s) %s%s%s", dev->st.unique_id, (long long)a.id, a.type,
+            status, result ? ": " : "", result ? result : "");
+    raise_event(srv, dev, -1, "commandResult",
+                json_pack("{sIssssss}", "commandId", (json_int_t)a.id, "commandType", a.type,
+                          "status", status, "result", result ? result : ""));
+    command_changed(srv, a.id);
+}
+
+/* Queued commands past --command-expire become expired. */
+static void expire_commands(td_server *srv, uint64_t now)
+{
+    queued_list *l;
+    if (now - srv->commands_checked_ms < COMMAND_CHECK_MS || !(l = malloc(sizeof(*l))))
+        return;
+    srv->commands_checked_ms = now;
+    l->n = 0;
+    td_store_command_filter f = {.status = "queued", .expires_before = (int64_t)now + 1};
+    f.limit = DELIVER_MAX;
+    srv->store->ops->commands(srv->store, &f, collect_queued, l);
+    for (int i = 0; i < l->n; i++) {
+        char why[64];
+        snprintf(why, sizeof(why), "not delivered within %d s", srv->cfg->command_expire);
+        if (!srv->store->ops->command_set(srv->store, l->item[i].id, "expired", (int64_t)now, NULL,
+                                          why)) {
+            td_device *d = td_gw_device(srv, l->item[i].device_id);
+            if (d && d->queued > 0)
+                d->queued--;
+            td_info("device %s: command %lld (%s) expired: %s", d ? d->st.unique_id : "-",
+                    (long long)l->item[i].id, l->item[i].type, why);
+            command_changed(srv, l->item[i].id);
+        }
+        free(l->item[i].attributes);
+    }
+    free(l);
+}
+
+static int count_queued(void *arg, const td_store_command *c)
+{
+    td_device *d = td_gw_device(arg, c->device_id);
+    if (d)
+        d->queued++;
+    return 0;
+}
+
+/* ---- voice messages ---------------------------------------------------- */
+
+/* A frame carried a voice message or a chunk of one; a whole message is
+ * written to a file, listed, and raised as a voiceMessage event with its
+ * record (row in the open batch, or -1). */
+static void voice_received(td_server *srv, td_device *dev, const struct td_media *m, int row)
+{
+    char err[256], name[512];
+    uint8_t *data;
+    size_t len;
+    int64_t now = (int64_t)now_ms();
+    int rc = td_voice_add(&dev->voice, m, now, &data, &len, err, sizeof(err));
+    if (err[0])
+        td_warn("device %s: %s", dev->st.unique_id, err);
+    if (rc <= 0)
+        return;
+    td_amr_info info = {0};
+    char amr_err[160] = "";
+    td_amr_info_get(data, len, &info, amr_err, sizeof(amr_err));
+    td_store_voice v = {.device_id = dev->st.id,
+                        .direction = "in",
+                        .time_ms = now,
+                        .size = (int64_t)len,
+                        .duration_ms = info.duration_ms,
+                        .file = name};
+    if (dev->st.id <= 0)
+        rc = TD_EAGAIN, snprintf(err, sizeof(err), "device not stored yet");
+    else if (!(rc = td_voice_write(srv->media_dir, dev->st.id, now, data, len, name, sizeof(name),
+                                   err, sizeof(err))) &&
+             (rc = srv->store->ops->voice_add(srv->store, &v)))
+        snprintf(err, sizeof(err), "%s", td_strerror(rc));
+    free(data);
+    if (rc) {
+        td_error("device %s: voice message of %zu bytes lost: %s", dev->st.unique_id, len, err);
+        return;
+    }
+    td_info("device %s: voice message %lld, %zu bytes, %lld ms%s%s", dev->st.unique_id,
+            (long long)v.id, len, (long long)info.duration_ms, amr_err[0] ? "; " : "", amr_err);
+    json_t *attrs =
+        json_pack("{sIsIsIss}", "voiceId", (json_int_t)v.id, "durationMs",
+                  (json_int_t)info.duration_ms, "size", (json_int_t)len, "format", "amr");
+    if (amr_err[0])
+        json_object_set_new(attrs, "audioError", json_string(amr_err));
+    raise_event(srv, dev, row, "voiceMessage", attrs);
+}
+
 /* ---- frames ------------------------------------------------------------- */
 
 /*
@@ -786,9 +1088,9 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
             return;
         }
         if (*src->dev)
-            unlink_device(srv, *src->dev, src->remote, "identity changed");
+            unlink_device(srv, *src->dev, src->ep, src->remote, "identity changed");
         *src->dev = dev;
-        link_device(srv, dev, src->remote, proto->name);
+        link_device(srv, dev, src->ep, src->remote, proto->name);
         td_info("%s %s: device %s online", src->remote, proto->name, uid);
     }
 
@@ -812,6 +1114,8 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
         }
         ps->records += (uint64_t)ctx->nrec;
         seq = srv->open_seq;
+        if (ctx->media.present)
+            voice_received(srv, dev, &ctx->media, (int)srv->batch[srv->open].b.nrows - 1);
         if (srv->batch[srv->open].b.nrows >= (size_t)srv->cfg->batch_max && !srv->paused)
             pause_reading(srv, true);
     } else if (dev) {
@@ -820,6 +1124,10 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
         touch_device(srv, dev);
     }
     reply(srv, src->ep, seq, ctx->reply, ctx->reply_len);
+    if (dev && ctx->ack[0])
+        command_answered(srv, dev, ctx);
+    if (dev && dev->queued > 0 && dev->ep == src->ep)
+        deliver(srv, dev, src->ep, proto, src->session);
 }
 
 /* ---- TCP ---------------------------------------------------------------- */
@@ -848,7 +1156,7 @@ static void conn_close(td_conn *c, const char *why)
     td_info("%s %s %s: disconnect (%s)", c->remote, c->stream.proto ? c->stream.proto->name : "-",
             c->dev ? c->dev->st.unique_id : "-", why);
     if (c->dev)
-        unlink_device(srv, c->dev, c->remote, why);
+        unlink_device(srv, c->dev, &c->ep, c->remote, why);
     ep_forget(srv, &c->ep);
     if (c->prev)
         c->prev->next = c->next;
@@ -974,7 +1282,7 @@ static void on_udp_frame(void *arg, td_stream *s, const uint8_t *frame, size_t l
 static void peer_free(td_server *srv, td_peer *p, const char *why)
 {
     if (p->dev)
-        unlink_device(srv, p->dev, p->remote, why);
+        unlink_device(srv, p->dev, &p->ep, p->remote, why);
     ep_forget(srv, &p->ep);
     free(p);
 }
@@ -1143,6 +1451,13 @@ static void on_sweep(uv_timer_t *t)
                     td_rules_tick(srv->rules, srv->devices.slots[i].value, (int64_t)now,
                                   timer_event, srv);
         renotify(srv, now);
+        expire_commands(srv, now);
+        for (size_t i = 0; i < srv->devices.cap; i++) {
+            td_device *d = srv->devices.slots[i].key ? srv->devices.slots[i].value : NULL;
+            if (d && d->voice && td_voice_expire(&d->voice, (int64_t)now))
+                td_warn("device %s: unfinished voice message dropped after %d s", d->st.unique_id,
+                        TD_VOICE_STALE_MS / 1000);
+        }
     }
     uint64_t idle = (uint64_t)srv->cfg->idle_timeout * 1000;
     uint64_t detect = (uint64_t)srv->cfg->detect_timeout * 1000;
@@ -1552,6 +1867,17 @@ int td_serve(const td_config *cfg)
             srv.store->ops->name, srv.devices.len,
             cfg->register_unknown ? "registered automatically" : "rejected");
 
+    td_store_command_filter queued = {.status = "queued"};
+    rc = srv.store->ops->commands(srv.store, &queued, count_queued, &srv);
+    if (rc) {
+        td_error("store: cannot load queued commands: %s", td_strerror(rc));
+        goto out;
+    }
+    td_voice_dir(cfg->media_dir, cfg->db, srv.media_dir, sizeof(srv.media_dir));
+    srv.media_buf = malloc(COMMAND_FRAME_MAX);
+    srv.ctx.media_buf = srv.media_buf;
+    srv.ctx.media_cap = srv.media_buf ? COMMAND_FRAME_MAX : 0;
+
     srv.rules = td_rules_new(cfg);
     if (!srv.rules || td_rules_load(srv.rules, srv.store))
         goto out;
@@ -1622,6 +1948,7 @@ out:
     td_map_free(&srv.peers);
     free_batch(&srv.batch[0]);
     free_batch(&srv.batch[1]);
+    free(srv.media_buf);
     uv_loop_close(srv.loop);
     return exit_code;
 }

@@ -16,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/amr.h"
+#include "core/command.h"
 #include "core/log.h"
 #include "core/rules.h"
 #include "core/text.h"
+#include "core/voice.h"
 #include "http/auth.h"
 #include "http/internal.h"
 #include "http/routes.h"
@@ -480,11 +483,404 @@ static void h_socket_plain(td_req *r, json_t *body, const int64_t *ids)
     td_reply_error(r, 400, "/api/socket is a WebSocket: connect with an Upgrade request");
 }
 
-static void h_not_yet(td_req *r, json_t *body, const int64_t *ids)
+/* ---- commands ----------------------------------------------------------- */
+
+#define COMMAND_ENCODE_MAX (70 * 1024)
+
+static void json_command(td_sbuf *b, const td_store_command *c)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"deviceId\":%lld,\"type\":", (long long)c->id,
+                   (long long)c->device_id);
+    td_json_str(b, c->type);
+    td_sbuf_puts(b, ",\"attributes\":");
+    td_sbuf_puts(b, c->attributes ? c->attributes : "{}");
+    td_sbuf_puts(b, ",\"status\":");
+    td_json_str(b, c->status);
+    td_sbuf_puts(b, ",\"createdAt\":");
+    td_json_time(b, c->created_ms);
+    td_sbuf_puts(b, ",\"sentAt\":");
+    td_json_time(b, c->sent_ms);
+    td_sbuf_puts(b, ",\"ackedAt\":");
+    td_json_time(b, c->acked_ms);
+    td_sbuf_puts(b, ",\"expiresAt\":");
+    td_json_time(b, c->expires_ms);
+    td_sbuf_puts(b, ",\"userId\":");
+    td_json_id(b, c->user_id);
+    td_sbuf_puts(b, ",\"user\":");
+    td_json_str(b, c->user_name);
+    td_sbuf_puts(b, ",\"result\":");
+    td_json_str(b, c->result);
+    td_sbuf_puts(b, "}");
+}
+
+struct command_out {
+    td_sbuf *b;
+    int64_t device_id;
+    bool found;
+};
+
+static int command_one(void *arg, const td_store_command *c)
+{
+    struct command_out *o = arg;
+    json_command(o->b, c);
+    o->device_id = c->device_id;
+    o->found = true;
+    return 1;
+}
+
+bool td_command_json(td_store *s, int64_t id, td_sbuf *b, int64_t *device_id)
+{
+    struct command_out o = {b, 0, false};
+    td_store_command_filter f = {.id = id};
+    s->ops->commands(s, &f, command_one, &o);
+    if (device_id)
+        *device_id = o.device_id;
+    return o.found;
+}
+
+static void h_command_types(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    td_device *d = visible_device(r, ids[0]);
+    if (!d)
+        return;
+    json_t *types = td_cmd_types_json(td_protocol_find(d->st.protocol));
+    char *text = json_dumps(types, JSON_COMPACT);
+    json_decref(types);
+    if (!text) {
+        td_reply_error(r, 500, "out of memory");
+        return;
+    }
+    td_reply(r, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
+struct command_list {
+    td_req *r;
+    td_sbuf *b;
+    int n, limit;
+};
+
+static int command_item(void *arg, const td_store_command *c)
+{
+    struct command_list *l = arg;
+    td_device *d = td_gw_device(l->r->h->srv, c->device_id);
+    if (!d || !td_device_visible(d, l->r->who.id, l->r->who.admin))
+        return 0;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    json_command(l->b, c);
+    return l->n >= l->limit;
+}
+
+static void h_commands_list(td_req *r, json_t *body, const int64_t *ids)
 {
     (void)body;
     (void)ids;
-    td_reply_error(r, 501, "%s is not implemented yet", r->path);
+    int64_t device_id;
+    int limit;
+    const char *status = td_arg(r, "status");
+    static const char *const statuses[] = {"queued", "sent", "acknowledged", "failed", "expired"};
+    if (!arg_id(r, "deviceId", false, &device_id) || !arg_limit(r, &limit))
+        return;
+    if (device_id && !visible_device(r, device_id))
+        return;
+    if (status && *status) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+            ok = ok || strcmp(status, statuses[i]) == 0;
+        if (!ok) {
+            td_reply_error(r, 400,
+                           "query parameter 'status': '%s' is not one of queued, sent,"
+                           " acknowledged, failed, expired",
+                           status);
+            return;
+        }
+    } else {
+        status = NULL;
+    }
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "[");
+    struct command_list l = {r, &b, 0, limit};
+    td_store_command_filter f = {.device_id = device_id, .status = status, .desc = true};
+    /* Every command of one device is visible; across devices, filter. */
+    f.limit = device_id ? limit : 0;
+    int rc = store_of(r)->ops->commands(store_of(r), &f, command_item, &l);
+    if (rc < 0) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "store error: %s", td_strerror(rc));
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static int voice_of(void *arg, const td_store_voice *v)
+{
+    td_store_voice *out = arg;
+    *out = *v;
+    out->file = v->file ? strdup(v->file) : NULL;
+    out->direction = v->direction && strcmp(v->direction, "in") == 0 ? "in" : "out";
+    return 1;
+}
+
+/* The voice message id (NULL file when there is none). The caller frees
+ * v->file. */
+static void find_voice(td_store *s, int64_t id, td_store_voice *v)
+{
+    memset(v, 0, sizeof(*v));
+    s->ops->voices(s, id, 0, 1, voice_of, v);
+}
+
+static void h_commands_create(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)ids;
+    int64_t device_id;
+    bool present;
+    const char *type;
+    char err[256] = "", ack[TD_ACK_MAX];
+    uint8_t scratch[TD_CMD_SCRATCH];
+    td_command cmd;
+
+    if (!get_int(r, body, "deviceId", true, 1, INT64_MAX, &device_id, &present) ||
+        !get_str(r, body, "type", true, 40, &type))
+        return;
+    td_device *d = visible_device(r, device_id);
+    if (!d)
+        return;
+    json_t *attrs = json_object_get(body, "attributes");
+    if (attrs && !json_is_object(attrs) && !json_is_null(attrs)) {
+        td_reply_error(r, 400, "field 'attributes' must be an object");
+        return;
+    }
+    const td_protocol *proto = td_protocol_find(d->st.protocol);
+    if (!proto) {
+        td_reply_error(r, 409,
+                       "device %s has not reported yet, so its protocol and commands are not"
+                       " known; send commands once it has connected",
+                       d->st.unique_id);
+        return;
+    }
+    const td_cmd_type *t = td_cmd_type_find(proto, type);
+    if (!t) {
+        char names[512] = "";
+        size_t n = 0;
+        for (const td_cmd_type *c = proto->commands; c && c->type && n < sizeof(names); c++)
+            n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", c->type);
+        td_reply_error(r, 400, "the %s protocol has no command '%s'%s%s%s", proto->name, type,
+                       names[0] ? " (it has: " : "; it takes no commands", names,
+                       names[0] ? ")" : "");
+        return;
+    }
+    if (td_cmd_validate(t, attrs, &cmd, scratch, sizeof(scratch), err, sizeof(err))) {
+        td_reply_error(r, 400, "%s", err);
+        return;
+    }
+    /* A voice parameter names an uploaded clip of this device. */
+    uint8_t *audio = NULL;
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++) {
+        if (t->params[i].kind != TD_PARAM_DATA || !cmd.arg[i].set)
+            continue;
+        td_store_voice v;
+        size_t len = 0;
+        find_voice(store_of(r), cmd.arg[i].num, &v);
+        int rc = !v.file || v.device_id != d->st.id
+                     ? TD_ENOTFOUND
+                     : td_voice_read(td_gw_media_dir(r->h->srv), v.file, TD_VOICE_MAX_BYTES, &audio,
+                                     &len);
+        free((char *)v.file);
+        if (rc) {
+            td_reply_error(r, 400, "voice message %ld of device %lld: %s", cmd.arg[i].num,
+                           (long long)d->st.id,
+                           rc == TD_ENOTFOUND ? "not found (upload it with POST /api/voice)"
+                                              : td_strerror(rc));
+            return;
+        }
+        cmd.arg[i].str = (const char *)audio;
+        cmd.arg[i].len = len;
+    }
+    /* Encoding it now for the device's identity catches what the
+     * protocol cannot express before anything is stored. */
+    td_session ses;
+    memset(&ses, 0, sizeof(ses));
+    snprintf(ses.device_id, sizeof(ses.device_id), "%s", d->st.unique_id);
+    uint8_t *out = malloc(COMMAND_ENCODE_MAX);
+    size_t len;
+    int rc = out ? proto->encode(&ses, &cmd, out, COMMAND_ENCODE_MAX, &len, ack, err, sizeof(err))
+                 : TD_ENOMEM;
+    free(out);
+    free(audio);
+    if (rc) {
+        td_reply_error(r, 400, "%s", err[0] ? err : td_strerror(rc));
+        return;
+    }
+
+    char *text = json_dumps(attrs && json_is_object(attrs) ? attrs : json_object(),
+                            JSON_COMPACT | JSON_SORT_KEYS);
+    int64_t now = td_now_ms();
+    td_store_command c = {.device_id = d->st.id,
+                          .user_id = r->who.id,
+                          .user_name = r->who.name,
+                          .type = t->type,
+                          .attributes = text,
+                          .status = "queued",
+                          .created_ms = now,
+                          .expires_ms =
+                              now + (int64_t)td_gw_config(r->h->srv)->command_expire * 1000};
+    rc = text ? store_of(r)->ops->command_add(store_of(r), &c) : TD_ENOMEM;
+    free(text);
+    if (rc) {
+        td_reply_error(r, 500, "cannot store the command: %s", td_strerror(rc));
+        return;
+    }
+    td_info("user %s: command %lld (%s) for device %s queued", r->who.name, (long long)c.id,
+            t->type, d->st.unique_id);
+    td_http_command_changed(r->h, c.id);
+    td_gw_command_queued(r->h->srv, d);
+
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_command_json(store_of(r), c.id, &b, NULL);
+    td_reply_sbuf(r, 200, &b);
+}
+
+/* ---- voice messages ------------------------------------------------------- */
+
+static void json_voice(td_sbuf *b, const td_store_voice *v)
+{
+    td_sbuf_printf(b, "{\"id\":%lld,\"deviceId\":%lld,\"direction\":", (long long)v->id,
+                   (long long)v->device_id);
+    td_json_str(b, v->direction);
+    td_sbuf_puts(b, ",\"time\":");
+    td_json_time(b, v->time_ms);
+    td_sbuf_printf(b, ",\"durationMs\":%lld,\"size\":%lld,\"userId\":", (long long)v->duration_ms,
+                   (long long)v->size);
+    td_json_id(b, v->user_id);
+    td_sbuf_printf(b, ",\"audio\":\"/api/voice/%lld/audio\"}", (long long)v->id);
+}
+
+struct voice_list {
+    td_sbuf *b;
+    int n;
+};
+
+static int voice_item(void *arg, const td_store_voice *v)
+{
+    struct voice_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    json_voice(l->b, v);
+    return 0;
+}
+
+static void h_voice_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    int64_t device_id;
+    int limit;
+    if (!arg_id(r, "deviceId", true, &device_id) || !arg_limit(r, &limit) ||
+        !visible_device(r, device_id))
+        return;
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "[");
+    struct voice_list l = {&b, 0};
+    int rc = store_of(r)->ops->voices(store_of(r), 0, device_id, limit, voice_item, &l);
+    if (rc < 0) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "store error: %s", td_strerror(rc));
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_voice_upload(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    (void)ids;
+    int64_t device_id;
+    char err[256], name[512];
+    td_amr_info info;
+    if (!arg_id(r, "deviceId", true, &device_id))
+        return;
+    td_device *d = visible_device(r, device_id);
+    if (!d)
+        return;
+    if (r->body.len == 0) {
+        td_reply_error(r, 400, "send the AMR file as the request body (Content-Type audio/amr)");
+        return;
+    }
+    if (td_amr_info_get((const uint8_t *)r->body.data, r->body.len, &info, err, sizeof(err))) {
+        td_reply_error(r, 400, "not an AMR-NB voice message: %s", err);
+        return;
+    }
+    int64_t now = td_now_ms();
+    td_store_voice v = {.device_id = d->st.id,
+                        .user_id = r->who.id,
+                        .direction = "out",
+                        .time_ms = now,
+                        .size = (int64_t)r->body.len,
+                        .duration_ms = info.duration_ms,
+                        .file = name};
+    int rc =
+        td_voice_write(td_gw_media_dir(r->h->srv), d->st.id, now, (const uint8_t *)r->body.data,
+                       r->body.len, name, sizeof(name), err, sizeof(err));
+    if (rc) {
+        td_error("voice upload for device %s: %s", d->st.unique_id, err);
+        td_reply_error(r, 500, "cannot store the voice message");
+        return;
+    }
+    if ((rc = store_of(r)->ops->voice_add(store_of(r), &v))) {
+        td_reply_error(r, 500, "store error: %s", td_strerror(rc));
+        return;
+    }
+    td_info("user %s: voice message %lld (%zu bytes, %lld ms) uploaded for device %s", r->who.name,
+            (long long)v.id, r->body.len, (long long)info.duration_ms, d->st.unique_id);
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    json_voice(&b, &v);
+    td_reply_sbuf(r, 200, &b);
+}
+
+static void h_voice_audio(td_req *r, json_t *body, const int64_t *ids)
+{
+    (void)body;
+    td_store_voice v;
+    uint8_t *amr = NULL, *wav = NULL;
+    size_t len = 0, wav_len = 0;
+    char err[256];
+    const char *format = td_arg(r, "format");
+    if (format && *format && strcmp(format, "wav") && strcmp(format, "amr")) {
+        td_reply_error(r, 400, "query parameter 'format': '%s' is not wav or amr", format);
+        return;
+    }
+    find_voice(store_of(r), ids[0], &v);
+    td_device *d = v.file ? td_gw_device(r->h->srv, v.device_id) : NULL;
+    if (!d || !td_device_visible(d, r->who.id, r->who.admin)) {
+        free((char *)v.file);
+        td_reply_error(r, 404, "voice message %lld not found", (long long)ids[0]);
+        return;
+    }
+    int rc = td_voice_read(td_gw_media_dir(r->h->srv), v.file, TD_VOICE_MAX_BYTES, &amr, &len);
+    free((char *)v.file);
+    if (rc) {
+        td_reply_error(r, rc == TD_ENOTFOUND ? 404 : 500, "voice message %lld: file %s",
+                       (long long)ids[0], rc == TD_ENOTFOUND ? "missing" : td_strerror(rc));
+        return;
+    }
+    td_add_header(r, "cache-control", "private, max-age=86400");
+    if (format && strcmp(format, "amr") == 0) {
+        td_reply(r, 200, "audio/amr", (const char *)amr, len);
+    } else if (td_amr_to_wav(amr, len, &wav, &wav_len, err, sizeof(err))) {
+        td_reply_error(r, 422, "voice message %lld cannot be decoded: %s", (long long)ids[0], err);
+    } else {
+        td_reply(r, 200, "audio/wav", (const char *)wav, wav_len);
+    }
+    free(amr);
+    free(wav);
 }
 
 /* ---- users -------------------------------------------------------------- */
@@ -1712,14 +2108,17 @@ static const td_route routes[] = {
     {M_DELETE, "/api/devices/{id}", ACCESS_USER, h_devices_delete, NULL},
     {M_POST, "/api/devices/{id}/share", ACCESS_USER, h_devices_share, "userId"},
     {M_DELETE, "/api/devices/{id}/share/{userId}", ACCESS_USER, h_devices_unshare, NULL},
-    {M_GET, "/api/devices/{id}/commands/types", ACCESS_USER, h_not_yet, NULL},
+    {M_GET, "/api/devices/{id}/commands/types", ACCESS_USER, h_command_types, NULL},
     {M_GET, "/api/positions", ACCESS_USER, h_positions, NULL},
     {M_GET, "/api/positions/latest", ACCESS_USER, h_positions_latest, NULL},
     {M_GET, "/api/events", ACCESS_USER, h_events, NULL},
     {M_POST, "/api/events/{id}/ack", ACCESS_USER, h_events_ack, "note"},
     {M_POST, "/api/events/{id}/close", ACCESS_USER, h_events_close, "note"},
-    {M_GET, "/api/commands", ACCESS_USER, h_not_yet, NULL},
-    {M_POST, "/api/commands", ACCESS_USER, h_not_yet, ""},
+    {M_GET, "/api/commands", ACCESS_USER, h_commands_list, NULL},
+    {M_POST, "/api/commands", ACCESS_USER, h_commands_create, "deviceId,type,attributes"},
+    {M_GET, "/api/voice", ACCESS_USER, h_voice_list, NULL},
+    {M_POST, "/api/voice", ACCESS_USER, h_voice_upload, NULL},
+    {M_GET, "/api/voice/{id}/audio", ACCESS_USER, h_voice_audio, NULL},
     {M_GET, "/api/geofences", ACCESS_USER, h_geofences_list, NULL},
     {M_POST, "/api/geofences", ACCESS_USER, h_geofences_create, "name,area,deviceIds"},
     {M_PUT, "/api/geofences/{id}", ACCESS_USER, h_geofences_update, "name,area,deviceIds"},

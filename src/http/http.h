@@ -36,6 +36,9 @@ void td_device_load_latest(td_http *h, td_device *d);
 /* An event changed state (acknowledged, closed) or, reminder, is still
  * unacknowledged: it goes again to the clients that see its device. */
 void td_http_event_changed(td_http *h, int64_t event_id, bool reminder);
+/* A command was created or changed status: {"commands":[...]} to the
+ * clients that see its device. */
+void td_http_command_changed(td_http *h, int64_t command_id);
 /* A user lost access to a shared device: their clients hear it is gone. */
 void td_http_device_unshared(td_http *h, const td_device *d, int64_t user_id);
 void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id, const int64_t *shares,

@@ -121,6 +121,8 @@ void td_live_close(td_req *r);
  * user_id may see (0: any device); *device_id (when not NULL) gets its
  * device. Returns whether it was found. */
 bool td_event_json(td_store *s, int64_t id, int64_t user_id, td_sbuf *b, int64_t *device_id);
+/* Appends command `id` as API JSON; false when it does not exist. */
+bool td_command_json(td_store *s, int64_t id, td_sbuf *b, int64_t *device_id);
 int td_live_writeable(td_req *r);
 void td_live_flush(td_http *h);
 void td_live_free_all(td_http *h);

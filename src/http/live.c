@@ -353,6 +353,26 @@ void td_http_event_changed(td_http *h, int64_t event_id, bool reminder)
     td_sbuf_free(&b);
 }
 
+void td_http_command_changed(td_http *h, int64_t command_id)
+{
+    td_sbuf b;
+    int64_t device_id;
+    if (!h->clients)
+        return;
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "{\"commands\":[");
+    td_device *d = td_command_json(td_gw_store(h->srv), command_id, &b, &device_id)
+                       ? td_gw_device(h->srv, device_id)
+                       : NULL;
+    if (d && !b.oom) {
+        td_sbuf_puts(&b, "]}");
+        for (td_client *c = h->clients; c; c = c->next)
+            if (sees(c, d))
+                send_one(h, c, &b);
+    }
+    td_sbuf_free(&b);
+}
+
 void td_http_device_unshared(td_http *h, const td_device *d, int64_t user_id)
 {
     td_sbuf b;

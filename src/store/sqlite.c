@@ -137,6 +137,34 @@ static const char *const migrations[] = {
     "  last_error TEXT);"
     "CREATE INDEX outbox_due ON outbox(next_time) WHERE status = 'pending';"
     "CREATE INDEX outbox_event ON outbox(event_id);",
+
+    /* 5: commands to devices and voice messages. */
+    "CREATE TABLE commands ("
+    "  id INTEGER PRIMARY KEY,"
+    "  device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+    "  user_name TEXT,"
+    "  type TEXT NOT NULL,"
+    "  attributes TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'queued',"
+    "  created INTEGER NOT NULL,"
+    "  sent_time INTEGER,"
+    "  acked_time INTEGER,"
+    "  expires INTEGER NOT NULL,"
+    "  ack_key TEXT,"
+    "  result TEXT);"
+    "CREATE INDEX commands_device ON commands(device_id, id);"
+    "CREATE INDEX commands_open ON commands(status, device_id) WHERE status IN ('queued', 'sent');"
+    "CREATE TABLE voice ("
+    "  id INTEGER PRIMARY KEY,"
+    "  device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+    "  direction TEXT NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  duration INTEGER NOT NULL,"
+    "  file TEXT NOT NULL);"
+    "CREATE INDEX voice_device ON voice(device_id, id);",
 };
 
 #define MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -747,7 +775,7 @@ static int sqlite_device_delete(td_store *base, int64_t id)
 {
     sqlite_store *s = (sqlite_store *)base;
     char err[128];
-    char sql[256];
+    char sql[384];
     int rc = exec(s->reader, "BEGIN IMMEDIATE", err, sizeof(err));
     if (rc)
         return rc;
@@ -755,8 +783,10 @@ static int sqlite_device_delete(td_store *base, int64_t id)
     snprintf(sql, sizeof(sql),
              "DELETE FROM events WHERE device_id = %lld;"
              " DELETE FROM positions WHERE device_id = %lld;"
+             " DELETE FROM commands WHERE device_id = %lld;"
+             " DELETE FROM voice WHERE device_id = %lld;"
              " DELETE FROM devices WHERE id = %lld;",
-             (long long)id, (long long)id, (long long)id);
+             (long long)id, (long long)id, (long long)id, (long long)id, (long long)id);
     rc = exec(s->reader, sql, err, sizeof(err));
     bool gone = !rc && sqlite3_changes(s->reader) > 0;
     if (!rc)
@@ -1372,6 +1402,165 @@ static int sqlite_outbox_counts(td_store *base, int64_t *pending, int64_t *sent,
     return 0;
 }
 
+/* ---- commands and voice messages ---------------------------------------- */
+
+static void bind_ms_or_null(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int sqlite_command_add(td_store *base, td_store_command *c)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "INSERT INTO commands (device_id, user_id, user_name, type, attributes, status,"
+             " created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, c->device_id);
+    bind_ms_or_null(st, 2, c->user_id);
+    bind_text_or_null(st, 3, c->user_name);
+    sqlite3_bind_text(st, 4, c->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, c->attributes ? c->attributes : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, c->status ? c->status : "queued", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, c->created_ms);
+    sqlite3_bind_int64(st, 8, c->expires_ms);
+    c->id = 0;
+    return finish_put(s, st, &c->id);
+}
+
+static int sqlite_commands(td_store *base, const td_store_command_filter *f, td_store_command_cb cb,
+                           void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    char sql[768];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, device_id, coalesce(user_id, 0), user_name, type, attributes, status,"
+             " created, coalesce(sent_time, 0), coalesce(acked_time, 0), expires, ack_key, result"
+             " FROM commands WHERE (?1 = 0 OR id = ?1) AND (?2 = 0 OR device_id = ?2)"
+             " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR ?4 = '*' OR ack_key = ?4)"
+             " AND (?5 = 0 OR expires < ?5) ORDER BY id %s LIMIT ?6",
+             f->desc ? "DESC" : "ASC");
+    if (prep(s, sql, &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, f->id);
+    sqlite3_bind_int64(st, 2, f->device_id);
+    bind_text_or_null(st, 3, f->status);
+    bind_text_or_null(st, 4, f->ack_key);
+    sqlite3_bind_int64(st, 5, f->expires_before);
+    sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_command c = {
+            .id = sqlite3_column_int64(st, 0),
+            .device_id = sqlite3_column_int64(st, 1),
+            .user_id = sqlite3_column_int64(st, 2),
+            .user_name = (const char *)sqlite3_column_text(st, 3),
+            .type = (const char *)sqlite3_column_text(st, 4),
+            .attributes = (const char *)sqlite3_column_text(st, 5),
+            .status = (const char *)sqlite3_column_text(st, 6),
+            .created_ms = sqlite3_column_int64(st, 7),
+            .sent_ms = sqlite3_column_int64(st, 8),
+            .acked_ms = sqlite3_column_int64(st, 9),
+            .expires_ms = sqlite3_column_int64(st, 10),
+            .ack_key = (const char *)sqlite3_column_text(st, 11),
+            .result = (const char *)sqlite3_column_text(st, 12),
+        };
+        if ((rc = cb(arg, &c)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_command_set(td_store *base, int64_t id, const char *status, int64_t now_ms,
+                              const char *ack_key, const char *result)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    bool sent = strcmp(status, "sent") == 0;
+    bool answered = strcmp(status, "acknowledged") == 0 || strcmp(status, "failed") == 0;
+    if (prep(s,
+             "UPDATE commands SET status = ?2,"
+             " sent_time = CASE WHEN ?4 THEN ?3 ELSE sent_time END,"
+             " ack_key = CASE WHEN ?4 THEN ?6 ELSE ack_key END,"
+             " acked_time = CASE WHEN ?5 AND status = 'sent' THEN ?3 ELSE acked_time END,"
+             " result = coalesce(?7, result)"
+             " WHERE id = ?1 AND status IN ('queued', 'sent')",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    sqlite3_bind_int(st, 4, sent);
+    sqlite3_bind_int(st, 5, answered);
+    bind_text_or_null(st, 6, ack_key);
+    bind_text_or_null(st, 7, result);
+    return run_change(s, st);
+}
+
+static int sqlite_voice_add(td_store *base, td_store_voice *v)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "INSERT INTO voice (device_id, user_id, direction, time, size, duration, file)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, v->device_id);
+    bind_ms_or_null(st, 2, v->user_id);
+    sqlite3_bind_text(st, 3, v->direction, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, v->time_ms);
+    sqlite3_bind_int64(st, 5, v->size);
+    sqlite3_bind_int64(st, 6, v->duration_ms);
+    sqlite3_bind_text(st, 7, v->file, -1, SQLITE_STATIC);
+    v->id = 0;
+    return finish_put(s, st, &v->id);
+}
+
+static int sqlite_voices(td_store *base, int64_t id, int64_t device_id, int limit,
+                         td_store_voice_cb cb, void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = 0, step;
+    if (prep(s,
+             "SELECT id, device_id, coalesce(user_id, 0), direction, time, size, duration, file"
+             " FROM voice WHERE (?1 = 0 OR id = ?1) AND (?2 = 0 OR device_id = ?2)"
+             " ORDER BY id DESC LIMIT ?3",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, device_id);
+    sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_voice v = {
+            .id = sqlite3_column_int64(st, 0),
+            .device_id = sqlite3_column_int64(st, 1),
+            .user_id = sqlite3_column_int64(st, 2),
+            .direction = (const char *)sqlite3_column_text(st, 3),
+            .time_ms = sqlite3_column_int64(st, 4),
+            .size = sqlite3_column_int64(st, 5),
+            .duration_ms = sqlite3_column_int64(st, 6),
+            .file = (const char *)sqlite3_column_text(st, 7),
+        };
+        if ((rc = cb(arg, &v)) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const td_store_ops td_store_sqlite = {
     .name = "sqlite",
     .accepts = sqlite_accepts,           /* any plain path or file: URI */
@@ -1414,4 +1603,9 @@ const td_store_ops td_store_sqlite = {
     .outbox_due = sqlite_outbox_due,
     .outbox_result = sqlite_outbox_result,
     .outbox_counts = sqlite_outbox_counts,
+    .command_add = sqlite_command_add,
+    .commands = sqlite_commands,
+    .command_set = sqlite_command_set,
+    .voice_add = sqlite_voice_add,
+    .voices = sqlite_voices,
 };

@@ -19,7 +19,7 @@
 #include "trackd/store.h"
 
 #define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
-#define SCHEMA_VERSION 4   /* migrations in src/store/sqlite.c */
+#define SCHEMA_VERSION 5   /* migrations in src/store/sqlite.c */
 
 typedef struct fixture {
     char dir[64];
@@ -205,7 +205,7 @@ static void test_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
     /* The file is untouched: put it back and it opens again. */
-    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 4 RETURNING version"),
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 5 RETURNING version"),
                      SCHEMA_VERSION);
     open_store(f);
 }
