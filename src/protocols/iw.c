@@ -27,6 +27,8 @@
  * gets the family acknowledgement (`IWAPxx` -> `IWBPxx#`).
  */
 #include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +40,9 @@
 #define IW_MEDIA_HEADER_MAX 64
 #define IW_STATUS_LEN 14
 #define IW_CONTENT_MAX 256 /* bytes of an unknown message kept as raw content */
+
+/* td_session.state[0]: what decode() learnt about the device for encode(). */
+enum { IW_STATE_SEEN = 1, IW_STATE_TRV = 2 };
 
 /* One parsed frame header. */
 typedef struct iw_msg {
@@ -789,6 +794,35 @@ static int decode_jk(td_decode_ctx *ctx, const iw_msg *m)
 }
 
 /*
+ * A whole AP07 voice chunk as ctx->media: key = its time field, index and
+ * total from the header. Raw payloads point into the frame; hex ones (two
+ * characters a byte) are decoded into ctx->media_buf, len 0 when it is
+ * missing or too small.
+ */
+static void voice_media(td_decode_ctx *ctx, td_span when, int index, int total, td_span data,
+                        bool hex)
+{
+    struct td_media *md = &ctx->media;
+
+    md->present = true;
+    td_span_cstr(when, md->key, sizeof(md->key));
+    md->index = index;
+    md->total = total;
+    if (!hex) {
+        md->data = (const uint8_t *)data.p;
+        md->len = data.n;
+        return;
+    }
+    if (ctx->media_buf && ctx->media_cap >= data.n / 2) {
+        long n = td_hex_decode(data.p, data.n, ctx->media_buf, ctx->media_cap);
+        if (n >= 0) {
+            md->data = ctx->media_buf;
+            md->len = (size_t)n;
+        }
+    }
+}
+
+/*
  * AP07 voice / AP42 picture chunk: <time>,<total>,<index>,<len>,<data>.
  * The acknowledgement says whether the whole chunk arrived; pictures are
  * acknowledged both as BP42 and as BP07 (what firmwares advance on).
@@ -811,17 +845,20 @@ static int decode_media(td_decode_ctx *ctx, const iw_msg *m)
         return bad(ctx, "chunk length", length);
     /* The payload may contain ',': it is everything after the length. */
     td_span data = rest.p ? rest : (td_span){length.p + length.n, 0};
-    bool ok;
+    bool ok, hex = false;
     if (data.n > (size_t)nl && data.p[nl] == '#') {
         ok = data.n == (size_t)nl + 1;
+        data.n = (size_t)nl;
     } else {
         if (data.n && data.p[data.n - 1] == '#')
             data.n--;
-        bool hex = data.n == 2 * (size_t)nl;
+        hex = data.n == 2 * (size_t)nl && nl > 0;
         for (size_t i = 0; hex && i < data.n; i++)
             hex = isxdigit((unsigned char)data.p[i]) != 0;
         ok = data.n == (size_t)nl || hex;
     }
+    if (ok && strcmp(m->type, "07") == 0 && nt <= INT_MAX && ni <= INT_MAX)
+        voice_media(ctx, when, (int)ni, (int)nt, data, hex);
     if ((rc = add(ctx, TD_REC_OTHER, &r)) < 0)
         return rc;
     raw_type(r, m);
@@ -905,10 +942,21 @@ static int decode_quiet(td_decode_ctx *ctx, const iw_msg *m, td_rec_type type)
     if ((rc = add(ctx, type, &r)) < 0)
         return rc;
     raw_type(r, m);
+    bool answer = type == TD_REC_ACK && !m->trv && strcmp(m->dir, "AP") == 0;
+    if (answer && strcmp(m->type, "TF") == 0) {
+        /* BPTF carries no serial, so neither does its answer. */
+        snprintf(ctx->ack, sizeof(ctx->ack), "TF");
+        td_span_cstr(m->body, ctx->ack_result, sizeof(ctx->ack_result));
+    }
     if (type == TD_REC_ACK && pop(&rest, &f) && all_digits(f)) {
         raw_text(r, "serial", f);
         if (rest.p && rest.n)
             raw_text(r, "content", rest);
+        if (answer && !ctx->ack[0] && f.n < 16) {
+            snprintf(ctx->ack, sizeof(ctx->ack), "%s,%.*s", m->type, (int)f.n, f.p);
+            if (rest.p)
+                td_span_cstr(rest, ctx->ack_result, sizeof(ctx->ack_result));
+        }
     } else if (m->body.n) {
         raw_text(r, "content", m->body);
     }
@@ -969,6 +1017,8 @@ static int decode(td_decode_ctx *ctx, const uint8_t *f, size_t len)
     }
     if ((rc = parse_header(ctx, (td_span){(const char *)f, len}, &m)) < 0)
         return rc;
+    if (ctx->session)
+        ctx->session->state[0] = IW_STATE_SEEN | (m.trv ? IW_STATE_TRV : 0);
     bool ap = strcmp(m.dir, "AP") == 0;
     if (ap && strcmp(m.type, "00") == 0)
         return decode_login(ctx, &m);
@@ -1014,6 +1064,277 @@ static int decode(td_decode_ctx *ctx, const uint8_t *f, size_t len)
     return decode_other(ctx, &m, TD_REC_OTHER, "");
 }
 
+/* ---- downlink commands ---------------------------------------------------- */
+
+#define IW_NO_PARAMS                                                                               \
+    {                                                                                              \
+        {                                                                                          \
+            NULL, TD_PARAM_INT, false, 0, 0, 0, NULL                                               \
+        }                                                                                          \
+    }
+#define IW_PHONE(name, optional, label)                                                            \
+    {                                                                                              \
+        name, TD_PARAM_PHONE, optional, 3, 20, 0, label                                            \
+    }
+#define IW_ENABLE                                                                                  \
+    {                                                                                              \
+        "enable", TD_PARAM_BOOL, false, 0, 1, 0, "On"                                              \
+    }
+
+static const td_cmd_type iw_commands[] = {
+    {"positionSingle", "Locate now", IW_NO_PARAMS},
+    {"positionPeriodic",
+     "Reporting interval",
+     {{"frequency", TD_PARAM_INT, false, 10, 86400, 0, "Interval (s)"}}},
+    {"sosNumber",
+     "SOS numbers",
+     {IW_PHONE("phone1", true, "SOS number 1 (empty: none)"),
+      IW_PHONE("phone2", true, "SOS number 2 (empty: none)"),
+      IW_PHONE("phone3", true, "SOS number 3 (empty: none)")}},
+    {"voiceMonitoring", "Listen in (the device calls)", {IW_PHONE("phone", false, "Phone number")}},
+    {"callBack", "Call back", {IW_PHONE("phone", false, "Phone number")}},
+    {"call", "Call a number", {IW_PHONE("phone", false, "Phone number")}},
+    {"message",
+     "Text message",
+     {{"message", TD_PARAM_TEXT, false, 1, 100, 0, "Message (up to 100 characters)"}}},
+    {"findDevice", "Ring the device", IW_NO_PARAMS},
+    {"alarmFall", "Fall detection", {IW_ENABLE}},
+    {"rebootDevice", "Reboot", IW_NO_PARAMS},
+    {"powerOff", "Power off", IW_NO_PARAMS},
+    {"factoryReset", "Factory reset", IW_NO_PARAMS},
+    {"setTimezone",
+     "Time zone and language",
+     {{"timezone", TD_PARAM_INT, false, -720, 840, 0, "Offset from UTC (minutes)"},
+      {"language", TD_PARAM_INT, true, 0, 1, 1, "Language (0 Chinese, 1 English)"}}},
+    {"takePhoto", "Take a photo", IW_NO_PARAMS},
+    {"measureHeartRate", "Measure heart rate", IW_NO_PARAMS},
+    {"measureBloodPressure", "Measure blood pressure", IW_NO_PARAMS},
+    {"measureSpo2", "Measure SpO2", IW_NO_PARAMS},
+    {"measureTemperature", "Measure temperature", IW_NO_PARAMS},
+    {"custom",
+     "Custom command",
+     {{"data", TD_PARAM_TEXT, true, 1, 256, 0, "Command text, sent as typed (IWBP..#)"},
+      {"hex", TD_PARAM_HEX, true, 1, 256, 0, "Command bytes in hex, sent as given"}}},
+    {NULL, NULL, IW_NO_PARAMS},
+};
+
+/* The BPxx code of each type (custom has none: its bytes are sent as given). */
+static const struct {
+    const char *type, *code;
+} iw_codes[] = {
+    {"positionSingle", "16"},   {"positionPeriodic", "15"},
+    {"sosNumber", "12"},        {"voiceMonitoring", "32"},
+    {"callBack", "32"},         {"call", "32"},
+    {"message", "40"},          {"findDevice", "88"},
+    {"alarmFall", "76"},        {"rebootDevice", "18"},
+    {"powerOff", "31"},         {"factoryReset", "17"},
+    {"setTimezone", "20"},      {"takePhoto", "46"},
+    {"measureHeartRate", "XL"}, {"measureBloodPressure", "XY"},
+    {"measureSpo2", "XZ"},      {"measureTemperature", "XT"},
+};
+
+/* One encode() call: the command, its output and where errors go. */
+struct iw_enc {
+    const td_command *cmd;
+    uint8_t *out;
+    size_t cap, n;
+    bool over; /* something did not fit: nothing is written past cap */
+    char *err;
+    size_t errcap;
+};
+
+static int enc_fail(struct iw_enc *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int enc_fail(struct iw_enc *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err, e->errcap, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void put(struct iw_enc *e, const void *data, size_t n)
+{
+    if (e->over || n > e->cap - e->n) {
+        e->over = true;
+        return;
+    }
+    if (n)
+        memcpy(e->out + e->n, data, n);
+    e->n += n;
+}
+
+static void putf(struct iw_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void putf(struct iw_enc *e, const char *fmt, ...)
+{
+    char buf[96];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        e->over = true;
+    else
+        put(e, buf, (size_t)n);
+}
+
+static const td_cmd_arg *arg(const struct iw_enc *e, const char *name)
+{
+    int i = td_cmd_param_index(e->cmd->def, name);
+    return i < 0 ? NULL : &e->cmd->arg[i];
+}
+
+/* `,<value>` of a phone parameter; just `,` when it is left out. */
+static void put_phone(struct iw_enc *e, const char *name)
+{
+    const td_cmd_arg *a = arg(e, name);
+    put(e, ",", 1);
+    if (a->set)
+        put(e, a->str, a->len);
+}
+
+/*
+ * UTF-8 text as UTF-16BE hex, 4 upper-case digits a unit, characters beyond
+ * the BMP as surrogate pairs. Returns false when s is not valid UTF-8.
+ */
+static bool put_utf16_hex(struct iw_enc *e, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+    while (p < end) {
+        unsigned long cp;
+        int more;
+        if (*p < 0x80) {
+            cp = *p;
+            more = 0;
+        } else if ((*p & 0xE0) == 0xC0) {
+            cp = *p & 0x1F;
+            more = 1;
+        } else if ((*p & 0xF0) == 0xE0) {
+            cp = *p & 0x0F;
+            more = 2;
+        } else if ((*p & 0xF8) == 0xF0) {
+            cp = *p & 0x07;
+            more = 3;
+        } else {
+            return false;
+        }
+        if (end - p <= more)
+            return false;
+        for (int i = 1; i <= more; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        static const unsigned long least[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += more + 1;
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            putf(e, "%04lX%04lX", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+        } else {
+            putf(e, "%04lX", cp);
+        }
+    }
+    return true;
+}
+
+/*
+ * Minutes east of UTC as the hours BP00/BP20 carry: "8", "-5", and decimal
+ * hours for the others ("5.5", "5.75", "-0.5"), as the login reply writes
+ * them. False unless a multiple of 15 minutes.
+ */
+static bool tz_hours(long min, char out[24])
+{
+    static const char *const frac[] = {"", ".25", ".5", ".75"};
+    long a = min < 0 ? -min : min;
+
+    if (a % 15)
+        return false;
+    snprintf(out, 24, "%s%ld%s", min < 0 ? "-" : "", a / 60, frac[a % 60 / 15]);
+    return true;
+}
+
+/*
+ * encode: `IWBP<code>,<imei>,<serial6>[,<args>]#` with the serial = the
+ * command id modulo 1000000; ack "<code>,<serial6>". TRV devices: only
+ * positionSingle (`TRVBP20#`, no answer documented). custom: the bytes as
+ * given, no ack.
+ */
+static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap)
+{
+    struct iw_enc e = {cmd, out, cap, 0, false, err, errcap};
+    const char *type = cmd->def->type, *code = NULL;
+    const td_cmd_arg *a;
+    char serial[8], tz[24];
+
+    *len = 0;
+    ack[0] = '\0';
+    if (strcmp(type, "custom") == 0) {
+        const td_cmd_arg *data = arg(&e, "data"), *hex = arg(&e, "hex");
+        if (data->set == hex->set)
+            return enc_fail(&e, TD_EINVAL, "iw: give data or hex");
+        a = data->set ? data : hex;
+        put(&e, a->str, a->len);
+        goto done;
+    }
+    if (!s || !s->device_id[0])
+        return enc_fail(&e, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
+    if (s->state[0] & IW_STATE_TRV) {
+        if (strcmp(type, "positionSingle") != 0)
+            return enc_fail(&e, TD_EINVAL, "iw: %s is not documented for TRV devices", type);
+        put(&e, "TRVBP20#", 8);
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof(iw_codes) / sizeof(iw_codes[0]); i++)
+        if (strcmp(iw_codes[i].type, type) == 0)
+            code = iw_codes[i].code;
+    if (!code)
+        return enc_fail(&e, TD_EUNSUPPORTED, "iw: no command '%s'", type);
+
+    int64_t id = cmd->id % 1000000;
+    snprintf(serial, sizeof(serial), "%06d", (int)(id < 0 ? id + 1000000 : id));
+    putf(&e, "IWBP%s,%s,%s", code, s->device_id, serial);
+    if (strcmp(type, "positionPeriodic") == 0) {
+        putf(&e, ",%ld", arg(&e, "frequency")->num);
+    } else if (strcmp(type, "sosNumber") == 0) {
+        put_phone(&e, "phone1");
+        put_phone(&e, "phone2");
+        put_phone(&e, "phone3");
+    } else if ((a = arg(&e, "phone"))) { /* voiceMonitoring, callBack, call */
+        put_phone(&e, "phone");
+    } else if (strcmp(type, "message") == 0) {
+        a = arg(&e, "message");
+        put(&e, ",", 1);
+        if (!put_utf16_hex(&e, a->str, a->len))
+            return enc_fail(&e, TD_EINVAL, "iw: the message is not valid UTF-8");
+    } else if (strcmp(type, "alarmFall") == 0) {
+        putf(&e, ",%d", arg(&e, "enable")->num ? 1 : 0);
+    } else if (strcmp(type, "setTimezone") == 0) {
+        long min = arg(&e, "timezone")->num;
+        if (!tz_hours(min, tz))
+            return enc_fail(&e, TD_EINVAL,
+                            "iw: the time zone must be a multiple of 15 minutes (%ld is not)", min);
+        putf(&e, ",%ld,%s", arg(&e, "language")->num, tz);
+    } else if (strcmp(type, "takePhoto") == 0) {
+        put(&e, ",1", 2);
+    }
+    put(&e, "#", 1);
+    snprintf(ack, TD_ACK_MAX, "%s,%s", code, serial);
+done:
+    if (e.over) {
+        ack[0] = '\0';
+        return enc_fail(&e, TD_ETOOBIG, "iw: the %s command does not fit in %zu bytes", type, cap);
+    }
+    *len = e.n;
+    return 0;
+}
+
 const td_protocol td_proto_iw = {
     /* name: registry key, file name, config prefix ("trv" is an alias) */
     .name = "iw",
@@ -1028,6 +1349,9 @@ const td_protocol td_proto_iw = {
     .frame = frame,
     /* decode: one record per frame, reply per the fact sheet */
     .decode = decode,
-    /* encode: commands are not supported yet */
-    .encode = NULL,
+    /* commands: locate, interval, SOS numbers, calls, text, alarms, power,
+     * time zone, photo, health measurements, custom */
+    .commands = iw_commands,
+    /* encode: IWBPxx,<imei>,<serial6>[,<args>]# */
+    .encode = encode,
 };

@@ -3,7 +3,9 @@
  * here is built from the layouts in docs/protocols/iw.md (IMEI
  * 860000000000001, made-up values); the captured device vectors run in
  * test_vectors. One test per message type, then detection, framing over a
- * stream split at every byte, and malformed input.
+ * stream split at every byte, and malformed input. Last the downlink: every
+ * command type byte for byte as the fact sheet's §4 writes it, the device
+ * answers that acknowledge them, voice chunks as media, encoder errors.
  */
 #include "support.h"
 
@@ -709,6 +711,389 @@ static void test_truncations(void **state)
     }
 }
 
+/* ---- downlink commands (fact sheet §4) ---- */
+
+static td_command cmd;
+
+/* Starts a command of `type` with id 42, its INT defaults filled in. */
+static void cmd_start(const char *type)
+{
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.def = td_cmd_type_find(iw(), type);
+    if (!cmd.def)
+        fail_msg("iw has no command %s", type);
+    cmd.id = 42;
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
+        if (cmd.def->params[i].kind == TD_PARAM_INT)
+            cmd.arg[i].num = cmd.def->params[i].def;
+}
+
+static td_cmd_arg *cmd_arg(const char *name)
+{
+    int i = td_cmd_param_index(cmd.def, name);
+    if (i < 0)
+        fail_msg("%s has no parameter %s", cmd.def->type, name);
+    cmd.arg[i].set = true;
+    return &cmd.arg[i];
+}
+
+static void cmd_num(const char *name, long v)
+{
+    cmd_arg(name)->num = v;
+}
+
+static void cmd_str(const char *name, const char *v)
+{
+    td_cmd_arg *a = cmd_arg(name);
+    a->str = v;
+    a->len = strlen(v);
+}
+
+/* A session that only knows the device id (the device never connected). */
+static td_session *offline(void)
+{
+    memset(&sess, 0, sizeof(sess));
+    strcpy(sess.device_id, IMEI);
+    return &sess;
+}
+
+/* Encodes cmd for session s and expects exactly `want` and the ack key. */
+static void expect_bytes(td_session *s, const char *want, const char *ack)
+{
+    uint8_t out[512];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    int rc = iw()->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("%s: %d %s", cmd.def->type, rc, err);
+    if (len != strlen(want) || memcmp(out, want, len) != 0)
+        fail_msg("%s: got '%.*s', want '%s'", cmd.def->type, (int)len, (const char *)out, want);
+    assert_string_equal(key, ack);
+}
+
+static void expect_fail(td_session *s, int code, const char *msg)
+{
+    uint8_t out[512];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    assert_int_equal(iw()->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
+    assert_string_equal(err, msg);
+    assert_int_equal(len, 0);
+}
+
+/* The commands without arguments, and those with one fixed argument. */
+static void test_encode_plain(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *bytes, *ack;
+    } plain[] = {
+        {"positionSingle", "IWBP16," IMEI ",000042#", "16,000042"},
+        {"findDevice", "IWBP88," IMEI ",000042#", "88,000042"},
+        {"rebootDevice", "IWBP18," IMEI ",000042#", "18,000042"},
+        {"powerOff", "IWBP31," IMEI ",000042#", "31,000042"},
+        {"factoryReset", "IWBP17," IMEI ",000042#", "17,000042"},
+        {"takePhoto", "IWBP46," IMEI ",000042,1#", "46,000042"},
+        {"measureHeartRate", "IWBPXL," IMEI ",000042#", "XL,000042"},
+        {"measureBloodPressure", "IWBPXY," IMEI ",000042#", "XY,000042"},
+        {"measureSpo2", "IWBPXZ," IMEI ",000042#", "XZ,000042"},
+        {"measureTemperature", "IWBPXT," IMEI ",000042#", "XT,000042"},
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        cmd_start(plain[i].type);
+        expect_bytes(logged_in(), plain[i].bytes, plain[i].ack);
+        expect_bytes(offline(), plain[i].bytes, plain[i].ack);
+    }
+
+    /* The serial is the command id modulo 1000000, six digits. */
+    cmd_start("positionSingle");
+    cmd.id = 1234567;
+    expect_bytes(offline(), "IWBP16," IMEI ",234567#", "16,234567");
+    cmd.id = 1000000;
+    expect_bytes(offline(), "IWBP16," IMEI ",000000#", "16,000000");
+    cmd.id = 7;
+    expect_bytes(offline(), "IWBP16," IMEI ",000007#", "16,000007");
+}
+
+static void test_encode_interval(void **state)
+{
+    (void)state;
+    cmd_start("positionPeriodic");
+    cmd_num("frequency", 300);
+    expect_bytes(offline(), "IWBP15," IMEI ",000042,300#", "15,000042");
+    cmd_num("frequency", 86400);
+    expect_bytes(offline(), "IWBP15," IMEI ",000042,86400#", "15,000042");
+}
+
+static void test_encode_sos_numbers(void **state)
+{
+    (void)state;
+    cmd_start("sosNumber");
+    cmd_str("phone1", "+4915112345678");
+    cmd_str("phone3", "15551234567");
+    expect_bytes(offline(), "IWBP12," IMEI ",000042,+4915112345678,,15551234567#", "12,000042");
+
+    cmd_start("sosNumber");
+    cmd_str("phone2", "112");
+    expect_bytes(offline(), "IWBP12," IMEI ",000042,,112,#", "12,000042");
+
+    cmd_start("sosNumber"); /* all three cleared */
+    expect_bytes(offline(), "IWBP12," IMEI ",000042,,,#", "12,000042");
+}
+
+static void test_encode_calls(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"voiceMonitoring", "callBack", "call"};
+    for (size_t i = 0; i < 3; i++) {
+        cmd_start(types[i]);
+        cmd_str("phone", "+15551234567");
+        expect_bytes(offline(), "IWBP32," IMEI ",000042,+15551234567#", "32,000042");
+    }
+}
+
+static void test_encode_message(void **state)
+{
+    (void)state;
+    cmd_start("message");
+    cmd_str("message", "Hi \xe2\x82\xac"); /* "Hi €" */
+    expect_bytes(offline(), "IWBP40," IMEI ",000042,00480069002020AC#", "40,000042");
+
+    /* U+1F600 beyond the BMP: the surrogate pair D83D DE00. */
+    cmd_start("message");
+    cmd_str("message", "A\xf0\x9f\x98\x80\xc3\xa9");
+    expect_bytes(offline(), "IWBP40," IMEI ",000042,0041D83DDE0000E9#", "40,000042");
+
+    static const char *const bad[] = {"\xff", "a\xc3", "\xc0\x80", "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cmd_start("message");
+        cmd_str("message", bad[i]);
+        expect_fail(offline(), TD_EINVAL, "iw: the message is not valid UTF-8");
+    }
+}
+
+static void test_encode_fall_alarm(void **state)
+{
+    (void)state;
+    cmd_start("alarmFall");
+    cmd_num("enable", 1);
+    expect_bytes(offline(), "IWBP76," IMEI ",000042,1#", "76,000042");
+    cmd_num("enable", 0);
+    expect_bytes(offline(), "IWBP76," IMEI ",000042,0#", "76,000042");
+}
+
+static void test_encode_timezone(void **state)
+{
+    (void)state;
+    static const struct {
+        long min, lang;
+        const char *bytes;
+    } ok[] = {
+        {480, -1, "IWBP20," IMEI ",000042,1,8#"},   {-300, 0, "IWBP20," IMEI ",000042,0,-5#"},
+        {0, -1, "IWBP20," IMEI ",000042,1,0#"},     {330, -1, "IWBP20," IMEI ",000042,1,5.5#"},
+        {345, 1, "IWBP20," IMEI ",000042,1,5.75#"}, {-30, -1, "IWBP20," IMEI ",000042,1,-0.5#"},
+        {840, -1, "IWBP20," IMEI ",000042,1,14#"},  {-720, -1, "IWBP20," IMEI ",000042,1,-12#"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cmd_start("setTimezone");
+        cmd_num("timezone", ok[i].min);
+        if (ok[i].lang >= 0)
+            cmd_num("language", ok[i].lang);
+        expect_bytes(offline(), ok[i].bytes, "20,000042");
+    }
+    cmd_start("setTimezone");
+    cmd_num("timezone", 20);
+    expect_fail(offline(), TD_EINVAL,
+                "iw: the time zone must be a multiple of 15 minutes (20 is not)");
+}
+
+static void test_encode_custom(void **state)
+{
+    (void)state;
+    cmd_start("custom");
+    cmd_str("data", "IWBP33," IMEI ",080835,1#");
+    expect_bytes(offline(), "IWBP33," IMEI ",080835,1#", "");
+    expect_bytes(NULL, "IWBP33," IMEI ",080835,1#", ""); /* needs no session */
+
+    cmd_start("custom");
+    td_cmd_arg *a = cmd_arg("hex");
+    a->str = "IWBPTF," IMEI ",1#";
+    a->len = strlen(a->str);
+    expect_bytes(offline(), "IWBPTF," IMEI ",1#", "");
+
+    cmd_start("custom");
+    expect_fail(offline(), TD_EINVAL, "iw: give data or hex");
+    cmd_str("data", "a");
+    cmd_str("hex", "b");
+    expect_fail(offline(), TD_EINVAL, "iw: give data or hex");
+}
+
+static void test_encode_errors(void **state)
+{
+    (void)state;
+    /* No IMEI yet. */
+    cmd_start("positionSingle");
+    memset(&sess, 0, sizeof(sess));
+    expect_fail(&sess, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
+    expect_fail(NULL, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
+
+    /* TRV devices: only the documented TRVBP20 (force a report). */
+    memset(&sess, 0, sizeof(sess));
+    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP00" IMEI "#", &ctx), 0);
+    expect_bytes(&sess, "TRVBP20#", "");
+    cmd_start("rebootDevice");
+    expect_fail(&sess, TD_EINVAL, "iw: rebootDevice is not documented for TRV devices");
+    /* An IW frame on the same session makes it IW again. */
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP03," STATUS ",1234,3#", &ctx), 0);
+    expect_bytes(&sess, "IWBP18," IMEI ",000042#", "18,000042");
+
+    /* Output buffer too small: TD_ETOOBIG, nothing written past cap. */
+    static const char want[] = "IWBP16," IMEI ",000042#";
+    size_t n = strlen(want), len = 99;
+    uint8_t out[64];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX], msg[TD_ERRMSG_MAX];
+    cmd_start("positionSingle");
+    for (size_t cap = 0; cap < n; cap++) {
+        memset(out, 0xAA, sizeof(out));
+        assert_int_equal(iw()->encode(offline(), &cmd, out, cap, &len, key, err, sizeof(err)),
+                         TD_ETOOBIG);
+        snprintf(msg, sizeof(msg), "iw: the positionSingle command does not fit in %zu bytes", cap);
+        assert_string_equal(err, msg);
+        assert_string_equal(key, "");
+        assert_int_equal(len, 0);
+        for (size_t i = cap; i < sizeof(out); i++)
+            assert_int_equal(out[i], 0xAA);
+    }
+    assert_int_equal(iw()->encode(offline(), &cmd, out, n, &len, key, err, sizeof(err)), 0);
+    assert_int_equal(len, n);
+    assert_int_equal(out[n], 0xAA);
+}
+
+static void test_command_list(void **state)
+{
+    (void)state;
+    static const char *const types[] = {
+        "positionSingle",   "positionPeriodic",
+        "sosNumber",        "voiceMonitoring",
+        "callBack",         "call",
+        "message",          "findDevice",
+        "alarmFall",        "rebootDevice",
+        "powerOff",         "factoryReset",
+        "setTimezone",      "takePhoto",
+        "measureHeartRate", "measureBloodPressure",
+        "measureSpo2",      "measureTemperature",
+        "custom",
+    };
+    size_t n = 0;
+    for (const td_cmd_type *t = iw()->commands; t->type; t++, n++) {
+        assert_non_null(t->label);
+        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
+            assert_non_null(t->params[i].label);
+    }
+    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(td_cmd_type_find(iw(), types[i]));
+}
+
+/* Acknowledgements: `IWAPxx,<serial>[,...]#` gives the key "xx,serial". */
+static void test_command_answers(void **state)
+{
+    (void)state;
+    const td_record *r = one("IWAP16,000042#");
+    assert_int_equal(r->type, TD_REC_ACK);
+    assert_string_equal(raw_s(r, "serial"), "000042");
+    assert_string_equal(ctx.ack, "16,000042");
+    assert_string_equal(ctx.ack_result, "");
+    assert_false(ctx.ack_failed);
+
+    one("IWAP12,000042,+4915112345678,,15551234567#");
+    assert_string_equal(ctx.ack, "12,000042");
+    assert_string_equal(ctx.ack_result, "+4915112345678,,15551234567");
+    one("IWAPXL,000042#");
+    assert_string_equal(ctx.ack, "XL,000042");
+    one("IWAP86,080835,1,60#");
+    assert_string_equal(ctx.ack, "86,080835");
+    assert_string_equal(ctx.ack_result, "1,60");
+
+    /* BPTF has no serial: its answer is keyed "TF". */
+    r = one("IWAPTF,1#");
+    assert_int_equal(r->type, TD_REC_ACK);
+    assert_string_equal(ctx.ack, "TF");
+    assert_string_equal(ctx.ack_result, "1");
+
+    /* Reports, TRV acknowledgements and echoed server frames answer nothing. */
+    static const char *const quiet[] = {"IWAP01" GPS_A STATUS ",234,15,1234,56789#",
+                                        "IWAP03," STATUS ",1234,3#", "IWBP16," IMEI ",000042#",
+                                        "IWAP49,72#", "TRVCP03,0#"};
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+        logged_in();
+        assert_int_equal(td_test_decode(iw(), &sess, quiet[i], &ctx), 0);
+        assert_string_equal(ctx.ack, "");
+    }
+}
+
+/* AP07 voice chunks as media: raw payloads point into the frame, hex ones
+ * are decoded into media_buf. Pictures (AP42) are not voice. */
+static void test_voice_media(void **state)
+{
+    (void)state;
+    static uint8_t buf[64];
+    uint8_t frame[128];
+    size_t n = voice_chunk(frame, sizeof(frame));
+    static const uint8_t payload[] = {'#',  '!', 'A', 'M', 'R',  '\n', 0x3c, '#', ',',  0x00,
+                                      0xff, '#', 'I', 'W', 0x91, 0x17, ',',  '#', 0x00, 0x42};
+
+    logged_in();
+    assert_int_equal(td_test_decode_bytes(iw(), &sess, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_string_equal(ctx.media.key, "20240315101530");
+    assert_int_equal(ctx.media.index, 1);
+    assert_int_equal(ctx.media.total, 3);
+    assert_int_equal(ctx.media.len, sizeof(payload));
+    assert_memory_equal(ctx.media.data, payload, sizeof(payload));
+    assert_int_equal(ctx.nrec, 1); /* the record stays as it was */
+    assert_string_equal(raw_s(&ctx.rec[0], "mediaType"), "voice");
+
+    /* An incomplete chunk (answered 0) is no media. */
+    assert_int_equal(td_test_decode_bytes(iw(), &sess, frame, n - 5, &ctx), 0);
+    assert_false(ctx.media.present);
+
+    /* Hex payload, two characters a byte. */
+    ctx.media_buf = buf;
+    ctx.media_cap = sizeof(buf);
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+                     0);
+    assert_true(ctx.media.present);
+    assert_string_equal(ctx.media.key, "20240315101531");
+    assert_int_equal(ctx.media.index, 2);
+    assert_int_equal(ctx.media.total, 2);
+    assert_int_equal(ctx.media.len, 6);
+    assert_ptr_equal(ctx.media.data, buf);
+    assert_memory_equal(buf, "#!AMR\n", 6);
+
+    /* No room: still present, but no bytes. */
+    ctx.media_cap = 5;
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+                     0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 0);
+    ctx.media_buf = NULL;
+    ctx.media_cap = 0;
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+                     0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 0);
+
+    /* Pictures are not voice messages. */
+    assert_int_equal(td_test_decode(iw(), &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_false(ctx.media.present);
+    assert_int_equal(td_test_decode(iw(), &sess, "IWnull,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_false(ctx.media.present);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +1119,18 @@ int main(void)
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_encode_plain),
+        cmocka_unit_test(test_encode_interval),
+        cmocka_unit_test(test_encode_sos_numbers),
+        cmocka_unit_test(test_encode_calls),
+        cmocka_unit_test(test_encode_message),
+        cmocka_unit_test(test_encode_fall_alarm),
+        cmocka_unit_test(test_encode_timezone),
+        cmocka_unit_test(test_encode_custom),
+        cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_command_list),
+        cmocka_unit_test(test_command_answers),
+        cmocka_unit_test(test_voice_media),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
