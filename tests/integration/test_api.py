@@ -1034,12 +1034,20 @@ def test_bodies_and_routes(port, srv, admin, alice):
     finally:
         c.close()
 
-    # Routes that exist but are not implemented yet: 401 without login, then 501.
+    # Commands and voice messages: the routes answer (their behaviour is
+    # tested in test_commands.py).
     A = DEV_A["id"]
     for method, path in (("GET", f"/api/devices/{A}/commands/types"),
-                         ("GET", "/api/commands"), ("POST", "/api/commands")):
+                         ("GET", "/api/commands"), ("POST", "/api/commands"),
+                         ("GET", f"/api/voice?deviceId={A}"), ("POST", f"/api/voice?deviceId={A}"),
+                         ("GET", "/api/voice/1/audio")):
         expect(User(port).req(method, path), 401, f"{method} {path} without login")
-        expect(alice.req(method, path), 501, f"{method} {path}", "not implemented")
+    expect(alice.get(f"/api/devices/{A}/commands/types"), 200, "command types")
+    expect(alice.get(f"/api/commands?deviceId={A}"), 200, "list commands")
+    expect(alice.post("/api/commands", {"deviceId": A, "type": "positionSingle"}), 200,
+           "send a command")
+    expect(alice.get(f"/api/voice?deviceId={A}"), 200, "list voice messages")
+    expect(alice.get("/api/voice/1/audio"), 404, "no voice message yet")
 
     # Rules, notification channels and event handling: the routes answer
     # (their behaviour is tested in test_alerts.py).

@@ -888,6 +888,104 @@ static void test_managed_devices_access_and_events(void **state)
     td_store_batch_clear(&b);
 }
 
+/* Commands keep their status history; only open ones change. */
+static int cmd_rows(void *arg, const td_store_command *c)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%lld:%s:%s:%s:%s;", (long long)c->id, c->type, c->status,
+             c->ack_key ? c->ack_key : "-", c->result ? c->result : "-");
+    return 0;
+}
+
+static void test_commands_and_voice(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    char out[512] = "";
+    td_store_device d = {.first_seen_ms = T0};
+    snprintf(d.unique_id, sizeof(d.unique_id), "1234567890");
+    assert_int_equal(s->ops->device_add(s, &d, 0), 0);
+
+    td_store_command a = {.device_id = d.id,
+                          .type = "positionSingle",
+                          .attributes = "{}",
+                          .created_ms = T0,
+                          .expires_ms = T0 + 1000,
+                          .user_name = "admin"};
+    td_store_command b = a;
+    b.type = "sosNumber";
+    b.attributes = "{\"index\":1,\"phone\":\"123456\"}";
+    b.expires_ms = T0 + 5000;
+    assert_int_equal(s->ops->command_add(s, &a), 0);
+    assert_int_equal(s->ops->command_add(s, &b), 0);
+    assert_true(a.id > 0 && b.id == a.id + 1);
+
+    /* queued -> sent (with its key) -> acknowledged; a final one stays. */
+    assert_int_equal(s->ops->command_set(s, a.id, "sent", T0 + 10, "CR", NULL), 0);
+    assert_int_equal(s->ops->command_set(s, a.id, "acknowledged", T0 + 20, NULL, "ok"), 0);
+    assert_int_equal(s->ops->command_set(s, a.id, "failed", T0 + 30, NULL, "late"), TD_ENOTFOUND);
+    assert_int_equal(s->ops->command_set(s, 999, "sent", T0, "x", NULL), TD_ENOTFOUND);
+    td_store_command_filter all = {0};
+    assert_int_equal(s->ops->commands(s, &all, cmd_rows, out), 0);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "%lld:positionSingle:acknowledged:CR:ok;%lld:sosNumber:queued:-:-;", (long long)a.id,
+             (long long)b.id);
+    assert_string_equal(out, want);
+    assert_int_equal(sql_int(f, "SELECT sent_time FROM commands WHERE id = 1"), T0 + 10);
+    assert_int_equal(sql_int(f, "SELECT acked_time FROM commands WHERE id = 1"), T0 + 20);
+
+    /* Filters: open by key, expiring, newest first, limit. */
+    assert_int_equal(s->ops->command_set(s, b.id, "sent", T0 + 40, "SOS1", NULL), 0);
+    td_store_command_filter by_key = {.device_id = d.id, .status = "sent", .ack_key = "SOS1"};
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &by_key, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "sosNumber:sent:SOS1"));
+    by_key.ack_key = "CR";
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &by_key, cmd_rows, out), 0);
+    assert_string_equal(out, "");
+    by_key.ack_key = TD_ACK_ANY;
+    assert_int_equal(s->ops->commands(s, &by_key, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "sosNumber"));
+    td_store_command c = a;
+    c.type = "findDevice";
+    c.expires_ms = T0 + 100;
+    assert_int_equal(s->ops->command_add(s, &c), 0);
+    td_store_command_filter due = {.status = "queued", .expires_before = T0 + 101};
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &due, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "findDevice:queued"));
+    due.expires_before = T0 + 100;
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &due, cmd_rows, out), 0);
+    assert_string_equal(out, "");
+    td_store_command_filter newest = {.desc = true, .limit = 1};
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &newest, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "findDevice"));
+    assert_null(strstr(out, "sosNumber"));
+
+    /* Voice messages, newest first; deleting the device removes both. */
+    td_store_voice v1 = {.device_id = d.id,
+                         .direction = "in",
+                         .time_ms = T0,
+                         .size = 3206,
+                         .duration_ms = 2000,
+                         .file = "1/a.amr"};
+    td_store_voice v2 = v1;
+    v2.direction = "out";
+    v2.file = "1/b.amr";
+    assert_int_equal(s->ops->voice_add(s, &v1), 0);
+    assert_int_equal(s->ops->voice_add(s, &v2), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM voice WHERE duration = 2000"), 2);
+    assert_int_equal(sql_int(f, "SELECT max(id) FROM voice"), v2.id);
+    assert_int_equal(s->ops->device_delete(s, d.id), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM voice"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM commands"), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -906,6 +1004,7 @@ int main(void)
         T(test_users),
         T(test_sessions),
         T(test_managed_devices_access_and_events),
+        T(test_commands_and_voice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
