@@ -24,7 +24,15 @@
  *   INIT                     -> INIT,1
  *   UPLOAD CR SOS1 ... VERNO the device's acknowledgements of server commands
  * Any other word becomes a record of type "other" with its content kept raw.
+ *
+ * Downlink commands (vendor document part II, section 5 of the fact sheet)
+ * are written in the device's own framing: its vendor code, its id, the
+ * sequence field "0001" when its frames carry one (as Traccar sends), and
+ * the content length after escaping. The watch answers with the command
+ * word, which is the ack key (upper-cased).
  */
+#include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +44,19 @@
 #define WATCH_MAX_FRAME 65600
 #define WATCH_ID_MAX (TD_DEVICE_ID_MAX - 1)
 #define WATCH_MAX_FIELDS 160
-#define WATCH_RAW_TEXT_MAX 256 /* longest raw string kept from a frame */
+#define WATCH_RAW_TEXT_MAX 256    /* longest raw string kept from a frame */
+#define WATCH_CONTENT_MAX 0xFFFF  /* LLLL is 4 hex digits */
+#define WATCH_MF_DEFAULT "3G"     /* for a device never seen: the vendor's examples */
+#define WATCH_SEQ_DOWNLINK "0001" /* sequence of server-initiated frames (Traccar) */
+
+/* What decode() keeps in td_session.state for encode(). Zeroed: no frame
+ * seen yet. */
+struct watch_state {
+    char mf[2];            /* vendor code of the device's last frame */
+    unsigned char indexed; /* its frames carry the sequence field */
+};
+
+_Static_assert(sizeof(struct watch_state) <= TD_PROTO_STATE_MAX, "watch state too large");
 
 /* Header of one frame: '[' MF '*' ID '*' [SSSS '*'] LLLL '*'. */
 struct watch_hdr {
@@ -255,6 +275,78 @@ static bool word_starts(td_span w, const char *lit)
 {
     size_t n = strlen(lit);
     return w.n >= n && strncasecmp(w.p, lit, n) == 0;
+}
+
+/*
+ * Counts the bytes of a 0x7D-escaped payload once unescaped. Sequences other
+ * than 7D 01..05 are counted as they stand and reported in *bad.
+ */
+static size_t unescaped_len(const char *p, size_t n, int *bad)
+{
+    size_t out = 0;
+    *bad = 0;
+    for (size_t i = 0; i < n; i++, out++) {
+        if ((uint8_t)p[i] != 0x7D)
+            continue;
+        if (i + 1 < n && p[i + 1] >= 1 && p[i + 1] <= 5)
+            i++;
+        else
+            (*bad)++;
+    }
+    return out;
+}
+
+/*
+ * Reports the frame as the answer to the command whose key is `word`
+ * upper-cased (what encode() returned), with `result` (the text after the
+ * word) as ack_result.
+ */
+static void set_ack(td_decode_ctx *ctx, td_span word, td_span result, bool failed)
+{
+    size_t n = word.n < TD_ACK_MAX - 1 ? word.n : TD_ACK_MAX - 1;
+    for (size_t i = 0; i < n; i++)
+        ctx->ack[i] = (char)toupper((unsigned char)word.p[i]);
+    ctx->ack[n] = '\0';
+    td_span_cstr(result, ctx->ack_result, sizeof(ctx->ack_result));
+    ctx->ack_failed = failed;
+}
+
+/* The bytes 0x7D 0x01..0x05 stand for. */
+static const uint8_t escaped[] = {0x7D, 0x5B, 0x5D, 0x2C, 0x2A};
+
+/*
+ * Sets ctx->media for a voice message or chunk whose bytes are 0x7D-escaped
+ * in `data`: a pointer into the frame when nothing is escaped, else the
+ * unescaped bytes in ctx->media_buf (len 0 when it is missing or too small).
+ * A 0x7D that escapes nothing is kept as it stands.
+ */
+static void put_media(td_decode_ctx *ctx, td_span key, int index, int total, td_span data)
+{
+    struct td_media *md = &ctx->media;
+    int bad;
+
+    md->present = true;
+    td_span_cstr(key, md->key, sizeof(md->key));
+    md->index = index;
+    md->total = total;
+    md->data = NULL;
+    md->len = 0;
+    if (!memchr(data.p, 0x7D, data.n)) {
+        md->data = (const uint8_t *)data.p;
+        md->len = data.n;
+        return;
+    }
+    if (!ctx->media_buf || ctx->media_cap < unescaped_len(data.p, data.n, &bad))
+        return;
+    size_t o = 0;
+    for (size_t i = 0; i < data.n; i++) {
+        uint8_t c = (uint8_t)data.p[i];
+        if (c == 0x7D && i + 1 < data.n && data.p[i + 1] >= 1 && data.p[i + 1] <= 5)
+            c = escaped[data.p[++i] - 1];
+        ctx->media_buf[o++] = c;
+    }
+    md->data = ctx->media_buf;
+    md->len = o;
 }
 
 /* Writes the reply frame: same vendor code, id and sequence as the uplink. */
@@ -557,6 +649,7 @@ static int on_heart(td_decode_ctx *ctx, const struct watch_msg *m)
         if (!r)
             return td_ctx_error(ctx, TD_ENOMEM, "watch: too many records");
         raw_span(r, "command", m->word);
+        set_ack(ctx, m->word, m->args, false);
         return 0;
     }
     td_record *r = health_record(ctx);
@@ -629,25 +722,6 @@ static int on_temp(td_decode_ctx *ctx, const struct watch_msg *m)
     return b2 ? reply(ctx, m, "btemp2") : 0;
 }
 
-/*
- * Counts the bytes of a 0x7D-escaped payload once unescaped. Sequences other
- * than 7D 01..05 are counted as they stand and reported in *bad.
- */
-static size_t unescaped_len(const char *p, size_t n, int *bad)
-{
-    size_t out = 0;
-    *bad = 0;
-    for (size_t i = 0; i < n; i++, out++) {
-        if ((uint8_t)p[i] != 0x7D)
-            continue;
-        if (i + 1 < n && p[i + 1] >= 1 && p[i + 1] <= 5)
-            i++;
-        else
-            (*bad)++;
-    }
-    return out;
-}
-
 static void voice_raw(td_record *r, td_span data, int *bad)
 {
     td_rec_raw_int(r, "voiceLength", (int64_t)unescaped_len(data.p, data.n, bad));
@@ -669,9 +743,13 @@ static int on_tk(td_decode_ctx *ctx, const struct watch_msg *m)
     raw_span(r, ack ? "command" : "message", m->word);
     if (ack) {
         raw_span(r, "result", m->args);
+        set_ack(ctx, m->word, m->args, m->args.p[0] == '0');
         return 0;
     }
     voice_raw(r, m->args, &bad);
+    /* A message the watch is told failed (TK,0) is not kept. */
+    if (!bad)
+        put_media(ctx, (td_span){"", 0}, 1, 1, m->args);
     return reply(ctx, m, bad ? "TK,0" : "TK,1");
 }
 
@@ -695,6 +773,10 @@ static int on_jxtk(td_decode_ctx *ctx, const struct watch_msg *m)
     opt_raw_int(r, "voiceChunk", f[2]);
     opt_raw_int(r, "voiceChunks", f[3]);
     voice_raw(r, f[4], &bad);
+    int64_t index, total;
+    if (td_parse_int(td_trim(f[2]), &index) && td_parse_int(td_trim(f[3]), &total) && index >= 0 &&
+        index <= INT_MAX && total >= 0 && total <= INT_MAX)
+        put_media(ctx, f[1], (int)index, (int)total, f[4]);
     return reply(ctx, m, "JXTKR,1");
 }
 
@@ -787,6 +869,7 @@ static int on_ack(td_decode_ctx *ctx, const struct watch_msg *m)
     raw_span(r, "command", m->word);
     if (m->has_args)
         raw_span(r, word_is(m->word, "VERNO") ? "version" : "result", m->args);
+    set_ack(ctx, m->word, m->args, false);
     return 0;
 }
 
@@ -831,6 +914,10 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
     if (ctx->session && td_session_identify(ctx->session, m.h.id.p, m.h.id.n) < 0)
         return td_ctx_error(ctx, TD_EBADFRAME, "watch: bad device id '%.*s'", (int)m.h.id.n,
                             m.h.id.p);
+    if (ctx->session) {
+        struct watch_state st = {{m.h.mf[0], m.h.mf[1]}, m.h.seq.n > 0};
+        memcpy(ctx->session->state, &st, sizeof(st));
+    }
 
     size_t end = len;
     if (end > m.h.content && frame[end - 1] == ']')
@@ -856,6 +943,345 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
     return on_plain(ctx, &m, NULL);
 }
 
+/* ---- downlink commands ---------------------------------------------------- */
+
+#define WATCH_NO_PARAMS                                                                            \
+    {                                                                                              \
+        {                                                                                          \
+            NULL, TD_PARAM_INT, false, 0, 0, 0, NULL                                               \
+        }                                                                                          \
+    }
+#define WATCH_PHONE(label)                                                                         \
+    {                                                                                              \
+        {                                                                                          \
+            "phone", TD_PARAM_PHONE, false, 3, 20, 0, label                                        \
+        }                                                                                          \
+    }
+#define WATCH_ENABLE                                                                               \
+    {                                                                                              \
+        {                                                                                          \
+            "enable", TD_PARAM_BOOL, false, 0, 1, 0, "On"                                          \
+        }                                                                                          \
+    }
+
+static const td_cmd_type watch_commands[] = {
+    {"positionSingle", "Locate now", WATCH_NO_PARAMS},
+    {"positionPeriodic",
+     "Reporting interval",
+     {{"frequency", TD_PARAM_INT, false, 60, 65535, 0, "Interval (s)"}}},
+    {"sosNumber",
+     "SOS number",
+     {{"index", TD_PARAM_INT, false, 1, 3, 1, "Slot (1-3)"},
+      {"phone", TD_PARAM_PHONE, false, 3, 20, 0, "Phone number"}}},
+    {"centerNumber", "Centre number", WATCH_PHONE("Phone number")},
+    {"voiceMonitoring", "Listen in", WATCH_PHONE("Number the watch calls")},
+    {"callBack", "Call back", WATCH_PHONE("Phone number")},
+    {"call", "Call a number", WATCH_PHONE("Phone number")},
+    {"message",
+     "Text message",
+     {{"message", TD_PARAM_TEXT, false, 1, 100, 0, "Message (up to 100 characters)"}}},
+    {"voiceMessage",
+     "Voice message",
+     {{"voiceId", TD_PARAM_DATA, false, 1, 64000, 0, "Voice message (AMR, up to 15 s)"}}},
+    {"findDevice", "Ring the watch", WATCH_NO_PARAMS},
+    {"alarmSos", "SOS SMS alerts", WATCH_ENABLE},
+    {"alarmBattery", "Low-battery SMS alerts", WATCH_ENABLE},
+    {"alarmRemove", "Take-off alarm", WATCH_ENABLE},
+    {"rebootDevice", "Reboot", WATCH_NO_PARAMS},
+    {"powerOff", "Power off", WATCH_NO_PARAMS},
+    {"factoryReset", "Factory reset", WATCH_NO_PARAMS},
+    {"setTimezone",
+     "Time zone and language",
+     {{"timezone", TD_PARAM_INT, false, -720, 840, 0, "Offset from UTC (minutes)"},
+      {"language", TD_PARAM_INT, true, 0, 36, 0,
+       "Language (0 English, 1 Chinese, 5 German, ...)"}}},
+    {"getVersion", "Firmware version", WATCH_NO_PARAMS},
+    {"getSettings", "Settings", WATCH_NO_PARAMS},
+    {"measureHeartRate", "Measure heart rate and blood pressure", WATCH_NO_PARAMS},
+    {"measureTemperature", "Measure temperature", WATCH_NO_PARAMS},
+    {"takePhoto", "Take a photo", WATCH_NO_PARAMS},
+    {"custom",
+     "Custom command",
+     {{"data", TD_PARAM_TEXT, true, 1, 1024, 0, "Frame content, e.g. PW,123456"},
+      {"hex", TD_PARAM_HEX, true, 1, 1024, 0, "Frame content in hex"}}},
+    {NULL, NULL, WATCH_NO_PARAMS},
+};
+
+/*
+ * The content word of each type; the content is the word and then, after a
+ * comma each, the parameters in the order declared: INT as decimal, BOOL
+ * 0|1, PHONE as given, TEXT as UTF-16BE hex, DATA 0x7D-escaped. sosNumber,
+ * setTimezone and custom are written by hand.
+ */
+static const struct {
+    const char *type, *word;
+} watch_words[] = {
+    {"positionSingle", "CR"},
+    {"positionPeriodic", "UPLOAD"},
+    {"centerNumber", "CENTER"},
+    {"voiceMonitoring", "MONITOR"},
+    {"callBack", "CALL"},
+    {"call", "CALL"},
+    {"message", "MESSAGE"},
+    {"voiceMessage", "TK"},
+    {"findDevice", "FIND"},
+    {"alarmSos", "SOSSMS"},
+    {"alarmBattery", "LOWBAT"},
+    {"alarmRemove", "REMOVE"},
+    {"rebootDevice", "RESET"},
+    {"powerOff", "POWEROFF"},
+    {"factoryReset", "FACTORY"},
+    {"getVersion", "VERNO"},
+    {"getSettings", "TS"},
+    {"measureHeartRate", "hrtstart,1"},
+    {"measureTemperature", "bodytemp2"},
+    {"takePhoto", "rcapture"},
+};
+
+/* One encode() call. n counts every byte the frame needs, also those that
+ * did not fit (over); nothing is written past cap. */
+struct watch_enc {
+    const td_command *cmd;
+    uint8_t *out;
+    size_t cap, n;
+    bool over;
+    char *err;
+    size_t errcap;
+};
+
+static int enc_fail(struct watch_enc *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int enc_fail(struct watch_enc *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err, e->errcap, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void put(struct watch_enc *e, const void *data, size_t n)
+{
+    if (!e->over && n <= e->cap - e->n) {
+        if (n)
+            memcpy(e->out + e->n, data, n);
+    } else {
+        e->over = true;
+    }
+    e->n += n;
+}
+
+static void putf(struct watch_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void putf(struct watch_enc *e, const char *fmt, ...)
+{
+    char buf[96];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    put(e, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
+}
+
+static const td_cmd_arg *arg(const struct watch_enc *e, const char *name)
+{
+    int i = td_cmd_param_index(e->cmd->def, name);
+    return i < 0 ? NULL : &e->cmd->arg[i];
+}
+
+/* UTF-8 text as UTF-16BE hex, 4 upper-case digits a unit, characters beyond
+ * the BMP as surrogate pairs. Returns false when s is not valid UTF-8. */
+static bool put_utf16_hex(struct watch_enc *e, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+    while (p < end) {
+        unsigned long cp;
+        int more;
+        if (*p < 0x80) {
+            cp = *p;
+            more = 0;
+        } else if ((*p & 0xE0) == 0xC0) {
+            cp = *p & 0x1F;
+            more = 1;
+        } else if ((*p & 0xF0) == 0xE0) {
+            cp = *p & 0x0F;
+            more = 2;
+        } else if ((*p & 0xF8) == 0xF0) {
+            cp = *p & 0x07;
+            more = 3;
+        } else {
+            return false;
+        }
+        if (end - p <= more)
+            return false;
+        for (int i = 1; i <= more; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        static const unsigned long least[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += more + 1;
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            putf(e, "%04lX%04lX", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+        } else {
+            putf(e, "%04lX", cp);
+        }
+    }
+    return true;
+}
+
+/* Binary data with 0x7D, '[', ']', ',' and '*' escaped as 0x7D 0x01..0x05. */
+static void put_escaped(struct watch_enc *e, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *x = memchr(escaped, (uint8_t)data[i], sizeof(escaped));
+        uint8_t pair[2] = {0x7D, x ? (uint8_t)(x - escaped + 1) : 0};
+        if (x)
+            put(e, pair, 2);
+        else
+            put(e, data + i, 1);
+    }
+}
+
+/* The ack key of custom content: its first word when decode() reports that
+ * word as an answer (upper-cased), else "" (no answer expected). */
+static void custom_ack(const char *content, size_t n, char ack[TD_ACK_MAX])
+{
+    const char *comma = memchr(content, ',', n);
+    td_span w = {content, comma ? (size_t)(comma - content) : n};
+    if (w.n >= TD_ACK_MAX || !(is_ack_word(w) || word_is(w, "TK") || word_is(w, "hrtstart")))
+        return;
+    for (size_t i = 0; i < w.n; i++)
+        ack[i] = (char)toupper((unsigned char)w.p[i]);
+    ack[w.n] = '\0';
+}
+
+/* The content of cmd (everything between the header and ']'); sets ack. */
+static int put_content(struct watch_enc *e, char ack[TD_ACK_MAX])
+{
+    const td_cmd_type *t = e->cmd->def;
+    const char *word = NULL;
+    const td_cmd_arg *a;
+
+    if (strcmp(t->type, "custom") == 0) {
+        const td_cmd_arg *data = arg(e, "data"), *hex = arg(e, "hex");
+        if (data->set == hex->set)
+            return enc_fail(e, TD_EINVAL, "watch: give data or hex");
+        a = data->set ? data : hex;
+        put(e, a->str, a->len);
+        custom_ack(a->str, a->len, ack);
+        return 0;
+    }
+    if (strcmp(t->type, "sosNumber") == 0) {
+        long index = arg(e, "index")->num;
+        a = arg(e, "phone");
+        putf(e, "SOS%ld,", index);
+        put(e, a->str, a->len);
+        snprintf(ack, TD_ACK_MAX, "SOS%ld", index);
+        return 0;
+    }
+    if (strcmp(t->type, "setTimezone") == 0) {
+        static const char *const frac[] = {"", ".25", ".5", ".75"};
+        long min = arg(e, "timezone")->num, abs = min < 0 ? -min : min;
+        if (abs % 15)
+            return enc_fail(e, TD_EINVAL,
+                            "watch: the time zone must be a multiple of 15 minutes (%ld is not)",
+                            min);
+        putf(e, "LZ,%ld,%s%ld%s", arg(e, "language")->num, min < 0 ? "-" : "", abs / 60,
+             frac[abs % 60 / 15]);
+        snprintf(ack, TD_ACK_MAX, "LZ");
+        return 0;
+    }
+
+    for (size_t i = 0; i < sizeof(watch_words) / sizeof(watch_words[0]); i++)
+        if (strcmp(watch_words[i].type, t->type) == 0)
+            word = watch_words[i].word;
+    if (!word)
+        return enc_fail(e, TD_EUNSUPPORTED, "watch: no command '%s'", t->type);
+    size_t wl = strcspn(word, ",");
+    for (size_t i = 0; i < wl && i < TD_ACK_MAX - 1; i++)
+        ack[i] = (char)toupper((unsigned char)word[i]);
+    ack[wl < TD_ACK_MAX - 1 ? wl : TD_ACK_MAX - 1] = '\0';
+    put(e, word, strlen(word));
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++) {
+        a = &e->cmd->arg[i];
+        put(e, ",", 1);
+        switch (t->params[i].kind) {
+        case TD_PARAM_INT:
+            putf(e, "%ld", a->num);
+            break;
+        case TD_PARAM_BOOL:
+            put(e, a->num ? "1" : "0", 1);
+            break;
+        case TD_PARAM_TEXT:
+            if (!put_utf16_hex(e, a->str, a->len))
+                return enc_fail(e, TD_EINVAL, "watch: the %s is not valid UTF-8",
+                                t->params[i].name);
+            break;
+        case TD_PARAM_DATA:
+            put_escaped(e, a->str, a->str ? a->len : 0);
+            break;
+        default: /* PHONE, HEX: as given */
+            put(e, a->str, a->str ? a->len : 0);
+            break;
+        }
+    }
+    return 0;
+}
+
+/*
+ * encode: `[MF*ID*[0001*]LLLL*CONTENT]` with MF as the device last used it
+ * ("3G" for a device never seen), the sequence field when its frames carry
+ * one, and LLLL the upper-case hex byte count of CONTENT as sent. The ack
+ * key is the command word upper-cased (SOS1, UPLOAD, HRTSTART, ...).
+ */
+static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap)
+{
+    struct watch_enc e = {cmd, out, cap, 0, false, err, errcap};
+    struct watch_state st = {{0, 0}, 0};
+    int rc;
+
+    *len = 0;
+    ack[0] = '\0';
+    if (!s || !s->device_id[0])
+        return enc_fail(&e, TD_EINVAL, "watch: no device id for this device yet");
+    memcpy(&st, s->state, sizeof(st));
+    if (!st.mf[0])
+        memcpy(st.mf, WATCH_MF_DEFAULT, 2);
+    putf(&e, "[%.2s*%s*%s", st.mf, s->device_id, st.indexed ? WATCH_SEQ_DOWNLINK "*" : "");
+    size_t lf = e.n;
+    put(&e, "0000*", 5);
+    size_t content = e.n;
+    if ((rc = put_content(&e, ack)) < 0) {
+        ack[0] = '\0';
+        return rc;
+    }
+    size_t clen = e.n - content;
+    put(&e, "]", 1);
+    if (clen > WATCH_CONTENT_MAX) {
+        ack[0] = '\0';
+        return enc_fail(&e, TD_ETOOBIG,
+                        "watch: the %s content is %zu bytes, a frame holds at most %d",
+                        cmd->def->type, clen, WATCH_CONTENT_MAX);
+    }
+    if (e.over) {
+        ack[0] = '\0';
+        return enc_fail(&e, TD_ETOOBIG, "watch: the %s command does not fit in %zu bytes",
+                        cmd->def->type, cap);
+    }
+    char hex[5];
+    snprintf(hex, sizeof(hex), "%04zX", clen);
+    memcpy(out + lf, hex, 4);
+    *len = e.n;
+    return 0;
+}
+
 const td_protocol td_proto_watch = {
     /* registry key, config prefix and `decode --protocol` name */
     .name = "watch",
@@ -869,6 +1295,9 @@ const td_protocol td_proto_watch = {
     .frame = frame,
     /* one record per frame; replies as the vendor document asks */
     .decode = decode,
-    /* commands are not supported yet */
-    .encode = NULL,
+    /* locate, interval, numbers, calls, text and voice messages, alarm
+     * switches, power, time zone, version/settings, health, photo, custom */
+    .commands = watch_commands,
+    /* [MF*ID*LLLL*CONTENT] in the device's own vendor code and framing */
+    .encode = encode,
 };

@@ -5,6 +5,9 @@
  * tests/vectors/ and run in test_vectors. One test per message type, then
  * the framer (joined frames, every split point, miscounted lengths) and
  * malformed input (truncations, bad header and fields, oversize, garbage).
+ * Last the downlink: every command type byte for byte as the vendor
+ * document (fact sheet section 5) writes it, the answers that acknowledge
+ * them, voice messages as media, encoder errors.
  */
 #include "support.h"
 
@@ -842,7 +845,8 @@ static void test_framer_limits(void **state)
 
     assert_int_equal(P->max_frame, 65600);
     assert_int_equal(P->transports, TD_TCP | TD_UDP);
-    assert_null(P->encode);
+    assert_non_null(P->encode);
+    assert_non_null(P->commands);
 }
 
 /* ---- malformed input ---- */
@@ -938,6 +942,487 @@ static void test_garbage(void **state)
     }
 }
 
+/* ---- downlink commands (fact sheet section 5) ---- */
+
+static td_command cmd;
+static td_session sess;
+
+/* Starts a command of `type` with id 42, its INT defaults filled in. */
+static void cmd_start(const char *type)
+{
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.def = td_cmd_type_find(P, type);
+    if (!cmd.def)
+        fail_msg("watch has no command %s", type);
+    cmd.id = 42;
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
+        if (cmd.def->params[i].kind == TD_PARAM_INT)
+            cmd.arg[i].num = cmd.def->params[i].def;
+}
+
+static td_cmd_arg *cmd_arg(const char *name)
+{
+    int i = td_cmd_param_index(cmd.def, name);
+    if (i < 0)
+        fail_msg("%s has no parameter %s", cmd.def->type, name);
+    cmd.arg[i].set = true;
+    return &cmd.arg[i];
+}
+
+static void cmd_num(const char *name, long v)
+{
+    cmd_arg(name)->num = v;
+}
+
+static void cmd_str(const char *name, const char *v)
+{
+    td_cmd_arg *a = cmd_arg(name);
+    a->str = v;
+    a->len = strlen(v);
+}
+
+/* A session that has seen `frame` from the device. */
+static td_session *seen(const char *frame)
+{
+    memset(&sess, 0, sizeof(sess));
+    assert_int_equal(td_test_decode(P, &sess, frame, &ctx), 0);
+    return &sess;
+}
+
+/* A session that only knows the device id (the device never connected). */
+static td_session *offline(void)
+{
+    memset(&sess, 0, sizeof(sess));
+    strcpy(sess.device_id, ID);
+    return &sess;
+}
+
+/* Encodes cmd for session s: exactly `want` (n bytes) and the ack key. */
+static void expect_n(td_session *s, const void *want, size_t n, const char *ack)
+{
+    static uint8_t out[1024];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    int rc = P->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("%s: %d %s", cmd.def->type, rc, err);
+    if (len != n || memcmp(out, want, n) != 0)
+        fail_msg("%s: got '%.*s', want '%.*s'", cmd.def->type, (int)len, (const char *)out, (int)n,
+                 (const char *)want);
+    assert_string_equal(key, ack);
+}
+
+static void expect_bytes(td_session *s, const char *want, const char *ack)
+{
+    expect_n(s, want, strlen(want), ack);
+}
+
+static void expect_fail(td_session *s, int code, const char *msg)
+{
+    static uint8_t out[1024];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    assert_int_equal(P->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
+    assert_string_equal(err, msg);
+    assert_string_equal(key, "");
+    assert_int_equal(len, 0);
+}
+
+/* Commands without parameters, and those with fixed content. */
+static void test_encode_plain(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *bytes, *ack;
+    } plain[] = {
+        {"positionSingle", "[3G*" ID "*0002*CR]", "CR"},
+        {"findDevice", "[3G*" ID "*0004*FIND]", "FIND"},
+        {"rebootDevice", "[3G*" ID "*0005*RESET]", "RESET"},
+        {"powerOff", "[3G*" ID "*0008*POWEROFF]", "POWEROFF"},
+        {"factoryReset", "[3G*" ID "*0007*FACTORY]", "FACTORY"},
+        {"getVersion", "[3G*" ID "*0005*VERNO]", "VERNO"},
+        {"getSettings", "[3G*" ID "*0002*TS]", "TS"},
+        {"measureHeartRate", "[3G*" ID "*000A*hrtstart,1]", "HRTSTART"},
+        {"measureTemperature", "[3G*" ID "*0009*bodytemp2]", "BODYTEMP2"},
+        {"takePhoto", "[3G*" ID "*0008*rcapture]", "RCAPTURE"},
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        cmd_start(plain[i].type);
+        expect_bytes(offline(), plain[i].bytes, plain[i].ack);
+    }
+}
+
+/* The frame follows the device: its vendor code, and the sequence field
+ * (0001) when its frames carry one. */
+static void test_encode_framing(void **state)
+{
+    (void)state;
+    cmd_start("positionSingle");
+    expect_bytes(seen("[3G*" ID "*0002*LK]"), "[3G*" ID "*0002*CR]", "CR");
+    expect_bytes(seen("[SG*" ID "*0002*LK]"), "[SG*" ID "*0002*CR]", "CR");
+    expect_bytes(seen("[CS*" ID "*0002*LK]"), "[CS*" ID "*0002*CR]", "CR");
+    expect_bytes(seen("[ZJ*014111001350304*0A1B*0002*LK]"), "[ZJ*014111001350304*0001*0002*CR]",
+                 "CR");
+    /* The last frame counts. */
+    td_session *s = seen("[ZJ*" ID "*0A1B*0002*LK]");
+    assert_int_equal(td_test_decode(P, s, "[SG*" ID "*0002*LK]", &ctx), 0);
+    expect_bytes(s, "[SG*" ID "*0002*CR]", "CR");
+
+    memset(&sess, 0, sizeof(sess));
+    expect_fail(&sess, TD_EINVAL, "watch: no device id for this device yet");
+    expect_fail(NULL, TD_EINVAL, "watch: no device id for this device yet");
+}
+
+static void test_encode_interval(void **state)
+{
+    (void)state;
+    cmd_start("positionPeriodic");
+    cmd_num("frequency", 300);
+    expect_bytes(offline(), "[3G*" ID "*000A*UPLOAD,300]", "UPLOAD");
+    cmd_num("frequency", 60);
+    expect_bytes(offline(), "[3G*" ID "*0009*UPLOAD,60]", "UPLOAD");
+    cmd_num("frequency", 65535);
+    expect_bytes(offline(), "[3G*" ID "*000C*UPLOAD,65535]", "UPLOAD");
+}
+
+static void test_encode_numbers(void **state)
+{
+    (void)state;
+    cmd_start("sosNumber");
+    cmd_num("index", 1);
+    cmd_str("phone", "15551234567");
+    expect_bytes(offline(), "[3G*" ID "*0010*SOS1,15551234567]", "SOS1");
+    cmd_num("index", 3);
+    cmd_str("phone", "+4915112345678");
+    expect_bytes(offline(), "[3G*" ID "*0013*SOS3,+4915112345678]", "SOS3");
+
+    static const struct {
+        const char *type, *bytes, *ack;
+    } phone[] = {
+        {"voiceMonitoring", "[3G*" ID "*0013*MONITOR,15551234567]", "MONITOR"},
+        {"callBack", "[3G*" ID "*0010*CALL,15551234567]", "CALL"},
+        {"call", "[3G*" ID "*0010*CALL,15551234567]", "CALL"},
+        {"centerNumber", "[3G*" ID "*0012*CENTER,15551234567]", "CENTER"},
+    };
+    for (size_t i = 0; i < sizeof(phone) / sizeof(phone[0]); i++) {
+        cmd_start(phone[i].type);
+        cmd_str("phone", "15551234567");
+        expect_bytes(offline(), phone[i].bytes, phone[i].ack);
+    }
+}
+
+static void test_encode_message(void **state)
+{
+    (void)state;
+    /* The vendor's own example: "11a". */
+    cmd_start("message");
+    cmd_str("message", "11a");
+    expect_bytes(offline(), "[3G*" ID "*0014*MESSAGE,003100310061]", "MESSAGE");
+    /* "Hi €", then U+1F600 beyond the BMP as the surrogate pair D83D DE00. */
+    cmd_str("message", "Hi \xe2\x82\xac");
+    expect_bytes(offline(), "[3G*" ID "*0018*MESSAGE,00480069002020AC]", "MESSAGE");
+    cmd_str("message", "\xf0\x9f\x98\x80");
+    expect_bytes(offline(), "[3G*" ID "*0010*MESSAGE,D83DDE00]", "MESSAGE");
+
+    static const char *const bad[] = {"\xff", "a\xe2\x82", "\xc1\xbf", "\xed\xb0\x80",
+                                      "\xf5\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cmd_str("message", bad[i]);
+        expect_fail(offline(), TD_EINVAL, "watch: the message is not valid UTF-8");
+    }
+}
+
+static void test_encode_switches(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type;
+        int on;
+        const char *bytes, *ack;
+    } sw[] = {
+        {"alarmSos", 0, "[3G*" ID "*0008*SOSSMS,0]", "SOSSMS"},
+        {"alarmSos", 1, "[3G*" ID "*0008*SOSSMS,1]", "SOSSMS"},
+        {"alarmBattery", 1, "[3G*" ID "*0008*LOWBAT,1]", "LOWBAT"},
+        {"alarmRemove", 1, "[3G*" ID "*0008*REMOVE,1]", "REMOVE"},
+        {"alarmRemove", 0, "[3G*" ID "*0008*REMOVE,0]", "REMOVE"},
+    };
+    for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
+        cmd_start(sw[i].type);
+        cmd_num("enable", sw[i].on);
+        expect_bytes(offline(), sw[i].bytes, sw[i].ack);
+    }
+}
+
+static void test_encode_timezone(void **state)
+{
+    (void)state;
+    static const struct {
+        long min, lang;
+        const char *bytes;
+    } ok[] = {
+        {480, 1, "[3G*" ID "*0006*LZ,1,8]"}, /* the vendor's example */
+        {-300, -1, "[3G*" ID "*0007*LZ,0,-5]"},    {0, -1, "[3G*" ID "*0006*LZ,0,0]"},
+        {330, 5, "[3G*" ID "*0008*LZ,5,5.5]"},     {345, -1, "[3G*" ID "*0009*LZ,0,5.75]"},
+        {-570, 36, "[3G*" ID "*000A*LZ,36,-9.5]"}, {840, -1, "[3G*" ID "*0007*LZ,0,14]"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cmd_start("setTimezone");
+        cmd_num("timezone", ok[i].min);
+        if (ok[i].lang >= 0)
+            cmd_num("language", ok[i].lang);
+        expect_bytes(offline(), ok[i].bytes, "LZ");
+    }
+    cmd_start("setTimezone");
+    cmd_num("timezone", 50);
+    expect_fail(offline(), TD_EINVAL,
+                "watch: the time zone must be a multiple of 15 minutes (50 is not)");
+}
+
+/* TK,<AMR> with 0x7D, '[', ']', ',' and '*' escaped; LLLL counts the
+ * escaped bytes. */
+static void test_encode_voice(void **state)
+{
+    (void)state;
+    static const uint8_t amr[] = {'#',  '!',  'A',  'M',  'R',  '\n',
+                                  0x7D, 0x5B, 0x5D, 0x2C, 0x2A, 0x00};
+    static const uint8_t want[] = {'[',  '3', 'G',  '*', '1',  '2', '3',  '4',  '5', '6',  '7',
+                                   '8',  '9', '0',  '*', '0',  '0', '1',  '4',  '*', 'T',  'K',
+                                   ',',  '#', '!',  'A', 'M',  'R', '\n', 0x7D, 1,   0x7D, 2,
+                                   0x7D, 3,   0x7D, 4,   0x7D, 5,   0x00, ']'};
+    cmd_start("voiceMessage");
+    td_cmd_arg *a = cmd_arg("voiceId");
+    a->str = (const char *)amr;
+    a->len = sizeof(amr);
+    expect_n(seen("[3G*" ID "*0002*LK]"), want, sizeof(want), "TK");
+
+    /* 64000 bytes that all need escaping do not fit one frame. */
+    static char big[64000];
+    memset(big, 0x2A, sizeof(big));
+    a->str = big;
+    a->len = sizeof(big);
+    expect_fail(offline(), TD_ETOOBIG,
+                "watch: the voiceMessage content is 128003 bytes, a frame holds at most 65535");
+    /* Up to 65535 content bytes do. */
+    static uint8_t out[70000];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX];
+    size_t len;
+    memset(big, 'a', sizeof(big));
+    memset(big, 0x2A, 65532 - 64000);
+    assert_int_equal(P->encode(offline(), &cmd, out, sizeof(out), &len, key, err, sizeof(err)), 0);
+    assert_int_equal(len, 20 + 65535 + 1);
+    assert_memory_equal(out, "[3G*" ID "*FFFF*TK,", 23);
+    memset(big, 0x2A, 65533 - 64000);
+    assert_int_equal(P->encode(offline(), &cmd, out, sizeof(out), &len, key, err, sizeof(err)),
+                     TD_ETOOBIG);
+}
+
+/* custom: the bytes are the content; the ack key is the first word when
+ * the watch answers with it. */
+static void test_encode_custom(void **state)
+{
+    (void)state;
+    cmd_start("custom");
+    cmd_str("data", "PW,123456");
+    expect_bytes(offline(), "[3G*" ID "*0009*PW,123456]", "PW");
+    cmd_str("data", "profile,4");
+    expect_bytes(offline(), "[3G*" ID "*0009*profile,4]", "PROFILE");
+    cmd_str("data", "hrtstart,300");
+    expect_bytes(offline(), "[3G*" ID "*000C*hrtstart,300]", "HRTSTART");
+    cmd_str("data", "IP,203.0.113.10,8001"); /* no answer: the watch reconnects */
+    expect_bytes(offline(), "[3G*" ID "*0014*IP,203.0.113.10,8001]", "");
+
+    cmd_start("custom");
+    td_cmd_arg *a = cmd_arg("hex");
+    a->str = "APPLOCK,DW-1";
+    a->len = 12;
+    expect_bytes(offline(), "[3G*" ID "*000C*APPLOCK,DW-1]", "APPLOCK");
+
+    cmd_start("custom");
+    expect_fail(offline(), TD_EINVAL, "watch: give data or hex");
+    cmd_str("data", "CR");
+    cmd_str("hex", "CR");
+    expect_fail(offline(), TD_EINVAL, "watch: give data or hex");
+}
+
+/* Output buffer too small: TD_ETOOBIG, nothing written past cap. */
+static void test_encode_too_small(void **state)
+{
+    (void)state;
+    static const char want[] = "[3G*" ID "*000A*UPLOAD,300]";
+    size_t n = strlen(want), len = 99;
+    uint8_t out[64];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX], msg[TD_ERRMSG_MAX];
+
+    cmd_start("positionPeriodic");
+    cmd_num("frequency", 300);
+    for (size_t cap = 0; cap < n; cap++) {
+        memset(out, 0xAA, sizeof(out));
+        assert_int_equal(P->encode(offline(), &cmd, out, cap, &len, key, err, sizeof(err)),
+                         TD_ETOOBIG);
+        snprintf(msg, sizeof(msg), "watch: the positionPeriodic command does not fit in %zu bytes",
+                 cap);
+        assert_string_equal(err, msg);
+        assert_string_equal(key, "");
+        assert_int_equal(len, 0);
+        for (size_t i = cap; i < sizeof(out); i++)
+            assert_int_equal(out[i], 0xAA);
+    }
+    assert_int_equal(P->encode(offline(), &cmd, out, n, &len, key, err, sizeof(err)), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(out, want, n);
+    assert_int_equal(out[n], 0xAA);
+}
+
+static void test_command_list(void **state)
+{
+    (void)state;
+    static const char *const types[] = {
+        "positionSingle",     "positionPeriodic", "sosNumber",   "centerNumber",
+        "voiceMonitoring",    "callBack",         "call",        "message",
+        "voiceMessage",       "findDevice",       "alarmSos",    "alarmBattery",
+        "alarmRemove",        "rebootDevice",     "powerOff",    "factoryReset",
+        "setTimezone",        "getVersion",       "getSettings", "measureHeartRate",
+        "measureTemperature", "takePhoto",        "custom",
+    };
+    size_t n = 0;
+    for (const td_cmd_type *t = P->commands; t->type; t++, n++) {
+        assert_non_null(t->label);
+        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
+            assert_non_null(t->params[i].label);
+    }
+    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(td_cmd_type_find(P, types[i]));
+}
+
+/* The watch answers with the command word: the ack key, upper-cased. */
+static void test_command_answers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *frame, *ack, *result;
+    } answers[] = {
+        {"[3G*" ID "*0006*UPLOAD]", "UPLOAD", ""},
+        {"[3G*" ID "*0002*CR]", "CR", ""},
+        {"[3G*" ID "*0004*SOS1]", "SOS1", ""},
+        {"[3G*" ID "*0007*MONITOR]", "MONITOR", ""},
+        {"[3G*" ID "*0028*VERNO,G29_BASE_V1.00_2014.04.23_17.46.49]", "VERNO",
+         "G29_BASE_V1.00_2014.04.23_17.46.49"},
+        {"[3G*" ID "*0008*hrtstart]", "HRTSTART", ""},
+        {"[3G*" ID "*0009*bodytemp2]", "BODYTEMP2", ""},
+        {"[3G*" ID "*0007*profile]", "PROFILE", ""},
+        {"[ZJ*" ID "*0A1B*0002*LZ]", "LZ", ""},
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        const td_record *r = decode_one(answers[i].frame, TD_REC_ACK, NULL);
+        assert_string_equal(ctx.ack, answers[i].ack);
+        assert_string_equal(ctx.ack_result, answers[i].result);
+        assert_false(ctx.ack_failed);
+        assert_non_null(td_rec_raw_find(r, "command"));
+    }
+    /* The record is as it was. */
+    const td_record *r =
+        decode_one("[3G*" ID "*0028*VERNO,G29_BASE_V1.00_2014.04.23_17.46.49]", TD_REC_ACK, NULL);
+    assert_raw_str(r, "version", "G29_BASE_V1.00_2014.04.23_17.46.49");
+
+    /* TK,1 / TK,0 answer a voice message: 0 is a refusal. */
+    decode_one("[3G*" ID "*0004*TK,1]", TD_REC_ACK, NULL);
+    assert_string_equal(ctx.ack, "TK");
+    assert_string_equal(ctx.ack_result, "1");
+    assert_false(ctx.ack_failed);
+    decode_one("[3G*" ID "*0004*TK,0]", TD_REC_ACK, NULL);
+    assert_string_equal(ctx.ack, "TK");
+    assert_true(ctx.ack_failed);
+
+    /* Reports and requests answer nothing. */
+    static const char *const quiet[] = {"[3G*" ID "*0002*LK]", "[3G*" ID "*0003*TKQ]",
+                                        "[3G*" ID "*0005*PULSE,72]"};
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+        assert_int_equal(td_test_decode(P, NULL, quiet[i], &ctx), 0);
+        assert_string_equal(ctx.ack, "");
+        assert_false(ctx.ack_failed);
+    }
+}
+
+/* Voice from the watch: TK (whole) and JXTK (chunks) as media. */
+static void test_voice_media(void **state)
+{
+    (void)state;
+    static const uint8_t plain[] = {'#',  '!',  'A',  'M',  'R',  '\n', 0x3c, 0x7D,
+                                    0x5B, 0x00, 0x5D, 0x2C, 0x2A, 0xff, 0x91};
+    static uint8_t buf[64];
+    uint8_t content[128], frame[192];
+
+    ctx.media_buf = buf;
+    ctx.media_cap = sizeof(buf);
+    memcpy(content, "TK,", 3);
+    memcpy(content + 3, voice_wire, sizeof(voice_wire));
+    size_t n = build(frame, "3G", ID, NULL, content, 3 + sizeof(voice_wire));
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_string_equal(ctx.media.key, "");
+    assert_int_equal(ctx.media.index, 1);
+    assert_int_equal(ctx.media.total, 1);
+    assert_ptr_equal(ctx.media.data, buf);
+    assert_int_equal(ctx.media.len, sizeof(plain));
+    assert_memory_equal(buf, plain, sizeof(plain));
+    assert_string_equal(ctx.ack, ""); /* a message, not an answer */
+
+    /* No buffer, or too small: present, no bytes. */
+    ctx.media_cap = sizeof(plain) - 1;
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 0);
+    ctx.media_buf = NULL;
+    ctx.media_cap = 0;
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 0);
+
+    /* Nothing escaped: the bytes are used where they are. */
+    n = build(frame, "3G", ID, NULL, "TK,#!AMR\n\x01\x02", 11);
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 8);
+    assert_memory_equal(ctx.media.data, "#!AMR\n\x01\x02", 8);
+
+    /* A message the watch is told failed (TK,0) is not kept. */
+    memcpy(content + 10, "\x7d\x5d", 2);
+    n = build(frame, "3G", ID, NULL, content, 3 + sizeof(voice_wire));
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_string_equal(td_test_reply(&ctx), "[3G*" ID "*0004*TK,0]");
+    assert_false(ctx.media.present);
+
+    /* JXTK: key = the voice id, chunk 2 of 5. */
+    ctx.media_buf = buf;
+    ctx.media_cap = sizeof(buf);
+    const char *head = "JXTK,0,watch_1_20250301120000,2,5,";
+    size_t h = strlen(head);
+    memcpy(content, head, h);
+    memcpy(content + h, voice_wire, sizeof(voice_wire));
+    n = build(frame, "ZJ", ID, "0042", content, h + sizeof(voice_wire));
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_string_equal(ctx.media.key, "watch_1_20250301120000");
+    assert_int_equal(ctx.media.index, 2);
+    assert_int_equal(ctx.media.total, 5);
+    assert_int_equal(ctx.media.len, sizeof(plain));
+    assert_memory_equal(ctx.media.data, plain, sizeof(plain));
+    assert_string_equal(td_test_reply(&ctx), "[ZJ*" ID "*0042*0007*JXTKR,1]");
+    ctx.media_buf = NULL;
+    ctx.media_cap = 0;
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_true(ctx.media.present);
+    assert_int_equal(ctx.media.len, 0);
+
+    /* Pictures are not voice. */
+    n = build(frame, "3G", ID, NULL, "img,5,250301120000,\xff\xd8", 21);
+    assert_int_equal(td_test_decode_bytes(P, NULL, frame, n, &ctx), 0);
+    assert_false(ctx.media.present);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1464,19 @@ int main(void)
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_encode_plain),
+        cmocka_unit_test(test_encode_framing),
+        cmocka_unit_test(test_encode_interval),
+        cmocka_unit_test(test_encode_numbers),
+        cmocka_unit_test(test_encode_message),
+        cmocka_unit_test(test_encode_switches),
+        cmocka_unit_test(test_encode_timezone),
+        cmocka_unit_test(test_encode_voice),
+        cmocka_unit_test(test_encode_custom),
+        cmocka_unit_test(test_encode_too_small),
+        cmocka_unit_test(test_command_list),
+        cmocka_unit_test(test_command_answers),
+        cmocka_unit_test(test_voice_media),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
