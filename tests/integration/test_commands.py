@@ -303,9 +303,9 @@ try:
     r = send(hp, admin, W, "sosNumber", index=1, phone="15550009999")
     cq2 = r.json() or {}
     u = t.udp()
-    u.sendto(f"IWAP03,06000908000102,5555,30#".encode(), ("127.0.0.1", port))
     u.settimeout(5)
-    t.check(u.recvfrom(2048)[0] == b"IWBP03#", "fresh UDP heartbeat answered")
+    u.sendto(f"IWAP00{IW_UDP}#".encode(), ("127.0.0.1", port))
+    t.check(u.recvfrom(2048)[0].startswith(b"IWBP00,"), "UDP IW login answered")
     U = device_id(hp, admin, IW_UDP)
     r = send(hp, admin, U, "findDevice")
     cf = r.json() or {}

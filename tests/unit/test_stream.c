@@ -86,7 +86,7 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
         assert_int_equal(alone.len, n);
         assert_memory_equal(alone.bytes, frame, n);
         for (size_t k = 0, at = 0; k < alone.n; at += alone.lens[k++]) {
-            td_decode_ctx ctx;
+            static td_decode_ctx ctx; /* large, and media_buf must start NULL */
             int rc = td_test_decode_bytes(p, NULL, alone.bytes + at, alone.lens[k], &ctx);
             if (rc != 0)
                 fail_msg("%s#%lld with terminator: %s", p->name,
