@@ -485,6 +485,21 @@ static void h_socket_plain(td_req *r, json_t *body, const int64_t *ids)
 
 /* ---- commands ----------------------------------------------------------- */
 
+/* A JSON array being written by a store callback: b, and items so far. */
+struct json_list {
+    td_sbuf *b;
+    int n;
+};
+
+/* Starts the next item of l (a comma after the first). */
+static struct json_list *list_next(void *arg)
+{
+    struct json_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    return l;
+}
+
 #define COMMAND_ENCODE_MAX (70 * 1024)
 
 static void json_command(td_sbuf *b, const td_store_command *c)
@@ -760,17 +775,9 @@ static void json_voice(td_sbuf *b, const td_store_voice *v)
     td_sbuf_printf(b, ",\"audio\":\"/api/voice/%lld/audio\"}", (long long)v->id);
 }
 
-struct voice_list {
-    td_sbuf *b;
-    int n;
-};
-
 static int voice_item(void *arg, const td_store_voice *v)
 {
-    struct voice_list *l = arg;
-    if (l->n++)
-        td_sbuf_puts(l->b, ",");
-    json_voice(l->b, v);
+    json_voice(list_next(arg)->b, v);
     return 0;
 }
 
@@ -786,7 +793,7 @@ static void h_voice_list(td_req *r, json_t *body, const int64_t *ids)
     td_sbuf b;
     td_sbuf_init(&b, 0);
     td_sbuf_puts(&b, "[");
-    struct voice_list l = {&b, 0};
+    struct json_list l = {&b, 0};
     int rc = store_of(r)->ops->voices(store_of(r), 0, device_id, limit, voice_item, &l);
     if (rc < 0) {
         td_sbuf_free(&b);
@@ -885,24 +892,16 @@ static void h_voice_audio(td_req *r, json_t *body, const int64_t *ids)
 
 /* ---- users -------------------------------------------------------------- */
 
-struct user_list {
-    td_sbuf *b;
-    int n;
-};
-
 static int user_item(void *arg, const td_store_user *u)
 {
-    struct user_list *l = arg;
-    if (l->n++)
-        td_sbuf_puts(l->b, ",");
-    td_json_user(l->b, u);
+    td_json_user(list_next(arg)->b, u);
     return 0;
 }
 
 static void h_users_list(td_req *r, json_t *body, const int64_t *ids)
 {
     td_sbuf b;
-    struct user_list l = {&b, 0};
+    struct json_list l = {&b, 0};
     td_store *s = store_of(r);
     (void)body;
     (void)ids;
