@@ -247,6 +247,21 @@ static void reply_no_content(td_req *r)
     td_reply(r, 204, "application/json", NULL, 0);
 }
 
+/* A JSON array being written by a store callback: b, and items so far. */
+struct json_list {
+    td_sbuf *b;
+    int n;
+};
+
+/* Starts the next item of l (a comma after the first). */
+static struct json_list *list_next(void *arg)
+{
+    struct json_list *l = arg;
+    if (l->n++)
+        td_sbuf_puts(l->b, ",");
+    return l;
+}
+
 /* ---- authentication ----------------------------------------------------- */
 
 bool td_api_authenticate(td_req *r)
@@ -484,21 +499,6 @@ static void h_socket_plain(td_req *r, json_t *body, const int64_t *ids)
 }
 
 /* ---- commands ----------------------------------------------------------- */
-
-/* A JSON array being written by a store callback: b, and items so far. */
-struct json_list {
-    td_sbuf *b;
-    int n;
-};
-
-/* Starts the next item of l (a comma after the first). */
-static struct json_list *list_next(void *arg)
-{
-    struct json_list *l = arg;
-    if (l->n++)
-        td_sbuf_puts(l->b, ",");
-    return l;
-}
 
 #define COMMAND_ENCODE_MAX (70 * 1024)
 
@@ -1236,17 +1236,9 @@ static void h_devices_unshare(td_req *r, json_t *body, const int64_t *ids)
 
 /* ---- positions and events ----------------------------------------------- */
 
-struct json_list {
-    td_sbuf *b;
-    int n;
-};
-
 static int position_item(void *arg, const td_store_position *p)
 {
-    struct json_list *l = arg;
-    if (l->n++)
-        td_sbuf_puts(l->b, ",");
-    td_json_position(l->b, p);
+    td_json_position(list_next(arg)->b, p);
     return 0;
 }
 
@@ -1303,10 +1295,7 @@ static void h_positions_latest(td_req *r, json_t *body, const int64_t *ids)
 
 static int event_item(void *arg, const td_store_event *e)
 {
-    struct json_list *l = arg;
-    if (l->n++)
-        td_sbuf_puts(l->b, ",");
-    td_json_event(l->b, e);
+    td_json_event(list_next(arg)->b, e);
     return 0;
 }
 
