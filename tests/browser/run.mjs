@@ -6,16 +6,18 @@
 //   node tests/browser/run.mjs --trackd build/trackd --web-root build/web --artifacts build/browser-artifacts
 //
 // Options: --chromium PATH (default /usr/bin/chromium), --timeout SECONDS
-// (default 110, for the whole run). A simulated GOTOP TE-207 tracker and a
-// simulated IW health bracelet report over loopback TCP to the device port.
+// (default 110, for the whole run). A simulated GOTOP TE-207 tracker, a
+// simulated IW health bracelet and a simulated 3G watch (commands and voice
+// messages) report over loopback TCP to the device port.
 // One line is printed per check, then "N passed, N failed"; the exit status
 // is non-zero when any check failed. Screenshots go to the artifacts folder.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 // --- options -------------------------------------------------------------------
@@ -45,6 +47,9 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const SECRET = 'Browser-Test-Secret-1';
 const GOTOP_IMEI = '867648044456745';
 const IW_IMEI = '353456789012345';
+const WATCH_ID = '1234567890';
+// An AMR clip (tests/fixtures/voice.amr) the watch sends as a voice message.
+const VOICE_AMR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/voice.amr');
 const STEP_TIMEOUT = 10000;
 const RENOTIFY_S = 4;
 
@@ -197,6 +202,25 @@ function iwPosition(t, lat, lon, speed, course, battery = 77, alarm = null) {
     `${speed.toFixed(1).padStart(5, '0')}${hhmmss(t)}${course.toFixed(2).padStart(6, '0')}` +
     `075008${pad(battery, 3)}00001`;
   return alarm ? `IWAP10${gps},502,16,1234,56789,${alarm},en,00#` : `IWAP01${gps},502,16,1234,56789#`;
+}
+
+/**
+ * A 3G watch frame [3G*ID*LLLL*CONTENT]: LLLL is the content's length in hex
+ * after 0x7D 0x5B 0x5D 0x2C 0x2A in binary data became 0x7D 0x01 … 0x05.
+ */
+function watchFrame(word, data = null) {
+  let content = Buffer.from(word, 'latin1');
+  if (data) {
+    const esc = [];
+    for (const b of data) {
+      const i = [0x7D, 0x5B, 0x5D, 0x2C, 0x2A].indexOf(b);
+      if (i < 0) esc.push(b);
+      else esc.push(0x7D, i + 1);
+    }
+    content = Buffer.concat([content, Buffer.from(','), Buffer.from(esc)]);
+  }
+  const len = content.length.toString(16).toUpperCase().padStart(4, '0');
+  return Buffer.concat([Buffer.from(`[3G*${WATCH_ID}*${len}*`), content, Buffer.from(']')]);
 }
 
 class Device {
@@ -1079,7 +1103,223 @@ async function main() {
   });
   await closeDialogs(page);
 
-  // 11. Phone-sized screen -----------------------------------------------------------------
+  // 11. Commands and voice messages (3G watch) ---------------------------------------------
+  const watch = new Device(devicePort);
+  let watchId = null;
+  await check('a 3G watch logs in: the device panel offers its quick commands', async () => {
+    await watch.connect();
+    await watch.send(`[3G*${WATCH_ID}*0002*LK]`);
+    watchId = await deviceId(page, WATCH_ID);
+    await page.waitForFunction((id) => window.trackdUI.state.devices.get(id)?.protocol === 'watch', watchId, { timeout: STEP_TIMEOUT });
+    await clickTab(page, 'devices');
+    await page.click(`[data-testid="device-item-${watchId}"] [data-testid="device-name"]`, { timeout: STEP_TIMEOUT });
+    await page.waitForSelector(`[data-testid="device-panel"][data-device-id="${watchId}"]:not([hidden])`, { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="dp-quick-positionSingle"]', { timeout: STEP_TIMEOUT });
+    const types = await apiGet(page, `/api/devices/${watchId}/commands/types`);
+    const offered = await page.$$eval('[data-testid="dp-actions"] [data-cmd]', (bs) => bs.map((b) => b.dataset.cmd));
+    const quick = ['positionSingle', 'voiceMonitoring', 'sosNumber'].filter((t) => types.some((x) => x.type === t));
+    assert(JSON.stringify(offered) === JSON.stringify([...quick, 'pane']), `panel offers ${offered}, the watch takes ${types.map((t) => t.type)}`);
+    return `types ${types.map((t) => t.type).join(', ')}`;
+  });
+
+  /** Records every data-status a command row shows, in the page (rows are redrawn on updates). */
+  const watchStatuses = () => page.evaluate(() => {
+    window.__cmdStatus = {};
+    const seen = () => {
+      for (const li of document.querySelectorAll('[data-testid="command-list"] [data-command-id]')) {
+        const list = (window.__cmdStatus[li.dataset.commandId] ||= []);
+        if (list[list.length - 1] !== li.dataset.status) list.push(li.dataset.status);
+      }
+    };
+    seen();
+    new MutationObserver(seen).observe(document.querySelector('[data-testid="command-list"]'),
+      { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] });
+  });
+  const statusesOf = (id) => page.evaluate((id) => window.__cmdStatus[id] || [], id);
+
+  await check('send "Locate now" from the command dialog: queued/sent, then acknowledged live when the watch answers', async () => {
+    await page.click('[data-testid="dp-commands"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="pane-commands"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="commands-device"]') === String(watchId), 'pane not on the watch');
+    await page.waitForSelector('[data-testid="command-empty"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await watchStatuses();
+    await page.click('[data-testid="command-new"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector(`[data-testid="command-dialog"][data-device-id="${watchId}"][open]`, { timeout: STEP_TIMEOUT });
+    const labels = await page.$$eval('[data-testid="command-form-type"] option', (os) => os.map((o) => [o.value, o.textContent]));
+    const types = await apiGet(page, `/api/devices/${watchId}/commands/types`);
+    assert(JSON.stringify(labels) === JSON.stringify(types.map((t) => [t.type, t.label])), `offered ${JSON.stringify(labels)}`);
+    await page.selectOption('[data-testid="command-form-type"]', 'positionSingle');
+    await shot(page, '24-command-dialog.png');
+    const before = watch.received.split('*CR]').length - 1;
+    await page.click('[data-testid="command-form-send"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await watch.waitFor(`[3G*${WATCH_ID}*0002*CR]`, before + 1);
+    const row = page.locator('[data-testid^="command-item-"][data-type="positionSingle"]').first();
+    await row.waitFor({ timeout: STEP_TIMEOUT });
+    const id = Number(await row.getAttribute('data-command-id'));
+    const early = await statusesOf(id);
+    assert(early.length && ['queued', 'sent'].includes(early[0]) && !early.includes('acknowledged'),
+      `before the answer the row showed ${early.join(' → ')}`);
+    await watch.send(`[3G*${WATCH_ID}*0002*CR]`);
+    await page.waitForSelector(`[data-testid="command-item-${id}"][data-status="acknowledged"]`, { timeout: STEP_TIMEOUT });
+    const seen = await statusesOf(id);
+    const c = (await apiGet(page, `/api/commands?deviceId=${watchId}`)).find((x) => x.id === id);
+    assert(c && c.status === 'acknowledged' && c.user === 'admin' && c.sentAt && c.ackedAt, `API: ${JSON.stringify(c)}`);
+    assert(await page.textContent(`[data-testid="command-item-${id}"] [data-testid="command-user"]`) === 'admin', 'user not shown');
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+    return `row showed ${seen.join(' → ')}`;
+  });
+  await check('"Locate now" from the device panel is sent at once and acknowledged', async () => {
+    const before = watch.received.split('*CR]').length - 1;
+    await page.click('[data-testid="dp-quick-positionSingle"]', { timeout: STEP_TIMEOUT });
+    await watch.waitFor(`[3G*${WATCH_ID}*0002*CR]`, before + 1);
+    assert(await page.locator('[data-testid="command-dialog"][open]').count() === 0, 'a dialog asked for something');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="command-item-"][data-type="positionSingle"]').length === 2,
+      null, { timeout: STEP_TIMEOUT });
+    await watch.send(`[3G*${WATCH_ID}*0002*CR]`);
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid^="command-item-"][data-type="positionSingle"]')]
+      .every((li) => li.dataset.status === 'acknowledged'), null, { timeout: STEP_TIMEOUT });
+    await page.waitForFunction(() => /acknowledged/.test(document.querySelector('[data-testid="toast"]')?.textContent || ''),
+      null, { timeout: STEP_TIMEOUT });
+  });
+  await shot(page, '25-command-history.png');
+  await check('SOS numbers with a bad phone number: the server\'s refusal is shown in the form, nothing is sent', async () => {
+    await page.click('[data-testid="commands-quick-sosNumber"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="command-form-type"]') === 'sosNumber', 'dialog not on SOS numbers');
+    const phones = page.locator('[data-testid="command-fields"] input[data-kind="phone"]');
+    assert(await phones.count() >= 1, 'no phone field');
+    // Other required fields get a valid value: the smallest one allowed.
+    for (const el of await page.locator('[data-testid="command-fields"] input[data-kind="integer"]').all()) {
+      if (!(await el.inputValue())) await el.fill((await el.getAttribute('min')) || '1');
+    }
+    for (const el of await page.locator('[data-testid="command-fields"] input[data-kind="text"]').all()) {
+      if (await el.getAttribute('required') !== null && !(await el.inputValue())) await el.fill('x');
+    }
+    await phones.first().fill('12ab34');
+    const sent = watch.received.length;
+    const answer = page.waitForResponse((res) => res.url().endsWith('/api/commands') && res.request().method() === 'POST',
+      { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="command-form-send"]', { timeout: STEP_TIMEOUT });
+    const res = await answer;
+    assert(res.status() === 400, `POST /api/commands answered ${res.status()}`);
+    const body = await res.json();
+    await page.waitForSelector('[data-testid="command-form-error"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    const msg = await page.textContent('[data-testid="command-form-error"]');
+    assert(msg === body.error && /phone|number|digit/i.test(msg), `form says “${msg}”, server said “${body.error}”`);
+    assert(await page.locator('[data-testid="command-dialog"][open]').count() === 1, 'dialog closed');
+    await shot(page, '26-command-error.png');
+    await page.click('[data-testid="command-form-cancel"]', { timeout: STEP_TIMEOUT });
+    const list = await apiGet(page, `/api/commands?deviceId=${watchId}`);
+    assert(!list.some((c) => c.type === 'sosNumber'), 'an sosNumber command was stored');
+    await sleep(200);
+    assert(watch.received.length === sent, `the watch got ${JSON.stringify(watch.received.slice(sent))}`);
+    return `“${msg}”`;
+  });
+  await closeDialogs(page);
+  await check('"Listen in" asks for the number to call, sends it, and offers it again next time', async () => {
+    const phone = '+441234567890';
+    await page.click('[data-testid="commands-quick-voiceMonitoring"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="command-form-type"]') === 'voiceMonitoring', 'dialog not on Listen in');
+    const field = page.locator('[data-testid="command-fields"] input[data-kind="phone"]');
+    await field.fill(phone);
+    await page.click('[data-testid="command-form-send"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await watch.waitFor(`MONITOR,${phone}]`);
+    const row = page.locator('[data-testid^="command-item-"][data-type="voiceMonitoring"]').first();
+    await row.waitFor({ timeout: STEP_TIMEOUT });
+    assert((await row.locator('[data-testid="command-attributes"]').textContent()).includes(phone), 'number not in the history');
+    await watch.send(`[3G*${WATCH_ID}*0007*MONITOR]`);
+    await page.waitForSelector(`[data-testid="command-item-${await row.getAttribute('data-command-id')}"][data-status="acknowledged"]`,
+      { timeout: STEP_TIMEOUT });
+    await page.click('[data-testid="commands-quick-voiceMonitoring"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await field.inputValue() === phone, `offered ${await field.inputValue()}`);
+    await page.click('[data-testid="command-form-cancel"]', { timeout: STEP_TIMEOUT });
+  });
+  await closeDialogs(page);
+  const amr = existsSync(VOICE_AMR) ? readFileSync(VOICE_AMR) : null;
+  await check('a voice message from the watch appears in the voice list live and its audio loads', async () => {
+    assert(amr, `${VOICE_AMR} is missing`);
+    const before = await page.locator('[data-testid^="voice-item-"]').count();
+    const replies = watch.received.split('*TK,1]').length - 1;
+    await watch.send(watchFrame('TK', amr));
+    await watch.waitFor('*TK,1]', replies + 1);
+    const item = page.locator('[data-testid^="voice-item-"][data-direction="in"]').first();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid^="voice-item-"]').length === n + 1, before,
+      { timeout: STEP_TIMEOUT });
+    const id = Number(await item.getAttribute('data-voice-id'));
+    const v = (await apiGet(page, `/api/voice?deviceId=${watchId}`)).find((x) => x.id === id);
+    assert(v && v.direction === 'in' && v.durationMs > 0, `API: ${JSON.stringify(v)}`);
+    const duration = await item.locator('audio').evaluate((el, timeout) => new Promise((resolve, reject) => {
+      if (el.readyState >= 1) { resolve(el.duration); return; }
+      const t = setTimeout(() => reject(new Error(`no loadedmetadata (networkState ${el.networkState}, error ${el.error?.code})`)), timeout);
+      el.addEventListener('loadedmetadata', () => { clearTimeout(t); resolve(el.duration); }, { once: true });
+      el.addEventListener('error', () => { clearTimeout(t); reject(new Error(`audio error ${el.error?.code} ${el.error?.message}`)); }, { once: true });
+      el.load();
+    }), STEP_TIMEOUT);
+    assert(duration > 0 && Math.abs(duration * 1000 - v.durationMs) < 250, `audio duration ${duration} s, API ${v.durationMs} ms`);
+    const src = await item.locator('audio').getAttribute('src');
+    assert(src === `/api/voice/${id}/audio`, `audio src ${src}`);
+    const ev = (await apiGet(page, `/api/events?deviceId=${watchId}&type=voiceMessage`)).find((e) => e.attributes?.voiceId === id);
+    assert(ev, 'no voiceMessage event with this voiceId');
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+    return `${duration.toFixed(2)} s played from WAV, ${amr.length} AMR bytes`;
+  });
+  await check('send a clip to the watch: uploaded, sent as a voice message, listed as outgoing', async () => {
+    assert(amr, `${VOICE_AMR} is missing`);
+    await page.click('[data-testid="voice-send"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"][open]', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="command-form-type"]') === 'voiceMessage', 'dialog not on the voice message');
+    await page.setInputFiles('[data-testid="command-fields"] input[data-kind="voice"]', VOICE_AMR);
+    const frames = watch.received.split('*TK,').length - 1;
+    await page.click('[data-testid="command-form-send"]', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="command-dialog"]', { state: 'hidden', timeout: STEP_TIMEOUT });
+    await watch.waitFor('*TK,', frames + 1);
+    await page.waitForSelector('[data-testid^="voice-item-"][data-direction="out"]', { timeout: STEP_TIMEOUT });
+    const row = page.locator('[data-testid^="command-item-"][data-type="voiceMessage"]').first();
+    await row.waitFor({ timeout: STEP_TIMEOUT });
+    const id = Number(await row.getAttribute('data-command-id'));
+    await watch.send(`[3G*${WATCH_ID}*0004*TK,1]`);
+    await page.waitForSelector(`[data-testid="command-item-${id}"][data-status="acknowledged"]`, { timeout: STEP_TIMEOUT });
+  });
+  await check('the voice message is in the inbox and its Listen button opens the watch\'s voice list', async () => {
+    await clickTab(page, 'events');
+    const item = page.locator(`[data-testid^="event-item-"][data-type="voiceMessage"][data-device-id="${watchId}"]`).first();
+    await item.waitFor({ timeout: STEP_TIMEOUT });
+    await item.locator('[data-action="voice"]').click({ timeout: STEP_TIMEOUT });
+    await page.waitForSelector('[data-testid="pane-commands"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    assert(await page.inputValue('[data-testid="commands-device"]') === String(watchId), 'not the watch');
+    await page.waitForSelector('[data-testid^="voice-item-"][data-direction="in"]', { timeout: STEP_TIMEOUT });
+  });
+  await sleep(200);
+  await shot(page, '27-voice-messages.png');
+  await check('phone layout: the watch\'s commands and voice messages', async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+      storageState: await context.storageState(),
+    });
+    await phone.route((url) => !url.href.startsWith(base), offline);
+    const p = await phone.newPage();
+    p.on('pageerror', (err) => pageErrors.push(`phone: ${err.message}`));
+    await p.goto(base + '/', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid="app"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await p.click('[data-testid="tab-devices"]', { timeout: STEP_TIMEOUT });
+    await p.click(`[data-testid="device-item-${watchId}"] [data-testid="device-name"]`, { timeout: STEP_TIMEOUT });
+    await p.click('[data-testid="dp-commands"]', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid="pane-commands"]:not([hidden])', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid^="command-item-"]', { timeout: STEP_TIMEOUT });
+    await p.waitForSelector('[data-testid^="voice-item-"]', { timeout: STEP_TIMEOUT });
+    assert(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the pane scrolls sideways');
+    assert(await p.locator('[data-testid="tab-devices"]').evaluate((b) => b.classList.contains('active')), 'Devices tab not marked');
+    await shot(p, '28-phone-commands.png');
+    await phone.close();
+  });
+  await closeDialogs(page);
+  watch.close();
+
+  // 12. Phone-sized screen -----------------------------------------------------------------
   await check('phone layout: map and device list', async () => {
     const phone = await browser.newContext({
       viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
@@ -1160,7 +1400,7 @@ async function main() {
     await phone.close();
   });
 
-  // 12. Server restart: the page reconnects by itself ----------------------------------
+  // 13. Server restart: the page reconnects by itself ----------------------------------
   await check('after a server restart the page reconnects and shows new data', async () => {
     const started = Date.now();
     gotop.close();
@@ -1189,7 +1429,7 @@ async function main() {
     return `${relogin ? 'session lost, logged in again' : 'same session'}; ${Date.now() - started} ms`;
   });
 
-  // 13. Logout -------------------------------------------------------------------------------
+  // 14. Logout -------------------------------------------------------------------------------
   await check('log out returns to the login page', async () => {
     await page.click('[data-testid="logout"]');
     await page.waitForSelector('[data-testid="login-view"]:not([hidden])', { timeout: STEP_TIMEOUT });

@@ -14,11 +14,15 @@ export function onUnauthorized(fn) {
   unauthorizedHandler = fn;
 }
 
-async function request(method, path, body, { quiet401 = false } = {}) {
+/**
+ * One API call; resolves with the parsed JSON answer (null for none).
+ * `contentType` sends `body` as it is (a File or Blob) instead of as JSON.
+ */
+async function request(method, path, body, { quiet401 = false, contentType = null } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = contentType || 'application/json';
+    init.body = contentType ? body : JSON.stringify(body);
   }
   let res;
   try {
@@ -81,6 +85,15 @@ export const api = {
   addNotification: (n) => request('POST', '/api/notifications', n),
   updateNotification: (id, n) => request('PUT', `/api/notifications/${encodeURIComponent(id)}`, n),
   deleteNotification: (id) => request('DELETE', `/api/notifications/${encodeURIComponent(id)}`),
+
+  commandTypes: (deviceId) => request('GET', `/api/devices/${encodeURIComponent(deviceId)}/commands/types`),
+  commands: (params) => request('GET', `/api/commands${query(params)}`),
+  sendCommand: (c) => request('POST', '/api/commands', c),
+
+  voice: (params) => request('GET', `/api/voice${query(params)}`),
+  /** Uploads an AMR clip to send to the device later (a voiceMessage command). */
+  uploadVoice: (deviceId, file) => request('POST', `/api/voice${query({ deviceId })}`, file, { contentType: 'audio/amr' }),
+  voiceUrl: (id, format) => `/api/voice/${encodeURIComponent(id)}/audio${query({ format })}`,
 
   exportUrl: (params) => `/api/export${query(params)}`,
 };

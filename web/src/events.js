@@ -16,6 +16,7 @@ import { showEvent, keepStill } from './map.js';
 
 const MAX_ROWS = 500;
 let showOnMap = () => {};
+let openVoice = () => {};
 let unseen = 0;
 let bannerEvent = null;
 let bannerSnoozed = false; // dismissed: hidden until the next critical event or reminder
@@ -24,14 +25,16 @@ let acking = null; // { event, mode: 'ack' | 'close' }
 const isOpen = (e) => (e.state || 'new') === 'new';
 const openCritical = (e) => isOpen(e) && eventCritical(e);
 
-export function initEvents({ onShowOnMap }) {
+export function initEvents({ onShowOnMap, onOpenVoice }) {
   showOnMap = onShowOnMap;
+  if (onOpenVoice) openVoice = onOpenVoice;
   $('#event-list').addEventListener('click', (ev) => {
     const li = ev.target.closest('li[data-event-id]');
     if (!li) return;
     const id = Number(li.dataset.eventId);
     const action = ev.target.closest('button[data-action]')?.dataset.action;
     if (action === 'ack' || action === 'close') openAck(id, action);
+    else if (action === 'voice') openVoice(Number(li.dataset.deviceId));
     else if (!ev.target.closest('button')) focusEvent(id);
   });
   $('#event-list').addEventListener('keydown', (ev) => {
@@ -166,6 +169,10 @@ function detail(e) {
       return num(a.bodyTemperature) ? `${fmtNum(a.bodyTemperature, 1, '°C')}${limit(1, '°C')}` : '';
     case 'noReport':
       return num(a.minutes) ? `no report for ${fmtNum(a.minutes, a.minutes < 10 ? 1 : 0, 'min')}` : '';
+    case 'voiceMessage':
+      return num(a.durationMs) ? `${fmtNum(a.durationMs / 1000, 1, 's')} voice clip` : '';
+    case 'commandResult':
+      return [a.commandType, a.status, a.result].filter((x) => typeof x === 'string' && x).join(' · ');
     default:
       return '';
   }
@@ -202,9 +209,10 @@ function row(e) {
         ${det ? `<div class="small" data-testid="event-detail">${escapeHtml(det)}</div>` : ''}
         ${handled ? `<div class="small ev-handled" data-testid="event-ack-info">${escapeHtml(handled)}</div>` : ''}
         ${e.note ? `<div class="small ev-note" data-testid="event-note">“${escapeHtml(e.note)}”</div>` : ''}
-        ${e.state !== 'closed' ? `<div class="ev-actions">
+        ${e.state !== 'closed' || e.type === 'voiceMessage' ? `<div class="ev-actions">
+          ${e.type === 'voiceMessage' ? `<button type="button" class="small-btn" data-action="voice" data-testid="event-voice-${e.id}">Listen</button>` : ''}
           ${open ? `<button type="button" class="small-btn${crit ? ' primary' : ''}" data-action="ack" data-testid="event-ack-${e.id}">Acknowledge</button>` : ''}
-          <button type="button" class="small-btn" data-action="close" data-testid="event-close-${e.id}">Close</button>
+          ${e.state !== 'closed' ? `<button type="button" class="small-btn" data-action="close" data-testid="event-close-${e.id}">Close</button>` : ''}
         </div>` : ''}
       </div>
     </li>`;

@@ -1,10 +1,10 @@
 // trackd web UI entry point: login, layout/tabs, live socket, and wiring of
-// the views (map, devices, alerts, history, health, rules).
+// the views (map, devices, commands and voice, alerts, history, health, rules).
 
 import './style.css';
 import { api, ApiError, onUnauthorized } from './api.js';
 import {
-  state, setDevices, mergeDevices, mergePositions, mergeEvents, rememberPositions, select,
+  state, setDevices, mergeDevices, mergePositions, mergeEvents, mergeCommands, rememberPositions, select,
 } from './state.js';
 import { LiveSocket } from './socket.js';
 import { initMap, setTiles, fitAllOnce, invalidate } from './map.js';
@@ -18,6 +18,7 @@ import { initDraw } from './draw.js';
 import { initGeofences, loadGeofences } from './geofences.js';
 import { initRules, loadRules } from './rules.js';
 import { initNotifications, loadNotifications } from './notifications.js';
+import { initCommands, prepareCommands, refreshCommands } from './commands.js';
 import { $, $$, toast } from './util.js';
 
 const NARROW = window.matchMedia('(max-width: 768px)');
@@ -31,6 +32,7 @@ const socket = new LiveSocket({
     if (Array.isArray(msg.devices)) mergeDevices(msg.devices);
     if (Array.isArray(msg.positions)) mergePositions(msg.positions);
     if (Array.isArray(msg.events)) mergeEvents(msg.events, true);
+    if (Array.isArray(msg.commands)) mergeCommands(msg.commands);
     fitAllOnce();
   },
   async open(reconnect) {
@@ -39,6 +41,7 @@ const socket = new LiveSocket({
     try {
       setDevices(await api.devices());
       await refreshEvents();
+      refreshCommands();
       backfillFixes();
     } catch { /* the next messages will bring us up to date */ }
   },
@@ -63,6 +66,9 @@ const socket = new LiveSocket({
 
 // --- layout -------------------------------------------------------------------
 
+/** The tab a pane belongs to: a device's commands are part of the devices tab. */
+const tabOf = (p) => (p === 'commands' ? 'devices' : p);
+
 /** Show a tab. On wide screens the map is always visible next to the sidebar. */
 function showTab(name) {
   if (name !== 'map') pane = name;
@@ -70,7 +76,7 @@ function showTab(name) {
   document.body.dataset.pane = pane;
   for (const p of $$('.pane')) p.hidden = p.dataset.pane !== pane;
   for (const b of $$('#tabs [data-tab]')) {
-    const active = b.dataset.tab === name || (!NARROW.matches && b.dataset.tab === pane);
+    const active = b.dataset.tab === tabOf(name) || (!NARROW.matches && b.dataset.tab === tabOf(pane));
     b.classList.toggle('active', active);
     b.setAttribute('aria-selected', active ? 'true' : 'false');
   }
@@ -100,6 +106,12 @@ function refreshSection() {
   if (section === 'rules') loadRules();
   else if (section === 'geofences') loadGeofences();
   else loadNotifications();
+}
+
+/** The commands and voice messages of a device, in the sidebar. */
+function openCommands(id, focus) {
+  showTab('commands');
+  prepareCommands(id, { focus });
 }
 
 /** Make sure the map is on screen (phones show either the map or a list). */
@@ -213,7 +225,7 @@ async function startApp(user) {
       onOpenHistory: (id) => { showTab('history'); prepareHistory(id); },
       onOpenHealth: (id) => { showTab('health'); prepareHealth(id); },
     });
-    initEvents({ onShowOnMap: showMap });
+    initEvents({ onShowOnMap: showMap, onOpenVoice: (id) => openCommands(id, 'voice') });
     initHistory();
     initHealth();
     initGeofences({
@@ -222,6 +234,8 @@ async function startApp(user) {
     });
     initRules();
     initNotifications();
+    initCommands({ open: (id) => openCommands(id) });
+    $('#commands-back').addEventListener('click', () => showTab('devices'));
     showSection(section, false);
     // Selecting a device in the list on a phone brings the map up.
     $('#device-list').addEventListener('click', (ev) => {

@@ -7,6 +7,7 @@
 //   events             events added or changed (payload: {events, updated, reminders, live}:
 //                      new ones, ones whose state changed, reminders of open critical ones)
 //   geofences          the geofence list changed (payload: array)
+//   commands           commands created or changed status, from the live feed (payload: array)
 //   fixes              fetched records gave devices a newer fix (payload: array of ids)
 //   select             the selected device changed (payload: id or null)
 
@@ -181,6 +182,12 @@ function eventChanged(a, b) {
     return true;
   }
   return false;
+}
+
+/** Commands pushed by the live feed; the views keep the lists they show. */
+export function mergeCommands(list) {
+  const valid = (list || []).filter((c) => c && c.id != null && c.deviceId != null);
+  if (valid.length) emit('commands', valid);
 }
 
 /** Replace the geofence list (GET /api/geofences). */
