@@ -1124,6 +1124,8 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
         touch_device(srv, dev);
     }
     reply(srv, src->ep, seq, ctx->reply, ctx->reply_len);
+    if (dev && !dev->ep)
+        dev->ep = src->ep; /* its other link closed: this one carries commands now */
     if (dev && ctx->ack[0])
         command_answered(srv, dev, ctx);
     if (dev && dev->queued > 0 && dev->ep == src->ep)

@@ -731,8 +731,8 @@ static void h_commands_create(td_req *r, json_t *body, const int64_t *ids)
         return;
     }
 
-    char *text = json_dumps(attrs && json_is_object(attrs) ? attrs : json_object(),
-                            JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = attrs && json_is_object(attrs) ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)
+                                                : strdup("{}");
     int64_t now = td_now_ms();
     td_store_command c = {.device_id = d->st.id,
                           .user_id = r->who.id,

@@ -227,6 +227,10 @@ try:
                 {"deviceId": W, "type": "positionSingle", "attributes": [1]}), 400,
            "attributes must be an object", "must be an object")
     expect(send(hp, admin, W, "custom"), 400, "custom needs data or hex")
+    r = call(hp, admin, "POST", "/api/commands", {"deviceId": W, "type": "findDevice"})
+    t.check(r.status == 200 and (r.json() or {}).get("attributes") == {},
+            f"a command without attributes: {r!r}")
+    t.check(recv_frames(w, 1) == watch_frame("FIND"), "FIND sent")
     t.check(t.recv_quiet(w, 0.3) == b"", "nothing was sent for refused commands")
 
     # Permissions: bob cannot see the watch.
@@ -243,8 +247,8 @@ try:
 
     # The history, newest first, with who sent each.
     hist = call(hp, admin, "GET", f"/api/commands?deviceId={W}").json() or []
-    t.check([c["type"] for c in hist] == ["message", "voiceMonitoring", "sosNumber",
-                                          "positionSingle"] and
+    t.check([c["type"] for c in hist] == ["findDevice", "message", "voiceMonitoring",
+                                          "sosNumber", "positionSingle"] and
             all(c["user"] == "admin" for c in hist), f"history: {[c['type'] for c in hist]}")
 
     # UDP: with --udp-fresh 0 a command waits for the device's next datagram.
@@ -288,7 +292,7 @@ try:
     w.close()
     u.close()
 finally:
-    srv.stop()
+    t.check(srv.stop() == 0, "clean exit on SIGTERM (no leak under the sanitizers)")
 
 # ---- run 2 and 3: queued across a restart; UDP sent at once while fresh ----------------------
 
@@ -397,6 +401,6 @@ try:
     iw.close()
     w.close()
 finally:
-    srv.stop()
+    t.check(srv.stop() == 0, "clean exit on SIGTERM (no leak under the sanitizers)")
 
 t.finish("commands")
