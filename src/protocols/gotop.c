@@ -33,11 +33,11 @@
  */
 #include "protocols/registry.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/text.h"
+#include "protocols/encode.h"
 
 #define GOTOP_MAX_FRAME 2048
 #define GOTOP_MAX_FIELDS 48
@@ -532,75 +532,21 @@ static const td_cmd_type gotop_commands[] = {
     {NULL},
 };
 
-/* One encode() call: the command, its output and where errors go. */
-struct gotop_enc {
-    const td_command *cmd;
-    uint8_t *out;
-    size_t cap, n;
-    bool over; /* something did not fit: nothing is written past cap */
-    char *err;
-    size_t errcap;
-};
-
-static int enc_fail(struct gotop_enc *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int enc_fail(struct gotop_enc *e, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->err, e->errcap, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static void put(struct gotop_enc *e, const void *data, size_t n)
-{
-    if (e->over || n > e->cap - e->n) {
-        e->over = true;
-        return;
-    }
-    memcpy(e->out + e->n, data, n);
-    e->n += n;
-}
-
-static void putf(struct gotop_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void putf(struct gotop_enc *e, const char *fmt, ...)
-{
-    char buf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        e->over = true;
-    else
-        put(e, buf, (size_t)n);
-}
-
-/* The argument for parameter `name`; NULL when the type has no such one. */
-static const td_cmd_arg *arg(const struct gotop_enc *e, const char *name)
-{
-    int i = td_cmd_param_index(e->cmd->def, name);
-    return i < 0 ? NULL : &e->cmd->arg[i];
-}
-
 /* `M1,<nnn><S|M|H>`: seconds up to 255, else whole minutes up to 255, else
  * whole hours up to 90 (the device's limits, location.io's builder). */
-static int enc_interval(struct gotop_enc *e, long sec)
+static int enc_interval(td_enc *e, long sec)
 {
     if (sec >= 1 && sec <= 255)
-        putf(e, "M1,%03ldS", sec);
+        td_enc_putf(e, "M1,%03ldS", sec);
     else if (sec > 0 && sec % 60 == 0 && sec / 60 <= 255)
-        putf(e, "M1,%03ldM", sec / 60);
+        td_enc_putf(e, "M1,%03ldM", sec / 60);
     else if (sec > 0 && sec % 3600 == 0 && sec / 3600 <= 90)
-        putf(e, "M1,%03ldH", sec / 3600);
+        td_enc_putf(e, "M1,%03ldH", sec / 3600);
     else
-        return enc_fail(e, TD_EINVAL,
-                        "gotop: an interval of %ld s cannot be sent: use 1-255 s, whole minutes "
-                        "up to 255 min or whole hours up to 90 h",
-                        sec);
+        return td_enc_fail(e, TD_EINVAL,
+                           "gotop: an interval of %ld s cannot be sent: use 1-255 s, whole minutes "
+                           "up to 255 min or whole hours up to 90 h",
+                           sec);
     return 0;
 }
 
@@ -611,7 +557,7 @@ static int enc_interval(struct gotop_enc *e, long sec)
 static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
                   char ack[TD_ACK_MAX], char *err, size_t errcap)
 {
-    struct gotop_enc e = {cmd, out, cap, 0, false, err, errcap};
+    td_enc e = {.proto = "gotop", .cmd = cmd, .out = out, .cap = cap, .err = err, .errcap = errcap};
     const char *type = cmd->def->type;
     const td_cmd_arg *a;
     int rc = 0;
@@ -620,67 +566,57 @@ static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size
     *len = 0;
     ack[0] = '\0';
     if (strcmp(type, "custom") == 0) {
-        const td_cmd_arg *data = arg(&e, "data"), *hex = arg(&e, "hex");
-        if (data->set == hex->set)
-            return enc_fail(&e, TD_EINVAL, "gotop: give data or hex");
-        a = data->set ? data : hex;
-        put(&e, a->str, a->len);
-        goto done;
+        rc = td_enc_custom(&e, NULL);
+        return rc < 0 ? rc : td_enc_done(&e, len, ack);
     }
 
     const char *pw = GOTOP_PASSWORD_DEFAULT;
     size_t pwlen = strlen(pw);
-    if ((a = arg(&e, "password")) && a->set) {
+    if ((a = td_enc_arg(&e, "password")) && a->set) {
         bool digits = a->len == 6;
         for (size_t i = 0; digits && i < a->len; i++)
             digits = is_digit((unsigned char)a->str[i]);
         if (!digits)
-            return enc_fail(&e, TD_EINVAL, "gotop: the password must be 6 digits");
+            return td_enc_fail(&e, TD_EINVAL, "gotop: the password must be 6 digits");
         pw = a->str;
         pwlen = a->len;
     }
-    put(&e, ":", 1);
-    put(&e, pw, pwlen);
+    td_enc_put(&e, ":", 1);
+    td_enc_put(&e, pw, pwlen);
 
     if (strcmp(type, "positionSingle") == 0) {
-        put(&e, "F", 1);
+        td_enc_put(&e, "F", 1);
         snprintf(ack, TD_ACK_MAX, "F");
     } else if (strcmp(type, "positionPeriodic") == 0) {
-        if ((rc = enc_interval(&e, arg(&e, "frequency")->num)) < 0)
+        if ((rc = enc_interval(&e, td_enc_arg(&e, "frequency")->num)) < 0)
             return rc;
         snprintf(ack, TD_ACK_MAX, "M");
     } else if (strcmp(type, "sosNumber") == 0) {
-        long index = arg(&e, "index")->num;
-        a = arg(&e, "phone");
+        long index = td_enc_arg(&e, "index")->num;
+        a = td_enc_arg(&e, "phone");
         /* The document wants the number with its country code and '+'. */
-        putf(&e, "A%ld,%s", index, a->len && a->str[0] == '+' ? "" : "+");
-        put(&e, a->str, a->len);
+        td_enc_putf(&e, "A%ld,%s", index, a->len && a->str[0] == '+' ? "" : "+");
+        td_enc_put(&e, a->str, a->len);
         snprintf(ack, TD_ACK_MAX, "A%ld", index);
     } else if (strcmp(type, "voiceMonitoring") == 0) {
-        put(&e, "U1", 2);
+        td_enc_put(&e, "U1", 2);
         snprintf(ack, TD_ACK_MAX, "U1");
     } else if (strcmp(type, "alarmBattery") == 0) {
-        putf(&e, "N%d,%02ld", arg(&e, "enable")->num ? 1 : 0, arg(&e, "threshold")->num);
+        td_enc_putf(&e, "N%d,%02ld", td_enc_arg(&e, "enable")->num ? 1 : 0,
+                    td_enc_arg(&e, "threshold")->num);
         snprintf(ack, TD_ACK_MAX, "N");
     } else if (strcmp(type, "setTimezone") == 0) {
-        long tz = arg(&e, "timezone")->num;
+        long tz = td_enc_arg(&e, "timezone")->num;
         if (tz % 60 != 0)
-            return enc_fail(&e, TD_EINVAL,
-                            "gotop: the time zone must be whole hours (%ld min is not)", tz);
-        putf(&e, "L%c%02ld", tz < 0 ? '-' : '+', (tz < 0 ? -tz : tz) / 60);
+            return td_enc_fail(&e, TD_EINVAL,
+                               "gotop: the time zone must be whole hours (%ld min is not)", tz);
+        td_enc_putf(&e, "L%c%02ld", tz < 0 ? '-' : '+', (tz < 0 ? -tz : tz) / 60);
         snprintf(ack, TD_ACK_MAX, "L");
     } else {
-        return enc_fail(&e, TD_EUNSUPPORTED, "gotop: no command '%s'", type);
+        return td_enc_fail(&e, TD_EUNSUPPORTED, "gotop: no command '%s'", type);
     }
-    put(&e, "#", 1);
-done:
-    if (e.over) {
-        ack[0] = '\0';
-        return enc_fail(&e, TD_ETOOBIG, "gotop: the %s command does not fit in %zu bytes", type,
-                        cap);
-    }
-    *len = e.n;
-    return 0;
+    td_enc_put(&e, "#", 1);
+    return td_enc_done(&e, len, ack);
 }
 
 const td_protocol td_proto_gotop = {

@@ -28,11 +28,11 @@
  */
 #include <ctype.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/text.h"
+#include "protocols/encode.h"
 #include "protocols/registry.h"
 
 #define IW_MAX_FRAME 16384 /* media chunks: header + payload, hex or raw */
@@ -1133,130 +1133,13 @@ static const struct {
     {"measureSpo2", "XZ"},      {"measureTemperature", "XT"},
 };
 
-/* One encode() call: the command, its output and where errors go. */
-struct iw_enc {
-    const td_command *cmd;
-    uint8_t *out;
-    size_t cap, n;
-    bool over; /* something did not fit: nothing is written past cap */
-    char *err;
-    size_t errcap;
-};
-
-static int enc_fail(struct iw_enc *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int enc_fail(struct iw_enc *e, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->err, e->errcap, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static void put(struct iw_enc *e, const void *data, size_t n)
-{
-    if (e->over || n > e->cap - e->n) {
-        e->over = true;
-        return;
-    }
-    if (n)
-        memcpy(e->out + e->n, data, n);
-    e->n += n;
-}
-
-static void putf(struct iw_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void putf(struct iw_enc *e, const char *fmt, ...)
-{
-    char buf[96];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        e->over = true;
-    else
-        put(e, buf, (size_t)n);
-}
-
-static const td_cmd_arg *arg(const struct iw_enc *e, const char *name)
-{
-    int i = td_cmd_param_index(e->cmd->def, name);
-    return i < 0 ? NULL : &e->cmd->arg[i];
-}
-
 /* `,<value>` of a phone parameter; just `,` when it is left out. */
-static void put_phone(struct iw_enc *e, const char *name)
+static void put_phone(td_enc *e, const char *name)
 {
-    const td_cmd_arg *a = arg(e, name);
-    put(e, ",", 1);
+    const td_cmd_arg *a = td_enc_arg(e, name);
+    td_enc_put(e, ",", 1);
     if (a->set)
-        put(e, a->str, a->len);
-}
-
-/*
- * UTF-8 text as UTF-16BE hex, 4 upper-case digits a unit, characters beyond
- * the BMP as surrogate pairs. Returns false when s is not valid UTF-8.
- */
-static bool put_utf16_hex(struct iw_enc *e, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-    while (p < end) {
-        unsigned long cp;
-        int more;
-        if (*p < 0x80) {
-            cp = *p;
-            more = 0;
-        } else if ((*p & 0xE0) == 0xC0) {
-            cp = *p & 0x1F;
-            more = 1;
-        } else if ((*p & 0xF0) == 0xE0) {
-            cp = *p & 0x0F;
-            more = 2;
-        } else if ((*p & 0xF8) == 0xF0) {
-            cp = *p & 0x07;
-            more = 3;
-        } else {
-            return false;
-        }
-        if (end - p <= more)
-            return false;
-        for (int i = 1; i <= more; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3F);
-        }
-        static const unsigned long least[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < least[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += more + 1;
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            putf(e, "%04lX%04lX", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
-        } else {
-            putf(e, "%04lX", cp);
-        }
-    }
-    return true;
-}
-
-/*
- * Minutes east of UTC as the hours BP00/BP20 carry: "8", "-5", and decimal
- * hours for the others ("5.5", "5.75", "-0.5"), as the login reply writes
- * them. False unless a multiple of 15 minutes.
- */
-static bool tz_hours(long min, char out[24])
-{
-    static const char *const frac[] = {"", ".25", ".5", ".75"};
-    long a = min < 0 ? -min : min;
-
-    if (a % 15)
-        return false;
-    snprintf(out, 24, "%s%ld%s", min < 0 ? "-" : "", a / 60, frac[a % 60 / 15]);
-    return true;
+        td_enc_put(e, a->str, a->len);
 }
 
 /*
@@ -1268,71 +1151,60 @@ static bool tz_hours(long min, char out[24])
 static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
                   char ack[TD_ACK_MAX], char *err, size_t errcap)
 {
-    struct iw_enc e = {cmd, out, cap, 0, false, err, errcap};
+    td_enc e = {.proto = "iw", .cmd = cmd, .out = out, .cap = cap, .err = err, .errcap = errcap};
     const char *type = cmd->def->type, *code = NULL;
     const td_cmd_arg *a;
-    char serial[8], tz[24];
+    char serial[8], tz[TD_ENC_TZ_MAX];
+    int rc;
 
     *len = 0;
     ack[0] = '\0';
     if (strcmp(type, "custom") == 0) {
-        const td_cmd_arg *data = arg(&e, "data"), *hex = arg(&e, "hex");
-        if (data->set == hex->set)
-            return enc_fail(&e, TD_EINVAL, "iw: give data or hex");
-        a = data->set ? data : hex;
-        put(&e, a->str, a->len);
-        goto done;
+        rc = td_enc_custom(&e, NULL);
+        return rc < 0 ? rc : td_enc_done(&e, len, ack);
     }
     if (!s || !s->device_id[0])
-        return enc_fail(&e, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
+        return td_enc_fail(&e, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
     if (s->state[0] & IW_STATE_TRV) {
         if (strcmp(type, "positionSingle") != 0)
-            return enc_fail(&e, TD_EINVAL, "iw: %s is not documented for TRV devices", type);
-        put(&e, "TRVBP20#", 8);
-        goto done;
+            return td_enc_fail(&e, TD_EINVAL, "iw: %s is not documented for TRV devices", type);
+        td_enc_put(&e, "TRVBP20#", 8);
+        return td_enc_done(&e, len, ack);
     }
     for (size_t i = 0; i < sizeof(iw_codes) / sizeof(iw_codes[0]); i++)
         if (strcmp(iw_codes[i].type, type) == 0)
             code = iw_codes[i].code;
     if (!code)
-        return enc_fail(&e, TD_EUNSUPPORTED, "iw: no command '%s'", type);
+        return td_enc_fail(&e, TD_EUNSUPPORTED, "iw: no command '%s'", type);
 
     int64_t id = cmd->id % 1000000;
     snprintf(serial, sizeof(serial), "%06d", (int)(id < 0 ? id + 1000000 : id));
-    putf(&e, "IWBP%s,%s,%s", code, s->device_id, serial);
+    td_enc_putf(&e, "IWBP%s,%s,%s", code, s->device_id, serial);
     if (strcmp(type, "positionPeriodic") == 0) {
-        putf(&e, ",%ld", arg(&e, "frequency")->num);
+        td_enc_putf(&e, ",%ld", td_enc_arg(&e, "frequency")->num);
     } else if (strcmp(type, "sosNumber") == 0) {
         put_phone(&e, "phone1");
         put_phone(&e, "phone2");
         put_phone(&e, "phone3");
-    } else if ((a = arg(&e, "phone"))) { /* voiceMonitoring, callBack, call */
+    } else if ((a = td_enc_arg(&e, "phone"))) { /* voiceMonitoring, callBack, call */
         put_phone(&e, "phone");
     } else if (strcmp(type, "message") == 0) {
-        a = arg(&e, "message");
-        put(&e, ",", 1);
-        if (!put_utf16_hex(&e, a->str, a->len))
-            return enc_fail(&e, TD_EINVAL, "iw: the message is not valid UTF-8");
+        a = td_enc_arg(&e, "message");
+        td_enc_put(&e, ",", 1);
+        if (!td_enc_utf16_hex(&e, a->str, a->len))
+            return td_enc_fail(&e, TD_EINVAL, "iw: the message is not valid UTF-8");
     } else if (strcmp(type, "alarmFall") == 0) {
-        putf(&e, ",%d", arg(&e, "enable")->num ? 1 : 0);
+        td_enc_putf(&e, ",%d", td_enc_arg(&e, "enable")->num ? 1 : 0);
     } else if (strcmp(type, "setTimezone") == 0) {
-        long min = arg(&e, "timezone")->num;
-        if (!tz_hours(min, tz))
-            return enc_fail(&e, TD_EINVAL,
-                            "iw: the time zone must be a multiple of 15 minutes (%ld is not)", min);
-        putf(&e, ",%ld,%s", arg(&e, "language")->num, tz);
+        if ((rc = td_enc_tz_hours(&e, td_enc_arg(&e, "timezone")->num, tz)) < 0)
+            return rc;
+        td_enc_putf(&e, ",%ld,%s", td_enc_arg(&e, "language")->num, tz);
     } else if (strcmp(type, "takePhoto") == 0) {
-        put(&e, ",1", 2);
+        td_enc_put(&e, ",1", 2);
     }
-    put(&e, "#", 1);
+    td_enc_put(&e, "#", 1);
     snprintf(ack, TD_ACK_MAX, "%s,%s", code, serial);
-done:
-    if (e.over) {
-        ack[0] = '\0';
-        return enc_fail(&e, TD_ETOOBIG, "iw: the %s command does not fit in %zu bytes", type, cap);
-    }
-    *len = e.n;
-    return 0;
+    return td_enc_done(&e, len, ack);
 }
 
 const td_protocol td_proto_iw = {

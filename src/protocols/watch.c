@@ -39,6 +39,7 @@
 #include <strings.h>
 
 #include "core/text.h"
+#include "protocols/encode.h"
 #include "protocols/registry.h"
 
 #define WATCH_MAX_FRAME 65600
@@ -1038,113 +1039,16 @@ static const struct {
     {"takePhoto", "rcapture"},
 };
 
-/* One encode() call. n counts every byte the frame needs, also those that
- * did not fit (over); nothing is written past cap. */
-struct watch_enc {
-    const td_command *cmd;
-    uint8_t *out;
-    size_t cap, n;
-    bool over;
-    char *err;
-    size_t errcap;
-};
-
-static int enc_fail(struct watch_enc *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int enc_fail(struct watch_enc *e, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->err, e->errcap, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static void put(struct watch_enc *e, const void *data, size_t n)
-{
-    if (!e->over && n <= e->cap - e->n) {
-        if (n)
-            memcpy(e->out + e->n, data, n);
-    } else {
-        e->over = true;
-    }
-    e->n += n;
-}
-
-static void putf(struct watch_enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void putf(struct watch_enc *e, const char *fmt, ...)
-{
-    char buf[96];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    put(e, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
-}
-
-static const td_cmd_arg *arg(const struct watch_enc *e, const char *name)
-{
-    int i = td_cmd_param_index(e->cmd->def, name);
-    return i < 0 ? NULL : &e->cmd->arg[i];
-}
-
-/* UTF-8 text as UTF-16BE hex, 4 upper-case digits a unit, characters beyond
- * the BMP as surrogate pairs. Returns false when s is not valid UTF-8. */
-static bool put_utf16_hex(struct watch_enc *e, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-    while (p < end) {
-        unsigned long cp;
-        int more;
-        if (*p < 0x80) {
-            cp = *p;
-            more = 0;
-        } else if ((*p & 0xE0) == 0xC0) {
-            cp = *p & 0x1F;
-            more = 1;
-        } else if ((*p & 0xF0) == 0xE0) {
-            cp = *p & 0x0F;
-            more = 2;
-        } else if ((*p & 0xF8) == 0xF0) {
-            cp = *p & 0x07;
-            more = 3;
-        } else {
-            return false;
-        }
-        if (end - p <= more)
-            return false;
-        for (int i = 1; i <= more; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3F);
-        }
-        static const unsigned long least[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < least[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += more + 1;
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            putf(e, "%04lX%04lX", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
-        } else {
-            putf(e, "%04lX", cp);
-        }
-    }
-    return true;
-}
-
 /* Binary data with 0x7D, '[', ']', ',' and '*' escaped as 0x7D 0x01..0x05. */
-static void put_escaped(struct watch_enc *e, const char *data, size_t n)
+static void put_escaped(td_enc *e, const char *data, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const uint8_t *x = memchr(escaped, (uint8_t)data[i], sizeof(escaped));
         uint8_t pair[2] = {0x7D, x ? (uint8_t)(x - escaped + 1) : 0};
         if (x)
-            put(e, pair, 2);
+            td_enc_put(e, pair, 2);
         else
-            put(e, data + i, 1);
+            td_enc_put(e, data + i, 1);
     }
 }
 
@@ -1162,38 +1066,32 @@ static void custom_ack(const char *content, size_t n, char ack[TD_ACK_MAX])
 }
 
 /* The content of cmd (everything between the header and ']'); sets ack. */
-static int put_content(struct watch_enc *e, char ack[TD_ACK_MAX])
+static int put_content(td_enc *e, char ack[TD_ACK_MAX])
 {
     const td_cmd_type *t = e->cmd->def;
     const char *word = NULL;
     const td_cmd_arg *a;
+    char tz[TD_ENC_TZ_MAX];
+    int rc;
 
     if (strcmp(t->type, "custom") == 0) {
-        const td_cmd_arg *data = arg(e, "data"), *hex = arg(e, "hex");
-        if (data->set == hex->set)
-            return enc_fail(e, TD_EINVAL, "watch: give data or hex");
-        a = data->set ? data : hex;
-        put(e, a->str, a->len);
+        if ((rc = td_enc_custom(e, &a)) < 0)
+            return rc;
         custom_ack(a->str, a->len, ack);
         return 0;
     }
     if (strcmp(t->type, "sosNumber") == 0) {
-        long index = arg(e, "index")->num;
-        a = arg(e, "phone");
-        putf(e, "SOS%ld,", index);
-        put(e, a->str, a->len);
+        long index = td_enc_arg(e, "index")->num;
+        a = td_enc_arg(e, "phone");
+        td_enc_putf(e, "SOS%ld,", index);
+        td_enc_put(e, a->str, a->len);
         snprintf(ack, TD_ACK_MAX, "SOS%ld", index);
         return 0;
     }
     if (strcmp(t->type, "setTimezone") == 0) {
-        static const char *const frac[] = {"", ".25", ".5", ".75"};
-        long min = arg(e, "timezone")->num, abs = min < 0 ? -min : min;
-        if (abs % 15)
-            return enc_fail(e, TD_EINVAL,
-                            "watch: the time zone must be a multiple of 15 minutes (%ld is not)",
-                            min);
-        putf(e, "LZ,%ld,%s%ld%s", arg(e, "language")->num, min < 0 ? "-" : "", abs / 60,
-             frac[abs % 60 / 15]);
+        if ((rc = td_enc_tz_hours(e, td_enc_arg(e, "timezone")->num, tz)) < 0)
+            return rc;
+        td_enc_putf(e, "LZ,%ld,%s", td_enc_arg(e, "language")->num, tz);
         snprintf(ack, TD_ACK_MAX, "LZ");
         return 0;
     }
@@ -1202,32 +1100,32 @@ static int put_content(struct watch_enc *e, char ack[TD_ACK_MAX])
         if (strcmp(watch_words[i].type, t->type) == 0)
             word = watch_words[i].word;
     if (!word)
-        return enc_fail(e, TD_EUNSUPPORTED, "watch: no command '%s'", t->type);
+        return td_enc_fail(e, TD_EUNSUPPORTED, "watch: no command '%s'", t->type);
     size_t wl = strcspn(word, ",");
     for (size_t i = 0; i < wl && i < TD_ACK_MAX - 1; i++)
         ack[i] = (char)toupper((unsigned char)word[i]);
     ack[wl < TD_ACK_MAX - 1 ? wl : TD_ACK_MAX - 1] = '\0';
-    put(e, word, strlen(word));
+    td_enc_put(e, word, strlen(word));
     for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++) {
         a = &e->cmd->arg[i];
-        put(e, ",", 1);
+        td_enc_put(e, ",", 1);
         switch (t->params[i].kind) {
         case TD_PARAM_INT:
-            putf(e, "%ld", a->num);
+            td_enc_putf(e, "%ld", a->num);
             break;
         case TD_PARAM_BOOL:
-            put(e, a->num ? "1" : "0", 1);
+            td_enc_put(e, a->num ? "1" : "0", 1);
             break;
         case TD_PARAM_TEXT:
-            if (!put_utf16_hex(e, a->str, a->len))
-                return enc_fail(e, TD_EINVAL, "watch: the %s is not valid UTF-8",
-                                t->params[i].name);
+            if (!td_enc_utf16_hex(e, a->str, a->len))
+                return td_enc_fail(e, TD_EINVAL, "watch: the %s is not valid UTF-8",
+                                   t->params[i].name);
             break;
         case TD_PARAM_DATA:
             put_escaped(e, a->str, a->str ? a->len : 0);
             break;
         default: /* PHONE, HEX: as given */
-            put(e, a->str, a->str ? a->len : 0);
+            td_enc_put(e, a->str, a->str ? a->len : 0);
             break;
         }
     }
@@ -1243,43 +1141,39 @@ static int put_content(struct watch_enc *e, char ack[TD_ACK_MAX])
 static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
                   char ack[TD_ACK_MAX], char *err, size_t errcap)
 {
-    struct watch_enc e = {cmd, out, cap, 0, false, err, errcap};
+    td_enc e = {.proto = "watch", .cmd = cmd, .out = out, .cap = cap, .err = err, .errcap = errcap};
     struct watch_state st = {{0, 0}, 0};
     int rc;
 
     *len = 0;
     ack[0] = '\0';
     if (!s || !s->device_id[0])
-        return enc_fail(&e, TD_EINVAL, "watch: no device id for this device yet");
+        return td_enc_fail(&e, TD_EINVAL, "watch: no device id for this device yet");
     memcpy(&st, s->state, sizeof(st));
     if (!st.mf[0])
         memcpy(st.mf, WATCH_MF_DEFAULT, 2);
-    putf(&e, "[%.2s*%s*%s", st.mf, s->device_id, st.indexed ? WATCH_SEQ_DOWNLINK "*" : "");
+    td_enc_putf(&e, "[%.2s*%s*%s", st.mf, s->device_id, st.indexed ? WATCH_SEQ_DOWNLINK "*" : "");
     size_t lf = e.n;
-    put(&e, "0000*", 5);
+    td_enc_put(&e, "0000*", 5);
     size_t content = e.n;
     if ((rc = put_content(&e, ack)) < 0) {
         ack[0] = '\0';
         return rc;
     }
-    size_t clen = e.n - content;
-    put(&e, "]", 1);
+    size_t clen = e.n - content; /* e.n also counts what did not fit */
+    td_enc_put(&e, "]", 1);
     if (clen > WATCH_CONTENT_MAX) {
         ack[0] = '\0';
-        return enc_fail(&e, TD_ETOOBIG,
-                        "watch: the %s content is %zu bytes, a frame holds at most %d",
-                        cmd->def->type, clen, WATCH_CONTENT_MAX);
+        return td_enc_fail(&e, TD_ETOOBIG,
+                           "watch: the %s content is %zu bytes, a frame holds at most %d",
+                           cmd->def->type, clen, WATCH_CONTENT_MAX);
     }
-    if (e.over) {
-        ack[0] = '\0';
-        return enc_fail(&e, TD_ETOOBIG, "watch: the %s command does not fit in %zu bytes",
-                        cmd->def->type, cap);
+    if (!e.over) {
+        char hex[5];
+        snprintf(hex, sizeof(hex), "%04zX", clen);
+        memcpy(out + lf, hex, 4);
     }
-    char hex[5];
-    snprintf(hex, sizeof(hex), "%04zX", clen);
-    memcpy(out + lf, hex, 4);
-    *len = e.n;
-    return 0;
+    return td_enc_done(&e, len, ack);
 }
 
 const td_protocol td_proto_watch = {

@@ -289,3 +289,136 @@ int td_test_vector_holds(json_t *v, const td_test_run *run)
     }
     return vec_fail(v, run, "unknown expectation");
 }
+
+void td_test_cmd_start(td_test_cmd *tc, const td_protocol *p, const char *type)
+{
+    memset(tc, 0, sizeof(*tc));
+    tc->proto = p;
+    tc->cmd.def = td_cmd_type_find(p, type);
+    if (!tc->cmd.def)
+        fail_msg("%s has no command %s", p->name, type);
+    tc->cmd.id = 42;
+    for (int i = 0; i < TD_CMD_PARAMS_MAX && tc->cmd.def->params[i].name; i++)
+        if (tc->cmd.def->params[i].kind == TD_PARAM_INT)
+            tc->cmd.arg[i].num = tc->cmd.def->params[i].def;
+}
+
+td_cmd_arg *td_test_cmd_arg(td_test_cmd *tc, const char *name)
+{
+    int i = td_cmd_param_index(tc->cmd.def, name);
+    if (i < 0)
+        fail_msg("%s has no parameter %s", tc->cmd.def->type, name);
+    tc->cmd.arg[i].set = true;
+    return &tc->cmd.arg[i];
+}
+
+void td_test_cmd_num(td_test_cmd *tc, const char *name, long v)
+{
+    td_test_cmd_arg(tc, name)->num = v;
+}
+
+void td_test_cmd_str(td_test_cmd *tc, const char *name, const char *v)
+{
+    td_cmd_arg *a = td_test_cmd_arg(tc, name);
+    a->str = v;
+    a->len = strlen(v);
+}
+
+void td_test_expect_commands(const td_protocol *p, const char *const *types, size_t n)
+{
+    size_t count = 0;
+    for (const td_cmd_type *t = p->commands; t->type; t++, count++) {
+        assert_non_null(t->label);
+        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
+            assert_non_null(t->params[i].label);
+    }
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(td_cmd_type_find(p, types[i]));
+}
+
+td_session *td_test_session(td_session *s, const char *device_id)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->device_id, sizeof(s->device_id), "%s", device_id);
+    return s;
+}
+
+void td_test_expect_encode_n(const td_test_cmd *tc, const td_session *s, const void *want, size_t n,
+                             const char *ack)
+{
+    static uint8_t out[1024];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    int rc = tc->proto->encode(s, &tc->cmd, out, sizeof(out), &len, key, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("%s: %d %s", tc->cmd.def->type, rc, err);
+    if (len != n || memcmp(out, want, n) != 0)
+        fail_msg("%s: got '%.*s', want '%.*s'", tc->cmd.def->type, (int)len, (const char *)out,
+                 (int)n, (const char *)want);
+    assert_string_equal(key, ack);
+}
+
+void td_test_expect_encode(const td_test_cmd *tc, const td_session *s, const char *want,
+                           const char *ack)
+{
+    td_test_expect_encode_n(tc, s, want, strlen(want), ack);
+}
+
+void td_test_expect_plain(td_test_cmd *tc, const td_protocol *p, td_session *(*session)(void),
+                          const td_test_plain *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        td_test_cmd_start(tc, p, list[i].type);
+        td_test_expect_encode(tc, session(), list[i].bytes, list[i].ack);
+    }
+}
+
+void td_test_expect_encode_fail(const td_test_cmd *tc, const td_session *s, int code,
+                                const char *msg)
+{
+    static uint8_t out[1024];
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
+    size_t len = 0;
+
+    assert_int_equal(tc->proto->encode(s, &tc->cmd, out, sizeof(out), &len, key, err, sizeof(err)),
+                     code);
+    assert_string_equal(err, msg);
+    assert_string_equal(key, "");
+    assert_int_equal(len, 0);
+}
+
+void td_test_expect_too_small(const td_test_cmd *tc, const td_session *s, const void *want,
+                              size_t n)
+{
+    static uint8_t out[2048];
+    const char *name = tc->proto->name, *type = tc->cmd.def->type;
+    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX], msg[TD_ERRMSG_MAX];
+    size_t len;
+
+    assert_true(n < sizeof(out));
+    for (size_t cap = 0; cap <= n; cap++) {
+        memset(out, 0xAA, sizeof(out));
+        strcpy(key, "x");
+        len = 99;
+        int rc = tc->proto->encode(s, &tc->cmd, out, cap, &len, key, err, sizeof(err));
+        if (cap == n) {
+            if (rc != 0)
+                fail_msg("%s %s: cap %zu gave %d %s", name, type, cap, rc, err);
+            assert_int_equal(len, n);
+            assert_memory_equal(out, want, n);
+        } else {
+            if (rc != TD_ETOOBIG)
+                fail_msg("%s %s: cap %zu gave %d", name, type, cap, rc);
+            snprintf(msg, sizeof(msg), "%s: the %s command does not fit in %zu bytes", name, type,
+                     cap);
+            assert_string_equal(err, msg);
+            assert_string_equal(key, "");
+            assert_int_equal(len, 0);
+        }
+        for (size_t i = cap; i < sizeof(out); i++)
+            if (out[i] != 0xAA)
+                fail_msg("%s %s: byte %zu written with cap %zu", name, type, i, cap);
+    }
+}

@@ -1,8 +1,9 @@
 /*
  * Shared helpers for the cmocka unit tests: decoding a frame in a fresh or
- * given session, the sanity checks every decoded record must pass, and the
+ * given session, the sanity checks every decoded record must pass, the
  * device vectors (tests/vectors/seed-protocols.jsonl) with their
- * expectations.
+ * expectations, and building downlink commands and checking what encode()
+ * makes of them.
  */
 #ifndef TRACKD_TEST_SUPPORT_H
 #define TRACKD_TEST_SUPPORT_H
@@ -77,5 +78,55 @@ size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a
  * mismatch prints why and returns 0 (callers count and fail at the end). */
 int td_test_vector_holds(json_t *v, const td_test_run *run);
+
+/* ---- downlink commands ---- */
+
+/* A command being built for protocol `proto`'s encode(). */
+typedef struct td_test_cmd {
+    const td_protocol *proto;
+    td_command cmd;
+} td_test_cmd;
+
+/* Starts a command of `type` for protocol p with id 42, its INT defaults
+ * filled in; fails the test when p has no such type. */
+void td_test_cmd_start(td_test_cmd *tc, const td_protocol *p, const char *type);
+/* The argument `name`, marked as given; fails the test when there is none. */
+td_cmd_arg *td_test_cmd_arg(td_test_cmd *tc, const char *name);
+void td_test_cmd_num(td_test_cmd *tc, const char *name, long v);
+void td_test_cmd_str(td_test_cmd *tc, const char *name, const char *v);
+
+/* p declares exactly the n command types in `types` (in any order), each
+ * with a label and labelled parameters. */
+void td_test_expect_commands(const td_protocol *p, const char *const *types, size_t n);
+
+/* A session that only knows the device id (the device never connected). */
+td_session *td_test_session(td_session *s, const char *device_id);
+
+/* Encodes tc for session s (may be NULL) and expects exactly `want` (n
+ * bytes; a C string for td_test_expect_encode) and the ack key `ack`. */
+void td_test_expect_encode(const td_test_cmd *tc, const td_session *s, const char *want,
+                           const char *ack);
+void td_test_expect_encode_n(const td_test_cmd *tc, const td_session *s, const void *want, size_t n,
+                             const char *ack);
+/* Encoding tc for session s fails with code and exactly msg, no ack, no
+ * length. */
+void td_test_expect_encode_fail(const td_test_cmd *tc, const td_session *s, int code,
+                                const char *msg);
+
+/* A command without arguments: its type, and the bytes and ack key it
+ * encodes to. */
+typedef struct td_test_plain {
+    const char *type, *bytes, *ack;
+} td_test_plain;
+/* Each of the n commands in list, started in tc for protocol p, encodes to
+ * its bytes and ack for a fresh session() each. */
+void td_test_expect_plain(td_test_cmd *tc, const td_protocol *p, td_session *(*session)(void),
+                          const td_test_plain *list, size_t n);
+
+/* tc encodes to `want` (n bytes) in exactly n bytes and no fewer: every
+ * smaller cap gives TD_ETOOBIG ("<proto>: the <type> command does not fit
+ * in <cap> bytes"), no ack, no length and no byte written past cap. */
+void td_test_expect_too_small(const td_test_cmd *tc, const td_session *s, const void *want,
+                              size_t n);
 
 #endif

@@ -5,12 +5,14 @@
  * type encodes with in-range arguments, an output buffer one byte short
  * gives TD_ETOOBIG without a byte written past cap, and errors name the
  * protocol. The bytes themselves are checked per protocol in
- * test_<protocol>.c.
+ * test_<protocol>.c; the shared UTF-16 text encoding is checked here.
  */
 #include "support.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "protocols/encode.h"
 
 #define IMEI "860000000000001" /* a device id every protocol accepts */
 
@@ -103,45 +105,26 @@ static void test_declarations(void **state)
 static void test_every_type_encodes(void **state)
 {
     (void)state;
-    static uint8_t out[512], again[512];
+    static uint8_t out[512];
     td_session s;
-    td_command c;
+    td_test_cmd tc;
 
-    memset(&s, 0, sizeof(s));
-    strcpy(s.device_id, IMEI);
+    td_test_session(&s, IMEI);
     for (size_t k = 0; k < td_protocol_count; k++) {
         const td_protocol *P = td_protocols[k];
         for (const td_cmd_type *t = P->commands; t && t->type; t++) {
             char ack[TD_ACK_MAX] = "x", err[TD_ERRMSG_MAX] = "";
             size_t len = 0;
-            sample(t, 42, &c);
-            int rc = P->encode(&s, &c, out, sizeof(out), &len, ack, err, sizeof(err));
+            tc.proto = P;
+            sample(t, 42, &tc.cmd);
+            int rc = P->encode(&s, &tc.cmd, out, sizeof(out), &len, ack, err, sizeof(err));
             if (rc != 0)
                 fail_msg("%s %s: %d %s", P->name, t->type, rc, err);
             assert_true(len > 0 && len <= sizeof(out));
             assert_true(strlen(ack) < TD_ACK_MAX);
             if (strcmp(t->type, "custom") != 0 && !ack[0])
                 fail_msg("%s %s: no ack key", P->name, t->type);
-
-            for (size_t cap = 0; cap < len; cap++) {
-                char ack2[TD_ACK_MAX] = "x";
-                size_t len2 = 99;
-                memset(again, 0xAA, sizeof(again));
-                rc = P->encode(&s, &c, again, cap, &len2, ack2, err, sizeof(err));
-                if (rc != TD_ETOOBIG)
-                    fail_msg("%s %s: cap %zu gave %d", P->name, t->type, cap, rc);
-                assert_int_equal(strncmp(err, P->name, strlen(P->name)), 0);
-                assert_string_equal(ack2, "");
-                assert_int_equal(len2, 0);
-                for (size_t i = cap; i < sizeof(again); i++)
-                    if (again[i] != 0xAA)
-                        fail_msg("%s %s: byte %zu written with cap %zu", P->name, t->type, i, cap);
-            }
-            size_t len3 = 0;
-            memset(again, 0xAA, sizeof(again));
-            assert_int_equal(P->encode(&s, &c, again, len, &len3, ack, err, sizeof(err)), 0);
-            assert_int_equal(len3, len);
-            assert_memory_equal(again, out, len);
+            td_test_expect_too_small(&tc, &s, out, len);
         }
     }
 }
@@ -154,8 +137,7 @@ static void test_custom_needs_one(void **state)
     td_command c;
     uint8_t out[64];
 
-    memset(&s, 0, sizeof(s));
-    strcpy(s.device_id, IMEI);
+    td_test_session(&s, IMEI);
     for (size_t k = 0; k < td_protocol_count; k++) {
         const td_protocol *P = td_protocols[k];
         const td_cmd_type *t = P->encode ? td_cmd_type_find(P, "custom") : NULL;
@@ -177,12 +159,84 @@ static void test_custom_needs_one(void **state)
     }
 }
 
+/* The protocols' text parameters as UTF-16BE hex (td_enc_utf16_hex). */
+static void test_utf16_hex(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *utf8, *hex;
+    } ok[] = {
+        {"", ""},
+        {"Hi", "00480069"},                                /* ASCII */
+        {"\xc3\xa9\xe2\x82\xac", "00E920AC"},              /* e-acute, euro */
+        {"\xe4\xb8\xad\xe6\x96\x87", "4E2D6587"},          /* CJK, in the BMP */
+        {"\xef\xbf\xbf", "FFFF"},                          /* last of the BMP */
+        {"\xf0\x9f\x98\x80", "D83DDE00"},                  /* U+1F600: a pair */
+        {"A\xf0\x9f\x98\x80\xc3\xa9", "0041D83DDE0000E9"}, /* mixed */
+        {"\xf4\x8f\xbf\xbf", "DBFFDFFF"},                  /* U+10FFFF */
+    };
+    static const char *const bad[] = {
+        "\xff",             /* never a UTF-8 byte */
+        "\x80",             /* continuation first */
+        "a\xc3",            /* cut short */
+        "\xe4\xb8",         /* cut short */
+        "\xe4\x41\x80",     /* not a continuation */
+        "\xc0\x80",         /* overlong NUL */
+        "\xe0\x80\x80",     /* overlong */
+        "\xf0\x80\x80\x80", /* overlong */
+        "\xed\xa0\x80",     /* a surrogate */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xf8\x88\x80\x80", /* 5-byte lead */
+    };
+    uint8_t out[64];
+    char err[8] = "";
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        td_enc e = {.proto = "test", .out = out, .cap = sizeof(out), .err = err, .errcap = 8};
+        if (!td_enc_utf16_hex(&e, ok[i].utf8, strlen(ok[i].utf8)))
+            fail_msg("ok[%zu] refused", i);
+        assert_false(e.over);
+        assert_int_equal(e.n, strlen(ok[i].hex));
+        assert_memory_equal(out, ok[i].hex, e.n);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        td_enc e = {.proto = "test", .out = out, .cap = sizeof(out), .err = err, .errcap = 8};
+        if (td_enc_utf16_hex(&e, bad[i], strlen(bad[i])))
+            fail_msg("bad[%zu] accepted", i);
+    }
+
+    /* A NUL byte is a character like any other. */
+    td_enc e = {.proto = "test", .out = out, .cap = sizeof(out), .err = err, .errcap = 8};
+    assert_true(td_enc_utf16_hex(&e, "\0", 1));
+    assert_int_equal(e.n, 4);
+    assert_memory_equal(out, "0000", 4);
+
+    /* Bounded: a unit that does not fit sets over and writes nothing past
+     * cap; n still counts it. A pair is one piece. */
+    memset(out, 0xAA, sizeof(out));
+    e = (td_enc){.proto = "test", .out = out, .cap = 6, .err = err, .errcap = 8};
+    assert_true(td_enc_utf16_hex(&e, "Hi", 2));
+    assert_true(e.over);
+    assert_int_equal(e.n, 8);
+    assert_memory_equal(out, "0048", 4);
+    for (size_t i = 4; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xAA);
+    memset(out, 0xAA, sizeof(out));
+    e = (td_enc){.proto = "test", .out = out, .cap = 7, .err = err, .errcap = 8};
+    assert_true(td_enc_utf16_hex(&e, "\xf0\x9f\x98\x80", 4));
+    assert_true(e.over);
+    assert_int_equal(e.n, 8);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xAA);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_declarations),
         cmocka_unit_test(test_every_type_encodes),
         cmocka_unit_test(test_custom_needs_one),
+        cmocka_unit_test(test_utf16_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -653,78 +653,22 @@ static void test_bad_fields(void **state)
 
 /* ---- downlink commands (fact sheet §4.2) ---- */
 
-static td_command cmd;
+static td_test_cmd tc;
+static td_session sess;
 
-/* Starts a command of `type` with id 42, its INT defaults filled in. */
-static void cmd_start(const char *type)
+/* A session that only knows the device id (gotop's encode() needs none). */
+static td_session *offline(void)
 {
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.def = td_cmd_type_find(P, type);
-    if (!cmd.def)
-        fail_msg("gotop has no command %s", type);
-    cmd.id = 42;
-    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
-        if (cmd.def->params[i].kind == TD_PARAM_INT)
-            cmd.arg[i].num = cmd.def->params[i].def;
-}
-
-static td_cmd_arg *cmd_arg(const char *name)
-{
-    int i = td_cmd_param_index(cmd.def, name);
-    if (i < 0)
-        fail_msg("%s has no parameter %s", cmd.def->type, name);
-    cmd.arg[i].set = true;
-    return &cmd.arg[i];
-}
-
-static void cmd_num(const char *name, long v)
-{
-    cmd_arg(name)->num = v;
-}
-
-static void cmd_str(const char *name, const char *v)
-{
-    td_cmd_arg *a = cmd_arg(name);
-    a->str = v;
-    a->len = strlen(v);
-}
-
-/* Encodes cmd and expects exactly `want` and the ack key `ack`. */
-static void expect_bytes(const char *want, const char *ack)
-{
-    uint8_t out[256];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-    td_session s;
-
-    memset(&s, 0, sizeof(s));
-    strcpy(s.device_id, IMEI);
-    int rc = P->encode(&s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("%s: %d %s", cmd.def->type, rc, err);
-    assert_int_equal(len, strlen(want));
-    assert_memory_equal(out, want, len);
-    assert_string_equal(key, ack);
-}
-
-static void expect_fail(int code, const char *msg)
-{
-    uint8_t out[256];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-
-    assert_int_equal(P->encode(NULL, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
-    assert_string_equal(err, msg);
-    assert_int_equal(len, 0);
+    return td_test_session(&sess, IMEI);
 }
 
 static void test_encode_locate(void **state)
 {
     (void)state;
-    cmd_start("positionSingle");
-    expect_bytes(":123456F#", "F");
-    cmd_str("password", "654321");
-    expect_bytes(":654321F#", "F");
+    td_test_cmd_start(&tc, P, "positionSingle");
+    td_test_expect_encode(&tc, offline(), ":123456F#", "F");
+    td_test_cmd_str(&tc, "password", "654321");
+    td_test_expect_encode(&tc, offline(), ":654321F#", "F");
 }
 
 static void test_encode_interval(void **state)
@@ -740,9 +684,9 @@ static void test_encode_interval(void **state)
         {324000, ":123456M1,090H#"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        cmd_start("positionPeriodic");
-        cmd_num("frequency", ok[i].sec);
-        expect_bytes(ok[i].bytes, "M");
+        td_test_cmd_start(&tc, P, "positionPeriodic");
+        td_test_cmd_num(&tc, "frequency", ok[i].sec);
+        td_test_expect_encode(&tc, offline(), ok[i].bytes, "M");
     }
     static const long bad[] = {256, 301, 15360, 15301, 90060, 327600};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -751,44 +695,44 @@ static void test_encode_interval(void **state)
                  "gotop: an interval of %ld s cannot be sent: use 1-255 s, whole minutes up to "
                  "255 min or whole hours up to 90 h",
                  bad[i]);
-        cmd_start("positionPeriodic");
-        cmd_num("frequency", bad[i]);
-        expect_fail(TD_EINVAL, msg);
+        td_test_cmd_start(&tc, P, "positionPeriodic");
+        td_test_cmd_num(&tc, "frequency", bad[i]);
+        td_test_expect_encode_fail(&tc, NULL, TD_EINVAL, msg);
     }
 }
 
 static void test_encode_sos_number(void **state)
 {
     (void)state;
-    cmd_start("sosNumber");
-    cmd_num("index", 1);
-    cmd_str("phone", "+4915112345678");
-    expect_bytes(":123456A1,+4915112345678#", "A1");
+    td_test_cmd_start(&tc, P, "sosNumber");
+    td_test_cmd_num(&tc, "index", 1);
+    td_test_cmd_str(&tc, "phone", "+4915112345678");
+    td_test_expect_encode(&tc, offline(), ":123456A1,+4915112345678#", "A1");
     /* The '+' is added when the number is given without it. */
-    cmd_start("sosNumber");
-    cmd_num("index", 5);
-    cmd_str("phone", "4915112345678");
-    cmd_str("password", "000000");
-    expect_bytes(":000000A5,+4915112345678#", "A5");
+    td_test_cmd_start(&tc, P, "sosNumber");
+    td_test_cmd_num(&tc, "index", 5);
+    td_test_cmd_str(&tc, "phone", "4915112345678");
+    td_test_cmd_str(&tc, "password", "000000");
+    td_test_expect_encode(&tc, offline(), ":000000A5,+4915112345678#", "A5");
 }
 
 static void test_encode_listen(void **state)
 {
     (void)state;
-    cmd_start("voiceMonitoring");
-    expect_bytes(":123456U1#", "U1");
+    td_test_cmd_start(&tc, P, "voiceMonitoring");
+    td_test_expect_encode(&tc, offline(), ":123456U1#", "U1");
 }
 
 static void test_encode_battery_alarm(void **state)
 {
     (void)state;
-    cmd_start("alarmBattery");
-    cmd_num("enable", 1);
-    expect_bytes(":123456N1,20#", "N");
-    cmd_start("alarmBattery");
-    cmd_num("enable", 0);
-    cmd_num("threshold", 5);
-    expect_bytes(":123456N0,05#", "N");
+    td_test_cmd_start(&tc, P, "alarmBattery");
+    td_test_cmd_num(&tc, "enable", 1);
+    td_test_expect_encode(&tc, offline(), ":123456N1,20#", "N");
+    td_test_cmd_start(&tc, P, "alarmBattery");
+    td_test_cmd_num(&tc, "enable", 0);
+    td_test_cmd_num(&tc, "threshold", 5);
+    td_test_expect_encode(&tc, offline(), ":123456N0,05#", "N");
 }
 
 static void test_encode_timezone(void **state)
@@ -802,33 +746,34 @@ static void test_encode_timezone(void **state)
         {840, ":123456L+14#"}, {-720, ":123456L-12#"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        cmd_start("setTimezone");
-        cmd_num("timezone", ok[i].min);
-        expect_bytes(ok[i].bytes, "L");
+        td_test_cmd_start(&tc, P, "setTimezone");
+        td_test_cmd_num(&tc, "timezone", ok[i].min);
+        td_test_expect_encode(&tc, offline(), ok[i].bytes, "L");
     }
-    cmd_start("setTimezone");
-    cmd_num("timezone", 330);
-    expect_fail(TD_EINVAL, "gotop: the time zone must be whole hours (330 min is not)");
+    td_test_cmd_start(&tc, P, "setTimezone");
+    td_test_cmd_num(&tc, "timezone", 330);
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL,
+                               "gotop: the time zone must be whole hours (330 min is not)");
 }
 
 static void test_encode_custom(void **state)
 {
     (void)state;
-    cmd_start("custom");
-    cmd_str("data", ":123456Cinternet,203.0.113.10:5050#");
-    expect_bytes(":123456Cinternet,203.0.113.10:5050#", "");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "data", ":123456Cinternet,203.0.113.10:5050#");
+    td_test_expect_encode(&tc, offline(), ":123456Cinternet,203.0.113.10:5050#", "");
 
-    cmd_start("custom");
-    td_cmd_arg *a = cmd_arg("hex");
+    td_test_cmd_start(&tc, P, "custom");
+    td_cmd_arg *a = td_test_cmd_arg(&tc, "hex");
     a->str = ":123456H654321#"; /* bytes, as the core decodes the hex */
     a->len = 15;
-    expect_bytes(":123456H654321#", "");
+    td_test_expect_encode(&tc, offline(), ":123456H654321#", "");
 
-    cmd_start("custom");
-    expect_fail(TD_EINVAL, "gotop: give data or hex");
-    cmd_str("data", "x");
-    cmd_str("hex", "y");
-    expect_fail(TD_EINVAL, "gotop: give data or hex");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL, "gotop: give data or hex");
+    td_test_cmd_str(&tc, "data", "x");
+    td_test_cmd_str(&tc, "hex", "y");
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL, "gotop: give data or hex");
 }
 
 static void test_encode_errors(void **state)
@@ -836,31 +781,14 @@ static void test_encode_errors(void **state)
     (void)state;
     static const char *const bad[] = {"12345a", "12345", "1234567", "+12345", "      "};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cmd_start("positionSingle");
-        cmd_str("password", bad[i]);
-        expect_fail(TD_EINVAL, "gotop: the password must be 6 digits");
+        td_test_cmd_start(&tc, P, "positionSingle");
+        td_test_cmd_str(&tc, "password", bad[i]);
+        td_test_expect_encode_fail(&tc, NULL, TD_EINVAL, "gotop: the password must be 6 digits");
     }
 
     /* `:123456F#` is 9 bytes: 8 do not hold it, and nothing is written past cap. */
-    uint8_t out[16];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX];
-    size_t len = 99;
-    cmd_start("positionSingle");
-    for (size_t cap = 0; cap < 9; cap++) {
-        memset(out, 0xAA, sizeof(out));
-        assert_int_equal(P->encode(NULL, &cmd, out, cap, &len, key, err, sizeof(err)), TD_ETOOBIG);
-        for (size_t i = cap; i < sizeof(out); i++)
-            assert_int_equal(out[i], 0xAA);
-        char want[TD_ERRMSG_MAX];
-        snprintf(want, sizeof(want), "gotop: the positionSingle command does not fit in %zu bytes",
-                 cap);
-        assert_string_equal(err, want);
-        assert_int_equal(len, 0);
-    }
-    assert_int_equal(P->encode(NULL, &cmd, out, 9, &len, key, err, sizeof(err)), 0);
-    assert_int_equal(len, 9);
-    assert_memory_equal(out, ":123456F#", 9);
-    assert_int_equal(out[9], 0xAA);
+    td_test_cmd_start(&tc, P, "positionSingle");
+    td_test_expect_too_small(&tc, NULL, ":123456F#", 9);
 }
 
 /* Every declared type has labels, and no command left out of the list. */
@@ -870,17 +798,10 @@ static void test_command_list(void **state)
     static const char *const types[] = {"positionSingle",  "positionPeriodic", "sosNumber",
                                         "voiceMonitoring", "alarmBattery",     "setTimezone",
                                         "custom"};
-    size_t n = 0;
-    for (const td_cmd_type *t = P->commands; t->type; t++, n++) {
-        assert_non_null(t->label);
-        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
-            assert_non_null(t->params[i].label);
+    td_test_expect_commands(P, types, sizeof(types) / sizeof(types[0]));
+    for (const td_cmd_type *t = P->commands; t->type; t++)
         if (strcmp(t->type, "custom") != 0)
             assert_true(td_cmd_param_index(t, "password") >= 0);
-    }
-    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
-    for (size_t i = 0; i < n; i++)
-        assert_non_null(td_cmd_type_find(P, types[i]));
 }
 
 /* The device's answers: CMD-<letters> carries the key encode() returned. */

@@ -713,83 +713,19 @@ static void test_truncations(void **state)
 
 /* ---- downlink commands (fact sheet §4) ---- */
 
-static td_command cmd;
-
-/* Starts a command of `type` with id 42, its INT defaults filled in. */
-static void cmd_start(const char *type)
-{
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.def = td_cmd_type_find(iw(), type);
-    if (!cmd.def)
-        fail_msg("iw has no command %s", type);
-    cmd.id = 42;
-    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
-        if (cmd.def->params[i].kind == TD_PARAM_INT)
-            cmd.arg[i].num = cmd.def->params[i].def;
-}
-
-static td_cmd_arg *cmd_arg(const char *name)
-{
-    int i = td_cmd_param_index(cmd.def, name);
-    if (i < 0)
-        fail_msg("%s has no parameter %s", cmd.def->type, name);
-    cmd.arg[i].set = true;
-    return &cmd.arg[i];
-}
-
-static void cmd_num(const char *name, long v)
-{
-    cmd_arg(name)->num = v;
-}
-
-static void cmd_str(const char *name, const char *v)
-{
-    td_cmd_arg *a = cmd_arg(name);
-    a->str = v;
-    a->len = strlen(v);
-}
+static td_test_cmd tc;
 
 /* A session that only knows the device id (the device never connected). */
 static td_session *offline(void)
 {
-    memset(&sess, 0, sizeof(sess));
-    strcpy(sess.device_id, IMEI);
-    return &sess;
-}
-
-/* Encodes cmd for session s and expects exactly `want` and the ack key. */
-static void expect_bytes(td_session *s, const char *want, const char *ack)
-{
-    uint8_t out[512];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-
-    int rc = iw()->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("%s: %d %s", cmd.def->type, rc, err);
-    if (len != strlen(want) || memcmp(out, want, len) != 0)
-        fail_msg("%s: got '%.*s', want '%s'", cmd.def->type, (int)len, (const char *)out, want);
-    assert_string_equal(key, ack);
-}
-
-static void expect_fail(td_session *s, int code, const char *msg)
-{
-    uint8_t out[512];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-
-    assert_int_equal(iw()->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
-    assert_string_equal(err, msg);
-    assert_int_equal(len, 0);
+    return td_test_session(&sess, IMEI);
 }
 
 /* The commands without arguments, and those with one fixed argument. */
 static void test_encode_plain(void **state)
 {
     (void)state;
-    static const struct {
-        const char *type, *bytes, *ack;
-    } plain[] = {
+    static const td_test_plain plain[] = {
         {"positionSingle", "IWBP16," IMEI ",000042#", "16,000042"},
         {"findDevice", "IWBP88," IMEI ",000042#", "88,000042"},
         {"rebootDevice", "IWBP18," IMEI ",000042#", "18,000042"},
@@ -801,46 +737,44 @@ static void test_encode_plain(void **state)
         {"measureSpo2", "IWBPXZ," IMEI ",000042#", "XZ,000042"},
         {"measureTemperature", "IWBPXT," IMEI ",000042#", "XT,000042"},
     };
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        cmd_start(plain[i].type);
-        expect_bytes(logged_in(), plain[i].bytes, plain[i].ack);
-        expect_bytes(offline(), plain[i].bytes, plain[i].ack);
-    }
+    td_test_expect_plain(&tc, iw(), logged_in, plain, sizeof(plain) / sizeof(plain[0]));
+    td_test_expect_plain(&tc, iw(), offline, plain, sizeof(plain) / sizeof(plain[0]));
 
     /* The serial is the command id modulo 1000000, six digits. */
-    cmd_start("positionSingle");
-    cmd.id = 1234567;
-    expect_bytes(offline(), "IWBP16," IMEI ",234567#", "16,234567");
-    cmd.id = 1000000;
-    expect_bytes(offline(), "IWBP16," IMEI ",000000#", "16,000000");
-    cmd.id = 7;
-    expect_bytes(offline(), "IWBP16," IMEI ",000007#", "16,000007");
+    td_test_cmd_start(&tc, iw(), "positionSingle");
+    tc.cmd.id = 1234567;
+    td_test_expect_encode(&tc, offline(), "IWBP16," IMEI ",234567#", "16,234567");
+    tc.cmd.id = 1000000;
+    td_test_expect_encode(&tc, offline(), "IWBP16," IMEI ",000000#", "16,000000");
+    tc.cmd.id = 7;
+    td_test_expect_encode(&tc, offline(), "IWBP16," IMEI ",000007#", "16,000007");
 }
 
 static void test_encode_interval(void **state)
 {
     (void)state;
-    cmd_start("positionPeriodic");
-    cmd_num("frequency", 300);
-    expect_bytes(offline(), "IWBP15," IMEI ",000042,300#", "15,000042");
-    cmd_num("frequency", 86400);
-    expect_bytes(offline(), "IWBP15," IMEI ",000042,86400#", "15,000042");
+    td_test_cmd_start(&tc, iw(), "positionPeriodic");
+    td_test_cmd_num(&tc, "frequency", 300);
+    td_test_expect_encode(&tc, offline(), "IWBP15," IMEI ",000042,300#", "15,000042");
+    td_test_cmd_num(&tc, "frequency", 86400);
+    td_test_expect_encode(&tc, offline(), "IWBP15," IMEI ",000042,86400#", "15,000042");
 }
 
 static void test_encode_sos_numbers(void **state)
 {
     (void)state;
-    cmd_start("sosNumber");
-    cmd_str("phone1", "+4915112345678");
-    cmd_str("phone3", "15551234567");
-    expect_bytes(offline(), "IWBP12," IMEI ",000042,+4915112345678,,15551234567#", "12,000042");
+    td_test_cmd_start(&tc, iw(), "sosNumber");
+    td_test_cmd_str(&tc, "phone1", "+4915112345678");
+    td_test_cmd_str(&tc, "phone3", "15551234567");
+    td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,+4915112345678,,15551234567#",
+                          "12,000042");
 
-    cmd_start("sosNumber");
-    cmd_str("phone2", "112");
-    expect_bytes(offline(), "IWBP12," IMEI ",000042,,112,#", "12,000042");
+    td_test_cmd_start(&tc, iw(), "sosNumber");
+    td_test_cmd_str(&tc, "phone2", "112");
+    td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,,112,#", "12,000042");
 
-    cmd_start("sosNumber"); /* all three cleared */
-    expect_bytes(offline(), "IWBP12," IMEI ",000042,,,#", "12,000042");
+    td_test_cmd_start(&tc, iw(), "sosNumber"); /* all three cleared */
+    td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,,,#", "12,000042");
 }
 
 static void test_encode_calls(void **state)
@@ -848,41 +782,41 @@ static void test_encode_calls(void **state)
     (void)state;
     static const char *const types[] = {"voiceMonitoring", "callBack", "call"};
     for (size_t i = 0; i < 3; i++) {
-        cmd_start(types[i]);
-        cmd_str("phone", "+15551234567");
-        expect_bytes(offline(), "IWBP32," IMEI ",000042,+15551234567#", "32,000042");
+        td_test_cmd_start(&tc, iw(), types[i]);
+        td_test_cmd_str(&tc, "phone", "+15551234567");
+        td_test_expect_encode(&tc, offline(), "IWBP32," IMEI ",000042,+15551234567#", "32,000042");
     }
 }
 
 static void test_encode_message(void **state)
 {
     (void)state;
-    cmd_start("message");
-    cmd_str("message", "Hi \xe2\x82\xac"); /* "Hi €" */
-    expect_bytes(offline(), "IWBP40," IMEI ",000042,00480069002020AC#", "40,000042");
+    td_test_cmd_start(&tc, iw(), "message");
+    td_test_cmd_str(&tc, "message", "Hi \xe2\x82\xac"); /* "Hi €" */
+    td_test_expect_encode(&tc, offline(), "IWBP40," IMEI ",000042,00480069002020AC#", "40,000042");
 
     /* U+1F600 beyond the BMP: the surrogate pair D83D DE00. */
-    cmd_start("message");
-    cmd_str("message", "A\xf0\x9f\x98\x80\xc3\xa9");
-    expect_bytes(offline(), "IWBP40," IMEI ",000042,0041D83DDE0000E9#", "40,000042");
+    td_test_cmd_start(&tc, iw(), "message");
+    td_test_cmd_str(&tc, "message", "A\xf0\x9f\x98\x80\xc3\xa9");
+    td_test_expect_encode(&tc, offline(), "IWBP40," IMEI ",000042,0041D83DDE0000E9#", "40,000042");
 
     static const char *const bad[] = {"\xff", "a\xc3", "\xc0\x80", "\xed\xa0\x80",
                                       "\xf4\x90\x80\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cmd_start("message");
-        cmd_str("message", bad[i]);
-        expect_fail(offline(), TD_EINVAL, "iw: the message is not valid UTF-8");
+        td_test_cmd_start(&tc, iw(), "message");
+        td_test_cmd_str(&tc, "message", bad[i]);
+        td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "iw: the message is not valid UTF-8");
     }
 }
 
 static void test_encode_fall_alarm(void **state)
 {
     (void)state;
-    cmd_start("alarmFall");
-    cmd_num("enable", 1);
-    expect_bytes(offline(), "IWBP76," IMEI ",000042,1#", "76,000042");
-    cmd_num("enable", 0);
-    expect_bytes(offline(), "IWBP76," IMEI ",000042,0#", "76,000042");
+    td_test_cmd_start(&tc, iw(), "alarmFall");
+    td_test_cmd_num(&tc, "enable", 1);
+    td_test_expect_encode(&tc, offline(), "IWBP76," IMEI ",000042,1#", "76,000042");
+    td_test_cmd_num(&tc, "enable", 0);
+    td_test_expect_encode(&tc, offline(), "IWBP76," IMEI ",000042,0#", "76,000042");
 }
 
 static void test_encode_timezone(void **state)
@@ -898,78 +832,65 @@ static void test_encode_timezone(void **state)
         {840, -1, "IWBP20," IMEI ",000042,1,14#"},  {-720, -1, "IWBP20," IMEI ",000042,1,-12#"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        cmd_start("setTimezone");
-        cmd_num("timezone", ok[i].min);
+        td_test_cmd_start(&tc, iw(), "setTimezone");
+        td_test_cmd_num(&tc, "timezone", ok[i].min);
         if (ok[i].lang >= 0)
-            cmd_num("language", ok[i].lang);
-        expect_bytes(offline(), ok[i].bytes, "20,000042");
+            td_test_cmd_num(&tc, "language", ok[i].lang);
+        td_test_expect_encode(&tc, offline(), ok[i].bytes, "20,000042");
     }
-    cmd_start("setTimezone");
-    cmd_num("timezone", 20);
-    expect_fail(offline(), TD_EINVAL,
-                "iw: the time zone must be a multiple of 15 minutes (20 is not)");
+    td_test_cmd_start(&tc, iw(), "setTimezone");
+    td_test_cmd_num(&tc, "timezone", 20);
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL,
+                               "iw: the time zone must be a multiple of 15 minutes (20 is not)");
 }
 
 static void test_encode_custom(void **state)
 {
     (void)state;
-    cmd_start("custom");
-    cmd_str("data", "IWBP33," IMEI ",080835,1#");
-    expect_bytes(offline(), "IWBP33," IMEI ",080835,1#", "");
-    expect_bytes(NULL, "IWBP33," IMEI ",080835,1#", ""); /* needs no session */
+    td_test_cmd_start(&tc, iw(), "custom");
+    td_test_cmd_str(&tc, "data", "IWBP33," IMEI ",080835,1#");
+    td_test_expect_encode(&tc, offline(), "IWBP33," IMEI ",080835,1#", "");
+    td_test_expect_encode(&tc, NULL, "IWBP33," IMEI ",080835,1#", ""); /* needs no session */
 
-    cmd_start("custom");
-    td_cmd_arg *a = cmd_arg("hex");
+    td_test_cmd_start(&tc, iw(), "custom");
+    td_cmd_arg *a = td_test_cmd_arg(&tc, "hex");
     a->str = "IWBPTF," IMEI ",1#";
     a->len = strlen(a->str);
-    expect_bytes(offline(), "IWBPTF," IMEI ",1#", "");
+    td_test_expect_encode(&tc, offline(), "IWBPTF," IMEI ",1#", "");
 
-    cmd_start("custom");
-    expect_fail(offline(), TD_EINVAL, "iw: give data or hex");
-    cmd_str("data", "a");
-    cmd_str("hex", "b");
-    expect_fail(offline(), TD_EINVAL, "iw: give data or hex");
+    td_test_cmd_start(&tc, iw(), "custom");
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "iw: give data or hex");
+    td_test_cmd_str(&tc, "data", "a");
+    td_test_cmd_str(&tc, "hex", "b");
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "iw: give data or hex");
 }
 
 static void test_encode_errors(void **state)
 {
     (void)state;
     /* No IMEI yet. */
-    cmd_start("positionSingle");
+    td_test_cmd_start(&tc, iw(), "positionSingle");
     memset(&sess, 0, sizeof(sess));
-    expect_fail(&sess, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
-    expect_fail(NULL, TD_EINVAL, "iw: no IMEI for this device yet (it has not logged in)");
+    td_test_expect_encode_fail(&tc, &sess, TD_EINVAL,
+                               "iw: no IMEI for this device yet (it has not logged in)");
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL,
+                               "iw: no IMEI for this device yet (it has not logged in)");
 
     /* TRV devices: only the documented TRVBP20 (force a report). */
     memset(&sess, 0, sizeof(sess));
     assert_int_equal(td_test_decode(iw(), &sess, "TRVAP00" IMEI "#", &ctx), 0);
-    expect_bytes(&sess, "TRVBP20#", "");
-    cmd_start("rebootDevice");
-    expect_fail(&sess, TD_EINVAL, "iw: rebootDevice is not documented for TRV devices");
+    td_test_expect_encode(&tc, &sess, "TRVBP20#", "");
+    td_test_cmd_start(&tc, iw(), "rebootDevice");
+    td_test_expect_encode_fail(&tc, &sess, TD_EINVAL,
+                               "iw: rebootDevice is not documented for TRV devices");
     /* An IW frame on the same session makes it IW again. */
     assert_int_equal(td_test_decode(iw(), &sess, "IWAP03," STATUS ",1234,3#", &ctx), 0);
-    expect_bytes(&sess, "IWBP18," IMEI ",000042#", "18,000042");
+    td_test_expect_encode(&tc, &sess, "IWBP18," IMEI ",000042#", "18,000042");
 
     /* Output buffer too small: TD_ETOOBIG, nothing written past cap. */
     static const char want[] = "IWBP16," IMEI ",000042#";
-    size_t n = strlen(want), len = 99;
-    uint8_t out[64];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX], msg[TD_ERRMSG_MAX];
-    cmd_start("positionSingle");
-    for (size_t cap = 0; cap < n; cap++) {
-        memset(out, 0xAA, sizeof(out));
-        assert_int_equal(iw()->encode(offline(), &cmd, out, cap, &len, key, err, sizeof(err)),
-                         TD_ETOOBIG);
-        snprintf(msg, sizeof(msg), "iw: the positionSingle command does not fit in %zu bytes", cap);
-        assert_string_equal(err, msg);
-        assert_string_equal(key, "");
-        assert_int_equal(len, 0);
-        for (size_t i = cap; i < sizeof(out); i++)
-            assert_int_equal(out[i], 0xAA);
-    }
-    assert_int_equal(iw()->encode(offline(), &cmd, out, n, &len, key, err, sizeof(err)), 0);
-    assert_int_equal(len, n);
-    assert_int_equal(out[n], 0xAA);
+    td_test_cmd_start(&tc, iw(), "positionSingle");
+    td_test_expect_too_small(&tc, offline(), want, strlen(want));
 }
 
 static void test_command_list(void **state)
@@ -987,15 +908,7 @@ static void test_command_list(void **state)
         "measureSpo2",      "measureTemperature",
         "custom",
     };
-    size_t n = 0;
-    for (const td_cmd_type *t = iw()->commands; t->type; t++, n++) {
-        assert_non_null(t->label);
-        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
-            assert_non_null(t->params[i].label);
-    }
-    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
-    for (size_t i = 0; i < n; i++)
-        assert_non_null(td_cmd_type_find(iw(), types[i]));
+    td_test_expect_commands(iw(), types, sizeof(types) / sizeof(types[0]));
 }
 
 /* Acknowledgements: `IWAPxx,<serial>[,...]#` gives the key "xx,serial". */

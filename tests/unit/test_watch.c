@@ -944,42 +944,8 @@ static void test_garbage(void **state)
 
 /* ---- downlink commands (fact sheet section 5) ---- */
 
-static td_command cmd;
+static td_test_cmd tc;
 static td_session sess;
-
-/* Starts a command of `type` with id 42, its INT defaults filled in. */
-static void cmd_start(const char *type)
-{
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.def = td_cmd_type_find(P, type);
-    if (!cmd.def)
-        fail_msg("watch has no command %s", type);
-    cmd.id = 42;
-    for (int i = 0; i < TD_CMD_PARAMS_MAX && cmd.def->params[i].name; i++)
-        if (cmd.def->params[i].kind == TD_PARAM_INT)
-            cmd.arg[i].num = cmd.def->params[i].def;
-}
-
-static td_cmd_arg *cmd_arg(const char *name)
-{
-    int i = td_cmd_param_index(cmd.def, name);
-    if (i < 0)
-        fail_msg("%s has no parameter %s", cmd.def->type, name);
-    cmd.arg[i].set = true;
-    return &cmd.arg[i];
-}
-
-static void cmd_num(const char *name, long v)
-{
-    cmd_arg(name)->num = v;
-}
-
-static void cmd_str(const char *name, const char *v)
-{
-    td_cmd_arg *a = cmd_arg(name);
-    a->str = v;
-    a->len = strlen(v);
-}
 
 /* A session that has seen `frame` from the device. */
 static td_session *seen(const char *frame)
@@ -992,51 +958,14 @@ static td_session *seen(const char *frame)
 /* A session that only knows the device id (the device never connected). */
 static td_session *offline(void)
 {
-    memset(&sess, 0, sizeof(sess));
-    strcpy(sess.device_id, ID);
-    return &sess;
-}
-
-/* Encodes cmd for session s: exactly `want` (n bytes) and the ack key. */
-static void expect_n(td_session *s, const void *want, size_t n, const char *ack)
-{
-    static uint8_t out[1024];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-
-    int rc = P->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("%s: %d %s", cmd.def->type, rc, err);
-    if (len != n || memcmp(out, want, n) != 0)
-        fail_msg("%s: got '%.*s', want '%.*s'", cmd.def->type, (int)len, (const char *)out, (int)n,
-                 (const char *)want);
-    assert_string_equal(key, ack);
-}
-
-static void expect_bytes(td_session *s, const char *want, const char *ack)
-{
-    expect_n(s, want, strlen(want), ack);
-}
-
-static void expect_fail(td_session *s, int code, const char *msg)
-{
-    static uint8_t out[1024];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX] = "";
-    size_t len = 0;
-
-    assert_int_equal(P->encode(s, &cmd, out, sizeof(out), &len, key, err, sizeof(err)), code);
-    assert_string_equal(err, msg);
-    assert_string_equal(key, "");
-    assert_int_equal(len, 0);
+    return td_test_session(&sess, ID);
 }
 
 /* Commands without parameters, and those with fixed content. */
 static void test_encode_plain(void **state)
 {
     (void)state;
-    static const struct {
-        const char *type, *bytes, *ack;
-    } plain[] = {
+    static const td_test_plain plain[] = {
         {"positionSingle", "[3G*" ID "*0002*CR]", "CR"},
         {"findDevice", "[3G*" ID "*0004*FIND]", "FIND"},
         {"rebootDevice", "[3G*" ID "*0005*RESET]", "RESET"},
@@ -1048,10 +977,7 @@ static void test_encode_plain(void **state)
         {"measureTemperature", "[3G*" ID "*0009*bodytemp2]", "BODYTEMP2"},
         {"takePhoto", "[3G*" ID "*0008*rcapture]", "RCAPTURE"},
     };
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        cmd_start(plain[i].type);
-        expect_bytes(offline(), plain[i].bytes, plain[i].ack);
-    }
+    td_test_expect_plain(&tc, P, offline, plain, sizeof(plain) / sizeof(plain[0]));
 }
 
 /* The frame follows the device: its vendor code, and the sequence field
@@ -1059,44 +985,44 @@ static void test_encode_plain(void **state)
 static void test_encode_framing(void **state)
 {
     (void)state;
-    cmd_start("positionSingle");
-    expect_bytes(seen("[3G*" ID "*0002*LK]"), "[3G*" ID "*0002*CR]", "CR");
-    expect_bytes(seen("[SG*" ID "*0002*LK]"), "[SG*" ID "*0002*CR]", "CR");
-    expect_bytes(seen("[CS*" ID "*0002*LK]"), "[CS*" ID "*0002*CR]", "CR");
-    expect_bytes(seen("[ZJ*014111001350304*0A1B*0002*LK]"), "[ZJ*014111001350304*0001*0002*CR]",
-                 "CR");
+    td_test_cmd_start(&tc, P, "positionSingle");
+    td_test_expect_encode(&tc, seen("[3G*" ID "*0002*LK]"), "[3G*" ID "*0002*CR]", "CR");
+    td_test_expect_encode(&tc, seen("[SG*" ID "*0002*LK]"), "[SG*" ID "*0002*CR]", "CR");
+    td_test_expect_encode(&tc, seen("[CS*" ID "*0002*LK]"), "[CS*" ID "*0002*CR]", "CR");
+    td_test_expect_encode(&tc, seen("[ZJ*014111001350304*0A1B*0002*LK]"),
+                          "[ZJ*014111001350304*0001*0002*CR]", "CR");
     /* The last frame counts. */
     td_session *s = seen("[ZJ*" ID "*0A1B*0002*LK]");
     assert_int_equal(td_test_decode(P, s, "[SG*" ID "*0002*LK]", &ctx), 0);
-    expect_bytes(s, "[SG*" ID "*0002*CR]", "CR");
+    td_test_expect_encode(&tc, s, "[SG*" ID "*0002*CR]", "CR");
 
     memset(&sess, 0, sizeof(sess));
-    expect_fail(&sess, TD_EINVAL, "watch: no device id for this device yet");
-    expect_fail(NULL, TD_EINVAL, "watch: no device id for this device yet");
+    td_test_expect_encode_fail(&tc, &sess, TD_EINVAL, "watch: no device id for this device yet");
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL, "watch: no device id for this device yet");
 }
 
 static void test_encode_interval(void **state)
 {
     (void)state;
-    cmd_start("positionPeriodic");
-    cmd_num("frequency", 300);
-    expect_bytes(offline(), "[3G*" ID "*000A*UPLOAD,300]", "UPLOAD");
-    cmd_num("frequency", 60);
-    expect_bytes(offline(), "[3G*" ID "*0009*UPLOAD,60]", "UPLOAD");
-    cmd_num("frequency", 65535);
-    expect_bytes(offline(), "[3G*" ID "*000C*UPLOAD,65535]", "UPLOAD");
+    td_test_cmd_start(&tc, P, "positionPeriodic");
+    td_test_cmd_num(&tc, "frequency", 300);
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*000A*UPLOAD,300]", "UPLOAD");
+    td_test_cmd_num(&tc, "frequency", 60);
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0009*UPLOAD,60]", "UPLOAD");
+    td_test_cmd_num(&tc, "frequency", 65535);
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*000C*UPLOAD,65535]", "UPLOAD");
 }
 
 static void test_encode_numbers(void **state)
 {
     (void)state;
-    cmd_start("sosNumber");
-    cmd_num("index", 1);
-    cmd_str("phone", "15551234567");
-    expect_bytes(offline(), "[3G*" ID "*0010*SOS1,15551234567]", "SOS1");
-    cmd_num("index", 3);
-    cmd_str("phone", "+4915112345678");
-    expect_bytes(offline(), "[3G*" ID "*0013*SOS3,+4915112345678]", "SOS3");
+    td_test_cmd_start(&tc, P, "sosNumber");
+    td_test_cmd_num(&tc, "index", 1);
+    td_test_cmd_str(&tc, "phone", "15551234567");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0010*SOS1,15551234567]", "SOS1");
+    td_test_cmd_num(&tc, "index", 3);
+    td_test_cmd_str(&tc, "phone", "+4915112345678");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0013*SOS3,+4915112345678]", "SOS3");
 
     static const struct {
         const char *type, *bytes, *ack;
@@ -1107,9 +1033,9 @@ static void test_encode_numbers(void **state)
         {"centerNumber", "[3G*" ID "*0012*CENTER,15551234567]", "CENTER"},
     };
     for (size_t i = 0; i < sizeof(phone) / sizeof(phone[0]); i++) {
-        cmd_start(phone[i].type);
-        cmd_str("phone", "15551234567");
-        expect_bytes(offline(), phone[i].bytes, phone[i].ack);
+        td_test_cmd_start(&tc, P, phone[i].type);
+        td_test_cmd_str(&tc, "phone", "15551234567");
+        td_test_expect_encode(&tc, offline(), phone[i].bytes, phone[i].ack);
     }
 }
 
@@ -1117,20 +1043,21 @@ static void test_encode_message(void **state)
 {
     (void)state;
     /* The vendor's own example: "11a". */
-    cmd_start("message");
-    cmd_str("message", "11a");
-    expect_bytes(offline(), "[3G*" ID "*0014*MESSAGE,003100310061]", "MESSAGE");
+    td_test_cmd_start(&tc, P, "message");
+    td_test_cmd_str(&tc, "message", "11a");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0014*MESSAGE,003100310061]", "MESSAGE");
     /* "Hi €", then U+1F600 beyond the BMP as the surrogate pair D83D DE00. */
-    cmd_str("message", "Hi \xe2\x82\xac");
-    expect_bytes(offline(), "[3G*" ID "*0018*MESSAGE,00480069002020AC]", "MESSAGE");
-    cmd_str("message", "\xf0\x9f\x98\x80");
-    expect_bytes(offline(), "[3G*" ID "*0010*MESSAGE,D83DDE00]", "MESSAGE");
+    td_test_cmd_str(&tc, "message", "Hi \xe2\x82\xac");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0018*MESSAGE,00480069002020AC]", "MESSAGE");
+    td_test_cmd_str(&tc, "message", "\xf0\x9f\x98\x80");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0010*MESSAGE,D83DDE00]", "MESSAGE");
 
     static const char *const bad[] = {"\xff", "a\xe2\x82", "\xc1\xbf", "\xed\xb0\x80",
                                       "\xf5\x80\x80\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cmd_str("message", bad[i]);
-        expect_fail(offline(), TD_EINVAL, "watch: the message is not valid UTF-8");
+        td_test_cmd_str(&tc, "message", bad[i]);
+        td_test_expect_encode_fail(&tc, offline(), TD_EINVAL,
+                                   "watch: the message is not valid UTF-8");
     }
 }
 
@@ -1149,9 +1076,9 @@ static void test_encode_switches(void **state)
         {"alarmRemove", 0, "[3G*" ID "*0008*REMOVE,0]", "REMOVE"},
     };
     for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
-        cmd_start(sw[i].type);
-        cmd_num("enable", sw[i].on);
-        expect_bytes(offline(), sw[i].bytes, sw[i].ack);
+        td_test_cmd_start(&tc, P, sw[i].type);
+        td_test_cmd_num(&tc, "enable", sw[i].on);
+        td_test_expect_encode(&tc, offline(), sw[i].bytes, sw[i].ack);
     }
 }
 
@@ -1168,16 +1095,16 @@ static void test_encode_timezone(void **state)
         {-570, 36, "[3G*" ID "*000A*LZ,36,-9.5]"}, {840, -1, "[3G*" ID "*0007*LZ,0,14]"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        cmd_start("setTimezone");
-        cmd_num("timezone", ok[i].min);
+        td_test_cmd_start(&tc, P, "setTimezone");
+        td_test_cmd_num(&tc, "timezone", ok[i].min);
         if (ok[i].lang >= 0)
-            cmd_num("language", ok[i].lang);
-        expect_bytes(offline(), ok[i].bytes, "LZ");
+            td_test_cmd_num(&tc, "language", ok[i].lang);
+        td_test_expect_encode(&tc, offline(), ok[i].bytes, "LZ");
     }
-    cmd_start("setTimezone");
-    cmd_num("timezone", 50);
-    expect_fail(offline(), TD_EINVAL,
-                "watch: the time zone must be a multiple of 15 minutes (50 is not)");
+    td_test_cmd_start(&tc, P, "setTimezone");
+    td_test_cmd_num(&tc, "timezone", 50);
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL,
+                               "watch: the time zone must be a multiple of 15 minutes (50 is not)");
 }
 
 /* TK,<AMR> with 0x7D, '[', ']', ',' and '*' escaped; LLLL counts the
@@ -1191,30 +1118,32 @@ static void test_encode_voice(void **state)
                                    '8',  '9', '0',  '*', '0',  '0', '1',  '4',  '*', 'T',  'K',
                                    ',',  '#', '!',  'A', 'M',  'R', '\n', 0x7D, 1,   0x7D, 2,
                                    0x7D, 3,   0x7D, 4,   0x7D, 5,   0x00, ']'};
-    cmd_start("voiceMessage");
-    td_cmd_arg *a = cmd_arg("voiceId");
+    td_test_cmd_start(&tc, P, "voiceMessage");
+    td_cmd_arg *a = td_test_cmd_arg(&tc, "voiceId");
     a->str = (const char *)amr;
     a->len = sizeof(amr);
-    expect_n(seen("[3G*" ID "*0002*LK]"), want, sizeof(want), "TK");
+    td_test_expect_encode_n(&tc, seen("[3G*" ID "*0002*LK]"), want, sizeof(want), "TK");
 
     /* 64000 bytes that all need escaping do not fit one frame. */
     static char big[64000];
     memset(big, 0x2A, sizeof(big));
     a->str = big;
     a->len = sizeof(big);
-    expect_fail(offline(), TD_ETOOBIG,
-                "watch: the voiceMessage content is 128003 bytes, a frame holds at most 65535");
+    td_test_expect_encode_fail(
+        &tc, offline(), TD_ETOOBIG,
+        "watch: the voiceMessage content is 128003 bytes, a frame holds at most 65535");
     /* Up to 65535 content bytes do. */
     static uint8_t out[70000];
     char key[TD_ACK_MAX], err[TD_ERRMSG_MAX];
     size_t len;
     memset(big, 'a', sizeof(big));
     memset(big, 0x2A, 65532 - 64000);
-    assert_int_equal(P->encode(offline(), &cmd, out, sizeof(out), &len, key, err, sizeof(err)), 0);
+    assert_int_equal(P->encode(offline(), &tc.cmd, out, sizeof(out), &len, key, err, sizeof(err)),
+                     0);
     assert_int_equal(len, 20 + 65535 + 1);
     assert_memory_equal(out, "[3G*" ID "*FFFF*TK,", 23);
     memset(big, 0x2A, 65533 - 64000);
-    assert_int_equal(P->encode(offline(), &cmd, out, sizeof(out), &len, key, err, sizeof(err)),
+    assert_int_equal(P->encode(offline(), &tc.cmd, out, sizeof(out), &len, key, err, sizeof(err)),
                      TD_ETOOBIG);
 }
 
@@ -1223,27 +1152,27 @@ static void test_encode_voice(void **state)
 static void test_encode_custom(void **state)
 {
     (void)state;
-    cmd_start("custom");
-    cmd_str("data", "PW,123456");
-    expect_bytes(offline(), "[3G*" ID "*0009*PW,123456]", "PW");
-    cmd_str("data", "profile,4");
-    expect_bytes(offline(), "[3G*" ID "*0009*profile,4]", "PROFILE");
-    cmd_str("data", "hrtstart,300");
-    expect_bytes(offline(), "[3G*" ID "*000C*hrtstart,300]", "HRTSTART");
-    cmd_str("data", "IP,203.0.113.10,8001"); /* no answer: the watch reconnects */
-    expect_bytes(offline(), "[3G*" ID "*0014*IP,203.0.113.10,8001]", "");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "data", "PW,123456");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0009*PW,123456]", "PW");
+    td_test_cmd_str(&tc, "data", "profile,4");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0009*profile,4]", "PROFILE");
+    td_test_cmd_str(&tc, "data", "hrtstart,300");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*000C*hrtstart,300]", "HRTSTART");
+    td_test_cmd_str(&tc, "data", "IP,203.0.113.10,8001"); /* no answer: the watch reconnects */
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*0014*IP,203.0.113.10,8001]", "");
 
-    cmd_start("custom");
-    td_cmd_arg *a = cmd_arg("hex");
+    td_test_cmd_start(&tc, P, "custom");
+    td_cmd_arg *a = td_test_cmd_arg(&tc, "hex");
     a->str = "APPLOCK,DW-1";
     a->len = 12;
-    expect_bytes(offline(), "[3G*" ID "*000C*APPLOCK,DW-1]", "APPLOCK");
+    td_test_expect_encode(&tc, offline(), "[3G*" ID "*000C*APPLOCK,DW-1]", "APPLOCK");
 
-    cmd_start("custom");
-    expect_fail(offline(), TD_EINVAL, "watch: give data or hex");
-    cmd_str("data", "CR");
-    cmd_str("hex", "CR");
-    expect_fail(offline(), TD_EINVAL, "watch: give data or hex");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "watch: give data or hex");
+    td_test_cmd_str(&tc, "data", "CR");
+    td_test_cmd_str(&tc, "hex", "CR");
+    td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "watch: give data or hex");
 }
 
 /* Output buffer too small: TD_ETOOBIG, nothing written past cap. */
@@ -1251,28 +1180,10 @@ static void test_encode_too_small(void **state)
 {
     (void)state;
     static const char want[] = "[3G*" ID "*000A*UPLOAD,300]";
-    size_t n = strlen(want), len = 99;
-    uint8_t out[64];
-    char key[TD_ACK_MAX], err[TD_ERRMSG_MAX], msg[TD_ERRMSG_MAX];
 
-    cmd_start("positionPeriodic");
-    cmd_num("frequency", 300);
-    for (size_t cap = 0; cap < n; cap++) {
-        memset(out, 0xAA, sizeof(out));
-        assert_int_equal(P->encode(offline(), &cmd, out, cap, &len, key, err, sizeof(err)),
-                         TD_ETOOBIG);
-        snprintf(msg, sizeof(msg), "watch: the positionPeriodic command does not fit in %zu bytes",
-                 cap);
-        assert_string_equal(err, msg);
-        assert_string_equal(key, "");
-        assert_int_equal(len, 0);
-        for (size_t i = cap; i < sizeof(out); i++)
-            assert_int_equal(out[i], 0xAA);
-    }
-    assert_int_equal(P->encode(offline(), &cmd, out, n, &len, key, err, sizeof(err)), 0);
-    assert_int_equal(len, n);
-    assert_memory_equal(out, want, n);
-    assert_int_equal(out[n], 0xAA);
+    td_test_cmd_start(&tc, P, "positionPeriodic");
+    td_test_cmd_num(&tc, "frequency", 300);
+    td_test_expect_too_small(&tc, offline(), want, strlen(want));
 }
 
 static void test_command_list(void **state)
@@ -1286,15 +1197,7 @@ static void test_command_list(void **state)
         "setTimezone",        "getVersion",       "getSettings", "measureHeartRate",
         "measureTemperature", "takePhoto",        "custom",
     };
-    size_t n = 0;
-    for (const td_cmd_type *t = P->commands; t->type; t++, n++) {
-        assert_non_null(t->label);
-        for (int i = 0; i < TD_CMD_PARAMS_MAX && t->params[i].name; i++)
-            assert_non_null(t->params[i].label);
-    }
-    assert_int_equal(n, sizeof(types) / sizeof(types[0]));
-    for (size_t i = 0; i < n; i++)
-        assert_non_null(td_cmd_type_find(P, types[i]));
+    td_test_expect_commands(P, types, sizeof(types) / sizeof(types[0]));
 }
 
 /* The watch answers with the command word: the ack key, upper-cased. */
