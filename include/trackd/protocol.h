@@ -32,7 +32,7 @@ enum td_transport { TD_TCP = 1, TD_UDP = 2 };
 #define TD_REPLY_MAX 1024 /* bytes of reply one frame may produce */
 #define TD_ERRMSG_MAX 200
 #define TD_PROTO_STATE_MAX 64 /* per-session protocol scratch, bytes */
-#define TD_ACK_MAX 32           /* command acknowledgement key, with its NUL */
+#define TD_ACK_MAX 32         /* command acknowledgement key, with its NUL */
 #define TD_ACK_RESULT_MAX 128
 #define TD_MEDIA_KEY_MAX 32
 #define TD_ACK_ANY "*"
@@ -104,9 +104,9 @@ enum td_param_kind {
 typedef struct td_cmd_param {
     const char *name; /* attribute key: "phone", "index", "frequency", ... */
     enum td_param_kind kind;
-    bool optional;        /* may be left out: INT then takes def, others are empty */
-    long min, max, def;   /* INT: value range and default; TEXT/HEX/DATA/PHONE: length */
-    const char *label;    /* for forms: "Phone number", "Interval (s)" */
+    bool optional;      /* may be left out: INT then takes def, others are empty */
+    long min, max, def; /* INT: value range and default; TEXT/HEX/DATA/PHONE: length */
+    const char *label;  /* for forms: "Phone number", "Interval (s)" */
 } td_cmd_param;
 
 /* A command type a protocol can encode. Lists end with type == NULL. */
@@ -119,8 +119,8 @@ typedef struct td_cmd_type {
 /* One validated argument (by the index of its td_cmd_param). */
 typedef struct td_cmd_arg {
     bool set;
-    long num;          /* INT, BOOL (0/1) */
-    const char *str;   /* PHONE, TEXT (UTF-8); HEX and DATA as bytes */
+    long num;        /* INT, BOOL (0/1) */
+    const char *str; /* PHONE, TEXT (UTF-8); HEX and DATA as bytes */
     size_t len;
 } td_cmd_arg;
 
@@ -168,8 +168,8 @@ typedef struct td_protocol {
      * defines no answer). Returns 0, or a negative TD_E* code with a message
      * in err starting with the protocol name (TD_ETOOBIG: does not fit cap).
      */
-    int (*encode)(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap,
-                  size_t *len, char ack[TD_ACK_MAX], char *err, size_t errcap);
+    int (*encode)(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap);
 } td_protocol;
 
 /* Registry (src/protocols/registry.c). Protocols in detection order. */
