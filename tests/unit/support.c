@@ -138,9 +138,21 @@ void td_test_run_free(td_test_run *run)
     run->records = NULL;
 }
 
+static json_t *vectors_from(const char *file, const char *protocol);
+
 json_t *td_test_vectors(const char *protocol)
 {
-    FILE *f = fopen(TD_VECTORS_FILE, "r");
+    return vectors_from(TD_VECTORS_FILE, protocol);
+}
+
+json_t *td_test_family_vectors(const char *protocol)
+{
+    return vectors_from(TD_FAMILY_VECTORS_FILE, protocol);
+}
+
+static json_t *vectors_from(const char *file, const char *protocol)
+{
+    FILE *f = fopen(file, "r");
     char *line = NULL;
     size_t cap = 0;
     json_t *all = json_array();

@@ -73,6 +73,10 @@ void td_test_run_free(td_test_run *run);
 /* Vectors: the objects of seed-protocols.jsonl whose "protocol" matches
  * (NULL = all). Returns a new array reference. */
 json_t *td_test_vectors(const char *protocol);
+/* The same from protocols.jsonl: the vectors of the ten further families
+ * (gt06, h02, gps103, tk103, jt808, teltonika, queclink, meitrack, suntech,
+ * osmand). */
+json_t *td_test_family_vectors(const char *protocol);
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a
