@@ -225,6 +225,10 @@ typedef struct td_store_command_filter {
     bool desc;
 } td_store_command_filter;
 
+/* The command statuses, in the order command_counts() reports them. */
+#define TD_COMMAND_STATUSES 5
+extern const char *const td_command_statuses[TD_COMMAND_STATUSES];
+
 /* A voice message: received from a device ("in") or uploaded to send to
  * one ("out"). file: its name under the media directory. */
 typedef struct td_store_voice {
@@ -345,6 +349,10 @@ typedef struct td_store_ops {
                     void *arg);
     int (*command_set)(td_store *s, int64_t id, const char *status, int64_t now_ms,
                        const char *ack_key, const char *result);
+
+    /* Commands by status, in the order of td_command_statuses (for
+     * /metrics). */
+    int (*command_counts)(td_store *s, int64_t counts[TD_COMMAND_STATUSES]);
 
     /* Voice messages: voice_add sets id; voices lists one (id) or a
      * device's (device_id), newest first, at most limit (0 = all). */

@@ -284,6 +284,14 @@ void td_metrics(td_req *r)
                    "trackd_notification_attempts_total{outcome=\"failed\"} %llu\n"
                    "trackd_notification_attempts_total{outcome=\"given_up\"} %llu\n",
                    ns.delivered, ns.failed_attempts, ns.given_up);
+    int64_t commands[TD_COMMAND_STATUSES];
+    if (s->ops->command_counts(s, commands) == 0) {
+        td_sbuf_puts(&b, "# HELP trackd_commands Commands to devices by status.\n"
+                         "# TYPE trackd_commands gauge\n");
+        for (int i = 0; i < TD_COMMAND_STATUSES; i++)
+            td_sbuf_printf(&b, "trackd_commands{status=\"%s\"} %lld\n", td_command_statuses[i],
+                           (long long)commands[i]);
+    }
     if (b.oom) {
         td_sbuf_free(&b);
         td_reply_error(r, 500, "out of memory");

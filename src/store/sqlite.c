@@ -1506,6 +1506,26 @@ static int sqlite_command_set(td_store *base, int64_t id, const char *status, in
     return run_change(s, st);
 }
 
+const char *const td_command_statuses[TD_COMMAND_STATUSES] = {"queued", "sent", "acknowledged",
+                                                              "failed", "expired"};
+
+static int sqlite_command_counts(td_store *base, int64_t counts[TD_COMMAND_STATUSES])
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    memset(counts, 0, TD_COMMAND_STATUSES * sizeof(counts[0]));
+    if (prep(s, "SELECT status, count(*) FROM commands GROUP BY status", &st))
+        return TD_ESTORE;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        for (int i = 0; k && i < TD_COMMAND_STATUSES; i++)
+            if (strcmp(k, td_command_statuses[i]) == 0)
+                counts[i] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
 static int sqlite_voice_add(td_store *base, td_store_voice *v)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1606,6 +1626,7 @@ const td_store_ops td_store_sqlite = {
     .command_add = sqlite_command_add,
     .commands = sqlite_commands,
     .command_set = sqlite_command_set,
+    .command_counts = sqlite_command_counts,
     .voice_add = sqlite_voice_add,
     .voices = sqlite_voices,
 };

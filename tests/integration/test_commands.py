@@ -288,6 +288,10 @@ try:
     t.check(status_is(hp, admin, ce["id"], "expired"), "expired after --command-expire")
     c = command(hp, admin, ce["id"]) or {}
     t.check("not delivered within 3 s" in (c.get("result") or ""), f"expiry reason: {c}")
+    r = t.request(hp, "GET", "/metrics")
+    t.check(r.status == 200 and 'trackd_commands{status="expired"} 1' in r.body.decode() and
+            'trackd_commands{status="acknowledged"} 4' in r.body.decode(),
+            "/metrics counts commands by status")
     feed.close()
     w.close()
     u.close()
