@@ -45,7 +45,8 @@ static void frames_reset(frames *f)
 
 /* A protocol's stream: its text vectors (and, with binary, its hex ones),
  * each completed with the terminator the framer needs, and where each frame
- * starts. */
+ * starts. A protocol without seed vectors uses its vectors in
+ * protocols.jsonl (td_test_family_vectors), whose frames are complete. */
 typedef struct sample {
     const td_protocol *p;
     uint8_t *bytes;
@@ -60,7 +61,12 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
     static uint8_t frame[70000];
     json_t *v;
     size_t i;
+    bool family = json_array_size(vectors) == 0;
 
+    if (family) {
+        json_decref(vectors);
+        vectors = td_test_family_vectors(p->name);
+    }
     memset(out, 0, sizeof(*out));
     out->p = p;
     out->bytes = malloc(1 << 16);
@@ -71,7 +77,7 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
             continue;
         size_t n = td_test_vector_frame(v, frame, sizeof(frame) - 1);
         /* watch frames delimit themselves with [...]; the others end at '#'. */
-        if (strcmp(p->name, "watch") != 0 && frame[n - 1] != '#')
+        if (!family && strcmp(p->name, "watch") != 0 && frame[n - 1] != '#')
             frame[n++] = '#';
         /* Alone in a stream, the vector is one or more whole frames (one
          * watch vector holds six JXTK chunks), each of which decodes. */
@@ -218,13 +224,21 @@ static void test_stream_gotop(void **state)
     check_protocol("gotop", false);
 }
 
+/* jt808: binary 0x7e frames (some with an unescaped 0x7e inside, cut by
+ * their declared length) and the '(' text form. */
+static void test_stream_jt808(void **state)
+{
+    (void)state;
+    check_protocol("jt808", true);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
     /* A new protocol needs its own test_stream_<name> above. */
     for (size_t i = 0; i < td_protocol_count; i++) {
         const char *n = td_protocols[i]->name;
-        if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop"))
+        if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -318,6 +332,7 @@ static const struct {
     {"watch", "[3G*1234567890*0010*UD,", 'x'},
     {"iw", "IWAP01", 'A'},
     {"gotop", "867648044456745,CMD-T,", '0'},
+    {"jt808", "\x7e\x02", 0x00},
 };
 
 static void test_frame_too_big(void **state)
@@ -442,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_stream_watch_binary),
         cmocka_unit_test(test_stream_iw),
         cmocka_unit_test(test_stream_gotop),
+        cmocka_unit_test(test_stream_jt808),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),

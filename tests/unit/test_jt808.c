@@ -1,0 +1,840 @@
+/*
+ * Unit tests for the jt808 protocol (JT/T 808-2011/2013/2019). The frames
+ * here are built from the layouts in docs/protocols/jt808.md (terminal
+ * number 013912345678, made-up values) with their XOR checksums and
+ * escaping; one is the location report published as an example by a device
+ * maker (Huabao). The replies are checked byte for byte. Then the device
+ * vectors of protocols.jsonl (forced and auto-detected), detection, framing
+ * over a stream split at every byte, and malformed input.
+ */
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+
+/* Frames and replies (hex), built from the document's layouts. */
+#define REG2013                                                                                    \
+    "7e0100002b0139123456780001002c01334142434445544b2d383038000000000000000000000000000054313233" \
+    "34353601423132333435677e"
+#define REG2013_REPLY "7e8100000e013912345678000000010031333931323334353637388d7e"
+#define REG2019                                                                                    \
+    "7e0100405201000000000139123456780007002c01334d414b4552303030303031544b2d32303139000000000000" \
+    "00000000000000000000000000000000005432303139000000000000000000000000000000000000000000000000" \
+    "00024235343332317d017e"
+#define REG2019_REPLY "7e8100400e010000000001391234567800000007003133393132333435363738ca7e"
+#define REG2011 "7e010000190139123456780002002c01334142434445544b2d31310000005430303030313100137e"
+#define REG2011_REPLY "7e8100000e013912345678000000020031333931323334353637388e7e"
+#define AUTH2013 "7e0102000b01391234567800033133393132333435363738087e"
+#define AUTH2013_REPLY "7e8001000501391234567800000003010200b47e"
+#define AUTH2019                                                                                   \
+    "7e0102402f010000000001391234567800080b313339313233343536373838363030303030303030303030303156" \
+    "312e302e320000000000000000000000000000377e"
+#define AUTH2019_REPLY "7e80014005010000000001391234567800000008010200fe7e"
+#define HEARTBEAT "7e000200000139123456780004367e"
+#define HEARTBEAT_REPLY "7e8001000501391234567800000004000200b27e"
+#define HEARTBEAT_REPLY2 "7e8001000501391234567800010004000200b37e"
+#define DEREG "7e000300000139123456780005367e"
+#define DEREG_REPLY "7e8001000501391234567800000005000300b27e"
+#define LOCATION                                                                                   \
+    "7e0200005c0139123456780020100001030000000f0204c8e009034428003a026f011326010211040501040001e2" \
+    "40020201c8030202620402000711050100000063120602000004d20113070000004d012c012504000000112a0200" \
+    "032b040102030430011931010b857e"
+#define LOCATION_REPLY "7e8001000501391234567800000020020000967e"
+#define LOC_QUERY                                                                                  \
+    "7e0201005e01391234567800210055100001030000000f0204c8e009034428003a026f0113260102110405010400" \
+    "01e240020201c8030202620402000711050100000063120602000004d20113070000004d012c012504000000112a" \
+    "0200032b040102030430011931010bd27e"
+#define CONTROL_RESP                                                                               \
+    "7e0500005e01391234567800220056100001030000000f0204c8e009034428003a026f0113260102110405010400" \
+    "01e240020201c8030202620402000711050100000063120602000004d20113070000004d012c012504000000112a" \
+    "0200032b040102030430011931010bd47e"
+#define BATCH                                                                                      \
+    "7e070400420139123456780030000201001c00000000000000020157fb6a06cc54b1000c0190005a260102100000" \
+    "001f00000000000000020157fb6a06cc54b1000c0190005a260102100100300114657e"
+#define BATCH_REPLY "7e8001000501391234567800000030070400877e"
+#define BATCH10                                                                                    \
+    "7e0704012f0139123456780031000a00001c00000000000000020157fb6a06cc54b1000c0190005a260102100000" \
+    "001c00000000000000020157fb6a06cc54b1000c0190005a260102100001001c00000000000000020157fb6a06cc" \
+    "54b1000c0190005a260102100002001c00000000000000020157fb6a06cc54b1000c0190005a260102100003001c" \
+    "00000000000000020157fb6a06cc54b1000c0190005a260102100004001c00000000000000020157fb6a06cc54b1" \
+    "000c0190005a260102100005001c00000000000000020157fb6a06cc54b1000c0190005a260102100006001c0000" \
+    "0000000000020157fb6a06cc54b1000c0190005a260102100007001c00000000000000020157fb6a06cc54b1000c" \
+    "0190005a260102100008001c00000000000000020157fb6a06cc54b1000c0190005a260102100009277e"
+#define TERM_RESP "7e0001000501391234567800401234810300d07e"
+#define TIME_QUERY "7e0004400001000000000139123456780041347e"
+#define TIME_QUERY_REPLY "7e8004400601000000000139123456780000260102030405d47e"
+#define TIME_SYNC "7e0109000001391234567800427a7e"
+#define TIME_SYNC_REPLY "7e81090008013912345678000007ea0102030405005c7e"
+#define LOCK                                                                                       \
+    "7e5501802785600900101747150126103000223456781135678907455a1409000004d2500000abcd123403002000" \
+    "04020200643f7e"
+#define LOCK_REPLY "7e4401000385600900101700550100f97e"
+#define LOCK_BLIND                                                                                 \
+    "7e5502002785600900101748150126103000223456781135678907455a1409000004d2500000abcd123403002000" \
+    "0402020064b37e"
+#define PACKET "7e02002014013912345678005000020001100001030000000f0204c8e009034428003a026f577e"
+#define PACKET_REPLY "7e8001000501391234567800000050020000e67e"
+#define MEDIA                                                                                      \
+    "7e080100280139123456780060010203040000010100000000000000020157fb6a06cc54b1000c0190005a260102" \
+    "100000ffd8ffe0557e"
+#define MEDIA_REPLY "7e8800000501391234567800000102030400b97e"
+#define ESCAPED                                                                                    \
+    "7e0200001c0139123456787d017d020000000000000002017d027d010006cc54b100000000000026010210000037" \
+    "7e"
+#define ESCAPED_REPLY "7e8001000501391234567800007d017d02020000b57e"
+#define IMEI_HB "7e000200004e542e0c7a140001557e"
+#define PASSTHROUGH "7e0900000b013912345678007041244f42442c312c322c33727e"
+#define PASSTHROUGH_REPLY "7e8001000501391234567800000070090000cd7e"
+#define UNKNOWN "7e03010001013912345678007105477e"
+#define UNKNOWN_REPLY "7e8001000501391234567800000071030100c77e"
+#define ATTRS                                                                                      \
+    "7e0107003a013912345678007200114142434445544b2d3830380000000000000000000000000000543132333435" \
+    "36898600123456789012340448312e300646322e332e3403815a7e"
+
+/* A maker's published example (Huabao e-lock, 0x0200, terminal 002002604323,
+ * serial 0x00A4) and the platform general response the same page shows
+ * for a report with serial 0x00EE, sent with platform serial 9. */
+#define HUABAO_LOCATION                                                                            \
+    "7e0200005200200260432300a400020000000c00020158b91b06cb70610046000000592109221637"             \
+    "5801040000000103020000250400000001300111310110e30100d51b022002604323279593786160"             \
+    "001220000012342795937861580012867e"
+#define HUABAO_ACK "7e80010005002002604323000900ee020000437e"
+#define HUABAO_REPLY "7e80010005002002604323000000a4020000007e"
+#define HUABAO_EE                                                                                  \
+    "7e0200001c00200260432300ee00000000000000020157fb6a06cc54b1000c0190005a260102100000ca7e"
+
+static const td_protocol *jt(void)
+{
+    const td_protocol *p = td_protocol_find("jt808");
+    assert_non_null(p);
+    return p;
+}
+
+static td_decode_ctx ctx; /* large: keep it off the stack */
+static td_session sess;
+static uint8_t bin[4096];
+
+/* Hex to bytes in bin; returns the length. */
+static size_t unhex(const char *hex)
+{
+    long n = td_hex_decode(hex, strlen(hex), bin, sizeof(bin));
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+/* Decodes hex in session s (fresh when NULL); expects success. */
+static void ok_in(td_session *s, const char *hex)
+{
+    size_t n = unhex(hex);
+    int rc = td_test_decode_bytes(jt(), s, bin, n, &ctx);
+    if (rc != 0)
+        fail_msg("decode failed: %s", ctx.err);
+}
+
+static void ok(const char *hex)
+{
+    memset(&sess, 0, sizeof(sess));
+    ok_in(&sess, hex);
+}
+
+/* The reply as lower-case hex. */
+static const char *reply_hex(void)
+{
+    static char buf[2 * TD_REPLY_MAX + 1];
+    td_hex_encode(ctx.reply, ctx.reply_len, buf, sizeof(buf));
+    return buf;
+}
+
+static void expect_error(const char *hex, const char *msg)
+{
+    size_t n = unhex(hex);
+    if (td_test_decode_bytes(jt(), NULL, bin, n, &ctx) >= 0)
+        fail_msg("'%s' decoded", hex);
+    assert_int_equal(ctx.nrec, 0);
+    assert_string_equal(ctx.err, msg);
+}
+
+static int64_t attr_i(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].i;
+}
+
+static double attr_d(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].d;
+}
+
+static bool attr_b(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].b;
+}
+
+static const char *raw_s(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("no raw attribute %s", key);
+    assert_int_equal(x->type, TD_T_STRING);
+    return r->arena + x->str;
+}
+
+static int64_t raw_i(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("no raw attribute %s", key);
+    assert_int_equal(x->type, TD_T_INT);
+    return x->v.i;
+}
+
+static double raw_d(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("no raw attribute %s", key);
+    assert_int_equal(x->type, TD_T_DOUBLE);
+    return x->v.d;
+}
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    int64_t ms;
+    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
+    return ms;
+}
+
+static bool has_alarm(const td_record *r, td_alarm a)
+{
+    return (r->alarms & TD_ALARM_BIT(a)) != 0;
+}
+
+/* ---- registration and authentication ---- */
+
+static void test_registration_2013(void **state)
+{
+    (void)state;
+    ok(REG2013);
+    assert_int_equal(ctx.nrec, 1);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_LOGIN);
+    assert_string_equal(r->device_id, "13912345678");
+    assert_string_equal(sess.device_id, "13912345678");
+    assert_int_equal(raw_i(r, "province"), 44);
+    assert_int_equal(raw_i(r, "city"), 307);
+    assert_string_equal(raw_s(r, "manufacturer"), "ABCDE");
+    assert_string_equal(raw_s(r, "model"), "TK-808");
+    assert_string_equal(raw_s(r, "terminalId"), "T123456");
+    assert_int_equal(raw_i(r, "plateColor"), 1);
+    assert_string_equal(raw_s(r, "plate"), "B12345");
+    /* 0x8100: answered serial 1, result 0, code "13912345678". */
+    assert_string_equal(reply_hex(), REG2013_REPLY);
+}
+
+static void test_registration_2019_and_2011(void **state)
+{
+    (void)state;
+    /* 2019: version byte, 20-digit number, 11/30/30-byte fields; the reply
+     * keeps the 2019 header. */
+    ok(REG2019);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_LOGIN);
+    assert_string_equal(r->device_id, "13912345678");
+    assert_string_equal(raw_s(r, "manufacturer"), "MAKER000001");
+    assert_string_equal(raw_s(r, "model"), "TK-2019");
+    assert_string_equal(raw_s(r, "terminalId"), "T2019");
+    assert_int_equal(raw_i(r, "plateColor"), 2);
+    assert_string_equal(raw_s(r, "plate"), "B54321");
+    assert_string_equal(reply_hex(), REG2019_REPLY);
+
+    /* 2011: an 8-byte model, no plate (unregistered vehicle). */
+    ok(REG2011);
+    r = &ctx.rec[0];
+    assert_string_equal(raw_s(r, "model"), "TK-11");
+    assert_string_equal(raw_s(r, "terminalId"), "T000011");
+    assert_null(td_rec_raw_find(r, "plate"));
+    assert_string_equal(reply_hex(), REG2011_REPLY);
+}
+
+static void test_authentication(void **state)
+{
+    (void)state;
+    ok(AUTH2013);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
+    assert_string_equal(raw_s(&ctx.rec[0], "authCode"), "13912345678");
+    assert_string_equal(reply_hex(), AUTH2013_REPLY);
+
+    /* 2019: length-prefixed code, IMEI, software version. */
+    ok(AUTH2019);
+    assert_string_equal(raw_s(&ctx.rec[0], "authCode"), "13912345678");
+    assert_string_equal(raw_s(&ctx.rec[0], "imei"), "860000000000001");
+    assert_string_equal(raw_s(&ctx.rec[0], "version"), "V1.0.2");
+    assert_string_equal(reply_hex(), AUTH2019_REPLY);
+}
+
+/* ---- heartbeat, deregistration, time ---- */
+
+static void test_heartbeat_and_platform_serial(void **state)
+{
+    (void)state;
+    ok(HEARTBEAT);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_string_equal(ctx.rec[0].device_id, "13912345678");
+    assert_false(ctx.rec[0].has_time);
+    assert_string_equal(reply_hex(), HEARTBEAT_REPLY);
+    /* The platform's own serial counts up within the session. */
+    ok_in(&sess, HEARTBEAT);
+    assert_string_equal(reply_hex(), HEARTBEAT_REPLY2);
+}
+
+static void test_deregistration(void **state)
+{
+    (void)state;
+    ok(DEREG);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_true(td_rec_raw_find(&ctx.rec[0], "deregistered") != NULL);
+    assert_string_equal(reply_hex(), DEREG_REPLY);
+}
+
+static void test_time_requests(void **state)
+{
+    (void)state;
+    /* 0x0004 (2019): 0x8004 with the UTC time as BCD. */
+    ok(TIME_QUERY);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_string_equal(reply_hex(), TIME_QUERY_REPLY);
+    /* 0x0109: 0x8109 with year as a WORD and the rest as bytes. */
+    ok(TIME_SYNC);
+    assert_string_equal(reply_hex(), TIME_SYNC_REPLY);
+}
+
+/* ---- locations ---- */
+
+/* The fix of LOCATION: 2026-01-02 11:04:05 GMT+8, 33.868 S 151.209 E...
+ * west too: status bits 2 and 3 are set. */
+static void assert_location(const td_record *r)
+{
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_string_equal(r->device_id, "13912345678");
+    assert_true(r->has_time);
+    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 4, 5));
+    assert_true(r->valid);
+    assert_float_equal(r->latitude, -33.868, 1e-9);
+    assert_float_equal(r->longitude, -151.209, 1e-9);
+    assert_float_equal(r->altitude, 58, 1e-9);
+    assert_float_equal(r->speed, 62.3, 1e-9);
+    assert_float_equal(r->course, 275, 1e-9);
+    assert_true(has_alarm(r, TD_ALARM_SOS));
+    assert_true(has_alarm(r, TD_ALARM_OVERSPEED));
+    assert_true(has_alarm(r, TD_ALARM_POWER_CUT));
+    assert_true(has_alarm(r, TD_ALARM_MOVEMENT));
+    assert_true(has_alarm(r, TD_ALARM_GEOFENCE_EXIT));
+    assert_false(has_alarm(r, TD_ALARM_GEOFENCE_ENTER));
+    assert_int_equal(raw_i(r, "alarm"), (1 << 0) | (1 << 1) | (1 << 8) | (1 << 28));
+    assert_int_equal(raw_i(r, "status"), 15);
+    assert_true(attr_b(r, TD_ATTR_IGNITION));
+    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 12345600, 1e-6);
+    assert_float_equal(raw_d(r, "fuel"), 45.6, 1e-9);
+    assert_float_equal(raw_d(r, "tachographSpeed"), 61.0, 1e-9);
+    assert_int_equal(raw_i(r, "alarmEventId"), 7);
+    assert_int_equal(raw_i(r, "overspeedAreaType"), 1);
+    assert_int_equal(raw_i(r, "overspeedAreaId"), 99);
+    assert_int_equal(raw_i(r, "areaType"), 2);
+    assert_int_equal(raw_i(r, "areaId"), 1234);
+    assert_int_equal(raw_i(r, "routeId"), 77);
+    assert_int_equal(raw_i(r, "routeTime"), 300);
+    assert_int_equal(raw_i(r, "routeTimeResult"), 1);
+    assert_int_equal(raw_i(r, "signals"), 0x11);
+    assert_int_equal(raw_i(r, "io"), 3);
+    assert_int_equal(raw_i(r, "adc1"), 0x0304);
+    assert_int_equal(raw_i(r, "adc2"), 0x0102);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 25);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 11);
+}
+
+static void test_location_report(void **state)
+{
+    (void)state;
+    ok(LOCATION);
+    assert_int_equal(ctx.nrec, 1);
+    assert_location(&ctx.rec[0]);
+    assert_string_equal(reply_hex(), LOCATION_REPLY);
+}
+
+static void test_location_published_example(void **state)
+{
+    (void)state;
+    ok(HUABAO_LOCATION);
+    const td_record *r = &ctx.rec[0];
+    assert_string_equal(r->device_id, "2002604323");
+    assert_int_equal(r->time_ms, utc(2021, 9, 22, 8, 37, 58));
+    assert_true(r->valid);
+    assert_float_equal(r->latitude, 22.591771, 1e-9);
+    assert_float_equal(r->longitude, 113.995873, 1e-9);
+    assert_float_equal(r->altitude, 70, 1e-9);
+    assert_float_equal(r->course, 89, 1e-9);
+    assert_true(has_alarm(r, TD_ALARM_TAMPER)); /* alarm bit 17 */
+    assert_false(attr_b(r, TD_ATTR_IGNITION));
+    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 100, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 0x11);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 0x10);
+    assert_string_equal(reply_hex(), HUABAO_REPLY);
+
+    /* After nine replies the platform serial is 9: the page's own answer
+     * to a report with serial 0x00EE, byte for byte. */
+    memset(&sess, 0, sizeof(sess));
+    for (int i = 0; i < 9; i++)
+        ok_in(&sess, HEARTBEAT);
+    ok_in(&sess, HUABAO_EE);
+    assert_string_equal(reply_hex(), HUABAO_ACK);
+}
+
+static void test_location_answers(void **state)
+{
+    (void)state;
+    /* 0x0201 answers a location query: the answered serial, then a
+     * location; a response is not answered. */
+    ok(LOC_QUERY);
+    assert_int_equal(ctx.nrec, 1);
+    assert_location(&ctx.rec[0]);
+    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x55);
+    assert_int_equal(ctx.reply_len, 0);
+    /* 0x0500 answers a vehicle control command the same way. */
+    ok(CONTROL_RESP);
+    assert_location(&ctx.rec[0]);
+    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x56);
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    /* Two blind-area fixes (type 1), one general response for both. */
+    ok(BATCH);
+    assert_int_equal(ctx.nrec, 2);
+    for (int i = 0; i < 2; i++) {
+        const td_record *r = &ctx.rec[i];
+        assert_int_equal(r->type, TD_REC_POSITION);
+        assert_int_equal(r->time_ms, utc(2026, 1, 2, 2, i, 0));
+        assert_float_equal(r->latitude, 22.54321, 1e-9);
+        assert_float_equal(r->longitude, 114.054321, 1e-9);
+        assert_float_equal(r->speed, 40, 1e-9);
+        assert_float_equal(r->course, 90, 1e-9);
+        assert_float_equal(r->altitude, 12, 1e-9);
+        assert_true(td_rec_raw_find(r, "archive") != NULL);
+    }
+    assert_int_equal(attr_i(&ctx.rec[1], TD_ATTR_RSSI), 20);
+    assert_string_equal(reply_hex(), BATCH_REPLY);
+
+    /* More fixes than one frame may yield: the first TD_MAX_RECORDS, the
+     * rest counted, and still acknowledged. */
+    ok(BATCH10);
+    assert_int_equal(ctx.nrec, TD_MAX_RECORDS);
+    assert_int_equal(raw_i(&ctx.rec[TD_MAX_RECORDS - 1], "batchSkipped"), 10 - TD_MAX_RECORDS);
+    assert_int_equal(ctx.reply_len, 20);
+}
+
+static void test_terminal_general_response(void **state)
+{
+    (void)state;
+    ok(TERM_RESP);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
+    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x1234);
+    assert_int_equal(raw_i(&ctx.rec[0], "replyId"), 0x8103);
+    assert_int_equal(raw_i(&ctx.rec[0], "result"), 0);
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_terminal_attributes(void **state)
+{
+    (void)state;
+    ok(ATTRS);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(raw_i(r, "terminalType"), 0x11);
+    assert_string_equal(raw_s(r, "model"), "TK-808");
+    assert_string_equal(raw_s(r, "iccid"), "89860012345678901234");
+    assert_string_equal(raw_s(r, "hardwareVersion"), "H1.0");
+    assert_string_equal(raw_s(r, "firmwareVersion"), "F2.3.4");
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_lock_location(void **state)
+{
+    (void)state;
+    /* 0x5501 with attribute bit 15: answered 0x4401 with a one-byte serial. */
+    ok(LOCK);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_string_equal(r->device_id, "856009001017");
+    assert_int_equal(r->time_ms, utc(2026, 1, 15, 10, 30, 0));
+    assert_true(r->valid);
+    assert_float_equal(r->latitude, 22 + 34.5678 / 60, 1e-9);
+    assert_float_equal(r->longitude, 113 + 56.789 / 60, 1e-9);
+    assert_float_equal(r->speed, 45, 1e-9);
+    assert_float_equal(r->course, 180, 1e-9);
+    assert_float_equal(r->altitude, 100, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 20);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 9);
+    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 1234000, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 80);
+    assert_int_equal(raw_i(r, "cid"), 0xabcd);
+    assert_int_equal(raw_i(r, "lac"), 0x1234);
+    assert_true(has_alarm(r, TD_ALARM_VIBRATION));
+    assert_string_equal(reply_hex(), LOCK_REPLY);
+
+    /* 0x5502: a stored fix, not valid as a live one; no answer asked. */
+    ok(LOCK_BLIND);
+    assert_false(ctx.rec[0].valid);
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_text_time_request(void **state)
+{
+    (void)state;
+    size_t n = strlen("(794104004140,1,001,BASE,2,TIME)");
+    assert_int_equal(td_test_decode_bytes(
+                         jt(), NULL, (const uint8_t *)"(794104004140,1,001,BASE,2,TIME)", n, &ctx),
+                     0);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_string_equal(ctx.rec[0].device_id, "794104004140");
+    assert_string_equal(td_test_reply(&ctx), "(794104004140,1,001,BASE,2,20260102030405)");
+
+    /* Any other text is a command result, not answered. */
+    const char *res = "(794104004140,1,002,BASE,3,OK)";
+    assert_int_equal(td_test_decode_bytes(jt(), NULL, (const uint8_t *)res, strlen(res), &ctx), 0);
+    assert_string_equal(raw_s(&ctx.rec[0], "result"), "BASE,3,OK");
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_packets_media_passthrough_other(void **state)
+{
+    (void)state;
+    /* A packet of a long message: acknowledged, kept raw. */
+    ok(PACKET);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_int_equal(raw_i(&ctx.rec[0], "packet"), 1);
+    assert_int_equal(raw_i(&ctx.rec[0], "packets"), 2);
+    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0200");
+    assert_string_equal(reply_hex(), PACKET_REPLY);
+
+    /* 0x0801 in one piece: 0x8800 with its multimedia id. */
+    ok(MEDIA);
+    assert_int_equal(raw_i(&ctx.rec[0], "mediaId"), 0x01020304);
+    assert_int_equal(raw_i(&ctx.rec[0], "mediaEvent"), 1);
+    assert_string_equal(reply_hex(), MEDIA_REPLY);
+
+    /* 0x0900 pass-through: type and data. */
+    ok(PASSTHROUGH);
+    assert_int_equal(raw_i(&ctx.rec[0], "passthroughType"), 0x41);
+    assert_string_equal(raw_s(&ctx.rec[0], "data"), "$OBD,1,2,3");
+    assert_string_equal(reply_hex(), PASSTHROUGH_REPLY);
+
+    /* A message without a decoder (0x0301 event report): kept raw, acked. */
+    ok(UNKNOWN);
+    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0301");
+    assert_string_equal(raw_s(&ctx.rec[0], "body"), "05");
+    assert_string_equal(reply_hex(), UNKNOWN_REPLY);
+}
+
+static void test_escaping_and_ids(void **state)
+{
+    (void)state;
+    /* 0x7e and 0x7d inside are escaped both ways. */
+    ok(ESCAPED);
+    assert_float_equal(ctx.rec[0].latitude, 0x017e7d00 / 1e6, 1e-9);
+    assert_string_equal(reply_hex(), ESCAPED_REPLY);
+
+    /* A terminal number that is not BCD: the first 14 digits of an IMEI
+     * as a number; the id gets its Luhn check digit. */
+    ok(IMEI_HB);
+    assert_string_equal(sess.device_id, "861234567890127");
+}
+
+/* ---- vectors, detection, framing, malformed input ---- */
+
+static void test_vectors(void **state)
+{
+    json_t *vectors = td_test_family_vectors("jt808");
+    static uint8_t frame[70000];
+    size_t i, forced = 0, detected = 0;
+    json_t *v;
+    (void)state;
+
+    assert_true(json_array_size(vectors) >= 50);
+    json_array_foreach(vectors, i, v)
+    {
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        td_test_run run;
+        td_test_run_bytes(jt(), frame, n, &run);
+        forced += (size_t)td_test_vector_holds(v, &run);
+        td_test_run_free(&run);
+        td_test_run_bytes(NULL, frame, n, &run);
+        if (run.proto != jt())
+            fprintf(stderr, "jt808#%lld: detected as %s\n",
+                    (long long)json_integer_value(json_object_get(v, "index")),
+                    run.proto ? run.proto->name : "(none)");
+        else
+            detected += (size_t)td_test_vector_holds(v, &run);
+        td_test_run_free(&run);
+    }
+    fprintf(stderr, "jt808 vectors: %zu forced, %zu detected of %zu\n", forced, detected,
+            json_array_size(vectors));
+    assert_int_equal(forced, json_array_size(vectors));
+    assert_int_equal(detected, json_array_size(vectors));
+    json_decref(vectors);
+}
+
+static void test_detection(void **state)
+{
+    (void)state;
+    const char *frames[] = {REG2013,    REG2019, AUTH2013, HEARTBEAT, LOCATION, BATCH,   TERM_RESP,
+                            TIME_QUERY, LOCK,    PACKET,   MEDIA,     ESCAPED,  IMEI_HB, UNKNOWN};
+    bool maybe;
+
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        size_t n = unhex(frames[i]);
+        assert_ptr_equal(td_detect(bin, n, TD_TCP, &maybe), jt());
+        assert_ptr_equal(td_detect(bin, n, TD_UDP, &maybe), jt());
+        /* No prefix is claimed by another protocol, none refused by jt808. */
+        for (size_t len = 1; len < n; len++) {
+            for (size_t k = 0; k < td_protocol_count; k++) {
+                int d = td_protocols[k]->detect(bin, len);
+                if (td_protocols[k] == jt())
+                    assert_int_not_equal(d, TD_DETECT_NO);
+                else
+                    assert_int_not_equal(d, TD_DETECT_YES);
+            }
+        }
+    }
+    /* A standard message id decides within the header. */
+    unhex(LOCATION);
+    assert_int_equal(jt()->detect(bin, 13), TD_DETECT_YES);
+    assert_int_equal(jt()->detect(bin, 12), TD_DETECT_MAYBE);
+
+    /* The text form, and what it must not take. */
+    const char *text = "(794104004140,1,001,BASE,2,TIME)";
+    assert_int_equal(jt()->detect((const uint8_t *)text, strlen(text)), TD_DETECT_YES);
+    assert_int_equal(jt()->detect((const uint8_t *)text, 5), TD_DETECT_MAYBE);
+    static const char *const not_mine[] = {
+        "(027028258115BP05000027028258115111213A2234.1234N11354.1234E000.1",
+        "(864768010869060,DW30,050117,A,",
+        "(12,1,001,BASE",
+        "*HQ,865205030330012,V1,123519,A#",
+    };
+    for (size_t i = 0; i < sizeof(not_mine) / sizeof(not_mine[0]); i++)
+        assert_int_equal(jt()->detect((const uint8_t *)not_mine[i], strlen(not_mine[i])),
+                         TD_DETECT_NO);
+
+    /* Platform-to-terminal messages, reserved bits, encryption other than
+     * RSA, unknown ids with a bad checksum: no. */
+    static const char *const bad[] = {
+        "7e8001000501391234567800000004000200b27e", /* 0x8001 */
+        "7e0200800001391234567800017e",             /* reserved bit 15 */
+        "7e0200080001391234567800017e",             /* encryption 2 */
+        "7e0f0100000139123456780001007e",           /* unknown id, bad checksum */
+        "7e7e",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n = unhex(bad[i]);
+        assert_int_equal(jt()->detect(bin, n), TD_DETECT_NO);
+    }
+    /* An unknown terminal id with a good checksum is taken whole. */
+    size_t n = unhex("7e0f0100000139123456780001"
+                     "7e");
+    bin[n - 1] = 0;
+    for (size_t k = 1; k < n - 1; k++)
+        bin[n - 1] ^= bin[k];
+    bin[n++] = 0x7e;
+    assert_int_equal(jt()->detect(bin, n), TD_DETECT_YES);
+    assert_int_equal(jt()->detect(bin, n - 1), TD_DETECT_MAYBE);
+}
+
+/* Every constructed frame back to back (with noise between two of them)
+ * comes out frame by frame, whatever the reads. */
+static void test_framing_split_everywhere(void **state)
+{
+    (void)state;
+    static const char *const frames[] = {REG2013, AUTH2013, HEARTBEAT, LOCATION,  BATCH,
+                                         ESCAPED, LOCK,     MEDIA,     TIME_SYNC, PACKET};
+    static uint8_t stream[8192];
+    size_t lens[16], nf = 0, len = 0;
+
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        size_t n = unhex(frames[i]);
+        memcpy(stream + len, bin, n);
+        len += n;
+        lens[nf++] = n;
+    }
+    const char *text = "(794104004140,1,001,BASE,2,TIME)";
+    memcpy(stream + len, text, strlen(text));
+    len += strlen(text);
+    lens[nf++] = strlen(text);
+
+    for (size_t cut = 0; cut <= len; cut++) {
+        td_stream st;
+        td_test_frames got;
+        char err[256] = "";
+        memset(&got, 0, sizeof(got));
+        td_stream_init(&st, TD_TCP, NULL);
+        assert_int_equal(
+            td_stream_feed(&st, stream, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
+        assert_int_equal(td_stream_feed(&st, stream + cut, len - cut, td_test_collect_frame, &got,
+                                        err, sizeof(err)),
+                         0);
+        assert_ptr_equal(st.proto, jt());
+        td_stream_free(&st);
+        assert_int_equal(got.n, (int)nf);
+        size_t at = 0;
+        for (size_t i = 0; i < nf; i++) {
+            assert_int_equal(got.len[i], lens[i]);
+            assert_memory_equal(got.data[i], stream + at, lens[i]);
+            at += lens[i];
+        }
+    }
+
+    /* Byte by byte, with noise and a doubled flag before the second frame. */
+    td_stream st;
+    td_test_frames got;
+    char err[256] = "";
+    uint8_t noisy[256];
+    size_t a = unhex(HEARTBEAT);
+    memcpy(noisy, bin, a);
+    memcpy(noisy + a, "\r\nxx\x7e", 5);
+    size_t b = unhex(LOCATION);
+    memcpy(noisy + a + 5, bin, b);
+    memset(&got, 0, sizeof(got));
+    td_stream_init(&st, TD_TCP, jt());
+    for (size_t i = 0; i < a + 5 + b; i++)
+        assert_int_equal(
+            td_stream_feed(&st, noisy + i, 1, td_test_collect_frame, &got, err, sizeof(err)), 0);
+    td_stream_free(&st);
+    assert_int_equal(got.n, 2);
+    assert_int_equal(got.len[1], b);
+    assert_memory_equal(got.data[1], bin, b);
+
+    /* A 0x7e left unescaped inside a frame: cut where the declared length
+     * ends, not at the stray flag. */
+    size_t n = unhex("7e0200001c01391234567800010000000000000002"
+                     "017e7d000"
+                     "6cc54b1000000000000260102100000"
+                     "00"
+                     "7e");
+    bin[n - 2] = 0;
+    for (size_t k = 1; k < n - 2; k++)
+        bin[n - 2] ^= bin[k];
+    memset(&got, 0, sizeof(got));
+    td_stream_init(&st, TD_TCP, NULL);
+    assert_int_equal(td_stream_feed(&st, bin, n, td_test_collect_frame, &got, err, sizeof(err)), 0);
+    td_stream_free(&st);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.len[0], n);
+    assert_int_equal(td_test_decode_bytes(jt(), NULL, bin, n, &ctx), 0);
+    assert_float_equal(ctx.rec[0].latitude, 0x017e7d00 / 1e6, 1e-9);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    expect_error("7e000200000139123456780004377e", "jt808: bad checksum 0x37, computed 0x36");
+    expect_error("7e00020000013912345678367e", "jt808: frame of 11 bytes too short");
+    expect_error("7e0002000001391234567800040000000000367e",
+                 "jt808: body of 5 bytes, header says 0");
+    expect_error("000200000139123456780004367e", "jt808: frame not enclosed in 0x7e flags");
+    expect_error("7e02000004013912345678000400000000327e",
+                 "jt808: report location of 4 bytes, need 28");
+    expect_error("7e000204000139123456780004327e", "jt808: encrypted body (method 1)");
+
+    /* Every truncation and every single-byte change of every constructed
+     * frame: an error naming jt808, or sane records. */
+    static const char *const frames[] = {REG2013, REG2019, AUTH2019, LOCATION,  BATCH,
+                                         LOCK,    MEDIA,   ATTRS,    TIME_QUERY};
+    static td_decode_ctx c2;
+    size_t failed = 0, decoded = 0;
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        size_t n = unhex(frames[i]);
+        for (size_t len = 0; len < n; len++) {
+            uint8_t *exact = malloc(len + 1);
+            memcpy(exact, bin, len);
+            int rc = td_test_decode_bytes(jt(), NULL, exact, len, &c2);
+            if (rc < 0) {
+                assert_memory_equal(c2.err, "jt808: ", 7);
+                failed++;
+            } else {
+                decoded++;
+            }
+            free(exact);
+        }
+        for (size_t k = 0; k < n; k++) {
+            uint8_t save = bin[k];
+            for (int x = 1; x < 256; x += 37) {
+                bin[k] = (uint8_t)(save ^ x);
+                int rc = td_test_decode_bytes(jt(), NULL, bin, n, &c2);
+                if (rc < 0)
+                    assert_memory_equal(c2.err, "jt808: ", 7);
+            }
+            bin[k] = save;
+        }
+    }
+    assert_int_equal(decoded, 0); /* a cut frame lacks its end flag */
+    assert_true(failed > 0);
+
+    /* Random bytes after a flag never crash and are almost never taken. */
+    srand(808);
+    size_t taken = 0;
+    for (int round = 0; round < 5000; round++) {
+        size_t len = 2 + (size_t)(rand() % 200);
+        uint8_t *buf = malloc(len);
+        buf[0] = 0x7e;
+        for (size_t k = 1; k < len; k++)
+            buf[k] = (uint8_t)rand();
+        buf[len - 1] = 0x7e;
+        int rc = td_test_decode_bytes(jt(), NULL, buf, len, &c2);
+        if (rc < 0)
+            assert_memory_equal(c2.err, "jt808: ", 7);
+        else
+            taken++;
+        size_t skip;
+        long f = jt()->frame(buf, len, &skip);
+        assert_true(f >= 0 || f == TD_ETOOBIG);
+        assert_true(skip <= len && (f <= 0 || (size_t)f <= len - skip));
+        free(buf);
+    }
+    assert_true(taken < 50);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registration_2013),
+        cmocka_unit_test(test_registration_2019_and_2011),
+        cmocka_unit_test(test_authentication),
+        cmocka_unit_test(test_heartbeat_and_platform_serial),
+        cmocka_unit_test(test_deregistration),
+        cmocka_unit_test(test_time_requests),
+        cmocka_unit_test(test_location_report),
+        cmocka_unit_test(test_location_published_example),
+        cmocka_unit_test(test_location_answers),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_terminal_general_response),
+        cmocka_unit_test(test_terminal_attributes),
+        cmocka_unit_test(test_lock_location),
+        cmocka_unit_test(test_text_time_request),
+        cmocka_unit_test(test_packets_media_passthrough_other),
+        cmocka_unit_test(test_escaping_and_ids),
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_framing_split_everywhere),
+        cmocka_unit_test(test_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
