@@ -17,7 +17,8 @@
     XX(watch) /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                                            \
     XX(iw)    /* IWAP.. / TRV.. health bracelets (GOTOP L17) */                                    \
     XX(gotop) /* IMEI,CMD-T,... GOTOP TE-207 and other GOTOP trackers */                           \
-    XX(jt808) /* 0x7e JT/T 808 vehicle trackers, e-locks and cameras */
+    XX(jt808) /* 0x7e JT/T 808 vehicle trackers, e-locks and cameras */                            \
+    XX(h02)   /* *HQ,...# text and $ binary: Sinotrack and H02 clones */
 
 #define XX(name) extern const td_protocol td_proto_##name;
 TD_PROTOCOL_LIST(XX)

@@ -232,13 +232,22 @@ static void test_stream_jt808(void **state)
     check_protocol("jt808", true);
 }
 
+/* h02 text frames end at '#'; its binary records (no terminator, cut by
+ * length) are split at every byte in test_h02.c. */
+static void test_stream_h02(void **state)
+{
+    (void)state;
+    check_protocol("h02", false);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
     /* A new protocol needs its own test_stream_<name> above. */
     for (size_t i = 0; i < td_protocol_count; i++) {
         const char *n = td_protocols[i]->name;
-        if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808"))
+        if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
+            strcmp(n, "h02"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -458,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_stream_iw),
         cmocka_unit_test(test_stream_gotop),
         cmocka_unit_test(test_stream_jt808),
+        cmocka_unit_test(test_stream_h02),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),
