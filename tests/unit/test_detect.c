@@ -40,7 +40,7 @@ static void test_registry(void **state)
     }
     assert_ptr_equal(td_protocol_find("trv"), td_protocol_find("iw"));
     assert_ptr_equal(td_protocol_find("3g"), td_protocol_find("watch"));
-    assert_null(td_protocol_find("gt06"));
+    assert_ptr_equal(td_protocol_find("gt06"), &td_proto_gt06);
 }
 
 static void test_exactly_one_detector_per_vector(void **state)
@@ -169,7 +169,8 @@ static void test_garbage_is_rejected(void **state)
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         expect_none(texts[i], (const uint8_t *)texts[i], strlen(texts[i]));
     expect_none("\\x00\\x01\\x02", (const uint8_t *)"\x00\x01\x02", 3);
-    expect_none("\\x78\\x78 (GT06)", (const uint8_t *)"\x78\x78\x11\x01", 4);
+    expect_none("\\x78\\x79", (const uint8_t *)"\x78\x79\x11\x01", 4);
+    expect_none("\\x78\\x78, unknown type", (const uint8_t *)"\x78\x78\x02\x5e", 4);
 
     /* Random bytes (fixed seed): none is claimed. */
     srand(20260102);

@@ -79,6 +79,9 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
         /* watch frames delimit themselves with [...]; the others end at '#'. */
         if (!family && strcmp(p->name, "watch") != 0 && frame[n - 1] != '#')
             frame[n++] = '#';
+        /* A gt06 frame that lost the LF of its 0D0A stop bytes. */
+        if (strcmp(p->name, "gt06") == 0 && frame[n - 1] == 0x0d)
+            frame[n++] = 0x0a;
         /* Alone in a stream, the vector is one or more whole frames (one
          * watch vector holds six JXTK chunks), each of which decodes. */
         frames alone;
@@ -240,6 +243,13 @@ static void test_stream_h02(void **state)
     check_protocol("h02", false);
 }
 
+/* gt06 is binary: its frames are cut by their length field and stop bytes. */
+static void test_stream_gt06(void **state)
+{
+    (void)state;
+    check_protocol("gt06", true);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
@@ -247,7 +257,7 @@ static void test_every_protocol_is_covered(void **state)
     for (size_t i = 0; i < td_protocol_count; i++) {
         const char *n = td_protocols[i]->name;
         if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
-            strcmp(n, "h02"))
+            strcmp(n, "h02") && strcmp(n, "gt06"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -468,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_stream_gotop),
         cmocka_unit_test(test_stream_jt808),
         cmocka_unit_test(test_stream_h02),
+        cmocka_unit_test(test_stream_gt06),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),

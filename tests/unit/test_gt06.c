@@ -1,0 +1,887 @@
+/*
+ * gt06 decoder tests. Frames are built here from the layouts in
+ * docs/protocols/gt06.md (terminal id 0123456789012345, made-up places)
+ * with their CRC-ITU computed, except the request/response examples printed
+ * in the Concox JM-VL03 document, which are used as they stand. One test
+ * per message type with its reply byte for byte; then this protocol's
+ * vectors (tests/vectors/protocols.jsonl) forced and auto-detected;
+ * detection against every registered protocol; framing split at every
+ * byte; malformed input.
+ */
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+
+#define IMEI "123456789012345"
+#define TID "0123456789012345" /* the terminal id of IMEI, BCD */
+
+static const td_protocol *P = &td_proto_gt06;
+static td_decode_ctx ctx; /* large: keep it off the stack */
+static td_session sess;
+
+/* ---- building frames -------------------------------------------------- */
+
+/* CRC-ITU written out from the document's definition (X.25). */
+static unsigned crc(const uint8_t *p, size_t n)
+{
+    unsigned fcs = 0xffff;
+    for (size_t i = 0; i < n; i++) {
+        fcs ^= p[i];
+        for (int b = 0; b < 8; b++)
+            fcs = (fcs & 1) ? (fcs >> 1) ^ 0x8408 : fcs >> 1;
+    }
+    return ~fcs & 0xffff;
+}
+
+static size_t unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    long n = td_hex_decode(hex, strlen(hex), out, cap);
+    assert_true(n >= 0);
+    return (size_t)n;
+}
+
+/* A whole frame: 7878 (or 7979 when ext) <len> <type> <content> <serial>
+ * <crc> 0D0A. Returns its length. */
+static size_t build(uint8_t *out, bool ext, unsigned type, const char *content_hex, unsigned serial)
+{
+    uint8_t content[512];
+    size_t n = unhex(content_hex, content, sizeof(content)), at = 0;
+    size_t len = 1 + n + 4;
+    out[at++] = ext ? 0x79 : 0x78;
+    out[at++] = ext ? 0x79 : 0x78;
+    if (ext)
+        out[at++] = (uint8_t)(len >> 8);
+    out[at++] = (uint8_t)len;
+    out[at++] = (uint8_t)type;
+    memcpy(out + at, content, n);
+    at += n;
+    out[at++] = (uint8_t)(serial >> 8);
+    out[at++] = (uint8_t)serial;
+    unsigned c = crc(out + 2, at - 2);
+    out[at++] = (uint8_t)(c >> 8);
+    out[at++] = (uint8_t)c;
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    return at;
+}
+
+static uint8_t fb[1024];
+static size_t fn;
+
+/* Decodes fb[0..fn) in session s (NULL: fresh); expects success. */
+static void decode_ok(td_session *s)
+{
+    int rc = td_test_decode_bytes(P, s, fb, fn, &ctx);
+    if (rc != 0)
+        fail_msg("decode failed: %s", ctx.err);
+}
+
+static const td_record *one(bool ext, unsigned type, const char *content, unsigned serial)
+{
+    fn = build(fb, ext, type, content, serial);
+    decode_ok(NULL);
+    assert_int_equal(ctx.nrec, 1);
+    return &ctx.rec[0];
+}
+
+static void assert_reply_hex(const char *want)
+{
+    char got[2 * TD_REPLY_MAX + 1];
+    td_hex_encode(ctx.reply, ctx.reply_len, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    int64_t ms;
+    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
+    return ms;
+}
+
+static int64_t raw_i(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("raw attribute %s missing", key);
+    assert_int_equal(x->type, TD_T_INT);
+    return x->v.i;
+}
+
+static const char *raw_s(const td_record *r, const char *key)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("raw attribute %s missing", key);
+    assert_int_equal(x->type, TD_T_STRING);
+    return r->arena + x->str;
+}
+
+static int64_t attr_i(const td_record *r, td_attr a)
+{
+    assert_true(td_rec_has(r, a));
+    return r->attr[a].i;
+}
+
+/*
+ * GPS block: 2024-03-15 10:15:30 UTC, info 0xC9 (12 bytes, 9 satellites),
+ * 51deg 30.1234'S = 92,703,702 (0x0586_8BD6), 0deg 7.5678'W = 227,034
+ * (0x0003_76DA), 36 km/h, status 0x1800|45: positioned, west, south.
+ */
+#define GPS_A "18030f 0a0f1e c9 05868bd6 000376da 24 182d"
+/* The same fix, north and east, not positioned, course 359. */
+#define GPS_B "18030f 0a0f1e 05 05868bd6 000376da 00 0567"
+/* 2G cell: MCC 234, MNC 15, LAC 0x1234, CI 0x00abcd. */
+#define CELL_2G "00ea 0f 1234 00abcd"
+
+static void assert_gps_a(const td_record *r)
+{
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_true(r->has_time);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_true(r->valid);
+    assert_float_equal(r->latitude, -(51 + 30.1234 / 60), 1e-6);
+    assert_float_equal(r->longitude, -(7.5678 / 60), 1e-6);
+    assert_float_equal(r->speed, 36, 1e-9);
+    assert_float_equal(r->course, 45, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 9);
+}
+
+static void assert_cell_2g(const td_record *r)
+{
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].mcc, 234);
+    assert_int_equal(r->cells[0].mnc, 15);
+    assert_int_equal(r->cells[0].lac, 0x1234);
+    assert_int_equal(r->cells[0].cid, 0xabcd);
+}
+
+/* ---- message types ---------------------------------------------------- */
+
+static void test_crc_itu(void **state)
+{
+    (void)state;
+    /* The response examples of the JM-VL03 document. */
+    uint8_t b[16];
+    size_t n = unhex("7878050100059FF80D0A", b, sizeof(b));
+    assert_int_equal(crc(b + 2, n - 6), 0x9ff8);
+    n = unhex("78780B8A0F0C1D0000150006F0860D0A", b, sizeof(b));
+    assert_int_equal(crc(b + 2, n - 6), 0xf086);
+}
+
+static void test_login(void **state)
+{
+    (void)state;
+    /* The document's login example: terminal id, type code, zone GMT+8. */
+    fn = unhex("78781101075253367890024270003201000512790D0A", fb, sizeof(fb));
+    memset(&sess, 0, sizeof(sess));
+    decode_ok(&sess);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
+    assert_string_equal(sess.device_id, "752533678900242");
+    assert_string_equal(ctx.rec[0].device_id, "752533678900242");
+    assert_int_equal(raw_i(&ctx.rec[0], "timezone"), 480);
+    assert_reply_hex("7878050100059ff80d0a"); /* the document's response */
+
+    /* The GT06 form: terminal id only; a west zone (GMT-3:30). */
+    memset(&sess, 0, sizeof(sess));
+    fn = build(fb, false, 0x01, TID, 1);
+    decode_ok(&sess);
+    assert_string_equal(sess.device_id, IMEI);
+    assert_false(ctx.rec[0].has_time);
+    assert_reply_hex("787805010001d9dc0d0a");
+    memset(&sess, 0, sizeof(sess));
+    fn = build(fb, false, 0x01, TID "3608 14 a8", 0x1234);
+    decode_ok(&sess);
+    assert_int_equal(raw_i(&ctx.rec[0], "deviceType"), 0x3608);
+    assert_int_equal(raw_i(&ctx.rec[0], "timezone"), -(3 * 60 + 30)); /* 330, west */
+    assert_reply_hex("78780501123419d30d0a");
+
+    /* Later frames of the session carry the device id. */
+    fn = build(fb, false, 0x13, "46 06 04 00 02", 2);
+    decode_ok(&sess);
+    assert_string_equal(ctx.rec[0].device_id, IMEI);
+
+    /* A terminal id that is not BCD. */
+    fn = build(fb, false, 0x01, "0123456789abcdef", 1);
+    assert_int_equal(td_test_decode_bytes(P, NULL, fb, fn, &ctx), TD_EBADFRAME);
+    assert_string_equal(ctx.err, "gt06: terminal id is not BCD (byte 5: AB)");
+}
+
+static void test_status_heartbeat(void **state)
+{
+    (void)state;
+    /* The document's heartbeat: info 0x40, level 4, GSM 4, language. */
+    fn = unhex("78780A134004040001000FDCEE0D0A", fb, sizeof(fb));
+    decode_ok(NULL);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 66); /* 4 of 6 */
+    assert_int_equal(raw_i(r, "voltageLevel"), 4);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+    assert_false(r->attr[TD_ATTR_IGNITION].b);
+    assert_int_equal(r->alarms, 0);
+    assert_reply_hex("78780513000f008f0d0a");
+
+    /* ACC on, charging, armed, oil cut; SOS bits in the information byte. */
+    r = one(false, 0x13, "a7 06 03 01 02", 0x0100);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_true(r->attr[TD_ATTR_CHARGING].b);
+    assert_true(td_rec_raw_find(r, "armed")->v.b);
+    assert_true(td_rec_raw_find(r, "blocked")->v.b);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 100);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
+    assert_reply_hex("787805130100e1a00d0a"); /* the document's response */
+
+    /* A vehicle unit: the two bytes after the information byte are the
+     * external voltage (12.58 V), then GSM. */
+    r = one(false, 0x13, "06 04ea 04 00", 6);
+    assert_float_equal(td_rec_raw_find(r, "power")->v.d, 12.58, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+
+    /* 0x23: battery voltage in 1/100 V. */
+    r = one(false, 0x23, "c0 0122 04 0001", 8);
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_float_equal(r->attr[TD_ATTR_BATTERY].d, 2.90, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+    assert_true(td_rec_raw_find(r, "blocked")->v.b);
+    assert_reply_hex("787805230008f29e0d0a");
+}
+
+static void test_gps(void **state)
+{
+    (void)state;
+    const td_record *r = one(false, 0x10, GPS_A, 3);
+    assert_gps_a(r);
+    assert_int_equal(r->ncells, 0);
+    assert_int_equal(ctx.reply_len, 0); /* location data is not answered */
+
+    r = one(false, 0x10, GPS_B, 4);
+    assert_false(r->valid);
+    assert_float_equal(r->latitude, 51 + 30.1234 / 60, 1e-6);
+    assert_float_equal(r->longitude, 7.5678 / 60, 1e-6);
+    assert_float_equal(r->course, 359, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 5);
+}
+
+static void test_gps_lbs(void **state)
+{
+    (void)state;
+    const td_record *r = one(false, 0x12, GPS_A CELL_2G, 5);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0x22: ACC, upload mode, re-upload, mileage. */
+    r = one(false, 0x22, GPS_A CELL_2G "01 03 01 0001e240", 6);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_int_equal(raw_i(r, "uploadMode"), 3);
+    assert_true(td_rec_raw_find(r, "archive")->v.b);
+    assert_float_equal(r->attr[TD_ATTR_ODOMETER].d, 123456, 1e-9);
+
+    /* The document's 0x22 example. */
+    fn = unhex("787822220F0C1D023305C9027AC8180C46586000140001CC00287D001F71000001000820860D0A", fb,
+               sizeof(fb));
+    decode_ok(NULL);
+    r = &ctx.rec[0];
+    assert_int_equal(r->time_ms, utc(2015, 12, 29, 2, 51, 5));
+    assert_float_equal(r->latitude, 0x027ac818 / 1800000.0, 1e-7);
+    assert_float_equal(r->longitude, 0x0c465860 / 1800000.0, 1e-7);
+    assert_int_equal(r->cells[0].mcc, 460);
+    assert_int_equal(r->cells[0].lac, 0x287d);
+
+    /* 0xA0 (4G): bit 15 of the MCC says the MNC takes two bytes; LAC 4, CI 8. */
+    r = one(false, 0xa0, GPS_A "80ea 000f 00001234 00000000 0abcdef0 00 01 00 00000064", 7);
+    assert_gps_a(r);
+    assert_int_equal(r->cells[0].mcc, 234);
+    assert_int_equal(r->cells[0].mnc, 15);
+    assert_int_equal(r->cells[0].lac, 0x1234);
+    assert_int_equal(r->cells[0].cid, 0x0abcdef0);
+    assert_false(r->attr[TD_ATTR_IGNITION].b);
+    assert_float_equal(r->attr[TD_ATTR_ODOMETER].d, 100, 1e-9);
+
+    /* Vehicle tails on 0x12: information byte and external voltage. */
+    r = one(false, 0x12, GPS_A CELL_2G "02 0505 04 00", 8);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_float_equal(td_rec_raw_find(r, "power")->v.d, 12.85, 1e-9);
+
+    /* 0x1E: GPS then seven cells. */
+    r = one(false, 0x1e,
+            GPS_A "00ea 0f 1234 00abcd 40 1234 00abce 38 0000 000000 00 0000 000000 00 0000 000000 "
+                  "00 0000 000000 00 0000 000000 00 ff 0002",
+            9);
+    assert_gps_a(r);
+    assert_int_equal(r->ncells, 2);
+    assert_int_equal(r->cells[1].cid, 0xabce);
+    assert_int_equal(r->cells[1].rssi, 0x38);
+}
+
+static void test_alarms(void **state)
+{
+    (void)state;
+    /* 0x16: GPS, sized cell, information (SOS bits), level 5, GSM 3, SOS, language. */
+    const td_record *r = one(false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 0x0a);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 83);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 3);
+    assert_int_equal(raw_i(r, "alarmCode"), 1);
+    assert_reply_hex("78780516000a6e9f0d0a");
+
+    /* The document's 0x26 example (tamper) and its response. */
+    fn = unhex("787825260F0C1D030B26C9027AC8180C4658600004000901CC00287D001F718004041302000C472A0D"
+               "0A",
+               fb, sizeof(fb));
+    decode_ok(NULL);
+    assert_int_equal(ctx.rec[0].alarms, TD_ALARM_BIT(TD_ALARM_TAMPER));
+    assert_reply_hex("78780526000c8d070d0a");
+
+    static const struct {
+        unsigned code;
+        uint32_t alarms;
+    } codes[] = {
+        {0x00, 0},
+        {0x01, TD_ALARM_BIT(TD_ALARM_SOS)},
+        {0x02, TD_ALARM_BIT(TD_ALARM_POWER_CUT)},
+        {0x03, TD_ALARM_BIT(TD_ALARM_VIBRATION)},
+        {0x04, TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER)},
+        {0x05, TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT)},
+        {0x06, TD_ALARM_BIT(TD_ALARM_OVERSPEED)},
+        {0x09, TD_ALARM_BIT(TD_ALARM_MOVEMENT)},
+        {0x0e, TD_ALARM_BIT(TD_ALARM_LOW_POWER)},
+        {0x13, TD_ALARM_BIT(TD_ALARM_TAMPER)},
+        {0x19, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY)},
+        {0x23, TD_ALARM_BIT(TD_ALARM_FALL)},
+        {0x14, 0}, /* door: kept as alarmCode only */
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        char content[128];
+        snprintf(content, sizeof(content), GPS_A "09" CELL_2G "00 04 04 %02x 02", codes[i].code);
+        r = one(false, 0x26, content, 0x20);
+        assert_int_equal(r->alarms, codes[i].alarms);
+        assert_reply_hex("78780526002066690d0a");
+    }
+
+    /* ACC on / off as alarm codes. */
+    r = one(false, 0x26, GPS_A "09" CELL_2G "00 04 04 fe 02", 1);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    r = one(false, 0x26, GPS_A "09" CELL_2G "02 04 04 ff 02", 1);
+    assert_false(r->attr[TD_ATTR_IGNITION].b);
+
+    /* 0x27: a fence number after the language. */
+    r = one(false, 0x27, GPS_A "09" CELL_2G "00 04 04 05 02 03", 0x21);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT));
+    assert_int_equal(raw_i(r, "fence"), 3);
+    assert_reply_hex("7878052700212d3c0d0a");
+
+    /* 0xA4: the 4G cell. */
+    r = one(false, 0xa4, GPS_A "10 00ea 0f 00001234 000000000000abcd 00 05 04 19 02 ff", 0x22);
+    assert_cell_2g(r);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
+    assert_int_equal(raw_i(r, "fence"), 0xff);
+    assert_reply_hex("787805a40022fc2f0d0a");
+
+    /* 0x19: one cell and the status block (no fix). */
+    r = one(false, 0x19, CELL_2G "20 03 04 01 02", 0x23);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_cell_2g(r);
+    assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
+    assert_reply_hex("787805190023989b0d0a");
+}
+
+static void test_lbs(void **state)
+{
+    (void)state;
+    /* 0x28: date, MCC/MNC, serving and six neighbours, TA, language. */
+    const td_record *r =
+        one(false, 0x28,
+            "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 1234 00abce 31 1235 000001 2d 0000 000000 00 "
+            "0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
+            0x30);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->ncells, 3);
+    assert_int_equal(r->cells[0].mcc, 234);
+    assert_int_equal(r->cells[0].rssi, 0x3e);
+    assert_int_equal(r->cells[2].lac, 0x1235);
+    assert_int_equal(raw_i(r, "timingAdvance"), 0xff);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0xA1: the same with 4G cells (LAC 4, CI 8). */
+    r = one(false, 0xa1,
+            "18030f 0a0f1e 00ea 0f 00001234 000000000abcdef0 3e 00000000 0000000000000000 00 "
+            "00000000 0000000000000000 00 00000000 0000000000000000 00 00000000 0000000000000000 "
+            "00 00000000 0000000000000000 00 00000000 0000000000000000 00 ff 0002",
+            0x31);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].cid, 0x0abcdef0);
+
+    /* 0x11 (GT03): date and one cell. */
+    r = one(false, 0x11, "18030f 0a0f1e" CELL_2G, 0x32);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_cell_2g(r);
+}
+
+static void test_wifi(void **state)
+{
+    (void)state;
+    /* 0x69: the length byte is the number of access points (2); BCD date,
+     * MACs and RSSI, then cells; no serial, no CRC. */
+    fn = unhex(
+        "7878 02 69 240315101530 aabbccddee01 3e aabbccddee02 50 01 00ea 0f 1234 abcd 40 0d0a", fb,
+        sizeof(fb));
+    decode_ok(NULL);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->nwifi, 2);
+    assert_string_equal(r->wifi[0].mac, "aa:bb:cc:dd:ee:01");
+    assert_int_equal(r->wifi[0].rssi, -62);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].cid, 0xabcd);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0x2C: cells, TA, then a counted WiFi list. */
+    r = one(false, 0x2c,
+            "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 00 "
+            "0000 000000 00 0000 000000 00 0000 000000 00 ff 01 aabbccddee03 45",
+            0x40);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->nwifi, 1);
+    assert_string_equal(r->wifi[0].mac, "aa:bb:cc:dd:ee:03");
+    assert_int_equal(r->wifi[0].rssi, -0x45);
+}
+
+static void test_time_request(void **state)
+{
+    (void)state;
+    /* The document's request; the answer carries the server's UTC time
+     * (2026-01-02 03:04:05 in the tests). */
+    fn = unhex("7878058A000688290D0A", fb, sizeof(fb));
+    decode_ok(NULL);
+    assert_int_equal(ctx.nrec, 1);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    uint8_t want[32];
+    size_t n = build(want, false, 0x8a, "1a0102030405", 6);
+    assert_int_equal(ctx.reply_len, n);
+    assert_memory_equal(ctx.reply, want, n);
+    assert_reply_hex("78780b8a1a01020304050006875c0d0a");
+}
+
+static void test_information(void **state)
+{
+    (void)state;
+    /* 0x94 / 0x00: external voltage 11.83 V (the document's example). */
+    const td_record *r = one(true, 0x94, "00 049f", 0x50);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_float_equal(td_rec_raw_find(r, "power")->v.d, 11.83, 1e-9);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0x04: status synchronisation text. */
+    r = one(true, 0x94, "04 414c4d313d46463b535441313d43303b", 0x51);
+    assert_string_equal(raw_s(r, "result"), "ALM1=FF;STA1=C0;");
+
+    /* 0x05: door open. */
+    r = one(true, 0x94, "05 01", 0x52);
+    assert_true(td_rec_raw_find(r, "door")->v.b);
+
+    /* 0x0A: IMEI, IMSI, ICCID. */
+    r = one(true, 0x94, "0a " TID " 0234150000000001 89440000000000000001", 0x53);
+    assert_string_equal(raw_s(r, "iccid"), "89440000000000000001");
+}
+
+static void test_command_answers(void **state)
+{
+    (void)state;
+    /* 0x15: length, server flag, text, language. */
+    const td_record *r = one(false, 0x15, "0b 00000001 52454c41592c31 0002", 0x60);
+    assert_int_equal(r->type, TD_REC_ACK);
+    assert_string_equal(raw_s(r, "result"), "RELAY,1");
+    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_string_equal(ctx.ack_result, "RELAY,1");
+
+    /* 0x21: server flag, UTF-16BE text. */
+    r = one(true, 0x21, "00000001 02 004f004b0021", 0x61);
+    assert_string_equal(raw_s(r, "result"), "OK!");
+
+    /* 0x21 with a position in the text: a position record and the ack. */
+    fn = build(fb, true, 0x21,
+               "00000001 01 "
+               "4c61743a4e35312e3530303030302c4c6f6e3a5730302e3132303030302c436f757273653a39302e30"
+               "302c53706565643a31322e353030302c4461746554696d653a323032342d30332d31352031303a3135"
+               "3a3330",
+               0x62);
+    decode_ok(NULL);
+    assert_int_equal(ctx.nrec, 2);
+    r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_float_equal(r->latitude, 51.5, 1e-9);
+    assert_float_equal(r->longitude, -0.12, 1e-9);
+    assert_float_equal(r->course, 90, 1e-9);
+    assert_float_equal(r->speed, 12.5, 1e-9);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(ctx.rec[1].type, TD_REC_ACK);
+}
+
+static void test_address_request_and_unknown(void **state)
+{
+    (void)state;
+    /* 0x2A: no position is stored from an address request. */
+    const td_record *r =
+        one(false, 0x2a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x70);
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(raw_s(r, "phone"), "+447700900123");
+
+    /* An unknown type with a good CRC is kept with its bytes. */
+    r = one(false, 0x5e, "0102030405", 0x71);
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_int_equal(raw_i(r, "type"), 0x5e);
+    assert_string_equal(raw_s(r, "data"), "0102030405");
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* ... and refused with a bad one. */
+    fb[fn - 3] ^= 0xff;
+    assert_int_equal(td_test_decode_bytes(P, NULL, fb, fn, &ctx), TD_ECHECKSUM);
+    assert_non_null(strstr(ctx.err, "gt06: bad CRC"));
+    assert_int_equal(ctx.nrec, 0);
+
+    /* A known type with a bad CRC is decoded (clones that compute it
+     * wrongly); see the fact sheet. */
+    fn = build(fb, false, 0x12, GPS_A CELL_2G, 5);
+    fb[fn - 3] ^= 0xff;
+    decode_ok(NULL);
+    assert_gps_a(&ctx.rec[0]);
+}
+
+/* ---- vectors and detection -------------------------------------------- */
+
+/* Vectors whose expectation trackd does not share, with the reason. */
+static const char *known_difference(long long index)
+{
+    /* A 0x7878 0x32 report whose last two content bytes are the altitude
+     * (0x02AF = 687 m, the elevation of the place it reports); the vector
+     * expects the CRC that follows (0x8429) read as a signed altitude. */
+    if (index == 20)
+        return "altitude read from the CRC";
+    return NULL;
+}
+
+static void run_vectors(bool detect)
+{
+    json_t *vectors = td_test_family_vectors("gt06");
+    static uint8_t frame[70000];
+    size_t i, held = 0, skipped = 0;
+    json_t *v;
+
+    assert_true(json_array_size(vectors) >= 80);
+    json_array_foreach(vectors, i, v)
+    {
+        long long index = json_integer_value(json_object_get(v, "index"));
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        td_test_run run;
+        td_test_run_bytes(detect ? NULL : P, frame, n, &run);
+        if (run.proto != P)
+            fail_msg("vector gt06#%lld: detected as %s", index,
+                     run.proto ? run.proto->name : "(none)");
+        if (known_difference(index)) {
+            assert_int_equal(run.errors, 0);
+            skipped++;
+        } else if (td_test_vector_holds(v, &run)) {
+            held++;
+        } else {
+            fail_msg("vector gt06#%lld does not hold", index);
+        }
+        td_test_run_free(&run);
+    }
+    fprintf(stderr, "gt06 %s: %zu of %zu vectors hold, %zu known differences\n",
+            detect ? "auto-detect" : "forced", held, json_array_size(vectors), skipped);
+    json_decref(vectors);
+}
+
+static void test_vectors_forced(void **state)
+{
+    (void)state;
+    run_vectors(false);
+}
+
+static void test_vectors_detected(void **state)
+{
+    (void)state;
+    run_vectors(true);
+}
+
+/* Every gt06 vector and built frame is claimed by gt06 alone, and no
+ * other protocol claims any prefix of it. */
+static void test_detection(void **state)
+{
+    json_t *vectors = td_test_family_vectors("gt06");
+    static uint8_t frame[70000];
+    json_t *v;
+    size_t i;
+    (void)state;
+
+    json_array_foreach(vectors, i, v)
+    {
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        for (size_t len = 1; len <= n; len++) {
+            for (size_t k = 0; k < td_protocol_count; k++) {
+                int d = td_protocols[k]->detect(frame, len);
+                if (td_protocols[k] == P) {
+                    if (d == TD_DETECT_NO)
+                        fail_msg("gt06#%lld: gt06 says no to %zu bytes",
+                                 json_integer_value(json_object_get(v, "index")), len);
+                    if (len >= 5 && d != TD_DETECT_YES)
+                        fail_msg("gt06#%lld: undecided after %zu bytes",
+                                 json_integer_value(json_object_get(v, "index")), len);
+                } else if (d == TD_DETECT_YES) {
+                    fail_msg("gt06#%lld: %s claims %zu bytes",
+                             json_integer_value(json_object_get(v, "index")), td_protocols[k]->name,
+                             len);
+                }
+            }
+        }
+    }
+    json_decref(vectors);
+
+    /* gt06 claims none of the other families' vectors, nor the seed ones. */
+    for (int f = 0; f < 2; f++) {
+        vectors = f ? td_test_vectors(NULL) : td_test_family_vectors(NULL);
+        json_array_foreach(vectors, i, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "protocol")), "gt06") == 0)
+                continue;
+            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+            if (P->detect(frame, n) == TD_DETECT_YES)
+                fail_msg("gt06 claims %s#%lld", json_string_value(json_object_get(v, "protocol")),
+                         json_integer_value(json_object_get(v, "index")));
+        }
+        json_decref(vectors);
+    }
+
+    /* Short prefixes wait; wrong markers and unknown short types do not. */
+    assert_int_equal(P->detect((const uint8_t *)"", 0), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect((const uint8_t *)"\x78", 1), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect((const uint8_t *)"\x78\x78\x05", 3), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect((const uint8_t *)"\x79\x79\x00\x08", 4), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect((const uint8_t *)"\x78\x78\x11\x01", 4), TD_DETECT_YES);
+    assert_int_equal(P->detect((const uint8_t *)"\x79\x79\x00\x08\x94", 5), TD_DETECT_YES);
+    assert_int_equal(P->detect((const uint8_t *)"\x78\x79", 2), TD_DETECT_NO);
+    assert_int_equal(P->detect((const uint8_t *)"\x78\x78\x02\x5e", 4), TD_DETECT_NO);
+    assert_int_equal(P->detect((const uint8_t *)"\x79\x79\x00\x02\x94", 5), TD_DETECT_NO);
+    /* An unknown type: only a whole frame with a good CRC. */
+    fn = build(fb, false, 0x5e, "0102", 1);
+    assert_int_equal(P->detect(fb, fn - 1), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(fb, fn), TD_DETECT_YES);
+    fb[fn - 3] ^= 1;
+    assert_int_equal(P->detect(fb, fn), TD_DETECT_NO);
+    bool maybe;
+    fn = build(fb, false, 0x01, TID, 1);
+    assert_ptr_equal(td_detect(fb, fn, TD_TCP, &maybe), P);
+    assert_ptr_equal(td_detect(fb, fn, TD_UDP, &maybe), P);
+}
+
+/* ---- framing ---------------------------------------------------------- */
+
+/* A stream of frames of every shape: short and long headers, the WiFi
+ * count form, a clone whose length byte is wrong, and noise between. */
+static size_t stream_sample(uint8_t *out, size_t *lens, size_t *n)
+{
+    size_t at = 0;
+    *n = 0;
+#define PUT(len_)                                                                                  \
+    do {                                                                                           \
+        lens[(*n)++] = (len_);                                                                     \
+        at += (len_);                                                                              \
+    } while (0)
+    PUT(build(out + at, false, 0x01, TID, 1));
+    PUT(build(out + at, false, 0x12, GPS_A CELL_2G, 2));
+    PUT(build(out + at, true, 0x94, "04 414c4d313d46463b0d0a", 3)); /* 0D0A inside */
+    /* The WiFi count form, with 0D0A inside a MAC. */
+    PUT(unhex(
+        "7878 02 69 240315101530 110d0accddee 3e aabbccddee02 50 01 00ea 0f 1234 abcd 40 0d0a",
+        out + at, 256));
+    PUT(build(out + at, false, 0x13, "46 06 04 00 02", 4));
+    /* A length byte one short: framed up to its stop bytes. */
+    size_t k = build(out + at, false, 0x11, GPS_A, 5);
+    out[at + 2]--;
+    PUT(k);
+    PUT(build(out + at, false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 6));
+#undef PUT
+    return at;
+}
+
+static void test_framing_split_everywhere(void **state)
+{
+    static uint8_t s[2048];
+    size_t lens[16], n;
+    size_t total = stream_sample(s, lens, &n);
+    (void)state;
+
+    /* Each frame alone decodes. */
+    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
+        int rc = td_test_decode_bytes(P, NULL, s + at, lens[i], &ctx);
+        if (rc)
+            fail_msg("frame %zu: %s", i, ctx.err);
+    }
+
+    for (size_t cut = 0; cut <= total; cut++) {
+        td_stream st;
+        td_test_frames f;
+        char err[256];
+        memset(&f, 0, sizeof(f));
+        td_stream_init(&st, TD_TCP, NULL);
+        assert_int_equal(td_stream_feed(&st, s, cut, td_test_collect_frame, &f, err, sizeof(err)),
+                         0);
+        assert_int_equal(
+            td_stream_feed(&st, s + cut, total - cut, td_test_collect_frame, &f, err, sizeof(err)),
+            0);
+        assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err)), 0);
+        assert_ptr_equal(st.proto, P);
+        td_stream_free(&st);
+        if ((size_t)f.n != n)
+            fail_msg("cut at %zu: %d frames, want %zu", cut, f.n, n);
+        for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
+            assert_int_equal(f.len[i], lens[i]);
+            assert_memory_equal(f.data[i], s + at, lens[i]);
+        }
+    }
+
+    /* Byte by byte, with noise before the first frame (forced protocol). */
+    td_stream st;
+    td_test_frames f;
+    char err[256];
+    memset(&f, 0, sizeof(f));
+    td_stream_init(&st, TD_TCP, P);
+    assert_int_equal(td_stream_feed(&st, (const uint8_t *)"\x00\x78\x11", 3, td_test_collect_frame,
+                                    &f, err, sizeof(err)),
+                     0);
+    for (size_t i = 0; i < total; i++)
+        assert_int_equal(td_stream_feed(&st, s + i, 1, td_test_collect_frame, &f, err, sizeof(err)),
+                         0);
+    assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err)), 0);
+    td_stream_free(&st);
+    assert_int_equal(f.n, (int)n);
+
+    /* A declared length beyond max_frame. */
+    size_t skip;
+    assert_int_equal(P->frame((const uint8_t *)"\x79\x79\xff\xff\x94", 5, &skip), TD_ETOOBIG);
+}
+
+/* ---- malformed input -------------------------------------------------- */
+
+static void try_bytes(const uint8_t *data, size_t len, size_t *ok, size_t *bad)
+{
+    uint8_t *exact = malloc(len ? len : 1);
+    assert_non_null(exact);
+    memcpy(exact, data, len);
+    int rc = td_test_decode_bytes(P, NULL, exact, len, &ctx);
+    if (rc < 0) {
+        assert_memory_equal(ctx.err, "gt06: ", 6);
+        (*bad)++;
+    } else {
+        (*ok)++;
+    }
+    td_test_run run;
+    td_test_run_bytes(P, exact, len, &run);
+    if (run.errors)
+        assert_memory_equal(run.first_error, "gt06", 4);
+    td_test_run_free(&run);
+    free(exact);
+}
+
+static void test_malformed(void **state)
+{
+    static uint8_t s[2048], m[2048];
+    size_t lens[16], n, ok = 0, bad = 0;
+    size_t total = stream_sample(s, lens, &n);
+    (void)state;
+
+    /* Every truncation and every single-byte corruption of every frame. */
+    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
+        for (size_t len = 0; len < lens[i]; len++)
+            try_bytes(s + at, len, &ok, &bad);
+        for (size_t k = 0; k < lens[i]; k++) {
+            static const uint8_t with[] = {0x00, 0xff, 0x0d, 0x78};
+            for (size_t w = 0; w < sizeof(with); w++) {
+                memcpy(m, s + at, lens[i]);
+                m[k] = with[w];
+                try_bytes(m, lens[i], &ok, &bad);
+            }
+        }
+    }
+    (void)total;
+    assert_true(bad > 0);
+    assert_true(ok > 0);
+
+    /* Specific errors. */
+    static const struct {
+        const char *hex, *err;
+    } cases[] = {
+        {"7979000594", "gt06: frame of 5 bytes does not match its length 5"},
+        {"7878", "gt06: frame of 2 bytes has no type"},
+        {"0102030405", "gt06: frame does not start with 7878 or 7979"},
+        {"78780b70003300ff01020001ffff0d0a", "gt06: module 0x0033 of 255 bytes in 2"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t b[64];
+        size_t bn = unhex(cases[i].hex, b, sizeof(b));
+        assert_true(td_test_decode_bytes(P, NULL, b, bn, &ctx) < 0);
+        assert_string_equal(ctx.err, cases[i].err);
+        assert_int_equal(ctx.nrec, 0);
+    }
+
+    /* Coordinates out of range. */
+    fn = build(fb, false, 0x10, "18030f 0a0f1e c9 ffffffff 000376da 24 182d", 1);
+    assert_int_equal(td_test_decode_bytes(P, NULL, fb, fn, &ctx), TD_EBADFRAME);
+    assert_non_null(strstr(ctx.err, "gt06: coordinates out of range"));
+
+    /* Random bytes behind a start marker. */
+    srand(606);
+    for (int round = 0; round < 3000; round++) {
+        size_t len = 4 + (size_t)(rand() % 120);
+        m[0] = m[1] = round % 2 ? 0x78 : 0x79;
+        for (size_t k = 2; k < len; k++)
+            m[k] = (uint8_t)rand();
+        if (round % 3 == 0) {
+            m[2] = (uint8_t)(len - 5);
+            m[len - 2] = 0x0d;
+            m[len - 1] = 0x0a;
+        }
+        try_bytes(m, len, &ok, &bad);
+        size_t skip;
+        long fl = P->frame(m, len, &skip);
+        assert_true(fl >= TD_EUNFRAMEABLE && fl <= (long)len);
+    }
+    fprintf(stderr, "gt06 malformed: %zu decoded, %zu rejected\n", ok, bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc_itu),
+        cmocka_unit_test(test_login),
+        cmocka_unit_test(test_status_heartbeat),
+        cmocka_unit_test(test_gps),
+        cmocka_unit_test(test_gps_lbs),
+        cmocka_unit_test(test_alarms),
+        cmocka_unit_test(test_lbs),
+        cmocka_unit_test(test_wifi),
+        cmocka_unit_test(test_time_request),
+        cmocka_unit_test(test_information),
+        cmocka_unit_test(test_command_answers),
+        cmocka_unit_test(test_address_request_and_unknown),
+        cmocka_unit_test(test_vectors_forced),
+        cmocka_unit_test(test_vectors_detected),
+        cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_framing_split_everywhere),
+        cmocka_unit_test(test_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
