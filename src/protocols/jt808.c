@@ -42,6 +42,7 @@
 #define JT_RAW_MAX (JT_HEAD_MAX + JT_BODY_MAX + 1)
 /* Every byte escaped, plus both flags. */
 #define JT_MAX_FRAME (2 * JT_RAW_MAX + 2)
+#define JT_DETECT_WHOLE 256          /* an unknown id must show its whole frame this soon */
 #define JT_TEXT_MAX 256              /* a '(' text frame longer than this has lost its ')' */
 #define JT_TZ_MS (8 * 3600 * 1000LL) /* device times are GMT+8 */
 
@@ -77,6 +78,9 @@ enum {
     JT_PASSTHROUGH = 0x0900,
     JT_COMPRESSED = 0x0901,
     JT_RSA_KEY = 0x0A00,
+    JT_HEARTBEAT2 = 0x0506,
+    JT_TIMEZONE_SYNC = 0x1007,
+    JT_TEXT_REPORT = 0x6006,
     JT_TEXT_ANSWER = 0x1300,
     JT_ACCELERATION = 0x2070,
     JT_LOCK_LOCATION = 0x5501,
@@ -142,6 +146,9 @@ static const struct jt_known {
     {JT_COMPRESSED, JT_K_ACKED},
     {JT_RSA_KEY, JT_K_ACKED},
     {JT_TEXT_ANSWER, JT_K_RESPONSE},
+    {JT_HEARTBEAT2, JT_K_ACKED},
+    {JT_TIMEZONE_SYNC, JT_K_ACKED},
+    {JT_TEXT_REPORT, JT_K_ACKED},
     {JT_ACCELERATION, JT_K_RESPONSE},
     {JT_LOCK_LOCATION, JT_K_OWN_REPLY},
     {JT_LOCK_BLIND, JT_K_OWN_REPLY},
@@ -169,6 +176,7 @@ typedef struct jt_state {
 
 /* A parsed header; `raw` is the unescaped frame without flags. */
 typedef struct jt_msg {
+    const struct jt_variant *v; /* framing the terminal used */
     unsigned id, attr, serial;
     bool v2019;
     unsigned version;
@@ -244,22 +252,55 @@ static int bcd2(uint8_t b)
 }
 
 /*
- * Unescapes the bytes between the flags of a 0x7e frame into out. A raw
- * 0x7e inside, or a 0x7d not followed by 0x01/0x02, is kept as it is (some
- * devices do not escape them; the checksum still guards the frame).
- * Returns the length, or -1 when it does not fit in cap.
+ * The two framings: the standard one (flag 0x7e, escape 0x7d 0x01/0x02 for
+ * 0x7d/0x7e) and the alternative one some units use (flag 0xe7, escapes
+ * 0xe6 0x01/0x02 for 0xe6/0xe7 and 0x3e 0x01/0x02 for 0x3e/0x3d, and a
+ * 7-byte terminal number).
  */
-static long unescape(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+typedef struct jt_variant {
+    uint8_t flag;
+    uint8_t esc[2];      /* escape bytes */
+    uint8_t plain[2][2]; /* plain[e][x - 1]: what esc[e], x stands for */
+    size_t phone_len;    /* terminal number bytes before 2019 */
+} jt_variant;
+
+static const jt_variant jt_std = {
+    JT_FLAG, {JT_ESC, JT_ESC}, {{JT_ESC, JT_FLAG}, {JT_ESC, JT_FLAG}}, 6};
+static const jt_variant jt_alt = {0xe7, {0xe6, 0x3e}, {{0xe6, 0xe7}, {0x3e, 0x3d}}, 7};
+
+static const jt_variant *variant_of(uint8_t first)
+{
+    return first == jt_std.flag ? &jt_std : first == jt_alt.flag ? &jt_alt : NULL;
+}
+
+/*
+ * If in[i] starts an escape pair, stores the plain byte in *b and returns 2;
+ * otherwise stores in[i] and returns 1. A lone escape byte (not followed by
+ * 0x01/0x02) is kept as it is: some devices do not escape, and the
+ * checksum still guards the frame.
+ */
+static size_t unescape_at(const jt_variant *v, const uint8_t *in, size_t n, size_t i, uint8_t *b)
+{
+    for (int e = 0; e < 2; e++) {
+        if (in[i] == v->esc[e] && i + 1 < n && (in[i + 1] == 0x01 || in[i + 1] == 0x02)) {
+            *b = v->plain[e][in[i + 1] - 1];
+            return 2;
+        }
+    }
+    *b = in[i];
+    return 1;
+}
+
+/* Unescapes the bytes between the flags into out. Returns the length, or
+ * -1 when it does not fit in cap. */
+static long unescape(const jt_variant *v, const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 {
     size_t k = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b = in[i];
-        if (b == JT_ESC && i + 1 < n && (in[i + 1] == 0x01 || in[i + 1] == 0x02))
-            b = in[++i] == 0x01 ? JT_ESC : JT_FLAG;
+    for (size_t i = 0; i < n;) {
         if (k >= cap)
             return -1;
-        out[k++] = b;
+        i += unescape_at(v, in, n, i, &out[k++]);
     }
     return (long)k;
 }
@@ -272,11 +313,16 @@ static uint8_t xor_sum(const uint8_t *p, size_t n)
     return x;
 }
 
-/* Header length implied by the attributes (without packet fields when the
- * message is a one-byte-serial lock message). */
-static size_t head_len(unsigned id, unsigned attr)
+/* Whether raw[0..n) (checksum last) checks out. */
+static bool sum_ok(const uint8_t *raw, long n)
 {
-    size_t n = 2 + 2 + ((attr & JT_ATTR_2019) ? 1 + 10 : 6) + (short_serial(id) ? 1 : 2);
+    return n >= 2 && xor_sum(raw, (size_t)n - 1) == raw[n - 1];
+}
+
+/* Header length implied by the attributes. */
+static size_t head_len(const jt_variant *v, unsigned id, unsigned attr)
+{
+    size_t n = 2 + 2 + ((attr & JT_ATTR_2019) ? 1 + 10 : v->phone_len) + (short_serial(id) ? 1 : 2);
     if ((attr & JT_ATTR_PACKET) && !short_serial(id))
         n += 4;
     return n;
@@ -310,11 +356,13 @@ static int detect_text(const uint8_t *buf, size_t len)
 }
 
 /*
- * Binary frames: the header must be well formed (known or terminal-range
- * message id, no reserved bits where the id is standard, plausible body
- * length), and a complete frame must have a good checksum. A frame of a
- * standard id is recognized from its header alone, so long frames are
- * decided within the first bytes; any other id needs its whole frame.
+ * Binary frames: a flag, then a well-formed header: terminal-to-platform
+ * message id (below 0x8000), no reserved bit 15 and encryption none or
+ * RSA (except for the lock messages, which use those bits), a BCD terminal
+ * number (a 6-byte binary IMEI is allowed with the ids this file knows). A
+ * known message id is recognized from its header alone, so long frames are
+ * decided early; any other id needs its whole frame, with the declared
+ * length and a good checksum.
  */
 static int detect(const uint8_t *buf, size_t len)
 {
@@ -325,24 +373,20 @@ static int detect(const uint8_t *buf, size_t len)
         return TD_DETECT_MAYBE;
     if (buf[0] == '(')
         return detect_text(buf, len);
-    if (buf[0] != JT_FLAG)
+    const jt_variant *v = variant_of(buf[0]);
+    if (!v)
         return TD_DETECT_NO;
 
     /* Unescape the header (up to the end flag of a short frame). */
     bool ended = false;
-    for (; i < len && k < sizeof(raw); i++) {
-        uint8_t b = buf[i];
-        if (b == JT_FLAG) {
+    while (i < len && k < sizeof(raw)) {
+        if (buf[i] == v->flag) {
             ended = true;
             break;
         }
-        if (b == JT_ESC) {
-            if (i + 1 >= len)
-                break;
-            if (buf[i + 1] == 0x01 || buf[i + 1] == 0x02)
-                b = buf[++i] == 0x01 ? JT_ESC : JT_FLAG;
-        }
-        raw[k++] = b;
+        if ((buf[i] == v->esc[0] || buf[i] == v->esc[1]) && i + 1 >= len)
+            break; /* the byte after an escape decides */
+        i += unescape_at(v, buf, len, i, &raw[k++]);
     }
     if (k >= 1 && raw[0] >= 0x80)
         return TD_DETECT_NO; /* platform-to-terminal ids, or not JT/T 808 */
@@ -355,74 +399,73 @@ static int detect(const uint8_t *buf, size_t len)
         return TD_DETECT_NO; /* reserved bit */
     if (!lock && JT_ATTR_ENC(attr) > 1)
         return TD_DETECT_NO; /* only RSA (1) is defined */
-    if (!kn && raw[0] > 0x0f)
-        return TD_DETECT_NO;
-    size_t hl = head_len(id, attr);
+    size_t hl = head_len(v, id, attr);
     if (k < hl)
         return ended ? TD_DETECT_NO : TD_DETECT_MAYBE;
-    /* 2019 phone numbers and standard-id 2013 ones are BCD. */
     const uint8_t *phone = raw + ((attr & JT_ATTR_2019) ? 5 : 4);
-    size_t plen = (attr & JT_ATTR_2019) ? 10 : 6;
+    size_t plen = (attr & JT_ATTR_2019) ? 10 : v->phone_len;
     bool bcd = true;
     for (size_t j = 0; j < plen; j++)
         bcd = bcd && bcd2(phone[j]) >= 0;
-    if ((attr & JT_ATTR_2019) && !bcd)
-        return TD_DETECT_NO;
-    if (kn && (bcd || id == JT_LOCATION || id == JT_PASSTHROUGH))
+    if (!bcd && (plen != 6 || !kn))
+        return TD_DETECT_NO; /* only a known id may carry a binary IMEI */
+    if (kn)
         return TD_DETECT_YES;
 
-    /* Otherwise the whole frame decides: flag, length and checksum. */
-    const uint8_t *end = memchr(buf + 1, JT_FLAG, len - 1);
+    /* Otherwise the whole frame decides: flag, declared length, checksum
+     * (of the unescaped bytes, or of the bytes as sent). */
+    const uint8_t *end = memchr(buf + 1, v->flag, len - 1);
     if (!end)
-        return len >= 256 ? TD_DETECT_NO : TD_DETECT_MAYBE;
+        return len >= JT_DETECT_WHOLE ? TD_DETECT_NO : TD_DETECT_MAYBE;
     uint8_t body[JT_RAW_MAX];
-    long n = unescape(buf + 1, (size_t)(end - buf - 1), body, sizeof(body));
-    if (n < (long)hl + 1 || xor_sum(body, (size_t)n - 1) != body[n - 1])
-        return TD_DETECT_NO;
-    return TD_DETECT_YES;
+    size_t want = hl + (attr & JT_ATTR_LEN) + 1, sent = (size_t)(end - buf - 1);
+    long n = unescape(v, buf + 1, sent, body, sizeof(body));
+    if (n == (long)want && sum_ok(body, n))
+        return TD_DETECT_YES;
+    if (sent == want && sum_ok(buf + 1, (long)sent))
+        return TD_DETECT_YES;
+    return TD_DETECT_NO;
 }
 
 /*
- * Where the 0x7e frame that starts at buf ends: normally at the next flag;
- * when the bytes up to it are shorter than the header says and fail the
- * checksum, at the flag where the declared length ends if that one checks
- * out (devices that leave a 0x7e inside unescaped). Returns the length with
- * both flags, 0 for more input, or TD_ETOOBIG.
+ * Where the frame that starts at buf (with its flag) ends: normally at the
+ * next flag; when the bytes up to it are shorter than the header declares
+ * and fail the checksum, at the flag where the declared length ends if
+ * that frame checks out (devices that leave a flag byte inside unescaped).
+ * Returns the length with both flags, 0 for more input, or TD_ETOOBIG.
  */
-static long frame_binary(const uint8_t *buf, size_t len)
+static long frame_binary(const jt_variant *v, const uint8_t *buf, size_t len)
 {
     uint8_t raw[JT_RAW_MAX];
-    const uint8_t *end = memchr(buf + 1, JT_FLAG, len - 1);
+    const uint8_t *end = memchr(buf + 1, v->flag, len - 1);
 
     if (!end)
         return len >= JT_MAX_FRAME ? TD_ETOOBIG : 0;
     size_t first = (size_t)(end - buf) + 1;
-    long n = unescape(buf + 1, first - 2, raw, sizeof(raw));
-    if (n < 5 || xor_sum(raw, (size_t)n - 1) == raw[n - 1])
+    long n = unescape(v, buf + 1, first - 2, raw, sizeof(raw));
+    if (n < 5 || sum_ok(raw, n) || sum_ok(buf + 1, (long)first - 2))
         return (long)first;
     unsigned id = be16(raw), attr = be16(raw + 2);
-    size_t want = head_len(id, attr) + (attr & JT_ATTR_LEN) + 1;
+    size_t want = head_len(v, id, attr) + (attr & JT_ATTR_LEN) + 1;
     if ((size_t)n >= want)
         return (long)first;
     /* Walk on, counting unescaped bytes, to where the declared length ends. */
     size_t k = 0, i = 1;
-    for (; i < len && k < want; i++) {
-        if (buf[i] == JT_ESC) {
-            if (i + 1 >= len)
-                return 0;
-            if (buf[i + 1] == 0x01 || buf[i + 1] == 0x02)
-                i++;
-        }
+    uint8_t b;
+    while (i < len && k < want) {
+        if ((buf[i] == v->esc[0] || buf[i] == v->esc[1]) && i + 1 >= len)
+            return 0;
+        i += unescape_at(v, buf, len, i, &b);
         k++;
     }
     if (k < want)
         return i >= JT_MAX_FRAME ? (long)first : 0;
     if (i >= len)
         return 0;
-    if (buf[i] != JT_FLAG)
+    if (buf[i] != v->flag)
         return (long)first;
-    long m = unescape(buf + 1, i - 1, raw, sizeof(raw));
-    if (m == (long)want && xor_sum(raw, want - 1) == raw[want - 1])
+    long m = unescape(v, buf + 1, i - 1, raw, sizeof(raw));
+    if (m == (long)want && sum_ok(raw, m))
         return (long)(i + 1);
     return (long)first;
 }
@@ -435,7 +478,7 @@ static long frame(const uint8_t *buf, size_t len, size_t *skip)
     while (s < len) {
         if (buf[s] == '(')
             break;
-        if (buf[s] == JT_FLAG && !(s + 1 < len && buf[s + 1] == JT_FLAG))
+        if (variant_of(buf[s]) && !(s + 1 < len && buf[s + 1] == buf[s]))
             break;
         s++;
     }
@@ -450,7 +493,7 @@ static long frame(const uint8_t *buf, size_t len, size_t *skip)
             return (long)(close - buf) + 1;
         return len >= JT_TEXT_MAX ? TD_ETOOBIG : 0;
     }
-    return frame_binary(buf, len);
+    return frame_binary(variant_of(buf[0]), buf, len);
 }
 
 /* ---- decoding helpers ---- */
@@ -607,16 +650,23 @@ static int reply_msg(td_decode_ctx *ctx, const jt_msg *m, unsigned id, const uin
 
     uint8_t out[JT_MAX_FRAME];
     size_t n = 0;
-    out[n++] = JT_FLAG;
+    const jt_variant *v = m->v;
+    out[n++] = v->flag;
     for (size_t i = 0; i < k; i++) {
-        if (raw[i] == JT_FLAG || raw[i] == JT_ESC) {
-            out[n++] = JT_ESC;
-            out[n++] = raw[i] == JT_FLAG ? 0x02 : 0x01;
-        } else {
-            out[n++] = raw[i];
+        bool escaped = false;
+        for (int e = 0; e < 2 && !escaped; e++) {
+            for (int x = 0; x < 2 && !escaped; x++) {
+                if (raw[i] == v->plain[e][x]) {
+                    out[n++] = v->esc[e];
+                    out[n++] = (uint8_t)(x + 1);
+                    escaped = true;
+                }
+            }
         }
+        if (!escaped)
+            out[n++] = raw[i];
     }
-    out[n++] = JT_FLAG;
+    out[n++] = v->flag;
     if (td_ctx_reply(ctx, out, n) != 0)
         return td_ctx_error(ctx, TD_ETOOBIG, "jt808: reply does not fit");
     return 0;
@@ -1424,6 +1474,179 @@ static int media(td_decode_ctx *ctx, const jt_msg *m)
     return reply_msg(ctx, m, JT_MEDIA_REPLY, b, sizeof(b), false);
 }
 
+/* Printable ASCII of p[0..n) into out (NUL-terminated), others as '?',
+ * blanks and NULs trimmed. Returns the length. */
+static size_t ascii(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++)
+        out[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : p[i] == 0 ? ' ' : '?';
+    while (k > 0 && (out[k - 1] == ' ' || out[k - 1] == '\r' || out[k - 1] == '\n'))
+        k--;
+    out[k] = '\0';
+    size_t lead = 0;
+    while (lead < k && out[lead] == ' ')
+        lead++;
+    memmove(out, out + lead, k - lead + 1);
+    return k - lead;
+}
+
+/* 0x0002 / 0x0506: empty; some units append battery %, signal and a status
+ * byte. */
+static int heartbeat(td_decode_ctx *ctx, const jt_msg *m)
+{
+    td_record *r;
+    int rc;
+
+    if ((rc = add(ctx, TD_REC_HEARTBEAT, &r)) != 0)
+        return rc;
+    if (m->id == JT_HEARTBEAT && m->body_len == 3) {
+        battery_level(r, m->body[0]);
+        td_rec_set_int(r, TD_ATTR_RSSI, m->body[1]);
+        td_rec_raw_int(r, "deviceStatus", m->body[2]);
+    } else if (m->body_len) {
+        raw_hex(r, "body", m->body, m->body_len);
+    }
+    return general_reply(ctx, m);
+}
+
+/* 0x0104: answered serial, count, (id DWORD, length, value)*: the
+ * communication and reporting parameters are kept. */
+static int parameters(td_decode_ctx *ctx, const jt_msg *m)
+{
+    static const struct {
+        uint32_t id;
+        const char *key;
+        bool text;
+    } params[] = {
+        {0x0001, "heartbeatInterval", false},
+        {0x0010, "apn", true},
+        {0x0013, "server", true},
+        {0x0017, "backupServer", true},
+        {0x0018, "tcpPort", false},
+        {0x0019, "udpPort", false},
+        {0x0027, "sleepReportInterval", false},
+        {0x0028, "emergencyReportInterval", false},
+        {0x0029, "defaultReportInterval", false},
+        {0x0055, "overspeedLimit", false},
+        {0x0056, "overspeedDuration", false},
+        {0x0080, "odometerSetting", false},
+        {0x0083, "plate", true},
+    };
+    jt_rd rd = {m->body, m->body_len, 0, false};
+    td_record *r;
+    int rc;
+
+    unsigned serial = rd_u16(&rd);
+    rd_u8(&rd); /* count */
+    if (rd.short_)
+        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: parameter answer too short");
+    if ((rc = add(ctx, TD_REC_STATUS, &r)) != 0)
+        return rc;
+    td_rec_raw_int(r, "replySerial", serial);
+    while (rd_left(&rd) >= 5) {
+        uint32_t id = (uint32_t)rd_u16(&rd) << 16;
+        id |= rd_u16(&rd);
+        size_t len = rd_u8(&rd);
+        const uint8_t *v = rd_bytes(&rd, len);
+        if (!v)
+            break;
+        for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+            if (params[i].id != id)
+                continue;
+            if (params[i].text)
+                raw_text(r, params[i].key, v, len);
+            else if (len == 4)
+                td_rec_raw_int(r, params[i].key, be32(v));
+        }
+    }
+    return 0;
+}
+
+/* 0x0702 (2013): card state (1 inserted, 2 removed), time BCD[6], read
+ * result (0 ok), then on success name (length + STRING), certificate code
+ * STRING[20], issuing agency (length + STRING), validity BCD[4]. */
+static int driver(td_decode_ctx *ctx, const jt_msg *m)
+{
+    jt_rd rd = {m->body, m->body_len, 0, false};
+    td_record *r;
+    char s[64];
+    int rc;
+
+    unsigned state = rd_u8(&rd);
+    const uint8_t *time = rd_bytes(&rd, 6);
+    if (rd.short_)
+        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: driver identity too short");
+    if ((rc = add(ctx, TD_REC_OTHER, &r)) != 0)
+        return rc;
+    td_rec_raw_int(r, "cardStatus", state);
+    int64_t t;
+    if (bcd_time(time, &t)) {
+        r->time_ms = t;
+        r->has_time = true;
+    }
+    if (rd_left(&rd) >= 1) {
+        unsigned result = rd_u8(&rd);
+        td_rec_raw_int(r, "cardResult", result);
+        size_t n = rd_u8(&rd);
+        const uint8_t *name = rd_bytes(&rd, n);
+        if (name && result == 0)
+            raw_text(r, "driver", name, n);
+        const uint8_t *code = rd_bytes(&rd, 20);
+        if (code && ascii(code, 20, s, sizeof(s)))
+            td_rec_raw_str(r, "driverCode", s, strlen(s));
+        n = rd_u8(&rd);
+        const uint8_t *agency = rd_bytes(&rd, n);
+        if (agency)
+            raw_text(r, "cardAgency", agency, n);
+        const uint8_t *valid = rd_bytes(&rd, 4);
+        if (valid && bcd_string(valid, 4, s, sizeof(s)))
+            td_rec_raw_str(r, "cardValidity", s, 8);
+    }
+    return general_reply(ctx, m);
+}
+
+/* 0x0701 waybill (length DWORD, content) and 0x6006 text report (encoding
+ * BYTE, text): kept as text. */
+static int text_report(td_decode_ctx *ctx, const jt_msg *m)
+{
+    size_t skip = m->id == JT_WAYBILL ? 4 : 1;
+    td_record *r;
+    char s[TD_ACK_RESULT_MAX];
+    int rc;
+
+    if (m->body_len < skip)
+        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: text message too short");
+    if ((rc = add(ctx, TD_REC_OTHER, &r)) != 0)
+        return rc;
+    size_t n = ascii(m->body + skip, m->body_len - skip, s, sizeof(s));
+    td_rec_raw_str(r, m->id == JT_WAYBILL ? "waybill" : "result", s, n);
+    return general_reply(ctx, m);
+}
+
+/* 0x0301 event report (event id), 0x0800 multimedia event (id DWORD,
+ * type, format, event, channel). */
+static int event(td_decode_ctx *ctx, const jt_msg *m)
+{
+    td_record *r;
+    int rc;
+
+    if (m->body_len < (m->id == JT_EVENT ? 1u : 8u))
+        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: event message too short");
+    if ((rc = add(ctx, TD_REC_OTHER, &r)) != 0)
+        return rc;
+    if (m->id == JT_EVENT) {
+        td_rec_raw_int(r, "eventId", m->body[0]);
+    } else {
+        td_rec_raw_int(r, "mediaId", be32(m->body));
+        td_rec_raw_int(r, "mediaType", m->body[4]);
+        td_rec_raw_int(r, "mediaFormat", m->body[5]);
+        td_rec_raw_int(r, "mediaEvent", m->body[6]);
+        td_rec_raw_int(r, "mediaChannel", m->body[7]);
+    }
+    return general_reply(ctx, m);
+}
+
 /* Any other message: an "other" record with its id and body. */
 static int other(td_decode_ctx *ctx, const jt_msg *m, const struct jt_known *kn)
 {
@@ -1447,17 +1670,19 @@ static int other(td_decode_ctx *ctx, const jt_msg *m, const struct jt_known *kn)
 }
 
 /* Splits the header of the unescaped frame raw[0..n) (checksum removed). */
-static int parse_header(td_decode_ctx *ctx, const uint8_t *raw, size_t n, jt_msg *m)
+static int parse_header(td_decode_ctx *ctx, const jt_variant *v, const uint8_t *raw, size_t n,
+                        jt_msg *m)
 {
     jt_rd rd = {raw, n, 0, false};
 
     memset(m, 0, sizeof(*m));
+    m->v = v;
     m->id = rd_u16(&rd);
     m->attr = rd_u16(&rd);
     m->v2019 = (m->attr & JT_ATTR_2019) != 0;
     if (m->v2019)
         m->version = rd_u8(&rd);
-    m->phone_len = m->v2019 ? 10 : 6;
+    m->phone_len = m->v2019 ? 10 : v->phone_len;
     m->phone = rd_bytes(&rd, m->phone_len);
     bool lock = short_serial(m->id);
     m->serial = lock ? rd_u8(&rd) : rd_u16(&rd);
@@ -1533,18 +1758,25 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
 
     if (len > 0 && frame[0] == '(')
         return decode_text(ctx, frame, len);
-    if (len < 2 || frame[0] != JT_FLAG || frame[len - 1] != JT_FLAG)
+    const jt_variant *v = len > 0 ? variant_of(frame[0]) : NULL;
+    if (len < 2 || !v || frame[len - 1] != v->flag)
         return td_ctx_error(ctx, TD_EBADFRAME, "jt808: frame not enclosed in 0x7e flags");
-    long n = unescape(frame + 1, len - 2, raw, sizeof(raw));
+    long n = unescape(v, frame + 1, len - 2, raw, sizeof(raw));
     if (n < 0)
         return td_ctx_error(ctx, TD_EBADFRAME, "jt808: frame too long");
     if (n < 13)
         return td_ctx_error(ctx, TD_EBADFRAME, "jt808: frame of %ld bytes too short", n);
-    uint8_t sum = xor_sum(raw, (size_t)n - 1);
-    if (sum != raw[n - 1])
-        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: bad checksum 0x%02x, computed 0x%02x",
-                            raw[n - 1], sum);
-    if ((rc = parse_header(ctx, raw, (size_t)n - 1, &m)) != 0)
+    if (!sum_ok(raw, n)) {
+        /* Bytes that only check out as sent were never escaped. */
+        if (len - 2 <= sizeof(raw) && sum_ok(frame + 1, (long)len - 2)) {
+            memcpy(raw, frame + 1, len - 2);
+            n = (long)len - 2;
+        } else {
+            return td_ctx_error(ctx, TD_EBADFRAME, "jt808: bad checksum 0x%02x, computed 0x%02x",
+                                raw[n - 1], xor_sum(raw, (size_t)n - 1));
+        }
+    }
+    if ((rc = parse_header(ctx, v, raw, (size_t)n - 1, &m)) != 0)
         return rc;
     if ((rc = device_id(ctx, &m)) != 0)
         return rc;
@@ -1558,9 +1790,18 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
     case JT_TERM_RESPONSE:
         return term_response(ctx, &m);
     case JT_HEARTBEAT:
-        if ((rc = add(ctx, TD_REC_HEARTBEAT, &r)) != 0)
-            return rc;
-        return general_reply(ctx, &m);
+    case JT_HEARTBEAT2:
+        return heartbeat(ctx, &m);
+    case JT_PARAMS_RESPONSE:
+        return parameters(ctx, &m);
+    case JT_DRIVER:
+        return driver(ctx, &m);
+    case JT_WAYBILL:
+    case JT_TEXT_REPORT:
+        return text_report(ctx, &m);
+    case JT_EVENT:
+    case JT_MEDIA_EVENT:
+        return event(ctx, &m);
     case JT_DEREGISTER:
         if ((rc = add(ctx, TD_REC_OTHER, &r)) != 0)
             return rc;

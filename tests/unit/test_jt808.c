@@ -88,11 +88,31 @@
 #define IMEI_HB "7e000200004e542e0c7a140001557e"
 #define PASSTHROUGH "7e0900000b013912345678007041244f42442c312c322c33727e"
 #define PASSTHROUGH_REPLY "7e8001000501391234567800000070090000cd7e"
-#define UNKNOWN "7e03010001013912345678007105477e"
-#define UNKNOWN_REPLY "7e8001000501391234567800000071030100c77e"
 #define ATTRS                                                                                      \
     "7e0107003a013912345678007200114142434445544b2d3830380000000000000000000000000000543132333435" \
     "36898600123456789012340448312e300646322e332e3403815a7e"
+#define UNKNOWN "7e0303000201391234567800710501477e"
+#define UNKNOWN_REPLY "7e8001000501391234567800000071030300c57e"
+#define EVENT "7e03010001013912345678007305457e"
+#define EVENT_REPLY "7e8001000501391234567800000073030100c57e"
+#define PARAMS                                                                                     \
+    "7e01040025013912345678007400330300000001040000001e000000130b6578616d706c652e636f6d0000001804" \
+    "000022b8f67e"
+#define DRIVER                                                                                     \
+    "7e07020029013912345678007501260102110405000457616e674452563031323334353637383900000000000000" \
+    "03544a42203012314b7e"
+#define DRIVER_REPLY "7e8001000501391234567800000075070200c47e"
+#define TEXT_REPORT "7e60060007013912345678007600536574204f4b417e"
+#define TEXT_REPORT_REPLY "7e8001000501391234567800000076600600a47e"
+#define WAYBILL "7e070100090139123456780077000000055742313233687e"
+#define HEARTBEAT_BODY "7e000200030139123456780078571701087e"
+#define ALT                                                                                        \
+    "e70200001c000139123456783e023e01000000000000000201e601e6023e01063e020000000c0190005a26010210" \
+    "0000d8e7"
+#define ALT_REPLY "e7800100050001391234567800003e023e01020000b5e7"
+#define UNESCAPED                                                                                  \
+    "7e0200001c01391234567800790000000000000002017d020006cc54b1000000000000260102100000317e"
+#define UNKNOWN_ID "7e0f010002013912345678007a0102457e"
 
 /* A maker's published example (Huabao e-lock, 0x0200, terminal 002002604323,
  * serial 0x00A4) and the platform general response the same page shows
@@ -539,11 +559,62 @@ static void test_packets_media_passthrough_other(void **state)
     assert_string_equal(raw_s(&ctx.rec[0], "data"), "$OBD,1,2,3");
     assert_string_equal(reply_hex(), PASSTHROUGH_REPLY);
 
-    /* A message without a decoder (0x0301 event report): kept raw, acked. */
+    /* A message without a decoder (0x0303 information order): kept raw,
+     * acknowledged. */
     ok(UNKNOWN);
-    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0301");
-    assert_string_equal(raw_s(&ctx.rec[0], "body"), "05");
+    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0303");
+    assert_string_equal(raw_s(&ctx.rec[0], "body"), "0501");
     assert_string_equal(reply_hex(), UNKNOWN_REPLY);
+
+    /* An id outside the standard: the same, once its frame checks out. */
+    ok(UNKNOWN_ID);
+    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0F01");
+    assert_int_equal(ctx.reply_len, 20);
+}
+
+static void test_events_texts_driver_parameters(void **state)
+{
+    (void)state;
+    /* 0x0301 event report. */
+    ok(EVENT);
+    assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
+    assert_int_equal(raw_i(&ctx.rec[0], "eventId"), 5);
+    assert_string_equal(reply_hex(), EVENT_REPLY);
+
+    /* 0x0104 answer to a parameter query: not answered. */
+    ok(PARAMS);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(raw_i(r, "replySerial"), 0x33);
+    assert_int_equal(raw_i(r, "heartbeatInterval"), 30);
+    assert_string_equal(raw_s(r, "server"), "example.com");
+    assert_int_equal(raw_i(r, "tcpPort"), 8888);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0x0702 driver identity (IC card inserted). */
+    ok(DRIVER);
+    r = &ctx.rec[0];
+    assert_int_equal(raw_i(r, "cardStatus"), 1);
+    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 4, 5));
+    assert_int_equal(raw_i(r, "cardResult"), 0);
+    assert_string_equal(raw_s(r, "driver"), "Wang");
+    assert_string_equal(raw_s(r, "driverCode"), "DRV0123456789");
+    assert_string_equal(raw_s(r, "cardAgency"), "TJB");
+    assert_string_equal(raw_s(r, "cardValidity"), "20301231");
+    assert_string_equal(reply_hex(), DRIVER_REPLY);
+
+    /* 0x6006 text report and 0x0701 waybill. */
+    ok(TEXT_REPORT);
+    assert_string_equal(raw_s(&ctx.rec[0], "result"), "Set OK");
+    assert_string_equal(reply_hex(), TEXT_REPORT_REPLY);
+    ok(WAYBILL);
+    assert_string_equal(raw_s(&ctx.rec[0], "waybill"), "WB123");
+
+    /* A heartbeat with battery, signal and status appended. */
+    ok(HEARTBEAT_BODY);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 87);
+    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_RSSI), 23);
 }
 
 static void test_escaping_and_ids(void **state)
@@ -558,6 +629,18 @@ static void test_escaping_and_ids(void **state)
      * as a number; the id gets its Luhn check digit. */
     ok(IMEI_HB);
     assert_string_equal(sess.device_id, "861234567890127");
+
+    /* A frame that was never escaped (0x7d 0x02 is data): its checksum
+     * only holds as sent, and it is taken so. */
+    ok(UNESCAPED);
+    assert_float_equal(ctx.rec[0].latitude, 0x017d0200 / 1e6, 1e-9);
+
+    /* The 0xe7 framing: 7-byte number, 0xe6/0x3e escapes both ways. */
+    ok(ALT);
+    assert_string_equal(sess.device_id, "13912345678");
+    assert_float_equal(ctx.rec[0].latitude, 0x01e6e73e / 1e6, 1e-9);
+    assert_float_equal(ctx.rec[0].longitude, 0x063d0000 / 1e6, 1e-9);
+    assert_string_equal(reply_hex(), ALT_REPLY);
 }
 
 /* ---- vectors, detection, framing, malformed input ---- */
@@ -597,8 +680,9 @@ static void test_vectors(void **state)
 static void test_detection(void **state)
 {
     (void)state;
-    const char *frames[] = {REG2013,    REG2019, AUTH2013, HEARTBEAT, LOCATION, BATCH,   TERM_RESP,
-                            TIME_QUERY, LOCK,    PACKET,   MEDIA,     ESCAPED,  IMEI_HB, UNKNOWN};
+    const char *frames[] = {REG2013,   REG2019,    AUTH2013,   HEARTBEAT, LOCATION,  BATCH,
+                            TERM_RESP, TIME_QUERY, LOCK,       PACKET,    MEDIA,     ESCAPED,
+                            IMEI_HB,   UNKNOWN,    UNKNOWN_ID, ALT,       UNESCAPED, TEXT_REPORT};
     bool maybe;
 
     for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
@@ -664,8 +748,9 @@ static void test_detection(void **state)
 static void test_framing_split_everywhere(void **state)
 {
     (void)state;
-    static const char *const frames[] = {REG2013, AUTH2013, HEARTBEAT, LOCATION,  BATCH,
-                                         ESCAPED, LOCK,     MEDIA,     TIME_SYNC, PACKET};
+    static const char *const frames[] = {REG2013, AUTH2013,  HEARTBEAT, LOCATION,  BATCH,
+                                         ESCAPED, LOCK,      MEDIA,     TIME_SYNC, PACKET,
+                                         ALT,     UNESCAPED, DRIVER};
     static uint8_t stream[8192];
     size_t lens[16], nf = 0, len = 0;
 
@@ -756,8 +841,8 @@ static void test_malformed(void **state)
 
     /* Every truncation and every single-byte change of every constructed
      * frame: an error naming jt808, or sane records. */
-    static const char *const frames[] = {REG2013, REG2019, AUTH2019, LOCATION,  BATCH,
-                                         LOCK,    MEDIA,   ATTRS,    TIME_QUERY};
+    static const char *const frames[] = {REG2013, REG2019, AUTH2019,   LOCATION, BATCH,  LOCK,
+                                         MEDIA,   ATTRS,   TIME_QUERY, ALT,      DRIVER, PARAMS};
     static td_decode_ctx c2;
     size_t failed = 0, decoded = 0;
     for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
@@ -830,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_lock_location),
         cmocka_unit_test(test_text_time_request),
         cmocka_unit_test(test_packets_media_passthrough_other),
+        cmocka_unit_test(test_events_texts_driver_parameters),
         cmocka_unit_test(test_escaping_and_ids),
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_detection),
