@@ -42,7 +42,6 @@ enum {
     GT06_LBS = 0x11,
     GT06_GPS_LBS = 0x12,
     GT06_STATUS = 0x13,
-    GT06_SATELLITE = 0x14,
     GT06_STRING = 0x15,
     GT06_ALARM = 0x16,
     GT06_GPS_RFID = 0x17,
@@ -50,7 +49,6 @@ enum {
     GT06_LBS_STATUS = 0x19,
     GT06_GPS_PHONE = 0x1A,
     GT06_GPS_CELLS = 0x1E,
-    GT06_TIME_SYNC = 0x1F,
     GT06_STRING_INFO = 0x21,
     GT06_GPS_LBS_2 = 0x22,
     GT06_HEARTBEAT = 0x23,
@@ -69,19 +67,15 @@ enum {
     GT06_GPS_LBS_6 = 0x37,
     GT06_WIFI = 0x69,
     GT06_MODULAR = 0x70,
-    GT06_COMMAND = 0x80,
     GT06_COMMAND_ANSWER = 0x81,
-    GT06_OBD = 0x8C,
     GT06_TIME_REQUEST = 0x8A,
     GT06_INFO = 0x94,
     GT06_EVENT = 0x95,
-    GT06_SERIAL = 0x9B,
     GT06_GPS_4G = 0xA0,
     GT06_LBS_4G = 0xA1,
     GT06_LBS_WIFI_4G = 0xA2,
     GT06_FENCE_4G = 0xA3,
     GT06_FENCES_4G = 0xA4,
-    GT06_LBS_ALARM_4G = 0xA5,
     GT06_WIFI_2 = 0xF3,
 };
 
@@ -140,63 +134,7 @@ static int64_t be64(const uint8_t *p)
 
 /* ---- framing and detection ------------------------------------------- */
 
-/* Types a device sends; detection says yes on these without the whole frame. */
-static bool known_type(unsigned t)
-{
-    static const uint8_t known[] = {
-        GT06_LOGIN,
-        GT06_GPS,
-        GT06_LBS,
-        GT06_GPS_LBS,
-        GT06_STATUS,
-        GT06_SATELLITE,
-        GT06_STRING,
-        GT06_ALARM,
-        GT06_GPS_RFID,
-        GT06_LBS_EXTEND,
-        GT06_LBS_STATUS,
-        GT06_GPS_PHONE,
-        GT06_GPS_CELLS,
-        GT06_TIME_SYNC,
-        GT06_STRING_INFO,
-        GT06_GPS_LBS_2,
-        GT06_HEARTBEAT,
-        GT06_GPS_LBS_3,
-        GT06_ALARM_2,
-        GT06_ALARM_FENCES,
-        GT06_LBS_MULTI,
-        GT06_ADDRESS_REQUEST,
-        GT06_LBS_WIFI,
-        GT06_GPS_LBS_4,
-        GT06_LBS_MULTI_2,
-        GT06_GPS_LBS_5,
-        GT06_AZ735_GPS,
-        GT06_AZ735_ALARM,
-        GT06_X1_GPS,
-        GT06_GPS_LBS_6,
-        GT06_WIFI,
-        GT06_MODULAR,
-        GT06_COMMAND_ANSWER,
-        GT06_OBD,
-        GT06_TIME_REQUEST,
-        GT06_INFO,
-        GT06_EVENT,
-        GT06_SERIAL,
-        GT06_GPS_4G,
-        GT06_LBS_4G,
-        GT06_LBS_WIFI_4G,
-        GT06_FENCE_4G,
-        GT06_FENCES_4G,
-        GT06_LBS_ALARM_4G,
-        GT06_WIFI_2,
-        0x61,
-        0x66,
-        0xA7,
-        0xF1,
-        0xF2,
-    };
-    return memchr(known, (int)t, sizeof(known)) != NULL;
-}
+static bool known_type(unsigned t); /* after the handler table */
 
 /* The count-prefixed WiFi packet 0x69 (and 0x17 sent the same way):
  * 7878 <aps> <type> <BCD date 6> <aps x (mac 6, rssi 1)> <cells> <mcc 2>
@@ -599,8 +537,11 @@ static int m_status(td_decode_ctx *ctx, const gt06_msg *m)
         td_rec_set_int(r, TD_ATTR_RSSI, p[3]);
         return 0;
     }
-    if (n <= 5) {
-        status_block(r, p, n);
+    if (n <= 7) {
+        /* Status, then (some units) extra bytes kept raw. */
+        status_block(r, p, n < 5 ? n : 5);
+        if (n > 5)
+            raw_hex(r, "extra", p + 5, n - 5);
         return 0;
     }
     raw_hex(r, "status", p + 1, n - 1);
@@ -648,8 +589,15 @@ static int gps_message(td_decode_ctx *ctx, const gt06_msg *m, const uint8_t *p, 
     int rc = add(ctx, TD_REC_POSITION, &r);
     if (rc)
         return rc;
-    if ((rc = gps_block(ctx, r, p, n)))
-        return rc;
+    if (gps_block(ctx, r, p, n)) {
+        /* Not a fix this layout can read (a clone's variant): keep the
+         * bytes rather than lose the frame. */
+        ctx->err[0] = '\0';
+        r->type = TD_REC_STATUS;
+        raw_hex(r, "data", p, n);
+        raw_type(r, m->type);
+        return 0;
+    }
     size_t at = n < GT06_GPS_LEN ? n : GT06_GPS_LEN;
     if (lay.cells && at < n) {
         size_t lbs = n - at, used;
@@ -820,8 +768,13 @@ static int m_cells(td_decode_ctx *ctx, const gt06_msg *m)
     if (rc)
         return rc;
     if (m->type == GT06_GPS_CELLS) {
-        if ((rc = gps_block(ctx, r, p, n)))
-            return rc;
+        if (gps_block(ctx, r, p, n)) {
+            ctx->err[0] = '\0';
+            r->type = TD_REC_STATUS;
+            raw_hex(r, "data", p, n);
+            raw_type(r, m->type);
+            return 0;
+        }
         p += GT06_GPS_LEN;
         n -= n < GT06_GPS_LEN ? n : GT06_GPS_LEN;
     } else {
@@ -989,8 +942,8 @@ static int m_az735(td_decode_ctx *ctx, const gt06_msg *m)
     if (gl >= 12) {
         const uint8_t *g = m->p + at;
         td_rec_set_int(r, TD_ATTR_SATELLITES, g[0] & 15);
-        if ((rc = fix(ctx, r, be32(g + 1), be32(g + 5), g[9], true, be16(g + 10))))
-            return rc;
+        if (fix(ctx, r, be32(g + 1), be32(g + 5), g[9], true, be16(g + 10)))
+            ctx->err[0] = '\0'; /* no readable fix: a status record */
     }
     at += gl;
     if (at < m->n) {
@@ -1030,9 +983,9 @@ static int m_modular(td_decode_ctx *ctx, const gt06_msg *m)
             }
             td_rec_set_int(r, TD_ATTR_SATELLITES, v[4]);
             r->altitude = (int16_t)be16(v + 5);
-            if ((rc = fix(ctx, r, be32(v + 7), be32(v + 11), v[15], true, be16(v + 16))))
-                return rc;
-        } else if (id == 0x11 && len >= 9) {
+            if (fix(ctx, r, be32(v + 7), be32(v + 11), v[15], true, be16(v + 16)))
+                ctx->err[0] = '\0'; /* no readable fix: a status record */
+        } else if (id == 0x11 && len >= 8) {
             cell(r, v, len, 2, 3, len >= 10 && !(be16(v) & 0x8000));
         } else if (id == 0x01 && len == 8) {
             char hex[17];
@@ -1280,6 +1233,28 @@ static const gt06_handler handlers[] = {
     {GT06_ADDRESS_REQUEST, m_address, R_NONE},
     {GT06_EVENT, m_event, R_ECHO},
 };
+
+/*
+ * Types that documents or devices use and trackd keeps as "other" records
+ * with their bytes: satellites (0x14), time sync (0x1F), battery and
+ * multimedia (0x20, 0x40), X1 photo information and data (0x35, 0x36),
+ * driver card (0x61), DTC and PID (0x65, 0x66), OBD (0x8C), file transfer
+ * (0x8D), transparent serial data (0x9B), LBS alarm and address packets
+ * (0xA5-0xA9), peripheral and status packets (0xF1, 0xF2).
+ */
+static const uint8_t kept_raw[] = {0x08, 0x14, 0x1F, 0x20, 0x35, 0x36, 0x40, 0x57,
+                                   0x61, 0x65, 0x66, 0x8C, 0x8D, 0x9B, 0x9C, 0xA5,
+                                   0xA6, 0xA7, 0xA8, 0xA9, 0xF1, 0xF2};
+
+/* Types a device sends: detection says yes on these without the whole
+ * frame, and decode() accepts them whatever their CRC. */
+static bool known_type(unsigned t)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == t)
+            return true;
+    return memchr(kept_raw, (int)t, sizeof(kept_raw)) != NULL || t == GT06_WIFI;
+}
 
 /* Appends a reply packet 7878 <len> <type> <body> <serial> <crc> 0D0A. */
 static int reply(td_decode_ctx *ctx, unsigned type, const uint8_t *body, size_t n, unsigned serial)

@@ -560,6 +560,122 @@ static void test_address_request_and_unknown(void **state)
     assert_gps_a(&ctx.rec[0]);
 }
 
+/* The reports of other models and clones (layouts in the fact sheet). */
+static void test_other_reports(void **state)
+{
+    (void)state;
+    /* 0x17: GPS, cell, then RFID bytes kept raw. */
+    const td_record *r = one(false, 0x17, GPS_A CELL_2G "0001 2ca7e001", 0x80);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* 0x24 and 0x37: GPS + LBS variants. */
+    r = one(false, 0x24, GPS_A CELL_2G "01 04ed 01 94 00", 0x81);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    r = one(false, 0x37, GPS_A CELL_2G, 0x82);
+    assert_gps_a(r);
+
+    /* 0x18 and 0x2E: date and seven cells, as 0x28. */
+    for (unsigned type = 0x18; type != 0; type = type == 0x18 ? 0x2e : 0) {
+        r = one(false, type,
+                "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 "
+                "00 0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
+                0x83);
+        assert_int_equal(r->type, TD_REC_STATUS);
+        assert_cell_2g(r);
+    }
+
+    /* 0x1A: an address request, like 0x2A: no position. */
+    r = one(false, 0x1a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x84);
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(raw_s(r, "phone"), "+447700900123");
+
+    /* 0x32 in the short form: GPS, sized cell, status bytes, altitude. */
+    r = one(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 02af", 0x85);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_float_equal(r->altitude, 687, 1e-9);
+    r = one(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 ff38", 0x85);
+    assert_float_equal(r->altitude, -200, 1e-9);
+
+    /* 0x32 / 0x33 long form (AZ735): date, GPS length and data, cell. */
+    r = one(true, 0x32, "18030f 0a0f1e 0c c9 05868bd6 000376da 24 182d 09" CELL_2G "24", 0x86);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+    assert_int_equal(ctx.reply_len, 0);
+    r = one(true, 0x33, "18030f 0a0f1e 00 09" CELL_2G "a0030046", 0x87);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_cell_2g(r);
+    assert_reply_hex("7878053300870bf40d0a");
+
+    /* 0x34 (X1): event and flags, then GPS. */
+    r = one(false, 0x34, "39000000" GPS_A "0000", 0x88);
+    assert_gps_a(r);
+    assert_int_equal(raw_i(r, "event"), 0x39);
+
+    /* 0x70: modules; 0x33 is the GPS module (with altitude), 0x11 a cell,
+     * 0x01 the IMEI, 0x03 the ICCID. */
+    r = one(false, 0x70,
+            "0001 0008 " TID " 0003 000a 89440000000000000001 0033 0012 65f41fc2 09 0064 "
+            "05868bd6 000376da 24 182d 0011 0008 00ea 0f 1234 00abcd 0099 0001 07",
+            0x89);
+    assert_gps_a(r);
+    assert_float_equal(r->altitude, 100, 1e-9);
+    assert_cell_2g(r);
+    assert_string_equal(raw_s(r, "imei"), IMEI);
+    assert_string_equal(raw_s(r, "iccid"), "89440000000000000001");
+
+    /* 0x81: the GT03 command answer, as 0x15. */
+    r = one(false, 0x81, "06 00000002 4f4b 0002", 0x8a);
+    assert_int_equal(r->type, TD_REC_ACK);
+    assert_string_equal(raw_s(r, "result"), "OK");
+
+    /* 0x95: an event with its date; answered. */
+    r = one(false, 0x95, "13 18030f0a0f1e 0001", 0x8b);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(raw_i(r, "event"), 0x13);
+    assert_reply_hex("78780595008b18960d0a");
+
+    /* 0xA2: 4G cells and WiFi; some units send GPS + 4G cell under it. */
+    r = one(false, 0xa2,
+            "18030f 0a0f1e 80ea 000f 00001234 000000000000abcd 3e "
+            "00000000 0000000000000000 00 00000000 0000000000000000 00 "
+            "00000000 0000000000000000 00 00000000 0000000000000000 00 "
+            "00000000 0000000000000000 00 00000000 0000000000000000 00 ff 01 aabbccddee04 40",
+            0x8c);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_cell_2g(r);
+    assert_int_equal(r->nwifi, 1);
+    r = one(false, 0xa2, GPS_A "00ea 0f 00001234 000000000000abcd 00 00 00", 0x8d);
+    assert_gps_a(r);
+    assert_cell_2g(r);
+
+    /* 0xA3: too short for a fix (a status under this number); answered. */
+    r = one(false, 0xa3, "46 0001 0664 0c01", 0x8e);
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    assert_reply_hex("787805a3008e1f4c0d0a");
+
+    /* 0xF3: a WiFi list. */
+    r = one(false, 0xf3, "18030f 0a0f1e 02 0000 aabbccddee05 0000 aabbccddee06", 0x8f);
+    assert_int_equal(r->nwifi, 2);
+    assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:06");
+
+    /* Types kept with their bytes (0x9B transparent serial data). */
+    r = one(true, 0x9b, "03 44373532", 0x90);
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(raw_s(r, "data"), "0344373532");
+
+    /* 0x13 with extra bytes after the status. */
+    r = one(false, 0x13, "46 06 04 00 02 0102", 0x91);
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 100);
+    assert_string_equal(raw_s(r, "extra"), "0102");
+}
+
 /* ---- vectors and detection -------------------------------------------- */
 
 /* Vectors whose expectation trackd does not share, with the reason. */
@@ -837,10 +953,12 @@ static void test_malformed(void **state)
         assert_int_equal(ctx.nrec, 0);
     }
 
-    /* Coordinates out of range. */
+    /* Coordinates out of range: a layout this decoder cannot read; the
+     * bytes are kept in a status record. */
     fn = build(fb, false, 0x10, "18030f 0a0f1e c9 ffffffff 000376da 24 182d", 1);
-    assert_int_equal(td_test_decode_bytes(P, NULL, fb, fn, &ctx), TD_EBADFRAME);
-    assert_non_null(strstr(ctx.err, "gt06: coordinates out of range"));
+    decode_ok(NULL);
+    assert_int_equal(ctx.rec[0].type, TD_REC_STATUS);
+    assert_string_equal(raw_s(&ctx.rec[0], "data"), "18030f0a0f1ec9ffffffff000376da24182d");
 
     /* Random bytes behind a start marker. */
     srand(606);
@@ -877,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_information),
         cmocka_unit_test(test_command_answers),
         cmocka_unit_test(test_address_request_and_unknown),
+        cmocka_unit_test(test_other_reports),
         cmocka_unit_test(test_vectors_forced),
         cmocka_unit_test(test_vectors_detected),
         cmocka_unit_test(test_detection),
