@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/text.h"
+#include "protocols/encode.h"
 #include "protocols/registry.h"
 
 #define GT06_MAX_FRAME 8192 /* 0x7979 photo and OBD packets */
@@ -1054,6 +1055,20 @@ static int m_info(td_decode_ctx *ctx, const gt06_msg *m)
     return 0;
 }
 
+/* True when text holds word, in any case. */
+static bool has_word(const char *text, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *t = text; *t; t++) {
+        size_t i = 0;
+        while (i < wl && t[i] && (t[i] | 0x20) == word[i])
+            i++;
+        if (i == wl)
+            return true;
+    }
+    return false;
+}
+
 /* 0x15 / 0x21 / 0x81: the device answers a server command (0x80). 0x15 and
  * 0x81: length, server flag 4, text, [language 2]; 0x21: server flag 4,
  * encoding (1 ASCII, 2 UTF-16BE), text. */
@@ -1128,7 +1143,13 @@ static int m_answer(td_decode_ctx *ctx, const gt06_msg *m)
     if (rc)
         return rc;
     td_rec_raw_str(a, "result", text, k);
-    snprintf(ctx->ack, sizeof(ctx->ack), "%s", TD_ACK_ANY);
+    /* The server flag comes back as it was sent: it names the command. */
+    uint32_t flag = be32(m->type == GT06_STRING_INFO ? m->p : m->p + 1);
+    if (flag)
+        snprintf(ctx->ack, sizeof(ctx->ack), "%08X", (unsigned)flag);
+    else
+        snprintf(ctx->ack, sizeof(ctx->ack), "%s", TD_ACK_ANY);
+    ctx->ack_failed = has_word(text, "error") || has_word(text, "fail");
     snprintf(ctx->ack_result, sizeof(ctx->ack_result), "%s", text);
     return 0;
 }
@@ -1357,6 +1378,112 @@ static int decode(td_decode_ctx *ctx, const uint8_t *f, size_t len)
     return 0;
 }
 
+/* ---- downlink commands ------------------------------------------------ */
+
+/*
+ * Commands go in the 0x80 "online command" packet as the text of the
+ * device's SMS command: <length> <server flag 4> <ASCII command>, length =
+ * 4 + command bytes. The device answers with 0x15/0x21 carrying the same
+ * server flag, which is the ack key.
+ */
+static const td_cmd_type gt06_commands[] = {
+    {"positionSingle", "Locate now (WHERE#)", {{NULL}}},
+    {"positionPeriodic",
+     "Reporting interval (TIMER)",
+     {{"frequency", TD_PARAM_INT, false, 5, 18000, 0, "Interval (s, 5-18000)"}}},
+    {"engineStop", "Cut oil / power (DYD)", {{NULL}}},
+    {"engineResume", "Restore oil / power (HFYD)", {{NULL}}},
+    {"rebootDevice", "Reboot (RESET#)", {{NULL}}},
+    {"setTimezone",
+     "Time zone (GMT)",
+     {{"timezone", TD_PARAM_INT, false, -720, 840, 0, "Offset from UTC (minutes, steps of 15)"}}},
+    {"custom",
+     "Custom command",
+     {{"data", TD_PARAM_TEXT, true, 1, 200, 0, "SMS command text, e.g. STATUS#"},
+      {"hex", TD_PARAM_HEX, true, 1, 200, 0, "Command bytes in hex, sent as the command text"}}},
+    {NULL},
+};
+
+#define GT06_CMD_MAX 200 /* command text bytes */
+
+/* The command text of cmd into e (a staging buffer). */
+static int command_text(td_enc *e)
+{
+    const char *type = e->cmd->def->type;
+
+    if (strcmp(type, "positionSingle") == 0) {
+        td_enc_putf(e, "WHERE#");
+    } else if (strcmp(type, "positionPeriodic") == 0) {
+        td_enc_putf(e, "TIMER,%ld#", td_enc_arg(e, "frequency")->num);
+    } else if (strcmp(type, "engineStop") == 0) {
+        td_enc_putf(e, "DYD,000000#");
+    } else if (strcmp(type, "engineResume") == 0) {
+        td_enc_putf(e, "HFYD,000000#");
+    } else if (strcmp(type, "rebootDevice") == 0) {
+        td_enc_putf(e, "RESET#");
+    } else if (strcmp(type, "setTimezone") == 0) {
+        long tz = td_enc_arg(e, "timezone")->num, a = tz < 0 ? -tz : tz;
+        if (a % 15)
+            return td_enc_fail(e, TD_EINVAL,
+                               "gt06: the time zone must be a multiple of 15 minutes (%ld is not)",
+                               tz);
+        td_enc_putf(e, "GMT,%c,%ld,%ld#", tz < 0 ? 'W' : 'E', a / 60, a % 60);
+    } else if (strcmp(type, "custom") == 0) {
+        return td_enc_custom(e, NULL);
+    } else {
+        return td_enc_fail(e, TD_EUNSUPPORTED, "gt06: no command '%s'", type);
+    }
+    return 0;
+}
+
+static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap)
+{
+    uint8_t text[GT06_CMD_MAX + 1], pkt[GT06_CMD_MAX + 32];
+    td_enc t = {.proto = "gt06",
+                .cmd = cmd,
+                .out = text,
+                .cap = GT06_CMD_MAX,
+                .err = err,
+                .errcap = errcap};
+    td_enc e = {.proto = "gt06", .cmd = cmd, .out = out, .cap = cap, .err = err, .errcap = errcap};
+    uint32_t flag = (uint32_t)cmd->id;
+    unsigned serial = (unsigned)(cmd->id & 0xffff);
+    size_t n = 0;
+
+    (void)s; /* the packet names no device */
+    *len = 0;
+    ack[0] = '\0';
+    int rc = command_text(&t);
+    if (rc < 0)
+        return rc;
+    if (t.over)
+        return td_enc_fail(&e, TD_EINVAL, "gt06: a command text is at most %d bytes", GT06_CMD_MAX);
+    bool ext = 1 + 1 + 4 + t.n + 4 > 255;
+    size_t l = 1 + 1 + 4 + t.n + 4;
+    pkt[n++] = ext ? 0x79 : 0x78;
+    pkt[n++] = ext ? 0x79 : 0x78;
+    if (ext)
+        pkt[n++] = (uint8_t)(l >> 8);
+    pkt[n++] = (uint8_t)l;
+    pkt[n++] = 0x80;
+    pkt[n++] = (uint8_t)(4 + t.n);
+    for (int i = 3; i >= 0; i--)
+        pkt[n++] = (uint8_t)(flag >> (8 * i));
+    memcpy(pkt + n, text, t.n);
+    n += t.n;
+    pkt[n++] = (uint8_t)(serial >> 8);
+    pkt[n++] = (uint8_t)serial;
+    uint16_t crc = crc_itu(pkt + 2, n - 2);
+    pkt[n++] = (uint8_t)(crc >> 8);
+    pkt[n++] = (uint8_t)crc;
+    pkt[n++] = 0x0d;
+    pkt[n++] = 0x0a;
+    td_enc_put(&e, pkt, n);
+    snprintf(ack, TD_ACK_MAX, "%08X", (unsigned)flag);
+    return td_enc_done(&e, len, ack);
+}
+
 const td_protocol td_proto_gt06 = {
     /* Registry key, file and `decode --protocol` name. */
     .name = "gt06",
@@ -1370,8 +1497,8 @@ const td_protocol td_proto_gt06 = {
     .frame = frame,
     /* Login, status, GPS/LBS/WiFi reports, alarms, information, answers. */
     .decode = decode,
-    /* No downlink commands yet. */
-    .commands = NULL,
-    /* No downlink commands yet. */
-    .encode = NULL,
+    /* Locate, interval, oil/power cut and restore, reboot, time zone, custom. */
+    .commands = gt06_commands,
+    /* The 0x80 online command with the SMS command text; ack = server flag. */
+    .encode = encode,
 };

@@ -504,8 +504,15 @@ static void test_command_answers(void **state)
     const td_record *r = one(false, 0x15, "0b 00000001 52454c41592c31 0002", 0x60);
     assert_int_equal(r->type, TD_REC_ACK);
     assert_string_equal(raw_s(r, "result"), "RELAY,1");
-    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_string_equal(ctx.ack, "00000001"); /* the server flag sent with the command */
+    assert_false(ctx.ack_failed);
     assert_string_equal(ctx.ack_result, "RELAY,1");
+
+    /* A zero flag names no command: the oldest one waiting. A refusal. */
+    r = one(false, 0x15, "12 00000000 436f6d6d616e64206572726f7221 0002", 0x63);
+    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_true(ctx.ack_failed);
+    assert_string_equal(ctx.ack_result, "Command error!");
 
     /* 0x21: server flag, UTF-16BE text. */
     r = one(true, 0x21, "00000001 02 004f004b0021", 0x61);
@@ -674,6 +681,74 @@ static void test_other_reports(void **state)
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 100);
     assert_string_equal(raw_s(r, "extra"), "0102");
+}
+
+/* ---- downlink commands ------------------------------------------------ */
+
+/* Expects tc to encode to the 0x80 packet with server flag 42 (the test
+ * command id), serial 42 and command text `text`. */
+static void expect_command(const td_test_cmd *tc, const char *text)
+{
+    char content[600];
+    uint8_t want[300];
+    size_t tl = strlen(text), k = 0;
+    k += (size_t)snprintf(content + k, sizeof(content) - k, "%02zx0000002a", 4 + tl);
+    for (size_t i = 0; i < tl; i++)
+        k += (size_t)snprintf(content + k, sizeof(content) - k, "%02x", (unsigned char)text[i]);
+    size_t n = build(want, false, 0x80, content, 42);
+    td_test_expect_encode_n(tc, NULL, want, n, "0000002A");
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"positionSingle", "positionPeriodic", "engineStop",
+                                        "engineResume",   "rebootDevice",     "setTimezone",
+                                        "custom"};
+    td_test_cmd tc;
+
+    td_test_expect_commands(P, types, sizeof(types) / sizeof(types[0]));
+
+    /* The document's example, written by hand: flag 0, "sos#", serial 1. */
+    uint8_t doc[32];
+    size_t dn = build(doc, false, 0x80, "08 00000000 736f7323", 1);
+    char hex[80];
+    td_hex_encode(doc, dn, hex, sizeof(hex));
+    assert_string_equal(hex, "78780e800800000000736f732300016d6a0d0a");
+
+    td_test_cmd_start(&tc, P, "positionSingle");
+    expect_command(&tc, "WHERE#");
+    td_test_cmd_start(&tc, P, "positionPeriodic");
+    td_test_cmd_num(&tc, "frequency", 60);
+    expect_command(&tc, "TIMER,60#");
+    td_test_cmd_start(&tc, P, "engineStop");
+    expect_command(&tc, "DYD,000000#");
+    td_test_cmd_start(&tc, P, "engineResume");
+    expect_command(&tc, "HFYD,000000#");
+    td_test_cmd_start(&tc, P, "rebootDevice");
+    expect_command(&tc, "RESET#");
+    td_test_cmd_start(&tc, P, "setTimezone");
+    td_test_cmd_num(&tc, "timezone", 480);
+    expect_command(&tc, "GMT,E,8,0#");
+    td_test_cmd_num(&tc, "timezone", -210);
+    expect_command(&tc, "GMT,W,3,30#");
+    td_test_cmd_num(&tc, "timezone", 100);
+    td_test_expect_encode_fail(&tc, NULL, TD_EINVAL,
+                               "gt06: the time zone must be a multiple of 15 minutes (100 is not)");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "data", "RELAY,1#");
+    expect_command(&tc, "RELAY,1#");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "hex", "535441545553"); /* bytes as given */
+    td_test_cmd_arg(&tc, "hex")->len = 6;
+    td_test_cmd_arg(&tc, "hex")->str = "STATUS";
+    expect_command(&tc, "STATUS");
+
+    /* One byte short of the packet: TD_ETOOBIG, nothing past cap. */
+    uint8_t want[64];
+    size_t n = build(want, false, 0x80, "0a0000002a574845524523", 42);
+    td_test_cmd_start(&tc, P, "positionSingle");
+    td_test_expect_too_small(&tc, NULL, want, n);
 }
 
 /* ---- vectors and detection -------------------------------------------- */
@@ -996,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_command_answers),
         cmocka_unit_test(test_address_request_and_unknown),
         cmocka_unit_test(test_other_reports),
+        cmocka_unit_test(test_commands),
         cmocka_unit_test(test_vectors_forced),
         cmocka_unit_test(test_vectors_detected),
         cmocka_unit_test(test_detection),
