@@ -32,7 +32,7 @@
 
 #define H02_TEXT_MAX 1024 /* a text frame longer than this has lost its '#' */
 #define H02_BIN_LEN 32    /* the binary position record */
-#define H02_BIN_MAX 64    /* the record with extension bytes, at most */
+#define H02_BIN_MAX 128   /* the record with extension bytes, at most */
 #define H02_BIN_HEAD 25   /* bytes of the record whose BCD layout is checked */
 #define H02_ID_MAX 20     /* digits of a device id */
 #define H02_TYPE_MAX 8    /* characters of a message type */
@@ -53,18 +53,28 @@ static int bcd(uint8_t b)
 }
 
 /*
- * Checks the first min(len, H02_BIN_HEAD) bytes of a binary record against
- * its layout: BCD id, a time of day, a calendar date (zeros allowed for a
- * device without a fix), latitude and longitude in range, BCD speed and
- * course. Returns false as soon as a byte present cannot belong to one.
+ * Checks the first bytes of a binary record (up to the course) against its
+ * layout, with an id of idlen bytes (5: 10 BCD digits; 8: an IMEI of 15
+ * digits and a filler nibble): BCD id, a time of day, a calendar date
+ * (zeros allowed for a device without a fix), latitude and longitude in
+ * range, BCD speed and course. Returns false as soon as a byte present
+ * cannot belong to one.
  */
-static bool bin_head_ok(const uint8_t *b, size_t len)
+static bool bin_head_ok(const uint8_t *b, size_t len, size_t idlen)
 {
     static const uint8_t max[12] = {0, 99, 99, 99, 99, 99, 23, 59, 59, 31, 12, 99};
-    size_t n = len < H02_BIN_HEAD ? len : H02_BIN_HEAD;
+    size_t shift = idlen - 5, end = H02_BIN_HEAD + shift;
+    size_t n = len < end ? len : end;
 
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = b[i];
+    for (size_t k = 0; k < n; k++) {
+        uint8_t c = b[k];
+        size_t i = k > idlen ? k - shift : k; /* the index in the short layout */
+        if (k >= 1 && k <= idlen) {
+            /* Id digits; the last nibble of a long id is a filler. */
+            if ((c >> 4) > 9 || (k < 8 && (c & 0x0f) > 9))
+                return false;
+            continue;
+        }
         if (i == 0) {
             if (c != '$')
                 return false;
@@ -82,7 +92,7 @@ static bool bin_head_ok(const uint8_t *b, size_t len)
                 return false;
         } else if (i == 18) {
             /* Last degree digit, first minute digit. */
-            if (!bcd_ok(c) || bcd(b[17]) * 10 + (c >> 4) > 180 || (c & 0x0f) > 5)
+            if (!bcd_ok(c) || bcd(b[17 + shift]) * 10 + (c >> 4) > 180 || (c & 0x0f) > 5)
                 return false;
         } else if (i == 21) {
             if ((c >> 4) > 9) /* last minute digit; the low nibble holds flags */
@@ -167,9 +177,16 @@ static int min_fields(td_span t)
         return 8; /* time, mcc+mnc, count, power, reboot, X, date, status */
     if (td_span_eq(t, "VP1"))
         return 3;
-    if (td_span_eq(t, "HTBT"))
-        return 1;
     return 0;
+}
+
+/* The id length of the binary record at b (5, or 8 for the long-id form),
+ * judged on what has arrived; 0 when neither layout fits. */
+static size_t bin_id_len(const uint8_t *b, size_t len)
+{
+    if (bin_head_ok(b, len, 5))
+        return 5;
+    return bin_head_ok(b, len, 8) ? 8 : 0;
 }
 
 static int detect(const uint8_t *buf, size_t len)
@@ -179,9 +196,10 @@ static int detect(const uint8_t *buf, size_t len)
     if (len == 0)
         return TD_DETECT_MAYBE;
     if (buf[0] == '$') {
-        if (!bin_head_ok(buf, len))
+        size_t idlen = bin_id_len(buf, len);
+        if (!idlen)
             return TD_DETECT_NO;
-        return len >= 12 ? TD_DETECT_YES : TD_DETECT_MAYBE;
+        return len >= 7 + idlen ? TD_DETECT_YES : TD_DETECT_MAYBE;
     }
     int d = text_head(buf, len, &ta, &te);
     if (d != TD_DETECT_YES)
@@ -209,21 +227,25 @@ static bool frame_start(const uint8_t *b, size_t n)
     size_t ta, te;
 
     if (b[0] == '$')
-        return bin_head_ok(b, n);
+        return bin_id_len(b, n) != 0;
     return b[0] == '*' && text_head(b, n < 8 ? n : 8, &ta, &te) != TD_DETECT_NO;
 }
 
 /*
- * Cuts a binary record at b. The record is 32 bytes; bytes after it that
- * start no frame (nor a line end) are extension bytes of the same frame, up
- * to the next frame start or what has arrived, at most H02_BIN_MAX.
+ * Cuts a binary record at b. The record is 32 bytes (35 with a long id);
+ * bytes after it that start no frame (nor a line end) are extension bytes
+ * of the same frame, up to the next frame start or what has arrived, at
+ * most H02_BIN_MAX.
  */
 static long bin_frame(const uint8_t *b, size_t len)
 {
     if (len < H02_BIN_LEN)
         return 0;
+    size_t base = H02_BIN_LEN + (bin_id_len(b, len) == 8 ? 3 : 0);
+    if (len < base)
+        return 0;
     size_t lim = len < H02_BIN_MAX ? len : H02_BIN_MAX;
-    for (size_t p = H02_BIN_LEN; p < lim; p++)
+    for (size_t p = base; p < lim; p++)
         if (b[p] == '\r' || b[p] == '\n' || frame_start(b + p, len - p))
             return (long)p;
     return (long)lim;
@@ -556,7 +578,9 @@ static int decode_fix(td_decode_ctx *ctx, const td_span *f, int n, td_record **o
         return bad(ctx, "course", f[7]);
     if ((rc = add(ctx, have_lat ? TD_REC_POSITION : TD_REC_STATUS, &r)) != 0)
         return rc;
-    if (fix.n == 1 && (fix.p[0] == 'A' || fix.p[0] == 'V' || fix.p[0] == 'B')) {
+    if (fix.n == 0) {
+        r->valid = false; /* some units leave it out */
+    } else if (fix.n == 1 && (fix.p[0] == 'A' || fix.p[0] == 'V' || fix.p[0] == 'B')) {
         r->valid = fix.p[0] == 'A';
         if (fix.p[0] == 'B')
             td_rec_raw_str(r, "fix", "B", 1);
@@ -658,6 +682,15 @@ static int msg_confirm(td_decode_ctx *ctx, const h02_msg *m)
     return 0;
 }
 
+/* Is f[k] a date (6 digits) and f[k + 1] a status word (8 hex digits)? */
+static bool date_status_at(const h02_msg *m, int k)
+{
+    if (k < 0 || k + 1 >= m->n)
+        return false;
+    td_span d = td_trim(m->f[k]), st = td_trim(m->f[k + 1]);
+    return d.n == 6 && all_digits(d) && st.n == 8 && all_hex(st);
+}
+
 /* NBR,<time>,<mcc>,<mnc>,<delay>,<count>,{<lac>,<cid>,<rssi>}...,<date>,<status>. */
 static int msg_nbr(td_decode_ctx *ctx, const h02_msg *m)
 {
@@ -674,8 +707,16 @@ static int msg_nbr(td_decode_ctx *ctx, const h02_msg *m)
         return bad(ctx, "mnc", f[2]);
     if (!int_in(f[3], false, &delay))
         return bad(ctx, "delay", f[3]);
-    if (!int_in(f[4], false, &count) || count > TD_MAX_CELLS || m->n < 7 + 3 * count)
+    if (!int_in(f[4], false, &count) || count > 64)
         return bad(ctx, "cell count", f[4]);
+    /* The date and status follow the cells: where the count puts them, or,
+     * when the count disagrees with the groups sent, after the last group. */
+    if (!date_status_at(m, 5 + 3 * (int)count)) {
+        for (count = 0; 5 + 3 * count + 1 < m->n && !date_status_at(m, 5 + 3 * (int)count);)
+            count++;
+        if (5 + 3 * count + 1 >= m->n)
+            return bad(ctx, "cell count", f[4]);
+    }
     if ((rc = add(ctx, TD_REC_STATUS, &r)) != 0)
         return rc;
     for (int i = 0; i < count; i++) {
@@ -745,7 +786,9 @@ static int msg_v3(td_decode_ctx *ctx, const h02_msg *m)
         return bad(ctx, "operator", op);
     td_parse_fixed(op.p, 3, &mcc);
     td_parse_fixed(op.p + 3, (int)op.n - 3, &mnc);
-    if (!int_in(f[2], false, &count) || count > TD_MAX_CELLS || m->n != 8 + 4 * count)
+    /* Counted from the end: power, reboots, X, date, status follow the
+     * cells. */
+    if (!int_in(f[2], false, &count) || 3 + 4 * count > m->n - 5)
         return bad(ctx, "cell count", f[2]);
     if ((rc = add(ctx, TD_REC_STATUS, &r)) != 0)
         return rc;
@@ -758,7 +801,7 @@ static int msg_v3(td_decode_ctx *ctx, const h02_msg *m)
             return bad(ctx, "cell", c[0]);
         td_rec_add_cell(r, mcc, mnc, lac, cid, rs.n > 0, (int)rssi);
     }
-    int k = 3 + 4 * (int)count;
+    int k = m->n - 5;
     if (!td_parse_hex(td_trim(f[k]), &power))
         return bad(ctx, "power", f[k]);
     td_rec_raw_int(r, "batteryValue", power);
@@ -839,7 +882,7 @@ static int msg_heartbeat(td_decode_ctx *ctx, const h02_msg *m)
 
     if ((rc = add(ctx, TD_REC_HEARTBEAT, &r)) != 0)
         return rc;
-    if (td_span_eq(m->type, "HTBT")) {
+    if (td_span_eq(m->type, "HTBT") && m->n > 0) {
         int64_t level;
         if (!int_in(m->f[0], false, &level))
             return bad(ctx, "battery", m->f[0]);
@@ -946,7 +989,8 @@ static void binary_power(td_record *r, uint8_t p)
 }
 
 /*
- * The binary record: '$', id (5 bytes, 10 BCD digits), hhmmss, ddMMyy,
+ * The binary record: '$', id (5 bytes, 10 BCD digits; 8 bytes holding a
+ * 15-digit IMEI in the long-id form), hhmmss, ddMMyy,
  * latitude ddmm.mmmm (8 digits), power, longitude dddmm.mmmm (9 digits) and
  * a flag nibble (bit 1 fix valid, bit 2 north, bit 3 east), speed in knots
  * (3 digits) and course (3 digits), the status word, then 3 bytes the
@@ -954,9 +998,10 @@ static void binary_power(td_record *r, uint8_t p)
  */
 static int decode_binary(td_decode_ctx *ctx, const uint8_t *b, size_t len)
 {
-    char id[11], hex[2 * H02_BIN_MAX + 1];
+    char id[17], hex[2 * H02_BIN_MAX + 1];
     td_record *r;
     int rc;
+    size_t idlen = 5;
 
     if (len < H02_BIN_LEN)
         return td_ctx_error(ctx, TD_EBADFRAME, "h02: binary record of %zu of %d bytes", len,
@@ -964,8 +1009,10 @@ static int decode_binary(td_decode_ctx *ctx, const uint8_t *b, size_t len)
     if (len > H02_BIN_MAX)
         return td_ctx_error(ctx, TD_EBADFRAME, "h02: binary record of %zu bytes (at most %d)", len,
                             H02_BIN_MAX);
-    for (size_t i = 1; i <= H02_BIN_HEAD; i++) {
-        if (!bin_head_ok(b, i)) {
+    if (!bin_head_ok(b, len, 5) && len >= H02_BIN_LEN + 3 && bin_head_ok(b, len, 8))
+        idlen = 8;
+    for (size_t i = 1; idlen == 5 && i <= H02_BIN_HEAD; i++) {
+        if (!bin_head_ok(b, i, 5)) {
             static const char *const what[] = {
                 "marker",    "id",        "id",        "id",        "id",
                 "id",        "time",      "time",      "time",      "date",
@@ -977,12 +1024,15 @@ static int decode_binary(td_decode_ctx *ctx, const uint8_t *b, size_t len)
                                 b[i - 1], i - 1);
         }
     }
-    for (int i = 0; i < 5; i++)
+    for (size_t i = 0; i < idlen; i++)
         snprintf(id + 2 * i, 3, "%02x", b[1 + i]);
-    if ((rc = td_session_identify(ctx->session, id, 10)) != 0)
-        return bad(ctx, "device id", (td_span){id, 10});
+    size_t idn = idlen == 5 ? 10 : 15;
+    if ((rc = td_session_identify(ctx->session, id, idn)) != 0)
+        return bad(ctx, "device id", (td_span){id, idn});
     if ((rc = add(ctx, TD_REC_POSITION, &r)) != 0)
         return rc;
+    b += idlen - 5; /* the rest as in the short layout */
+    len -= idlen - 5;
     char date[7], time[7];
     snprintf(time, sizeof(time), "%02x%02x%02x", b[6], b[7], b[8]);
     snprintf(date, sizeof(date), "%02x%02x%02x", b[9], b[10], b[11]);

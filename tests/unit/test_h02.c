@@ -180,6 +180,11 @@ static void test_v1_without_fix(void **state)
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
     assert_reply("*HQ," ID ",V4,V1," NOW "#");
+    /* No validity letter: not a valid fix. */
+    r = one("*HQ," ID ",V1,050418,,2827.61232,N,07703.84822,E,0.00,0,031015,FFFEFBFF#");
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_false(r->valid);
+    assert_near(r->latitude, 28 + 27.61232 / 60);
     /* Coordinates but no time or date: a fix at the server's time. */
     r = one("*HQ," ID ",V1,,V,4605.75732,N,01430.73863,E,0.00,0,,FFFFFFFF#");
     assert_int_equal(r->type, TD_REC_POSITION);
@@ -329,6 +334,11 @@ static void test_nbr_cells(void **state)
     assert_string_equal(raw_s(r, "extra1"), "5");
     assert_int_equal(raw_i(r, "gsmDelay"), 0);
     assert_reply("*HQ," ID ",V4,NBR," NOW "#");
+    /* A count that disagrees with the groups sent: the groups win. */
+    r = one("*HQ," ID ",NBR,103732,722,310,0,5,8106,32010,23,8101,22007,-67,100217,FFFFFBFF#");
+    assert_int_equal(r->ncells, 2);
+    assert_int_equal(r->cells[1].lac, 8101);
+    assert_time(r, "2017-02-10T10:37:32Z");
     /* Seconds past 59 (seen from real firmwares) carry over. */
     r = one("*HQ," ID ",NBR,160169,460,0,1,1,9338,3692,150,180813,FFFFFBFF#");
     assert_time(r, "2013-08-18T16:02:09Z");
@@ -395,6 +405,10 @@ static void test_heartbeats(void **state)
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_string_equal(r->device_id, IMEI);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 100);
+    assert_reply("*HQ," IMEI ",HTBT#");
+    /* Some units send it without the battery. */
+    r = one("*HQ," IMEI ",HTBT#");
+    assert_false(td_rec_has(r, TD_ATTR_BATTERY_LEVEL));
     assert_reply("*HQ," IMEI ",HTBT#");
     r = one("*HQ," ID ",V0#");
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
@@ -482,6 +496,31 @@ static void test_binary_record(void **state)
     r = one_bytes(b, n + 3);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 77);
     assert_string_equal(raw_s(r, "extra"), "ff0007010203");
+}
+
+static void test_binary_long_id(void **state)
+{
+    (void)state;
+    /* The long-id form: an 8-byte id holding a 15-digit IMEI and a filler
+     * nibble, then the same record (35 bytes). */
+    uint8_t s[32], b[64];
+    static const uint8_t id[8] = {0x86, 0x50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f};
+    binary(s, 4, 0x0e, 0xfffffbff);
+    b[0] = '$';
+    memcpy(b + 1, id, 8);
+    memcpy(b + 9, s + 6, 26);
+    const td_record *r = one_bytes(b, 35);
+    assert_string_equal(r->device_id, IMEI);
+    assert_time(r, "2024-02-01T12:13:14Z");
+    assert_near(r->latitude, 22 + 34.5678 / 60);
+    assert_near(r->longitude, 113 + 45.6789 / 60);
+    assert_string_equal(raw_s(r, "extra"), "ff0007");
+    /* Detected and framed as one 35-byte frame before the next. */
+    assert_int_equal(h02()->detect(b, 35), TD_DETECT_YES);
+    memcpy(b + 35, "*HQ,1,V0#", 9);
+    size_t skip;
+    assert_int_equal(h02()->frame(b, 44, &skip), 35);
+    assert_int_equal(h02()->frame(b, 34, &skip), 0);
 }
 
 /* ---- vectors, detection, framing ---- */
@@ -610,8 +649,8 @@ static void test_detect_shapes(void **state)
         "*HQ,12345678901234567890123,V1,", /* id too long */
         "*HQ,4106,V1\x01",
         "*HQ,4106,ABCDEFGHIJ,",                  /* type too long */
-        "*HQ,4106,HTBT#",                        /* a heartbeat without its battery */
-        "$\x41\x06\x11\x11\x11\x25",             /* hour 25 */
+        "*HQ,4106,NBR,1,2#",                     /* an NBR without its cells */
+        "$\x41\x06\x11\x11\x11\x25\x11\x11\x25", /* hour 25, short or long id */
         "$\x4a",                                 /* not BCD */
         "$\x41\x06\x11\x11\x11\x12\x13\x14\x32", /* day 32 */
     };
@@ -784,7 +823,7 @@ static void test_errors(void **state)
     expect_error("*HQ,1#", "h02: no message type");
     expect_error("*HQ,1,V-1#", "h02: bad message type 'V-1'");
     expect_error("*HQ,1,HTBT,full#", "h02: bad battery 'full'");
-    expect_error("*HQ,1,NBR,103732,722,310,0,5,100217,FFFFFBFF#", "h02: bad cell count '5'");
+    expect_error("*HQ,1,NBR,103732,722,310,0,5,1,2,3,FFFFFBFF#", "h02: bad cell count '5'");
     expect_error("*HQ,1,LINK,180902,15,x,84,0,0,240517,FFFFFBFF#", "h02: bad satellites 'x'");
     expect_error("*HQ,1,V3,095426,7,1,1,2,3,4,02DD,0,X,090517,FFFFFBFF#", "h02: bad operator '7'");
     expect_error("*hq,1,VP1,V,470,002,92,3565#", "h02: bad cell '92,3565'");
@@ -907,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_other_types),
         cmocka_unit_test(test_session_identity),
         cmocka_unit_test(test_binary_record),
+        cmocka_unit_test(test_binary_long_id),
         cmocka_unit_test(test_family_vectors),
         cmocka_unit_test(test_detect_own_frames),
         cmocka_unit_test(test_detect_other_families),
