@@ -45,6 +45,7 @@
 #define JT_DETECT_WHOLE 256          /* an unknown id must show its whole frame this soon */
 #define JT_TEXT_MAX 256              /* a '(' text frame longer than this has lost its ')' */
 #define JT_TZ_MS (8 * 3600 * 1000LL) /* device times are GMT+8 */
+#define JT_SPEED_MAX 1000.0          /* km/h; above is a broken speed field */
 
 /* Message ids, terminal to platform. */
 enum {
@@ -771,6 +772,15 @@ static void battery_level(td_record *r, unsigned v)
         td_rec_set_int(r, TD_ATTR_BATTERY_LEVEL, v);
 }
 
+/* Battery byte of items 0xD4/0xE1/0xE9: percent, 0xff while charging. */
+static void battery_byte(td_record *r, unsigned v)
+{
+    if (v == 0xff)
+        td_rec_set_bool(r, TD_ATTR_CHARGING, true);
+    else
+        battery_level(r, v);
+}
+
 /*
  * The vendor TLV list of item 0xEB: (length WORD, type WORD, value)*,
  * length counting type and value.
@@ -909,15 +919,47 @@ static void location_item(td_record *r, unsigned id, const uint8_t *v, size_t n)
         if (n == 2)
             td_rec_set_double(r, TD_ATTR_BATTERY, be16(v) / 100.0);
         return;
-    case 0xD4:
-    case 0xE1:
-    case 0xE9: /* battery %, 0xff = charging */
-        if (n == 1) {
-            if (v[0] == 0xff)
-                td_rec_set_bool(r, TD_ATTR_CHARGING, true);
-            else
-                battery_level(r, v[0]);
+    case 0x61: /* external power, 1/100 V */
+        if (n == 2)
+            td_rec_raw_double(r, "power", be16(v) / 100.0);
+        return;
+    case 0x82:
+    case 0xD3: /* external power, 1/10 V */
+        if (n == 2)
+            td_rec_raw_double(r, "power", be16(v) / 10.0);
+        return;
+    case 0xF1: /* external power, mV */
+        if (n == 4)
+            td_rec_raw_double(r, "power", be32(v) / 1000.0);
+        return;
+    case 0xF2: /* firmware version */
+        raw_text(r, "firmwareVersion", v, n);
+        return;
+    case 0xF0: /* cells: (MCC WORD, MNC WORD, CID DWORD, LAC DWORD, RSSI BYTE)* */
+        if (n > 0 && n % 13 == 0)
+            for (size_t i = 0; i + 13 <= n; i += 13)
+                td_rec_add_cell(r, (int)be16(v + i), (int)be16(v + i + 2), be32(v + i + 8),
+                                be32(v + i + 4), true, (int8_t)v[i + 12]);
+        return;
+    case 0xE1: /* battery % (1 byte), power 1/10 V (2), or cells: MCC WORD,
+                * MNC WORD, (LAC 3 bytes, CID DWORD, RSSI BYTE)* */
+        if (n == 2) {
+            td_rec_raw_double(r, "power", be16(v) / 10.0);
+        } else if (n >= 12 && (n - 4) % 8 == 0) {
+            for (size_t i = 4; i + 8 <= n; i += 8) {
+                int64_t lac = (int64_t)v[i] << 16 | v[i + 1] << 8 | v[i + 2];
+                uint32_t cid = be32(v + i + 3);
+                if (lac > 0 && lac <= 0xffff && cid <= 0xfffffff)
+                    td_rec_add_cell(r, (int)be16(v), (int)be16(v + 2), lac, cid, true, v[i + 7]);
+            }
         }
+        if (n == 1)
+            battery_byte(r, v[0]);
+        return;
+    case 0xD4:
+    case 0xE9: /* battery %, 0xff = charging */
+        if (n == 1)
+            battery_byte(r, v[0]);
         return;
     case 0xE3: /* reserved, battery %, battery voltage 1/100 V */
         if (n >= 4) {
@@ -965,8 +1007,8 @@ static void location_item(td_record *r, unsigned id, const uint8_t *v, size_t n)
 
 /*
  * Decodes a location information body (alarm, status, position, time and
- * the additional items) into a new position record. `what` names the
- * message for errors.
+ * the additional items) into a new position record (a status record when
+ * the coordinates are out of range). `what` names the message for errors.
  */
 static int location(td_decode_ctx *ctx, const uint8_t *p, size_t n, const char *what,
                     td_record **out)
@@ -982,16 +1024,24 @@ static int location(td_decode_ctx *ctx, const uint8_t *p, size_t n, const char *
     r->valid = (status & 2) != 0;
     r->latitude = be32(p + 8) / 1e6;
     r->longitude = be32(p + 12) / 1e6;
+    if (r->latitude > 90 || r->longitude > 180) {
+        /* No usable fix: the rest of the report still counts. */
+        td_rec_raw_int(r, "latitudeRaw", be32(p + 8));
+        td_rec_raw_int(r, "longitudeRaw", be32(p + 12));
+        r->type = TD_REC_STATUS;
+        r->valid = false;
+        r->latitude = r->longitude = 0;
+    }
     if ((status & 4) && r->latitude != 0)
         r->latitude = -r->latitude;
     if ((status & 8) && r->longitude != 0)
         r->longitude = -r->longitude;
-    if (r->latitude > 90 || r->longitude > 180) {
-        ctx->nrec--;
-        return td_ctx_error(ctx, TD_EBADFRAME, "jt808: %s coordinates out of range", what);
-    }
     r->altitude = (int16_t)be16(p + 16);
     r->speed = be16(p + 18) / 10.0;
+    if (r->speed > JT_SPEED_MAX) {
+        td_rec_raw_double(r, "speedRaw", r->speed);
+        r->speed = 0;
+    }
     r->course = be16(p + 20);
     if (r->course >= 360)
         r->course = 0;

@@ -113,6 +113,26 @@
 #define UNESCAPED                                                                                  \
     "7e0200001c01391234567800790000000000000002017d020006cc54b1000000000000260102100000317e"
 #define UNKNOWN_ID "7e0f010002013912345678007a0102457e"
+#define NOFIX                                                                                      \
+    "7e0200001f013912345678007b00000000000000020f00000006cc54b10000ffff0000260102100000300109797e"
+#define NOFIX_REPLY "7e800100050139123456780000007b020000cd7e"
+#define VENDOR1                                                                                    \
+    "7e02000066013912345678008000000000000000030157fb6a06cc54b1000000000000260102100000610204d2f1" \
+    "0400003200f20556312e3233f00d01cc00000123456700002345b5e306004d01920000e50101eb0d01cc01111122" \
+    "2228333344441eec0ea1b2c3d4e5f6c40a0b0c0d0e0fba6c7e"
+#define VENDOR2                                                                                    \
+    "7e0200004f013912345678008100000000000000030157fb6a06cc54b1000000000000260102100000eb29000600" \
+    "89fffffffe000600c5feffffbf0004002d0f93000c00b289860412345678901fff000300a840820200800602fffb" \
+    "7f7e"
+#define VENDOR3                                                                                    \
+    "7e02000028013912345678008200000000000000030157fb6a06cc54b10000000000002601021000005602070069" \
+    "02018be4020037257e"
+#define VENDOR4                                                                                    \
+    "7e02000027013912345678008300000000000000030157fb6a06cc54b1000000000000260102100000f70600000f" \
+    "ac025de101ff5a7e"
+#define VENDOR5                                                                                    \
+    "7e0200002d013912345678008400000000000000030157fb6a06cc54b1000000000000260102100000e10c01cc00" \
+    "01001234000056783206012a737e"
 
 /* A maker's published example (Huabao e-lock, 0x0200, terminal 002002604323,
  * serial 0x00A4) and the platform general response the same page shows
@@ -386,6 +406,89 @@ static void test_location_report(void **state)
     assert_int_equal(ctx.nrec, 1);
     assert_location(&ctx.rec[0]);
     assert_string_equal(reply_hex(), LOCATION_REPLY);
+}
+
+static void test_location_without_fix(void **state)
+{
+    (void)state;
+    /* Coordinates out of range and a broken speed: a status record with
+     * the raw values, still acknowledged. */
+    ok(NOFIX);
+    const td_record *r = &ctx.rec[0];
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_false(r->valid);
+    assert_int_equal(raw_i(r, "latitudeRaw"), 0x0F000000);
+    assert_float_equal(raw_d(r, "speedRaw"), 6553.5, 1e-9);
+    assert_float_equal(r->speed, 0, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 9);
+    assert_string_equal(reply_hex(), NOFIX_REPLY);
+}
+
+static bool has_cell(const td_record *r, int mcc, int mnc, int64_t lac, int64_t cid, int rssi)
+{
+    for (int i = 0; i < r->ncells; i++) {
+        const td_cell *c = &r->cells[i];
+        if (c->mcc == mcc && c->mnc == mnc && c->lac == lac && c->cid == cid && c->has_rssi &&
+            c->rssi == rssi)
+            return true;
+    }
+    return false;
+}
+
+static void test_location_vendor_items(void **state)
+{
+    (void)state;
+    /* Power, firmware, cells (0xF0 and 0xEB), battery (0xE3), motion,
+     * Wi-Fi (0xEC). */
+    ok(VENDOR1);
+    const td_record *r = &ctx.rec[0];
+    assert_float_equal(raw_d(r, "power"), 12.34, 1e-9); /* a raw key keeps its first value */
+    assert_string_equal(raw_s(r, "firmwareVersion"), "V1.23");
+    assert_int_equal(r->ncells, 3);
+    assert_true(has_cell(r, 460, 0, 0x2345, 0x1234567, -75));
+    assert_true(has_cell(r, 460, 1, 0x1111, 0x2222, 40));
+    assert_true(has_cell(r, 460, 1, 0x3333, 0x4444, 30));
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 77);
+    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 4.02, 1e-9);
+    assert_true(attr_b(r, TD_ATTR_MOTION));
+    assert_int_equal(r->nwifi, 2);
+    assert_string_equal(r->wifi[0].mac, "a1:b2:c3:d4:e5:f6");
+    assert_int_equal(r->wifi[0].rssi, -60);
+    assert_int_equal(r->wifi[1].rssi, -70);
+
+    /* 0xEB extended list: power cut and removal (bits clear), vibration,
+     * still, battery mV and %, ICCID; 0x82 power; 0x06 cabin temperature. */
+    ok(VENDOR2);
+    r = &ctx.rec[0];
+    assert_true(has_alarm(r, TD_ALARM_POWER_CUT));
+    assert_false(has_alarm(r, TD_ALARM_REMOVAL));
+    assert_true(has_alarm(r, TD_ALARM_VIBRATION));
+    assert_false(attr_b(r, TD_ATTR_MOTION));
+    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 3.987, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 64);
+    assert_string_equal(raw_s(r, "iccid"), "89860412345678901");
+    assert_float_equal(raw_d(r, "power"), 12.8, 1e-9);
+    assert_int_equal(raw_i(r, "cabinTemperature"), -5);
+
+    /* 0x56 battery in tenths, 0x69 battery volts, 0xE4 charging. */
+    ok(VENDOR3);
+    r = &ctx.rec[0];
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 55); /* 0xE4 after 0x56 */
+    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 3.95, 1e-9);
+    assert_true(attr_b(r, TD_ATTR_CHARGING));
+
+    /* 0xF7 battery mV, charging state, %; 0xE1 0xff = charging. */
+    ok(VENDOR4);
+    r = &ctx.rec[0];
+    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 4.012, 1e-9);
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 93);
+    assert_true(attr_b(r, TD_ATTR_CHARGING));
+
+    /* 0xE1 cell list; 0x06 with one byte is a battery level. */
+    ok(VENDOR5);
+    r = &ctx.rec[0];
+    assert_true(has_cell(r, 460, 1, 0x1234, 0x5678, 50));
+    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 42);
 }
 
 static void test_location_published_example(void **state)
@@ -907,6 +1010,8 @@ int main(void)
         cmocka_unit_test(test_deregistration),
         cmocka_unit_test(test_time_requests),
         cmocka_unit_test(test_location_report),
+        cmocka_unit_test(test_location_without_fix),
+        cmocka_unit_test(test_location_vendor_items),
         cmocka_unit_test(test_location_published_example),
         cmocka_unit_test(test_location_answers),
         cmocka_unit_test(test_batch),
