@@ -1,0 +1,123 @@
+"""gt06 against the real server: a Concox device over TCP and another over UDP
+on the one device port. Exact replies (login, heartbeat, alarm echoes with
+their serials and CRC-ITU, the time answer), no reply to location packets,
+two frames in one write, the rows stored under the right device ids, an SOS
+event, and a command (engineStop) sent in the 0x80 packet and acknowledged
+by the device's answer carrying the same server flag."""
+import os
+import struct
+import time
+
+import tdtest as t
+
+a = t.args()
+work = t.tmpdir()
+db = os.path.join(work, "trackd.db")
+ADMIN_PW = "gt06-admin-pw"
+TCP_IMEI = "359000000000011"
+UDP_IMEI = "359000000000012"
+
+
+def crc_itu(data):
+    fcs = 0xFFFF
+    for b in data:
+        fcs ^= b
+        for _ in range(8):
+            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
+    return ~fcs & 0xFFFF
+
+
+def frame(ptype, content, serial):
+    body = bytes([len(content) + 5, ptype]) + content + struct.pack(">H", serial)
+    return b"\x78\x78" + body + struct.pack(">H", crc_itu(body)) + b"\r\n"
+
+
+def echo(ptype, serial):
+    return frame(ptype, b"", serial)
+
+
+def login(imei):
+    return bytes.fromhex("0" + imei)
+
+
+# 2024-03-15 10:15:30 UTC, 9 satellites, 22.5 N 114.0 E, 36 km/h, course 45, positioned.
+GPS = bytes([24, 3, 15, 10, 15, 30, 0xC9]) + struct.pack(">II", int(22.5 * 1800000),
+                                                         int(114.0 * 1800000)) + bytes(
+    [36]) + struct.pack(">H", 0x1400 | 45)
+CELL = struct.pack(">HBH", 460, 0, 0x287D) + (0x1F71).to_bytes(3, "big")
+
+srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, http=True)
+port, hp = srv.port, srv.http_port
+
+# TCP: login, heartbeat, a position (not answered), an alarm, a time request.
+s = t.tcp(port)
+s.sendall(frame(0x01, login(TCP_IMEI), 1))
+t.check(t.recv_until(s, b"\r\n") == echo(0x01, 1), "login answered with its serial")
+s.sendall(frame(0x13, bytes([0x46, 6, 4, 0, 2]), 2))
+t.check(t.recv_until(s, b"\r\n") == echo(0x13, 2), "heartbeat answered")
+s.sendall(frame(0x12, GPS + CELL, 3))
+t.check(t.recv_quiet(s, 0.5) == b"", "location packet not answered")
+s.sendall(frame(0x16, GPS + b"\x09" + CELL + bytes([0x22, 5, 3, 1, 2]), 4) +
+          frame(0x13, bytes([0x46, 6, 4, 0, 2]), 5))
+got = t.recv_until(s, echo(0x13, 5))
+t.check(got == echo(0x16, 4) + echo(0x13, 5), f"alarm and heartbeat in one write: {got!r}")
+s.sendall(frame(0x8A, b"", 6))
+got = t.recv_until(s, b"\r\n")
+now = time.gmtime()
+t.check(len(got) == 16 and got[:4] == b"\x78\x78\x0b\x8a" and got[4] == now.tm_year % 100 and
+        got[5] == now.tm_mon and got[10:12] == b"\x00\x06" and
+        struct.unpack(">H", got[12:14])[0] == crc_itu(got[2:12]), f"time answer: {got.hex()}")
+
+# UDP: login and a position from another device.
+u = t.udp()
+u.sendto(frame(0x01, login(UDP_IMEI), 1), ("127.0.0.1", port))
+got, _ = u.recvfrom(2048)
+t.check(got == echo(0x01, 1), f"UDP login answered: {got!r}")
+u.sendto(frame(0x22, GPS + CELL + bytes([1, 0, 0]), 2), ("127.0.0.1", port))
+u.close()
+
+# A command over the open TCP connection, acknowledged by the answer's flag.
+r = t.request(hp, "POST", "/api/session", {"user": "admin", "password": ADMIN_PW})
+auth = {"Cookie": r.header("set-cookie").split(";")[0]}
+devs = {d["uniqueId"]: d for d in t.request(hp, "GET", "/api/devices", headers=auth).json()}
+t.check(devs.get(TCP_IMEI, {}).get("protocol") == "gt06", f"TCP device: {devs.get(TCP_IMEI)}")
+types = [c["type"] for c in t.request(hp, "GET", f"/api/devices/{devs[TCP_IMEI]['id']}"
+                                                 "/commands/types", headers=auth).json()]
+t.check("engineStop" in types and "custom" in types, f"command types: {types}")
+r = t.request(hp, "POST", "/api/commands",
+              {"deviceId": devs[TCP_IMEI]["id"], "type": "engineStop"}, headers=auth)
+cid = r.json()["id"]
+got = t.recv_until(s, b"\r\n")
+text = b"DYD,000000#"
+t.check(got == frame(0x80, bytes([4 + len(text)]) + struct.pack(">I", cid) + text, cid & 0xFFFF),
+        f"engineStop sent as 0x80 with the command id as server flag: {got.hex()}")
+answer = b"Cut off the fuel supply: Success!"
+s.sendall(frame(0x15, bytes([4 + len(answer)]) + struct.pack(">I", cid) + answer + b"\x00\x02",
+                7))
+deadline = time.time() + 5
+status = None
+while time.time() < deadline and status != "acknowledged":
+    cmds = t.request(hp, "GET", f"/api/commands?deviceId={devs[TCP_IMEI]['id']}",
+                     headers=auth).json()
+    status = next((c["status"] for c in cmds if c["id"] == cid), None)
+    time.sleep(0.05)
+t.check(status == "acknowledged", f"command acknowledged by the flag: {status}")
+s.close()
+t.check(srv.stop() == 0, "clean exit")
+
+devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+t.check(devices == {TCP_IMEI: "gt06", UDP_IMEI: "gt06"}, f"devices: {devices}")
+rows = t.db_rows(db, "SELECT p.type, p.valid, round(p.latitude, 4), round(p.longitude, 4),"
+                     " p.device_time FROM positions p JOIN devices d ON d.id = p.device_id"
+                     " WHERE d.unique_id = ? ORDER BY p.id", (TCP_IMEI,))
+types = [r[0] for r in rows]
+t.check(types[:5] == ["login", "heartbeat", "position", "position", "heartbeat"],
+        f"TCP rows: {types}")
+t.check(rows[2][1:] == (1, 22.5, 114.0, 1710497730000), f"position row: {rows[2]}")
+rows = t.db_rows(db, "SELECT p.type, round(p.latitude, 4) FROM positions p JOIN devices d"
+                     " ON d.id = p.device_id WHERE d.unique_id = ? ORDER BY p.id", (UDP_IMEI,))
+t.check([r[0] for r in rows] == ["login", "position"] and rows[1][1] == 22.5, f"UDP rows: {rows}")
+ev = t.db_rows(db, "SELECT d.unique_id, e.type FROM events e JOIN devices d"
+                   " ON d.id = e.device_id WHERE e.type = 'sos'")
+t.check(ev == [(TCP_IMEI, "sos")], f"SOS event: {ev}")
+t.finish("gt06")
