@@ -321,9 +321,9 @@ static int fix(td_decode_ctx *ctx, td_record *r, uint32_t lat, uint32_t lon, int
     r->type = TD_REC_POSITION;
     if (has_cs) {
         r->valid = (cs & 0x1000) != 0;
-        if (!(cs & 0x0400))
+        if (!(cs & 0x0400) && la != 0)
             la = -la;
-        if (cs & 0x0800)
+        if ((cs & 0x0800) && lo != 0)
             lo = -lo;
         unsigned course = cs & 0x3ff;
         r->course = course <= 360 ? course : 0;
@@ -615,7 +615,7 @@ static int gps_message(td_decode_ctx *ctx, const gt06_msg *m, const uint8_t *p, 
         if (lay.cells == 2) {
             used = cell(r, c, lbs, 2, 3, sized && lbs == 9);
         } else {
-            used = cell(r, c, lbs, 4, 8, false);
+            used = cell(r, c, lbs, 4, 8, sized && lbs == 16);
         }
         at += sized ? lbs : used;
     }

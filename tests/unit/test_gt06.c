@@ -388,6 +388,12 @@ static void test_alarms(void **state)
     assert_int_equal(raw_i(r, "fence"), 0xff);
     assert_reply_hex("787805a40022fc2f0d0a");
 
+    /* A cell block one byte longer holds a two-byte MNC (2G and 4G). */
+    r = one(false, 0x26, GPS_A "0a 00ea 000f 1234 00abcd 00 04 04 00 02", 0x24);
+    assert_cell_2g(r);
+    r = one(false, 0xa4, GPS_A "11 00ea 000f 00001234 000000000000abcd 00 05 04 00 02 ff", 0x25);
+    assert_cell_2g(r);
+
     /* 0x19: one cell and the status block (no fix). */
     r = one(false, 0x19, CELL_2G "20 03 04 01 02", 0x23);
     assert_int_equal(r->type, TD_REC_STATUS);
