@@ -13,20 +13,24 @@
  * (WORD, WORD) when packetised]. All numbers are big-endian; times are BCD
  * YYMMDDhhmmss in GMT+8.
  *
- * Message types: 0x0001 terminal general response; 0x0002 heartbeat;
- * 0x0003 deregistration; 0x0004 server time query (2019); 0x0100
+ * Message types: 0x0001 terminal general response; 0x0002 heartbeat (and
+ * 0x0506); 0x0003 deregistration; 0x0004 server time query (2019); 0x0100
  * registration (answered 0x8100 with an authentication code); 0x0102
  * authentication; 0x0104 parameter query response; 0x0107 terminal
  * attributes; 0x0109 time sync request (vendor; answered 0x8109); 0x0200
  * location report with its additional-information items; 0x0201 location
- * query response; 0x0500 vehicle control response; 0x0704 batch location
- * upload; 0x0210 batch (vendor); 0x0800/0x0801 multimedia event and data;
- * 0x0900 uplink pass-through; 0x1300 text answer (vendor); 0x2070
- * accelerometer samples (vendor); 0x5501/0x5502 e-lock location with its
- * one-byte serial (Jointech); and the `(id,1,001,BASE,2,TIME)` text time
- * request that the same devices send. Every message from the terminal that
- * is not itself a response gets the platform general response 0x8001 with
- * its serial and id, unless the standard names another answer.
+ * query response; 0x0301 event report; 0x0500 vehicle control response;
+ * 0x0701 waybill; 0x0702 driver identity; 0x0704 batch location upload;
+ * 0x0210 batch (vendor); 0x0800/0x0801 multimedia event and data; 0x0900
+ * uplink pass-through (with the OBD vehicle data of type 0xF0); 0x1300 and
+ * 0x6006 text answers (vendor); 0x2070 accelerometer samples (vendor);
+ * 0x5501/0x5502 e-lock location with its one-byte serial (Jointech);
+ * packets of long messages (acknowledged, kept raw); any other terminal id
+ * kept raw; the 0xe7 framing some units use; and the
+ * `(id,1,001,BASE,2,TIME)` text time request. Every message from the
+ * terminal that is not itself a response gets the platform general
+ * response 0x8001 with its serial and id, unless the standard names
+ * another answer.
  */
 #include <ctype.h>
 #include <stdio.h>

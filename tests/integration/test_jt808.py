@@ -1,0 +1,206 @@
+"""jt808 devices on the real trackd: JT/T 808 terminals register,
+authenticate and report over TCP (2013 and 2019 headers, a frame split
+across reads, the 0xe7 framing) and UDP on the one device port, next to a
+device of another protocol; the exact answers (0x8100 with the
+authentication code, 0x8001 with the message serial and the platform's own
+counter, the time request text) and the stored rows with the right device
+ids."""
+import calendar
+import os
+import re
+import threading
+import time
+
+import tdtest as t
+
+a = t.args()
+work = t.tmpdir()
+db = os.path.join(work, "trackd.db")
+results = {}
+
+PHONE = "013912345678"  # device id 13912345678
+PHONE19 = "00000860000000000002"  # device id 860000000000002
+PHONE_UDP = "013900000003"
+PHONE_ALT = "00013900000004"  # 0xe7 framing, 7-byte number
+
+
+def escape(raw, alt=False):
+    out = bytearray()
+    for b in raw:
+        if not alt and b in (0x7D, 0x7E):
+            out += bytes([0x7D, 1 if b == 0x7D else 2])
+        elif alt and b in (0xE6, 0xE7):
+            out += bytes([0xE6, 1 if b == 0xE6 else 2])
+        elif alt and b in (0x3E, 0x3D):
+            out += bytes([0x3E, 1 if b == 0x3E else 2])
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def frame(msg_id, phone, serial, body, v2019=False, alt=False):
+    """A JT/T 808 frame: header, body, XOR checksum, escaped, flags."""
+    attr = len(body) | (0x4000 if v2019 else 0)
+    raw = msg_id.to_bytes(2, "big") + attr.to_bytes(2, "big")
+    raw += (b"\x01" if v2019 else b"") + bytes.fromhex(phone) + serial.to_bytes(2, "big") + body
+    x = 0
+    for b in raw:
+        x ^= b
+    flag = b"\xe7" if alt else b"\x7e"
+    return flag + escape(raw + bytes([x]), alt) + flag
+
+
+def ack(phone, platform_serial, serial, msg_id, v2019=False, alt=False):
+    body = serial.to_bytes(2, "big") + msg_id.to_bytes(2, "big") + b"\x00"
+    return frame(0x8001, phone, platform_serial, body, v2019, alt)
+
+
+def location(lat, lon, when, alarm=0, items=b""):
+    """0x0200 body: alarm, status (ACC on, fix), 1e-6 degrees, 12 m, 40 km/h,
+    course 90, GMT+8 BCD time."""
+    return (alarm.to_bytes(4, "big") + (3).to_bytes(4, "big") + round(lat * 1e6).to_bytes(4, "big") +
+            round(lon * 1e6).to_bytes(4, "big") + (12).to_bytes(2, "big") + (400).to_bytes(2, "big") +
+            (90).to_bytes(2, "big") + bytes.fromhex(when) + items)
+
+
+REGISTER = (44).to_bytes(2, "big") + (307).to_bytes(2, "big") + b"ABCDE" + b"TK-808".ljust(20, b"\0") + \
+    b"T123456" + b"\x01" + b"B12345"
+LOC = location(22.54321, 114.054321, "240102110405", items=b"\x30\x01\x19\x31\x01\x0b")
+LOC_SOS = location(22.5433, 114.0544, "240102110505", alarm=1)
+BATCH = (2).to_bytes(2, "big") + b"\x01" + b"".join(
+    len(x).to_bytes(2, "big") + x for x in (location(22.5, 114.0, "240102100000"),
+                                            location(22.6, 114.1, "240102100100")))
+
+
+def recv_frame(sock, flag=b"\x7e", n=1):
+    """n whole frames (flag ... flag) or what came before the timeout."""
+    data = b""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        parts = data.split(flag)
+        if len(parts) >= 2 * n + 1 and all(parts[2 * i + 1] for i in range(n)):
+            break
+        chunk = t.recv_quiet(sock, 0.5)
+        if chunk:
+            data += chunk
+    return data
+
+
+def dev_tcp_2013(port):
+    s = t.tcp(port)
+    s.sendall(frame(0x0100, PHONE, 1, REGISTER))
+    r1 = recv_frame(s)
+    s.sendall(frame(0x0102, PHONE, 2, b"13912345678"))
+    r2 = recv_frame(s)
+    wire = frame(0x0200, PHONE, 3, LOC)
+    for i in range(0, len(wire), 7):  # one frame across many reads
+        s.send(wire[i:i + 7])
+        time.sleep(0.01)
+    r3 = recv_frame(s)
+    s.sendall(frame(0x0200, PHONE, 4, LOC_SOS) + frame(0x0002, PHONE, 5, b""))
+    r4 = recv_frame(s, n=2)
+    s.sendall(frame(0x0704, PHONE, 6, BATCH))
+    r5 = recv_frame(s)
+    s.close()
+    want = (frame(0x8100, PHONE, 0, (1).to_bytes(2, "big") + b"\x00" + b"13912345678"),
+            ack(PHONE, 1, 2, 0x0102), ack(PHONE, 2, 3, 0x0200),
+            ack(PHONE, 3, 4, 0x0200) + ack(PHONE, 4, 5, 0x0002), ack(PHONE, 5, 6, 0x0704))
+    got = (r1, r2, r3, r4, r5)
+    results["tcp 2013"] = (got == want, [g.hex() for g in got])
+
+
+def dev_tcp_2019(port):
+    s = t.tcp(port)
+    s.sendall(frame(0x0102, PHONE19, 0x7D7E,
+                    bytes([11]) + b"13912345678" + b"860000000000002" + b"V1.0".ljust(20, b"\0"),
+                    v2019=True))
+    r1 = recv_frame(s)
+    s.sendall(frame(0x0004, PHONE19, 0x0101, b"", v2019=True))  # server time
+    r2 = recv_frame(s)
+    s.sendall(frame(0x0200, PHONE19, 0x0102, LOC, v2019=True))
+    r3 = recv_frame(s)
+    s.close()
+    ok_time = False
+    m = re.fullmatch(rb"\x7e\x80\x04\x40\x06\x01" + re.escape(bytes.fromhex(PHONE19)) +
+                     rb"\x00\x01(.{6}).\x7e", r2, re.S)
+    if m:
+        when = m.group(1).hex()
+        sent = calendar.timegm(time.strptime(when, "%y%m%d%H%M%S"))
+        ok_time = abs(sent - time.time()) < 60
+    results["tcp 2019"] = (r1 == ack(PHONE19, 0, 0x7D7E, 0x0102, v2019=True) and ok_time and
+                           r3 == ack(PHONE19, 2, 0x0102, 0x0200, v2019=True),
+                           (r1.hex(), r2.hex(), r3.hex()))
+
+
+def dev_tcp_alt(port):
+    s = t.tcp(port)
+    s.sendall(frame(0x0200, PHONE_ALT, 0x3D3E, LOC, alt=True))
+    r = recv_frame(s, b"\xe7")
+    s.close()
+    results["tcp 0xe7"] = (r == ack(PHONE_ALT, 0, 0x3D3E, 0x0200, alt=True), r.hex())
+
+
+def dev_text(port):
+    s = t.tcp(port)
+    s.sendall(b"(794104004140,1,001,BASE,2,TIME)")
+    r = t.recv_until(s, b")")
+    s.close()
+    m = re.fullmatch(rb"\(794104004140,1,001,BASE,2,(\d{14})\)", r)
+    ok = bool(m) and abs(calendar.timegm(time.strptime(m.group(1).decode(), "%Y%m%d%H%M%S")) -
+                         time.time()) < 60
+    results["text time request"] = (ok, r)
+
+
+def dev_udp(port):
+    u = t.udp()
+    u.sendto(frame(0x0002, PHONE_UDP, 9, b""), ("127.0.0.1", port))
+    r1, _ = u.recvfrom(4096)
+    u.sendto(frame(0x0200, PHONE_UDP, 10, LOC), ("127.0.0.1", port))
+    r2, _ = u.recvfrom(4096)
+    u.close()
+    results["udp"] = (r1 == ack(PHONE_UDP, 0, 9, 0x0002) and r2 == ack(PHONE_UDP, 1, 10, 0x0200),
+                      (r1.hex(), r2.hex()))
+
+
+def dev_other_protocol(port):
+    s = t.tcp(port)
+    s.sendall(b"[SG*3000000009*0002*LK]")
+    r = t.recv_until(s, b"]")
+    s.close()
+    results["watch next to jt808"] = (r == b"[SG*3000000009*0002*LK]", r)
+
+
+srv = t.Server(a.trackd, db)
+devs = (dev_tcp_2013, dev_tcp_2019, dev_tcp_alt, dev_text, dev_udp, dev_other_protocol)
+threads = [threading.Thread(target=f, args=(srv.port,)) for f in devs]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(30)
+for name, (ok, detail) in sorted(results.items()):
+    t.check(ok, f"{name}: {detail}")
+t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+srv.stop()
+
+devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+for dev in ("13912345678", "860000000000002", "13900000003", "13900000004", "794104004140"):
+    t.check(devices.get(dev) == "jt808", f"{dev}: {devices}")
+t.check(devices.get("3000000009") == "watch", devices)
+rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
+                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
+
+
+def fixes(dev, lat=22.54321, lon=114.054321):
+    return sum(1 for d, typ, la, lo in rows if d == dev and typ == "position" and
+               abs(la - lat) < 1e-6 and abs(lo - lon) < 1e-6)
+
+
+t.check(fixes("13912345678") == 1, rows)
+t.check(fixes("13912345678", 22.5433, 114.0544) == 1, rows)
+t.check(fixes("13912345678", 22.5, 114.0) == 1 and fixes("13912345678", 22.6, 114.1) == 1, rows)
+for dev in ("860000000000002", "13900000003", "13900000004"):
+    t.check(fixes(dev) == 1, f"{dev}: {rows}")
+sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
+                    " WHERE d.unique_id = '13912345678' AND e.type = 'sos'")[0][0]
+t.check(sos == 1, f"sos events: {sos}")
+t.finish("jt808")
