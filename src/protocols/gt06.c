@@ -22,8 +22,9 @@
  * 0x2C and 0xA2 cells+WiFi, 0x69/0xF3 WiFi scans; 0x8A time request; 0x94
  * information transmission (external voltage, status sync, door, ICCID,
  * RFID, serial data); 0x15/0x21/0x81 answers to server commands; 0x1A/0x2A
- * address requests; 0x9B transparent serial data. Any other type becomes an
- * "other" record with its bytes.
+ * address requests; 0x9B and other documented numbers kept with their bytes.
+ * A type number nobody documents is accepted only with a good CRC. Downlink:
+ * the 0x80 online command carrying the SMS command text.
  */
 #include <stdio.h>
 #include <string.h>
