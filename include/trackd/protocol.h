@@ -134,6 +134,8 @@ typedef struct td_command {
 typedef struct td_protocol {
     /* Registry key, file name, config prefix and `decode --protocol` name. */
     const char *name;
+    /* Example devices that speak it, for /api/server and the docs. */
+    const char *devices;
     /* Bit set of TD_TCP / TD_UDP. */
     unsigned transports;
     /* Largest frame this protocol accepts, bytes (terminators included). */

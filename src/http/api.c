@@ -475,6 +475,19 @@ static void h_server(td_req *r, json_t *body, const int64_t *ids)
             td_sbuf_puts(&b, ",");
         td_json_str(&b, td_protocols[i]->name);
     }
+    td_sbuf_puts(&b, "],\"protocolInfo\":[");
+    for (size_t i = 0; i < td_protocol_count; i++) {
+        const td_protocol *p = td_protocols[i];
+        td_sbuf_printf(&b, "%s{\"name\":", i ? "," : "");
+        td_json_str(&b, p->name);
+        td_sbuf_printf(&b, ",\"transports\":[%s%s%s],\"commands\":%s,\"devices\":",
+                       p->transports & TD_TCP ? "\"tcp\"" : "",
+                       (p->transports & TD_TCP) && (p->transports & TD_UDP) ? "," : "",
+                       p->transports & TD_UDP ? "\"udp\"" : "",
+                       p->commands && p->commands->type ? "true" : "false");
+        td_json_str(&b, p->devices);
+        td_sbuf_puts(&b, "}");
+    }
     td_sbuf_puts(&b, "],\"tileUrl\":");
     td_json_str(&b, r->h->cfg->tile_url);
     td_sbuf_puts(&b, ",\"tileAttribution\":");

@@ -622,6 +622,7 @@ static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size
 const td_protocol td_proto_gotop = {
     /* Registry key, file and `decode --protocol` name. */
     .name = "gotop",
+    .devices = "GOTOP TE-207 personal tracker, TL201, TL206, VT108 and other GOTOP trackers",
     /* Devices use TCP; UDP accepted for units that send the same text. */
     .transports = TD_TCP | TD_UDP,
     /* TE-207 frames with Wi-Fi and BLE lists exceed the classic 1024. */

@@ -1488,6 +1488,8 @@ static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size
 const td_protocol td_proto_gt06 = {
     /* Registry key, file and `decode --protocol` name. */
     .name = "gt06",
+    .devices = "Concox / Jimi IoT GT06, GT06N, JM-VL01, JM-VL03, JM-LL01, X1, AT4, AM01, WeTrack "
+               "and GT06 clones",
     /* TCP; the few units that can use UDP send the same packets. */
     .transports = TD_TCP | TD_UDP,
     /* Photo and OBD packets in the 0x7979 form. */

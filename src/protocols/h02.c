@@ -1083,6 +1083,7 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
 const td_protocol td_proto_h02 = {
     /* name: registry key and `decode --protocol` name */
     .name = "h02",
+    .devices = "Sinotrack ST-901, ST-906, ST-915 and H02 clones",
     /* transports: the same frames over TCP and in UDP datagrams */
     .transports = TD_TCP | TD_UDP,
     /* max_frame: the longest text frame */

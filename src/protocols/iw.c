@@ -1210,6 +1210,8 @@ static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size
 const td_protocol td_proto_iw = {
     /* name: registry key, file name, config prefix ("trv" is an alias) */
     .name = "iw",
+    .devices = "GOTOP L17 4G SOS bracelet, PT880/L009 and other IWAP health bracelets; GF-22 and "
+               "other TRV trackers",
     /* transports: TCP per the documents; UDP accepted, one frame a datagram */
     .transports = TD_TCP | TD_UDP,
     /* max_frame: a media chunk (about 60 bytes of header and 1024 raw bytes

@@ -1901,6 +1901,8 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
 const td_protocol td_proto_jt808 = {
     /* Registry key, file and `decode --protocol` name. */
     .name = "jt808",
+    .devices = "JT/T 808 terminals: vehicle trackers, dash cameras, e-locks and OBD units (Huabao, "
+               "Jointech, ...)",
     /* TCP; the standard also allows UDP with the same frames. */
     .transports = TD_TCP | TD_UDP,
     /* A 1023-byte body and 2019 header, every byte escaped, two flags. */

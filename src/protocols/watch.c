@@ -1179,6 +1179,8 @@ static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size
 const td_protocol td_proto_watch = {
     /* registry key, config prefix and `decode --protocol` name */
     .name = "watch",
+    .devices =
+        "SeTracker / Beesure 3G and 4G watches and health wearables (SG, 3G, CS, ZJ vendor codes)",
     /* the vendor uses TCP only; UDP costs nothing and is the same text */
     .transports = TD_TCP | TD_UDP,
     /* header (id up to 31) + 0xFFFF bytes of content + ']' */

@@ -247,8 +247,15 @@ def test_server_info(srv, anon):
     r = anon.get("/api/server")
     j = r.json() or {}
     expect(r, 200, "GET /api/server")
-    t.check(set(j) == {"version", "devicePort", "httpPort", "protocols", "tileUrl",
-                       "tileAttribution"}, f"server info fields: {j}")
+    t.check(set(j) == {"version", "devicePort", "httpPort", "protocols", "protocolInfo",
+                       "tileUrl", "tileAttribution"}, f"server info fields: {j}")
+    info = {p.get("name"): p for p in j.get("protocolInfo") or []}
+    t.check(list(info) == j.get("protocols"), "protocolInfo lists the protocols in order")
+    t.check(all(info.get(n, {}).get("devices") and "tcp" in info[n]["transports"]
+                for n in ("gotop", "iw", "watch", "gt06", "h02", "jt808")),
+            f"example devices and transports: {info}")
+    t.check(info.get("watch", {}).get("commands") is True and
+            "udp" in info.get("iw", {}).get("transports", []), f"commands and UDP: {info}")
     t.check(j.get("devicePort") == srv.port and j.get("httpPort") == srv.http_port,
             f"server info ports {j.get('devicePort')}/{j.get('httpPort')} vs "
             f"{srv.port}/{srv.http_port}")
