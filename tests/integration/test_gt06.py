@@ -9,6 +9,12 @@ import struct
 import time
 
 import tdtest as t
+from families import GT06_CELL as CELL
+from families import GT06_GPS as GPS
+from families import crc_itu
+from families import gt06_echo as echo
+from families import gt06_frame as frame
+from families import gt06_login as login
 
 a = t.args()
 work = t.tmpdir()
@@ -18,33 +24,10 @@ TCP_IMEI = "359000000000011"
 UDP_IMEI = "359000000000012"
 
 
-def crc_itu(data):
-    fcs = 0xFFFF
-    for b in data:
-        fcs ^= b
-        for _ in range(8):
-            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
-    return ~fcs & 0xFFFF
 
 
-def frame(ptype, content, serial):
-    body = bytes([len(content) + 5, ptype]) + content + struct.pack(">H", serial)
-    return b"\x78\x78" + body + struct.pack(">H", crc_itu(body)) + b"\r\n"
 
 
-def echo(ptype, serial):
-    return frame(ptype, b"", serial)
-
-
-def login(imei):
-    return bytes.fromhex("0" + imei)
-
-
-# 2024-03-15 10:15:30 UTC, 9 satellites, 22.5 N 114.0 E, 36 km/h, course 45, positioned.
-GPS = bytes([24, 3, 15, 10, 15, 30, 0xC9]) + struct.pack(">II", int(22.5 * 1800000),
-                                                         int(114.0 * 1800000)) + bytes(
-    [36]) + struct.pack(">H", 0x1400 | 45)
-CELL = struct.pack(">HBH", 460, 0, 0x287D) + (0x1F71).to_bytes(3, "big")
 
 srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, http=True)
 port, hp = srv.port, srv.http_port

@@ -2,13 +2,12 @@
 the one device port, next to a device of another protocol; the exact answers
 (V4,V1 and V4,NBR with the server's UTC time, heartbeat echoes, nothing for
 binary records) and the stored rows with the right device ids."""
-import calendar
 import os
-import re
 import threading
 import time
 
 import tdtest as t
+from families import h02_v4_reply as v4_reply
 
 a = t.args()
 work = t.tmpdir()
@@ -25,14 +24,6 @@ HTBT = f"*HQ,{IMEI},HTBT,80#".encode()
 BINARY = bytes.fromhex("244106000003121614010224223456780411345678" "9e012045fffffbffff0007")
 results = {}
 
-
-def v4_reply(data, dev, what):
-    """*HQ,<dev>,V4,<what>,<yyyyMMddHHmmss>#, the time within a minute of now."""
-    m = re.fullmatch(rb"\*HQ,%s,V4,%s,(\d{14})#" % (dev.encode(), what.encode()), data)
-    if not m:
-        return False
-    sent = calendar.timegm(time.strptime(m.group(1).decode(), "%Y%m%d%H%M%S"))
-    return abs(sent - time.time()) < 60
 
 
 def dev_text_tcp(port):

@@ -12,6 +12,10 @@ import threading
 import time
 
 import tdtest as t
+from families import jt808_ack as ack
+from families import jt808_frame as frame
+from families import jt808_location as location
+from families import recv_frames as recv_frame
 
 a = t.args()
 work = t.tmpdir()
@@ -24,43 +28,8 @@ PHONE_UDP = "013900000003"
 PHONE_ALT = "00013900000004"  # 0xe7 framing, 7-byte number
 
 
-def escape(raw, alt=False):
-    out = bytearray()
-    for b in raw:
-        if not alt and b in (0x7D, 0x7E):
-            out += bytes([0x7D, 1 if b == 0x7D else 2])
-        elif alt and b in (0xE6, 0xE7):
-            out += bytes([0xE6, 1 if b == 0xE6 else 2])
-        elif alt and b in (0x3E, 0x3D):
-            out += bytes([0x3E, 1 if b == 0x3E else 2])
-        else:
-            out.append(b)
-    return bytes(out)
 
 
-def frame(msg_id, phone, serial, body, v2019=False, alt=False):
-    """A JT/T 808 frame: header, body, XOR checksum, escaped, flags."""
-    attr = len(body) | (0x4000 if v2019 else 0)
-    raw = msg_id.to_bytes(2, "big") + attr.to_bytes(2, "big")
-    raw += (b"\x01" if v2019 else b"") + bytes.fromhex(phone) + serial.to_bytes(2, "big") + body
-    x = 0
-    for b in raw:
-        x ^= b
-    flag = b"\xe7" if alt else b"\x7e"
-    return flag + escape(raw + bytes([x]), alt) + flag
-
-
-def ack(phone, platform_serial, serial, msg_id, v2019=False, alt=False):
-    body = serial.to_bytes(2, "big") + msg_id.to_bytes(2, "big") + b"\x00"
-    return frame(0x8001, phone, platform_serial, body, v2019, alt)
-
-
-def location(lat, lon, when, alarm=0, items=b""):
-    """0x0200 body: alarm, status (ACC on, fix), 1e-6 degrees, 12 m, 40 km/h,
-    course 90, GMT+8 BCD time."""
-    return (alarm.to_bytes(4, "big") + (3).to_bytes(4, "big") + round(lat * 1e6).to_bytes(4, "big") +
-            round(lon * 1e6).to_bytes(4, "big") + (12).to_bytes(2, "big") + (400).to_bytes(2, "big") +
-            (90).to_bytes(2, "big") + bytes.fromhex(when) + items)
 
 
 REGISTER = (44).to_bytes(2, "big") + (307).to_bytes(2, "big") + b"ABCDE" + b"TK-808".ljust(20, b"\0") + \
@@ -71,19 +40,6 @@ BATCH = (2).to_bytes(2, "big") + b"\x01" + b"".join(
     len(x).to_bytes(2, "big") + x for x in (location(22.5, 114.0, "240102100000"),
                                             location(22.6, 114.1, "240102100100")))
 
-
-def recv_frame(sock, flag=b"\x7e", n=1):
-    """n whole frames (flag ... flag) or what came before the timeout."""
-    data = b""
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        parts = data.split(flag)
-        if len(parts) >= 2 * n + 1 and all(parts[2 * i + 1] for i in range(n)):
-            break
-        chunk = t.recv_quiet(sock, 0.5)
-        if chunk:
-            data += chunk
-    return data
 
 
 def dev_tcp_2013(port):

@@ -1,0 +1,222 @@
+"""Frame builders shared by the integration tests, and one short conversation
+per protocol family: a device that identifies itself and reports a fix,
+with the exact answers the server owes it. test_families.py runs every
+family's conversation on the one device port at the same time.
+
+A conversation is a function (port, transport) -> (ok, detail) for a device
+whose unique id is FAMILIES[name]["uid"]; "udp" in FAMILIES[name]["transports"]
+when the family also speaks UDP."""
+import calendar
+import re
+import socket
+import struct
+import time
+
+import tdtest as t
+
+
+# ---- gt06 -------------------------------------------------------------------
+
+def crc_itu(data):
+    fcs = 0xFFFF
+    for b in data:
+        fcs ^= b
+        for _ in range(8):
+            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
+    return ~fcs & 0xFFFF
+
+
+def gt06_frame(ptype, content, serial):
+    body = bytes([len(content) + 5, ptype]) + content + struct.pack(">H", serial)
+    return b"\x78\x78" + body + struct.pack(">H", crc_itu(body)) + b"\r\n"
+
+
+def gt06_echo(ptype, serial):
+    return gt06_frame(ptype, b"", serial)
+
+
+def gt06_login(imei):
+    return bytes.fromhex("0" + imei)
+
+
+# 2024-03-15 10:15:30 UTC, 9 satellites, 22.5 N 114.0 E, 36 km/h, course 45, positioned.
+GT06_GPS = bytes([24, 3, 15, 10, 15, 30, 0xC9]) + struct.pack(
+    ">II", int(22.5 * 1800000), int(114.0 * 1800000)) + bytes([36]) + struct.pack(">H", 0x1400 | 45)
+GT06_CELL = struct.pack(">HBH", 460, 0, 0x287D) + (0x1F71).to_bytes(3, "big")
+
+
+# ---- jt808 ------------------------------------------------------------------
+
+def jt808_escape(raw, alt=False):
+    out = bytearray()
+    for b in raw:
+        if not alt and b in (0x7D, 0x7E):
+            out += bytes([0x7D, 1 if b == 0x7D else 2])
+        elif alt and b in (0xE6, 0xE7):
+            out += bytes([0xE6, 1 if b == 0xE6 else 2])
+        elif alt and b in (0x3E, 0x3D):
+            out += bytes([0x3E, 1 if b == 0x3E else 2])
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def jt808_frame(msg_id, phone, serial, body, v2019=False, alt=False):
+    """A JT/T 808 frame: header, body, XOR checksum, escaped, flags."""
+    attr = len(body) | (0x4000 if v2019 else 0)
+    raw = msg_id.to_bytes(2, "big") + attr.to_bytes(2, "big")
+    raw += (b"\x01" if v2019 else b"") + bytes.fromhex(phone) + serial.to_bytes(2, "big") + body
+    x = 0
+    for b in raw:
+        x ^= b
+    flag = b"\xe7" if alt else b"\x7e"
+    return flag + jt808_escape(raw + bytes([x]), alt) + flag
+
+
+def jt808_ack(phone, platform_serial, serial, msg_id, v2019=False, alt=False):
+    body = serial.to_bytes(2, "big") + msg_id.to_bytes(2, "big") + b"\x00"
+    return jt808_frame(0x8001, phone, platform_serial, body, v2019, alt)
+
+
+def jt808_location(lat, lon, when, alarm=0, items=b""):
+    """0x0200 body: alarm, status (ACC on, fix), 1e-6 degrees, 12 m, 40 km/h,
+    course 90, GMT+8 BCD time."""
+    return (alarm.to_bytes(4, "big") + (3).to_bytes(4, "big") + round(lat * 1e6).to_bytes(4, "big") +
+            round(lon * 1e6).to_bytes(4, "big") + (12).to_bytes(2, "big") + (400).to_bytes(2, "big") +
+            (90).to_bytes(2, "big") + bytes.fromhex(when) + items)
+
+
+def recv_frames(sock, flag=b"\x7e", n=1, timeout=5.0):
+    """n whole flag-delimited frames (flag ... flag), or what came in time."""
+    data = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        parts = data.split(flag)
+        if len(parts) >= 2 * n + 1 and all(parts[2 * i + 1] for i in range(n)):
+            break
+        chunk = t.recv_quiet(sock, 0.5)
+        if chunk:
+            data += chunk
+    return data
+
+
+# ---- h02 --------------------------------------------------------------------
+
+def h02_v4_reply(data, dev, what):
+    """*HQ,<dev>,V4,<what>,<yyyyMMddHHmmss>#, the time within a minute of now."""
+    m = re.fullmatch(rb"\*HQ,%s,V4,%s,(\d{14})#" % (dev.encode(), what.encode()), data)
+    if not m:
+        return False
+    sent = calendar.timegm(time.strptime(m.group(1).decode(), "%Y%m%d%H%M%S"))
+    return abs(sent - time.time()) < 60
+
+
+# ---- watch ------------------------------------------------------------------
+
+def watch_frame(dev, content):
+    if isinstance(content, str):
+        content = content.encode()
+    return b"[3G*" + dev.encode() + b"*" + f"{len(content):04X}".encode() + b"*" + content + b"]"
+
+
+# ---- one conversation per family ---------------------------------------------
+
+class Link:
+    """One device's transport: TCP connection or UDP socket to the port."""
+
+    def __init__(self, port, transport):
+        self.port, self.udp = port, transport == "udp"
+        self.s = t.udp() if self.udp else t.tcp(port)
+
+    def send(self, data):
+        if self.udp:
+            self.s.sendto(data, ("127.0.0.1", self.port))
+        else:
+            self.s.sendall(data)
+
+    def recv(self, until=None, timeout=5.0):
+        if self.udp:
+            self.s.settimeout(timeout)
+            try:
+                return self.s.recvfrom(65536)[0]
+            except socket.timeout:
+                return b""
+        return t.recv_until(self.s, until, timeout) if until else t.recv_quiet(self.s, timeout)
+
+    def close(self):
+        self.s.close()
+
+
+def conv_gotop(port, transport, uid):
+    link = Link(port, transport)
+    link.send(f"#{uid},CMD-T,A,DATE:240315,TIME:101530,LAT:22.5000000N,LOT:114.0000000E,"
+              f"Speed:036.0,84-20,045#".encode())
+    got = link.recv(timeout=0.5)
+    link.close()
+    return got == b"", got
+
+
+def conv_watch(port, transport, uid):
+    link = Link(port, transport)
+    link.send(watch_frame(uid, "LK"))
+    r1 = link.recv(b"]")
+    link.send(watch_frame(uid, "UD,150324,101530,A,22.500000,N,114.000000,E,36.0,45,100,9,80,"
+                               "90,1000,0,00000000,0"))
+    r2 = link.recv(timeout=0.5)
+    link.close()
+    return r1 == watch_frame(uid, "LK") and r2 == b"", (r1, r2)
+
+
+def conv_iw(port, transport, uid):
+    link = Link(port, transport)
+    link.send(f"IWAP00{uid}#".encode())
+    r1 = link.recv(b"#")
+    link.send(t.iw_position(int(time.time()) - 60, lat=22.5, lon=114.0))
+    r2 = link.recv(b"#")
+    link.close()
+    return bool(re.fullmatch(rb"IWBP00,\d{14},-?[\d.]+#", r1)) and r2 == b"IWBP01#", (r1, r2)
+
+
+def conv_gt06(port, transport, uid):
+    link = Link(port, transport)
+    link.send(gt06_frame(0x01, gt06_login(uid), 1))
+    r1 = link.recv(b"\r\n")
+    link.send(gt06_frame(0x12, GT06_GPS + GT06_CELL, 2) + gt06_frame(0x13, bytes([0x46, 6, 4, 0, 2]), 3)
+              if not link.udp else gt06_frame(0x12, GT06_GPS + GT06_CELL, 2))
+    r2 = link.recv(b"\r\n", timeout=5.0 if not link.udp else 0.5)
+    link.close()
+    want2 = gt06_echo(0x13, 3) if not link.udp else b""
+    return r1 == gt06_echo(0x01, 1) and r2 == want2, (r1, r2)
+
+
+def conv_h02(port, transport, uid):
+    link = Link(port, transport)
+    link.send(f"*HQ,{uid},V1,101530,A,2230.0000,N,11400.0000,E,019.44,045,150324,FFFFFBFF#"
+              .encode())
+    r = link.recv(b"#")
+    link.close()
+    return h02_v4_reply(r, uid, "V1"), r
+
+
+def conv_jt808(port, transport, uid):
+    phone = uid.rjust(12, "0")
+    link = Link(port, transport)
+    register = ((44).to_bytes(2, "big") + (307).to_bytes(2, "big") + b"ABCDE" +
+                b"TK-808".ljust(20, b"\0") + b"T123456" + b"\x01" + b"B12345")
+    link.send(jt808_frame(0x0100, phone, 1, register))
+    r1 = link.recv() if link.udp else recv_frames(link.s, b"\x7e")
+    link.send(jt808_frame(0x0200, phone, 2, jt808_location(22.5, 114.0, "240315181530")))
+    r2 = link.recv() if link.udp else recv_frames(link.s, b"\x7e")
+    link.close()
+    want1 = jt808_frame(0x8100, phone, 0, (1).to_bytes(2, "big") + b"\x00" + uid.encode())
+    return r1 == want1 and r2 == jt808_ack(phone, 1, 2, 0x0200), (r1.hex(), r2.hex())
+
+
+FAMILIES = {
+    "gotop": {"uid": "353327020115804", "conv": conv_gotop},
+    "watch": {"uid": "8800000015", "conv": conv_watch},
+    "iw": {"uid": "860000000000101", "conv": conv_iw},
+    "gt06": {"uid": "359000000000101", "conv": conv_gt06},
+    "h02": {"uid": "4106000101", "conv": conv_h02},
+    "jt808": {"uid": "13912340101", "conv": conv_jt808},
+}
