@@ -68,6 +68,23 @@ char *td_span_cstr(td_span s, char *buf, size_t cap)
     return buf;
 }
 
+const char *td_span_show(td_span s, char *buf, size_t cap)
+{
+    td_span_cstr(s, buf, cap);
+    for (char *c = buf; *c; c++)
+        if (!isprint((unsigned char)*c))
+            *c = '?';
+    return buf;
+}
+
+bool td_span_digits(td_span s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (!isdigit((unsigned char)s.p[i]))
+            return false;
+    return s.n > 0;
+}
+
 bool td_parse_int(td_span s, int64_t *out)
 {
     char buf[32];

@@ -26,6 +26,11 @@ bool td_span_eq(td_span s, const char *lit);
 bool td_span_starts(td_span s, const char *lit);
 /* Copies s into buf as a C string (truncating to cap - 1). */
 char *td_span_cstr(td_span s, char *buf, size_t cap);
+/* The same for an error message: bytes other than printable ASCII become
+ * '?'. Returns buf. */
+const char *td_span_show(td_span s, char *buf, size_t cap);
+/* True when s is one or more decimal digits and nothing else. */
+bool td_span_digits(td_span s);
 
 /* Strict parsers: the whole span must be a number (td_parse_int and
  * td_parse_double allow a leading '+'/'-'; td_parse_hex takes digits only).

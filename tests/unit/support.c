@@ -150,6 +150,37 @@ json_t *td_test_family_vectors(const char *protocol)
     return vectors_from(TD_FAMILY_VECTORS_FILE, protocol);
 }
 
+void td_test_family_vectors_hold(const td_protocol *p)
+{
+    json_t *vectors = td_test_family_vectors(p->name);
+    static uint8_t frame[70000];
+    size_t i, forced = 0, detected = 0;
+    json_t *v;
+
+    assert_true(json_array_size(vectors) > 0);
+    json_array_foreach(vectors, i, v)
+    {
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        td_test_run run;
+        td_test_run_bytes(p, frame, n, &run);
+        forced += (size_t)td_test_vector_holds(v, &run);
+        td_test_run_free(&run);
+        td_test_run_bytes(NULL, frame, n, &run);
+        if (run.proto == p)
+            detected += (size_t)td_test_vector_holds(v, &run);
+        else
+            fprintf(stderr, "%s#%lld: detected as %s\n", p->name,
+                    (long long)json_integer_value(json_object_get(v, "index")),
+                    run.proto ? run.proto->name : "(none)");
+        td_test_run_free(&run);
+    }
+    fprintf(stderr, "%s vectors: %zu of %zu hold forced, %zu through detection\n", p->name, forced,
+            json_array_size(vectors), detected);
+    assert_int_equal(forced, json_array_size(vectors));
+    assert_int_equal(detected, json_array_size(vectors));
+    json_decref(vectors);
+}
+
 static json_t *vectors_from(const char *file, const char *protocol)
 {
     FILE *f = fopen(file, "r");

@@ -77,6 +77,10 @@ json_t *td_test_vectors(const char *protocol);
  * (gt06, h02, gps103, tk103, jt808, teltonika, queclink, meitrack, suntech,
  * osmand). */
 json_t *td_test_family_vectors(const char *protocol);
+/* Runs every protocols.jsonl vector of protocol p through the stream, once
+ * with p forced and once through detection, and fails unless all of them
+ * hold both ways (the counts go to stderr). */
+void td_test_family_vectors_hold(const td_protocol *p);
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a

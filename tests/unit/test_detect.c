@@ -179,7 +179,7 @@ static void test_garbage_is_rejected(void **state)
         "SSH-2.0-OpenSSH_9.6\r\n",
         "{\"id\": 1}",
         "*HQ,865205030330012,V1,123519,A#",
-        "##,imei:359586015829802,A;",
+        "##,imei:,A;",                 /* gps103 log-on without an id */
         "[3G*]",                       /* no device id */
         "[3g*1234*",                   /* lower-case vendor code */
         "IWA000,1#",                   /* no 'P' after the direction letter */

@@ -72,6 +72,13 @@ static void test_trim_and_spans(void **state)
     assert_false(td_span_starts(S("CM"), "CMD-"));
     assert_false(td_span_eq(S("ab"), "abc"));
     assert_string_equal(td_span_cstr(S("abcdef"), buf, sizeof(buf)), "abc");
+    /* For messages: non-printable bytes shown as '?', truncated. */
+    assert_string_equal(td_span_show(S("a\x01\xff"), buf, sizeof(buf)), "a??");
+    assert_string_equal(td_span_show(S("abcdef"), buf, sizeof(buf)), "abc");
+    assert_true(td_span_digits(S("0123456789")));
+    assert_false(td_span_digits(S("")));
+    assert_false(td_span_digits(S("12a")));
+    assert_false(td_span_digits(S("-12")));
 }
 
 static void test_parse_int(void **state)

@@ -1,0 +1,662 @@
+/*
+ * Unit tests for the gps103 protocol (Coban GPS103/TK103/TK303 and clones).
+ * Frames are built from the layouts in docs/protocols/gps103.md (made-up
+ * ids and values); the device vectors of tests/vectors/protocols.jsonl run
+ * with the protocol forced and through detection. One test per message
+ * type and per reply, byte for byte; then the keywords, detection against
+ * every other family (gotop's "<imei>,CMD-" in particular), framing split
+ * at every byte, and malformed input.
+ */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+
+#define IMEI "865000000000001"
+#define FIX "F,121314.000,A,2234.5678,N,11345.6789,E,10.00,45.5"
+
+static const td_protocol *gps103(void)
+{
+    const td_protocol *p = td_protocol_find("gps103");
+    assert_non_null(p);
+    return p;
+}
+
+static td_decode_ctx ctx; /* large: keep it off the stack */
+static td_session sess;
+
+/* Decodes one frame in a fresh session; expects success and n records. */
+static const td_record *decode_n(const char *frame, int n)
+{
+    memset(&sess, 0, sizeof(sess));
+    int rc = td_test_decode(gps103(), &sess, frame, &ctx);
+    if (rc != 0)
+        fail_msg("'%s': %s", frame, ctx.err);
+    assert_int_equal(ctx.nrec, n);
+    for (int i = 0; i < n; i++)
+        assert_record_sane(&ctx.rec[i]);
+    return n ? &ctx.rec[0] : NULL;
+}
+
+static const td_record *one(const char *frame)
+{
+    return decode_n(frame, 1);
+}
+
+static const char *raw_s(const td_record *r, const char *key)
+{
+    static char buf[256];
+    const td_raw *a = td_rec_raw_find(r, key);
+    if (!a)
+        return NULL;
+    assert_int_equal(a->type, TD_T_STRING);
+    snprintf(buf, sizeof(buf), "%s", r->arena + a->str);
+    return buf;
+}
+
+static double raw_d(const td_record *r, const char *key)
+{
+    const td_raw *a = td_rec_raw_find(r, key);
+    assert_non_null(a);
+    assert_int_equal(a->type, TD_T_DOUBLE);
+    return a->v.d;
+}
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    int64_t ms;
+    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
+    return ms;
+}
+
+/* ---- message types and replies ---- */
+
+static void test_login(void **state)
+{
+    (void)state;
+    const td_record *r = one("##,imei:" IMEI ",A;");
+    assert_int_equal(r->type, TD_REC_LOGIN);
+    assert_string_equal(r->device_id, IMEI);
+    assert_string_equal(sess.device_id, IMEI);
+    assert_string_equal(td_test_reply(&ctx), "LOAD");
+    assert_int_equal(ctx.reply_len, 4);
+}
+
+static void test_heartbeat(void **state)
+{
+    (void)state;
+    const td_record *r = one(IMEI ";");
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_string_equal(r->device_id, IMEI);
+    assert_string_equal(td_test_reply(&ctx), "ON");
+    assert_int_equal(ctx.reply_len, 2);
+
+    /* Without its ';' (as `trackd decode` hands a line over). */
+    r = one(IMEI);
+    assert_int_equal(r->type, TD_REC_HEARTBEAT);
+    assert_string_equal(td_test_reply(&ctx), "ON");
+}
+
+static void test_heartbeat_glued_to_report(void **state)
+{
+    (void)state;
+    decode_n(IMEI "imei:" IMEI ",tracker,2401021213,," FIX ";", 2);
+    assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
+    assert_int_equal(ctx.rec[1].type, TD_REC_POSITION);
+    assert_string_equal(ctx.rec[1].device_id, IMEI);
+    assert_string_equal(td_test_reply(&ctx), "ON");
+}
+
+static void test_position(void **state)
+{
+    (void)state;
+    const td_record *r =
+        one("imei:" IMEI ",tracker,2401022013,13800000000," FIX ",120.5,1,0,45.50%,12.00%,+21;");
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_string_equal(r->device_id, IMEI);
+    assert_true(r->valid);
+    assert_true(r->has_time);
+    /* Local 2024-01-02 20:13 (UTC+8); the fix at 12:13:14 UTC that day. */
+    assert_int_equal(r->time_ms, utc(2024, 1, 2, 12, 13, 14));
+    assert_true(fabs(r->latitude - (22 + 34.5678 / 60)) < 1e-6);
+    assert_true(fabs(r->longitude - (113 + 45.6789 / 60)) < 1e-6);
+    assert_true(fabs(r->speed - 18.52) < 1e-9); /* 10 knots */
+    assert_true(fabs(r->course - 45.5) < 1e-9);
+    assert_true(fabs(r->altitude - 120.5) < 1e-9);
+    assert_true(td_rec_has(r, TD_ATTR_IGNITION));
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    const td_raw *door = td_rec_raw_find(r, "door");
+    assert_non_null(door);
+    assert_int_equal(door->type, TD_T_BOOL);
+    assert_false(door->v.b);
+    assert_true(fabs(raw_d(r, "fuel1") - 45.5) < 1e-9);
+    assert_true(fabs(raw_d(r, "fuel2") - 12) < 1e-9);
+    assert_true(fabs(raw_d(r, "temperature") - 21) < 1e-9);
+    assert_string_equal(raw_s(r, "phone"), "13800000000");
+    assert_string_equal(raw_s(r, "keyword"), "tracker");
+    assert_int_equal(r->alarms, 0);
+    assert_int_equal(ctx.reply_len, 0); /* reports are not answered */
+}
+
+static void test_position_south_west_invalid(void **state)
+{
+    (void)state;
+    const td_record *r = one("imei:" IMEI ",tracker,240102121314,,F,121314,V,3345.1234,S,"
+                             "07012.5000,W,0.00,;");
+    assert_false(r->valid);
+    assert_true(fabs(r->latitude + (33 + 45.1234 / 60)) < 1e-6);
+    assert_true(fabs(r->longitude + (70 + 12.5 / 60)) < 1e-6);
+    assert_true(r->speed == 0 && r->course == 0);
+    /* Coordinates with five decimals and a longitude with two degree
+     * digits. */
+    r = one("imei:" IMEI ",tracker,1308282156,,F,215630.000,A,5602.11015,N,9246.30767,E,1.4,,;");
+    assert_true(fabs(r->latitude - (56 + 2.11015 / 60)) < 1e-7);
+    assert_true(fabs(r->longitude - (92 + 46.30767 / 60)) < 1e-7);
+}
+
+/* The UTC date is the local date or a day either side, whichever lies
+ * closest to the local time. */
+static void test_time_zones(void **state)
+{
+    (void)state;
+    /* Local 2024-01-03 01:30 at UTC+8: the fix at 17:30 UTC is the 2nd. */
+    const td_record *r = one("imei:" IMEI ",tracker,2401030130,,"
+                             "F,173000.000,A,2234.5678,N,"
+                             "11345.6789,E,0,0;");
+    assert_int_equal(r->time_ms, utc(2024, 1, 2, 17, 30, 0));
+    /* Local 2024-01-02 19:00 at UTC-6: the fix at 01:00 UTC is the 3rd. */
+    r = one("imei:" IMEI ",tracker,2401021900,,F,010000,A,2234.5678,N,11345.6789,E,0,0;");
+    assert_int_equal(r->time_ms, utc(2024, 1, 3, 1, 0, 0));
+    /* The "yy/MM/dd HH:mm" form. */
+    r = one("imei:" IMEI ",tracker,24/01/02 14:23,,F,062209.000,A,0626.0411,N,10149.3904,E,0,0;");
+    assert_int_equal(r->time_ms, utc(2024, 1, 2, 6, 22, 9));
+    /* No local time: the server's date (2026-01-02 03:04:05). */
+    r = one("imei:" IMEI ",tracker,000000000,,F,030000,A,2234.5678,N,11345.6789,E,0,0;");
+    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 0, 0));
+    r = one("imei:" IMEI ",tracker,000000000,,F,230000,A,2234.5678,N,11345.6789,E,0,0;");
+    assert_int_equal(r->time_ms, utc(2026, 1, 1, 23, 0, 0));
+    /* No readable UTC time: the local time as it stands. */
+    r = one("imei:" IMEI ",tracker,150401165832,61.0,F,31.0,A,1050.73696,N,10636.49489,E,8.0,,;");
+    assert_int_equal(r->time_ms, utc(2015, 4, 1, 16, 58, 32));
+    assert_true(r->has_time);
+}
+
+static void test_no_fix_cell(void **state)
+{
+    (void)state;
+    const td_record *r = one("imei:" IMEI ",tracker,000000000,,L,,,fa8,,c9af,,,,,0,0,0.00%,,;");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_false(r->has_time);
+    assert_int_equal(r->ncells, 1);
+    assert_int_equal(r->cells[0].lac, 0xfa8);
+    assert_int_equal(r->cells[0].cid, 0xc9af);
+    assert_false(r->attr[TD_ATTR_IGNITION].b);
+    assert_true(td_rec_has(r, TD_ATTR_IGNITION));
+
+    /* The shortest no-fix alarm of the document. */
+    r = one("imei:" IMEI ",help me,000000000,13800000000,L,;");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_true(r->alarms & TD_ALARM_BIT(TD_ALARM_SOS));
+    assert_int_equal(r->ncells, 0);
+    assert_string_equal(td_test_reply(&ctx), "**,imei:" IMEI ",E;");
+}
+
+static void test_keywords(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *keyword;
+        int alarm;       /* or -1 */
+        const char *raw; /* raw `alarm`, or NULL */
+    } cases[] = {
+        {"help me", TD_ALARM_SOS, NULL},
+        {"low battery", TD_ALARM_LOW_BATTERY, NULL},
+        {"move", TD_ALARM_MOVEMENT, NULL},
+        {"speed", TD_ALARM_OVERSPEED, NULL},
+        {"stockade", TD_ALARM_GEOFENCE_EXIT, NULL},
+        {"ac alarm", TD_ALARM_POWER_CUT, NULL},
+        {"sensor alarm", TD_ALARM_VIBRATION, NULL},
+        {"door alarm", -1, "door"},
+        {"acc alarm", -1, "accAlarm"},
+        {"accident alarm", -1, "accident"},
+        {"bonnet alarm", -1, "bonnet"},
+        {"footbrake alarm", -1, "footBrake"},
+        {"DTC", -1, "fault"},
+        {"oil 51.67", -1, "fuel"},
+        {"T:+45", -1, "temperature"},
+        {"tracker", -1, NULL},
+    };
+    char frame[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(frame, sizeof(frame), "imei:" IMEI ",%s,2401022013,," FIX ",;", cases[i].keyword);
+        const td_record *r = one(frame);
+        assert_string_equal(raw_s(r, "keyword"), cases[i].keyword);
+        assert_int_equal(r->alarms, cases[i].alarm >= 0 ? TD_ALARM_BIT(cases[i].alarm) : 0);
+        if (cases[i].raw)
+            assert_string_equal(raw_s(r, "alarm"), cases[i].raw);
+        else
+            assert_null(raw_s(r, "alarm"));
+        /* Only the SOS is answered, with the cancel-alarm command. */
+        if (cases[i].alarm == TD_ALARM_SOS)
+            assert_string_equal(td_test_reply(&ctx), "**,imei:" IMEI ",E;");
+        else
+            assert_int_equal(ctx.reply_len, 0);
+    }
+
+    /* acc on / acc off set the ignition, over the acc field. */
+    const td_record *r = one("imei:" IMEI ",acc on,2401022013,," FIX ",,0,0;");
+    assert_true(r->attr[TD_ATTR_IGNITION].b);
+    r = one("imei:" IMEI ",acc off,2401022013,," FIX ",,1,1;");
+    assert_false(r->attr[TD_ATTR_IGNITION].b);
+
+    /* rfid: the phone field holds the card number. */
+    r = one("imei:" IMEI ",rfid,2401022013,49121185," FIX ";");
+    assert_string_equal(raw_s(r, "rfid"), "49121185");
+    assert_null(raw_s(r, "phone"));
+}
+
+static void test_obd(void **state)
+{
+    (void)state;
+    const td_record *r = one("imei:" IMEI ",OBD,240102121314,51442,1.50,15.88,5632,122,40.39%,95,"
+                             "12.5%,2101,13.80,P0137,P0430,,;");
+    assert_int_equal(r->type, TD_REC_STATUS);
+    assert_int_equal(r->time_ms, utc(2024, 1, 2, 12, 13, 14));
+    assert_true(fabs(r->attr[TD_ATTR_ODOMETER].d - 51442000) < 1e-6);
+    assert_true(fabs(r->attr[TD_ATTR_BATTERY].d - 13.8) < 1e-9);
+    assert_true(fabs(raw_d(r, "fuelInstant") - 1.5) < 1e-9);
+    assert_true(fabs(raw_d(r, "fuelAverage") - 15.88) < 1e-9);
+    assert_true(fabs(raw_d(r, "engineHours") - 5632) < 1e-9);
+    assert_true(fabs(raw_d(r, "obdSpeed") - 122) < 1e-9);
+    assert_true(fabs(raw_d(r, "engineLoad") - 40.39) < 1e-9);
+    assert_true(fabs(raw_d(r, "coolantTemperature") - 95) < 1e-9);
+    assert_true(fabs(raw_d(r, "throttle") - 12.5) < 1e-9);
+    assert_true(fabs(raw_d(r, "rpm") - 2101) < 1e-9);
+    assert_string_equal(raw_s(r, "dtcs"), "P0137 P0430");
+    assert_int_equal(ctx.reply_len, 0);
+
+    /* Empty readings are left out. */
+    r = one("imei:" IMEI ",OBD,240102121314,,,,0,0,0.00%,0,0.00%,0,0.00,,,,;");
+    assert_false(td_rec_has(r, TD_ATTR_ODOMETER));
+    assert_null(td_rec_raw_find(r, "fuelInstant"));
+    assert_null(td_rec_raw_find(r, "dtcs"));
+}
+
+static void test_decimal_layout(void **state)
+{
+    (void)state;
+    const td_record *r = one("imei:" IMEI ",Unit 7,---,------,----,101112,020124,9,0,-33.50000,"
+                             "-70.25000,050,180,0560,1.2,00,0,1,---,*");
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_int_equal(r->time_ms, utc(2024, 1, 2, 10, 11, 12));
+    assert_true(r->valid);
+    assert_true(fabs(r->latitude + 33.5) < 1e-9);
+    assert_true(fabs(r->longitude + 70.25) < 1e-9);
+    assert_true(fabs(r->speed - 50) < 1e-9);
+    assert_true(fabs(r->course - 180) < 1e-9);
+    assert_true(fabs(r->altitude - 560) < 1e-9);
+    assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
+    assert_true(fabs(r->attr[TD_ATTR_HDOP].d - 1.2) < 1e-9);
+    assert_string_equal(raw_s(r, "keyword"), "Unit 7");
+}
+
+static void test_other_keywords(void **state)
+{
+    (void)state;
+    const td_record *r = one("imei:" IMEI ",vr,0c00fa011ea05a03;");
+    assert_int_equal(r->type, TD_REC_OTHER);
+    assert_string_equal(raw_s(r, "keyword"), "vr");
+    assert_int_equal(td_rec_raw_find(r, "contentLength")->v.i, 16);
+    assert_int_equal(ctx.reply_len, 0);
+}
+
+static void test_session_identity(void **state)
+{
+    (void)state;
+    td_session s;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(td_test_decode(gps103(), &s, "##,imei:" IMEI ",A;", &ctx), 0);
+    assert_string_equal(s.device_id, IMEI);
+    assert_int_equal(td_test_decode(gps103(), &s, IMEI ";", &ctx), 0);
+    assert_string_equal(ctx.rec[0].device_id, IMEI);
+    assert_int_equal(
+        td_test_decode(gps103(), &s, "imei:" IMEI ",tracker,2401022013,," FIX ";", &ctx), 0);
+    assert_string_equal(ctx.rec[0].device_id, IMEI);
+}
+
+/* ---- vectors, detection, framing ---- */
+
+static void test_family_vectors(void **state)
+{
+    (void)state;
+    td_test_family_vectors_hold(gps103());
+}
+
+static void test_detect_own_frames(void **state)
+{
+    (void)state;
+    json_t *vectors = td_test_family_vectors("gps103");
+    static uint8_t frame[4096];
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(vectors, i, v)
+    {
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame) - 1);
+        bool maybe;
+        /* With its ';' the first 32 bytes decide, over TCP and UDP. */
+        frame[n++] = ';';
+        size_t first = n < 32 ? n : 32;
+        assert_ptr_equal(td_detect(frame, first, TD_TCP, &maybe), gps103());
+        assert_ptr_equal(td_detect(frame, n, TD_UDP, &maybe), gps103());
+        for (size_t len = 0; len <= n; len++) {
+            if (gps103()->detect(frame, len) == TD_DETECT_NO)
+                fail_msg("gps103#%lld: no to its own %zu-byte prefix",
+                         (long long)json_integer_value(json_object_get(v, "index")), len);
+            for (size_t k = 0; k < td_protocol_count; k++)
+                if (td_protocols[k] != gps103() &&
+                    td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
+                    fail_msg("gps103#%lld: %s says yes at %zu bytes",
+                             (long long)json_integer_value(json_object_get(v, "index")),
+                             td_protocols[k]->name, len);
+        }
+    }
+    json_decref(vectors);
+}
+
+/* gps103 says yes to no frame of another family, nor to any prefix of one:
+ * gotop's "<imei>,CMD-T" in particular stays gotop's. */
+static void test_detect_other_families(void **state)
+{
+    (void)state;
+    json_t *sets[2] = {td_test_family_vectors(NULL), td_test_vectors(NULL)};
+    static uint8_t frame[70000];
+    size_t i, checked = 0;
+    json_t *v;
+
+    for (int s = 0; s < 2; s++) {
+        json_array_foreach(sets[s], i, v)
+        {
+            const char *name = json_string_value(json_object_get(v, "protocol"));
+            if (strcmp(name, "gps103") == 0)
+                continue;
+            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+            for (size_t len = 1; len <= n && len <= 300; len++)
+                if (gps103()->detect(frame, len) == TD_DETECT_YES)
+                    fail_msg("%s#%lld: gps103 says yes at %zu bytes", name,
+                             (long long)json_integer_value(json_object_get(v, "index")), len);
+            if (n >= 32 && gps103()->detect(frame, 32) != TD_DETECT_NO)
+                fail_msg("%s#%lld: gps103 does not say no", name,
+                         (long long)json_integer_value(json_object_get(v, "index")));
+            checked++;
+        }
+        json_decref(sets[s]);
+    }
+    assert_true(checked > 400);
+}
+
+static void test_detect_shapes(void **state)
+{
+    (void)state;
+    static const char *const maybe[] = {"#",      "##",       "##,",   "##,imei:", "##,imei:8650",
+                                        "i",      "ime",      "imei:", "imei:865", IMEI,
+                                        IMEI "i", IMEI "imei"};
+    static const char *const no[] = {
+        "#8",                          /* gotop's opener */
+        "##8650",                      /* gotop too */
+        "##,imei:,A;",                 /* no id */
+        "imei:,tracker",               /* no id */
+        "imei:86a",                    /* id of digits */
+        "imei:123456789012345678901,", /* id too long */
+        "Imei:" IMEI ",",
+        IMEI ",CMD-T", /* gotop */
+        "123456789;",  /* heartbeat id too short */
+        IMEI "x",
+        "123456789012345678901;", /* too long */
+    };
+    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
+        if (gps103()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
+            fail_msg("'%s' is not a maybe", maybe[i]);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (gps103()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
+            fail_msg("'%s' is not a no", no[i]);
+    static const char *const yes[] = {"##,imei:8,", "imei:" IMEI ",", IMEI ";",
+                                      IMEI "\r\n",  "1234567890;",    IMEI "imei:"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (gps103()->detect((const uint8_t *)yes[i], strlen(yes[i])) != TD_DETECT_YES)
+            fail_msg("'%s' is not a yes", yes[i]);
+
+    /* A bare heartbeat id, the whole input: recognized at its end. */
+    td_test_run run;
+    td_test_run_bytes(NULL, (const uint8_t *)IMEI, strlen(IMEI), &run);
+    assert_ptr_equal(run.proto, gps103());
+    assert_int_equal(run.errors, 0);
+    assert_int_equal(json_array_size(run.records), 1);
+    td_test_run_free(&run);
+    /* While gotop's frames still start the same way. */
+    bool maybe_;
+    assert_null(td_detect((const uint8_t *)IMEI, strlen(IMEI), TD_TCP, &maybe_));
+    assert_true(maybe_);
+}
+
+/* Frames back to back, with line ends and blanks between them, split in
+ * two at every byte: the same frames come out, each as soon as its last
+ * byte is in. */
+static void test_framer_split_everywhere(void **state)
+{
+    (void)state;
+    static const char *const text[] = {
+        "##,imei:" IMEI ",A;",
+        IMEI ";",
+        "imei:" IMEI ",tracker,2401022013,," FIX ",;",
+        "imei:" IMEI ",help me,000000000,13800000000,L,;",
+        "imei:" IMEI ",OBD,240102121314,51442,1.50,15.88,5632,122,40.39%,95,12.5%,2101,13.80,,,,;",
+        "imei:" IMEI ",tracker,2401022013,," FIX, /* ended by a line end */
+    };
+    const size_t nt = sizeof(text) / sizeof(text[0]);
+    char buf[1024];
+    size_t n = 0;
+
+    for (size_t i = 0; i < nt; i++) {
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", text[i]);
+        if (i == 2)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n ;");
+    }
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n");
+    for (int forced = 0; forced < 2; forced++) {
+        for (size_t cut = 0; cut <= n; cut++) {
+            static td_test_frames got;
+            td_stream st;
+            char err[128];
+            memset(&got, 0, sizeof(got));
+            td_stream_init(&st, TD_TCP, forced ? gps103() : NULL);
+            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf, cut, td_test_collect_frame,
+                                            &got, err, sizeof(err)),
+                             0);
+            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf + cut, n - cut,
+                                            td_test_collect_frame, &got, err, sizeof(err)),
+                             0);
+            if (got.n != (int)nt)
+                fail_msg("cut %zu: %d frames", cut, got.n);
+            assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &got, err, sizeof(err)),
+                             0);
+            assert_int_equal(got.n, (int)nt);
+            for (size_t i = 0; i < nt; i++) {
+                assert_int_equal(got.len[i], strlen(text[i]));
+                assert_memory_equal(got.data[i], text[i], got.len[i]);
+            }
+            assert_ptr_equal(st.proto, gps103());
+            td_stream_free(&st);
+        }
+    }
+}
+
+static void test_framer_limits(void **state)
+{
+    (void)state;
+    static char big[4096];
+    size_t skip;
+
+    memcpy(big, "imei:" IMEI ",vr,", 24);
+    memset(big + 24, 'a', sizeof(big) - 24);
+    assert_int_equal(gps103()->frame((const uint8_t *)big, sizeof(big), &skip), TD_ETOOBIG);
+    assert_int_equal(gps103()->frame((const uint8_t *)big, 2000, &skip), 0);
+    big[2000] = ';';
+    assert_int_equal(gps103()->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
+    assert_int_equal(skip, 0);
+    assert_int_equal(gps103()->frame((const uint8_t *)";;\r\n ", 5, &skip), 0);
+    assert_int_equal(skip, 5);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *frame, *msg;
+    } cases[] = {
+        {"", "gps103: empty frame"},
+        {";", "gps103: empty frame"},
+        {"imei:" IMEI ",tracker\x01;", "gps103: byte 0x01 at 28"},
+        {"hello;", "gps103: frame starts with 'hello', not 'imei:'"},
+        {"##,imei:,A;", "gps103: bad device id ''"},
+        {"##,imei:12a,A;", "gps103: bad device id '12a'"},
+        {IMEI "x;", "gps103: bad heartbeat '" IMEI "x'"},
+        {"imei:,tracker,1;", "gps103: bad device id ''"},
+        {"imei:" IMEI ";", "gps103: no keyword after the id"},
+        {"imei:" IMEI ",tracker;", "gps103: 'tracker' without a time field"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,A,9934.5678,N,11345.6789,E,0,0;",
+         "gps103: bad latitude '9934.5678'"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,A,2234.5678,X,11345.6789,E,0,0;",
+         "gps103: bad latitude '2234.5678'"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,A,2234.5678,N,18145.6789,E,0,0;",
+         "gps103: bad longitude '18145.6789'"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,A,2234.5678,N,11345.6789,E,x,0;",
+         "gps103: bad speed 'x'"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,A,2234.5678,N,11345.6789,E,0,400;",
+         "gps103: bad course '400'"},
+        {"imei:" IMEI ",tracker,2401022013,,F,121314,Z,2234.5678,N,11345.6789,E,0,0;",
+         "gps103: bad validity 'Z'"},
+        {"imei:" IMEI ",x,---,------,----,101112,320124,9,0,-33.5,-70.25,0,0,0,1.2,0;",
+         "gps103: bad date '320124'"},
+        {"imei:" IMEI ",x,---,------,----,101112,020124,9,0,-93.5,-70.25,0,0,0,1.2,0;",
+         "gps103: bad latitude '-93.5'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        td_test_expect_error(gps103(), &ctx, cases[i].frame, cases[i].msg);
+}
+
+/* Every vector cut at every length and corrupted at every byte: decode()
+ * on an exact-size copy never fails without a message naming gps103, and
+ * what it accepts is sane (support.c checks). */
+static void test_truncations_and_corruptions(void **state)
+{
+    (void)state;
+    static const uint8_t bytes[] = {0x00, ',', ';', '.', 'F', 'L', '9', 0xff};
+    json_t *vectors = td_test_family_vectors("gps103");
+    static uint8_t frame[4096];
+    size_t i, ok = 0, failed = 0;
+    json_t *v;
+
+    json_array_foreach(vectors, i, v)
+    {
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        for (size_t len = 0; len <= n; len++) {
+            uint8_t *exact = malloc(len ? len : 1);
+            memcpy(exact, frame, len);
+            int rc = td_test_decode_bytes(gps103(), NULL, exact, len, &ctx);
+            rc ? failed++ : ok++;
+            if (rc)
+                assert_memory_equal(ctx.err, "gps103: ", 8);
+            free(exact);
+        }
+        for (size_t k = 0; k < n && k < 160; k++) {
+            for (size_t c = 0; c < sizeof(bytes); c++) {
+                uint8_t *exact = malloc(n);
+                memcpy(exact, frame, n);
+                exact[k] = bytes[c];
+                int rc = td_test_decode_bytes(gps103(), NULL, exact, n, &ctx);
+                if (rc)
+                    assert_memory_equal(ctx.err, "gps103: ", 8);
+                td_test_run run;
+                td_test_run_bytes(gps103(), exact, n, &run);
+                if (run.errors)
+                    assert_memory_equal(run.first_error, "gps103", 6);
+                td_test_run_free(&run);
+                free(exact);
+            }
+        }
+    }
+    fprintf(stderr, "gps103 truncated: %zu decoded, %zu rejected\n", ok, failed);
+    assert_true(failed > 0 && ok > 0);
+    json_decref(vectors);
+}
+
+static void test_random_bytes(void **state)
+{
+    (void)state;
+    static uint8_t buf[300];
+    static const char alphabet[] = "0123456789,.;:-+%FLAVNSEWimeh ";
+    int rejected = 0;
+
+    srand(20260102);
+    for (int round = 0; round < 3000; round++) {
+        size_t len = 1 + (size_t)(rand() % 200), at = 0;
+        if (round % 3 == 1) {
+            at = strlen("imei:" IMEI ",tracker,");
+            memcpy(buf, "imei:" IMEI ",tracker,", at);
+        } else if (round % 3 == 2) {
+            at = strlen("imei:" IMEI ",OBD,");
+            memcpy(buf, "imei:" IMEI ",OBD,", at);
+        }
+        len += at;
+        for (size_t k = at; k < len; k++)
+            buf[k] = round % 2 ? (uint8_t)alphabet[rand() % (sizeof(alphabet) - 1)]
+                               : (uint8_t)(rand() & 0xff);
+        uint8_t *exact = malloc(len);
+        memcpy(exact, buf, len);
+        size_t skip = (size_t)-1;
+        long n = gps103()->frame(exact, len, &skip);
+        assert_true(skip <= len);
+        assert_true(n == 0 || n == TD_ETOOBIG || (n > 0 && (size_t)n <= len - skip));
+        int rc = td_test_decode_bytes(gps103(), NULL, exact, len, &ctx);
+        if (rc) {
+            assert_memory_equal(ctx.err, "gps103: ", 8);
+            rejected++;
+        }
+        free(exact);
+    }
+    assert_true(rejected > 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login),
+        cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_heartbeat_glued_to_report),
+        cmocka_unit_test(test_position),
+        cmocka_unit_test(test_position_south_west_invalid),
+        cmocka_unit_test(test_time_zones),
+        cmocka_unit_test(test_no_fix_cell),
+        cmocka_unit_test(test_keywords),
+        cmocka_unit_test(test_obd),
+        cmocka_unit_test(test_decimal_layout),
+        cmocka_unit_test(test_other_keywords),
+        cmocka_unit_test(test_session_identity),
+        cmocka_unit_test(test_family_vectors),
+        cmocka_unit_test(test_detect_own_frames),
+        cmocka_unit_test(test_detect_other_families),
+        cmocka_unit_test(test_detect_shapes),
+        cmocka_unit_test(test_framer_split_everywhere),
+        cmocka_unit_test(test_framer_limits),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_truncations_and_corruptions),
+        cmocka_unit_test(test_random_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
