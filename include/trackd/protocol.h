@@ -187,6 +187,14 @@ const td_protocol *td_protocol_find(const char *name);
  * Returns NULL with *maybe false when no protocol can match.
  */
 const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport, bool *maybe);
+/*
+ * Detection of input that ends here: a datagram, a `decode` line, a stream
+ * at its end, a frame whose terminator was cut off. As td_detect(), and
+ * when that cannot decide, the input is judged as if a line end followed
+ * it, so a text frame that only its terminator tells apart (a gps103
+ * heartbeat "<imei>" from the start of a gotop "<imei>,CMD-T") is found.
+ */
+const td_protocol *td_detect_final(const uint8_t *buf, size_t len, unsigned transport, bool *maybe);
 
 /* The command type `type` of protocol p, or NULL when p cannot encode it. */
 const td_cmd_type *td_cmd_type_find(const td_protocol *p, const char *type);

@@ -1301,7 +1301,8 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         return;
     format_addr(addr, "udp", remote, sizeof(remote));
     const uint8_t *data = (const uint8_t *)buf->base;
-    const td_protocol *proto = td_detect(data, (size_t)nread, TD_UDP, &maybe);
+    /* A datagram is whole: what only its end can decide is decided. */
+    const td_protocol *proto = td_detect_final(data, (size_t)nread, TD_UDP, &maybe);
     if (!proto) {
         char hex[2 * 32 + 1];
         td_hex_encode(data, nread < 32 ? (size_t)nread : 32, hex, sizeof(hex));

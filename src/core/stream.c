@@ -56,22 +56,6 @@ static int unknown_error(const td_stream *s, int code, char *err, size_t errcap)
     return code;
 }
 
-/*
- * Detection at the end of the input: `trackd decode` strips each line's
- * end, and a datagram or a closing connection may end without one, so the
- * input is judged as if a line end followed. A text frame that only its
- * terminator tells apart (a gps103 heartbeat "<imei>" from the start of a
- * gotop "<imei>,CMD-T") is then recognized.
- */
-static const td_protocol *detect_at_end(td_stream *s, bool *maybe)
-{
-    if (append(s, (const uint8_t *)"\n", 1) != 0)
-        return NULL;
-    const td_protocol *p = td_detect(s->buf, s->len, s->transport, maybe);
-    s->len--;
-    return p;
-}
-
 /* Runs detection if needed. Returns 1 when detected, 0 when more is needed. */
 static int detect(td_stream *s, bool final, char *err, size_t errcap)
 {
@@ -81,9 +65,8 @@ static int detect(td_stream *s, bool final, char *err, size_t errcap)
         return 1;
     if (s->len == 0)
         return 0;
-    s->proto = td_detect(s->buf, s->len, s->transport, &maybe);
-    if (!s->proto && maybe && final)
-        s->proto = detect_at_end(s, &maybe);
+    s->proto = final ? td_detect_final(s->buf, s->len, s->transport, &maybe)
+                     : td_detect(s->buf, s->len, s->transport, &maybe);
     if (s->proto)
         return 1;
     if (!maybe || final)

@@ -644,6 +644,8 @@ static int decode(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
 const td_protocol td_proto_gps103 = {
     /* name: registry key and `decode --protocol` name */
     .name = "gps103",
+    /* devices: example devices, for /api/server and the docs */
+    .devices = "Coban GPS102/103/104, TK103-2B, TK303, GPS303/306 and TK103 clones",
     /* transports: the same frames over TCP and in UDP datagrams */
     .transports = TD_TCP | TD_UDP,
     /* max_frame: the longest frame, the vr voice record */

@@ -17,6 +17,10 @@ const td_protocol *const td_protocols[] = {
 
 const size_t td_protocol_count = sizeof(td_protocols) / sizeof(td_protocols[0]);
 
+/* Input longer than this that no detector has decided is not retried with
+ * a line end (the stream gives up on undecided input at 256 bytes). */
+#define TD_DETECT_FINAL_MAX 512
+
 /* Other names users know a protocol by. */
 static const struct {
     const char *alias, *name;
@@ -51,6 +55,18 @@ const td_protocol *td_detect(const uint8_t *buf, size_t len, unsigned transport,
             *maybe = true;
     }
     return NULL;
+}
+
+const td_protocol *td_detect_final(const uint8_t *buf, size_t len, unsigned transport, bool *maybe)
+{
+    uint8_t line[TD_DETECT_FINAL_MAX + 1];
+
+    const td_protocol *p = td_detect(buf, len, transport, maybe);
+    if (p || !*maybe || len > TD_DETECT_FINAL_MAX)
+        return p;
+    memcpy(line, buf, len);
+    line[len] = '\n';
+    return td_detect(line, len + 1, transport, maybe);
 }
 
 const td_cmd_type *td_cmd_type_find(const td_protocol *p, const char *type)

@@ -119,6 +119,14 @@ def watch_frame(dev, content):
     return b"[3G*" + dev.encode() + b"*" + f"{len(content):04X}".encode() + b"*" + content + b"]"
 
 
+# ---- gps103 -----------------------------------------------------------------
+
+def gps103_report(imei, keyword="tracker", local="2403151815", utc="101530.000",
+                  lat="2230.0000,N", lon="11400.0000,E", tail="19.44,45.0,,1,0,0.00%,,"):
+    """imei:<id>,<keyword>,<local time>,,F,<UTC>,A,<lat>,<lon>,<knots>,<course>,...;"""
+    return f"imei:{imei},{keyword},{local},,F,{utc},A,{lat},{lon},{tail};".encode()
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -212,6 +220,18 @@ def conv_jt808(port, transport, uid):
     return r1 == want1 and r2 == jt808_ack(phone, 1, 2, 0x0200), (r1.hex(), r2.hex())
 
 
+def conv_gps103(port, transport, uid):
+    link = Link(port, transport)
+    link.send(f"##,imei:{uid},A;".encode())
+    r1 = link.recv(b"LOAD")
+    link.send(gps103_report(uid))
+    r2 = link.recv(timeout=0.5)
+    link.send(f"{uid};".encode())
+    r3 = link.recv(b"ON")
+    link.close()
+    return r1 == b"LOAD" and r2 == b"" and r3 == b"ON", (r1, r2, r3)
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -219,4 +239,5 @@ FAMILIES = {
     "gt06": {"uid": "359000000000101", "conv": conv_gt06},
     "h02": {"uid": "4106000101", "conv": conv_h02},
     "jt808": {"uid": "13912340101", "conv": conv_jt808},
+    "gps103": {"uid": "865000000000101", "conv": conv_gps103},
 }

@@ -77,11 +77,18 @@ static void test_exactly_one_detector_per_vector(void **state)
     json_array_foreach(vectors, i, v)
     {
         const td_protocol *want = vector_protocol(v);
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame) - 1);
         int yes = 0;
+        /* A frame that only its cut-off terminator tells apart (a gps103
+         * heartbeat id) is judged with its line end, as td_detect_final()
+         * does at the end of input. */
+        bool ended = false;
+        for (size_t k = 0; k < td_protocol_count; k++)
+            ended = ended || td_protocols[k]->detect(frame, n) == TD_DETECT_YES;
+        frame[n] = '\n';
 
         for (size_t k = 0; k < td_protocol_count; k++) {
-            int d = td_protocols[k]->detect(frame, n);
+            int d = td_protocols[k]->detect(frame, ended ? n : n + 1);
             assert_true(d == TD_DETECT_NO || d == TD_DETECT_MAYBE || d == TD_DETECT_YES);
             if (d == TD_DETECT_YES) {
                 yes++;
@@ -97,12 +104,15 @@ static void test_exactly_one_detector_per_vector(void **state)
                      json_string_value(json_object_get(v, "protocol")),
                      (long long)json_integer_value(json_object_get(v, "index")), yes);
 
-        /* td_detect agrees, over TCP and (where supported) UDP. */
+        /* td_detect agrees, over TCP and (where supported) UDP; at the end
+         * of input when the terminator decides. */
         bool maybe = true;
-        assert_ptr_equal(td_detect(frame, n, TD_TCP, &maybe), want);
+        assert_ptr_equal(td_detect_final(frame, n, TD_TCP, &maybe), want);
         assert_false(maybe);
+        if (ended)
+            assert_ptr_equal(td_detect(frame, n, TD_TCP, &maybe), want);
         if (want->transports & TD_UDP)
-            assert_ptr_equal(td_detect(frame, n, TD_UDP, &maybe), want);
+            assert_ptr_equal(td_detect_final(frame, n, TD_UDP, &maybe), want);
 
         /* No other protocol claims a prefix; the right one never says no
          * on a prefix of its own frame. */
@@ -149,7 +159,9 @@ static void test_detect_is_decided_early(void **state)
         bool maybe;
         size_t limit = json_is_true(json_object_get(v, "seed")) ? 32 : TD_DETECT_LIMIT;
         size_t len = n < limit ? n : limit;
-        const td_protocol *got = td_detect(frame, len, TD_TCP, &maybe);
+        /* A frame within the limit may need its end to be decided. */
+        const td_protocol *got = len == n ? td_detect_final(frame, len, TD_TCP, &maybe)
+                                          : td_detect(frame, len, TD_TCP, &maybe);
         if (got != want)
             fail_msg("vector %s#%lld: first %zu bytes detect as %s",
                      json_string_value(json_object_get(v, "protocol")),
@@ -267,6 +279,21 @@ static void test_short_prefixes_need_more(void **state)
                      td_protocol_find("gotop"));
     assert_ptr_equal(td_detect((const uint8_t *)"#867648044456745,ALM-", 21, TD_TCP, &maybe),
                      td_protocol_find("gotop"));
+
+    /* At the end of input the line end decides: a bare IMEI is a gps103
+     * heartbeat, an undecided prefix that no line end completes is
+     * nothing. */
+    assert_null(td_detect((const uint8_t *)"865000000000001", 15, TD_TCP, &maybe));
+    assert_true(maybe);
+    assert_ptr_equal(td_detect_final((const uint8_t *)"865000000000001", 15, TD_TCP, &maybe),
+                     td_protocol_find("gps103"));
+    assert_false(maybe);
+    assert_ptr_equal(td_detect_final((const uint8_t *)"865000000000001", 15, TD_UDP, &maybe),
+                     td_protocol_find("gps103"));
+    assert_null(td_detect_final((const uint8_t *)"IWA", 3, TD_TCP, &maybe));
+    assert_false(maybe);
+    assert_ptr_equal(td_detect_final((const uint8_t *)"IWAP00", 6, TD_TCP, &maybe),
+                     td_protocol_find("iw"));
 
     /* Empty input decides nothing. */
     maybe = false;
