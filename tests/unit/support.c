@@ -181,6 +181,33 @@ void td_test_family_vectors_hold(const td_protocol *p)
     json_decref(vectors);
 }
 
+void td_test_claims_no_other_family(const td_protocol *p)
+{
+    json_t *sets[2] = {td_test_family_vectors(NULL), td_test_vectors(NULL)};
+    static uint8_t frame[70000];
+    size_t i, checked = 0;
+    json_t *v;
+
+    for (int s = 0; s < 2; s++) {
+        json_array_foreach(sets[s], i, v)
+        {
+            const char *name = json_string_value(json_object_get(v, "protocol"));
+            if (td_protocol_find(name) == p)
+                continue;
+            long long index = (long long)json_integer_value(json_object_get(v, "index"));
+            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+            for (size_t len = 1; len <= n && len <= 300; len++)
+                if (p->detect(frame, len) == TD_DETECT_YES)
+                    fail_msg("%s#%lld: %s says yes at %zu bytes", name, index, p->name, len);
+            if (n >= 32 && p->detect(frame, 32) != TD_DETECT_NO)
+                fail_msg("%s#%lld: %s does not say no by 32 bytes", name, index, p->name);
+            checked++;
+        }
+        json_decref(sets[s]);
+    }
+    assert_true(checked > 400);
+}
+
 static json_t *vectors_from(const char *file, const char *protocol)
 {
     FILE *f = fopen(file, "r");

@@ -81,6 +81,10 @@ json_t *td_test_family_vectors(const char *protocol);
  * with p forced and once through detection, and fails unless all of them
  * hold both ways (the counts go to stderr). */
 void td_test_family_vectors_hold(const td_protocol *p);
+/* p says yes to no vector of another family (protocols.jsonl and the seed
+ * vectors, registered or not) nor to any prefix of one, and no by the first
+ * 32 bytes of each. */
+void td_test_claims_no_other_family(const td_protocol *p);
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a

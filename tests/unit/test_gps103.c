@@ -374,30 +374,7 @@ static void test_detect_own_frames(void **state)
 static void test_detect_other_families(void **state)
 {
     (void)state;
-    json_t *sets[2] = {td_test_family_vectors(NULL), td_test_vectors(NULL)};
-    static uint8_t frame[70000];
-    size_t i, checked = 0;
-    json_t *v;
-
-    for (int s = 0; s < 2; s++) {
-        json_array_foreach(sets[s], i, v)
-        {
-            const char *name = json_string_value(json_object_get(v, "protocol"));
-            if (strcmp(name, "gps103") == 0)
-                continue;
-            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-            for (size_t len = 1; len <= n && len <= 300; len++)
-                if (gps103()->detect(frame, len) == TD_DETECT_YES)
-                    fail_msg("%s#%lld: gps103 says yes at %zu bytes", name,
-                             (long long)json_integer_value(json_object_get(v, "index")), len);
-            if (n >= 32 && gps103()->detect(frame, 32) != TD_DETECT_NO)
-                fail_msg("%s#%lld: gps103 does not say no", name,
-                         (long long)json_integer_value(json_object_get(v, "index")));
-            checked++;
-        }
-        json_decref(sets[s]);
-    }
-    assert_true(checked > 400);
+    td_test_claims_no_other_family(gps103());
 }
 
 static void test_detect_shapes(void **state)
