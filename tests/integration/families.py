@@ -127,6 +127,49 @@ def gps103_report(imei, keyword="tracker", local="2403151815", utc="101530.000",
     return f"imei:{imei},{keyword},{local},,F,{utc},A,{lat},{lon},{tail};".encode()
 
 
+# ---- meitrack ----------------------------------------------------------------
+
+def meitrack_checksum(data):
+    return b"%02X" % (sum(data) & 0xFF)
+
+
+def meitrack_frame(flag, imei, typ, content):
+    """$$<flag><len>,<imei>,<typ>,<content>*XX\\r\\n"""
+    body = b"," + imei.encode() + b"," + typ.encode() + b"," + content
+    head = b"$$" + flag.encode() + str(len(body) + 5).encode() + body + b"*"
+    return head + meitrack_checksum(head) + b"\r\n"
+
+
+def meitrack_confirm(flag, imei, typ, n):
+    """The server's @@<flag><len>,<imei>,CCC|CCE,<n>*XX\\r\\n confirmation."""
+    body = f",{imei},{typ},{n}*".encode()
+    head = b"@@" + flag.encode() + str(len(body) + 4).encode() + body
+    return head + meitrack_checksum(head) + b"\r\n"
+
+
+def meitrack_aaa(event, lat, lon, when=None):
+    """AAA event report content, the current layout (hex analog inputs)."""
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(when or time.time() - 60))
+    return (f"{event},{lat:.6f},{lon:.6f},{stamp},A,9,22,36,90,0.8,25,1000,200,"
+            "460|0|27B6|11BE,0000,0000|0000|0000|018D|04F0,00000001,,3,0000").encode()
+
+
+def meitrack_cce_record(event, lat, lon, secs):
+    """One CCE record: event, fix, satellites; speed; latitude, longitude,
+    time (seconds since 2000)."""
+    one = bytes([3, 0x01, event, 0x05, 1, 0x06, 8])
+    two = bytes([1, 0x08]) + struct.pack("<H", 42)
+    four = (bytes([3, 0x02]) + struct.pack("<i", int(round(lat * 1e6))) + bytes([0x03]) +
+            struct.pack("<i", int(round(lon * 1e6))) + bytes([0x04]) + struct.pack("<I", secs))
+    rec = struct.pack("<H", 7) + one + two + four + bytes([0])
+    return struct.pack("<H", len(rec)) + rec
+
+
+def meitrack_cce(records):
+    """CCE content: nothing left in the cache, then the records."""
+    return struct.pack("<IH", 0, len(records)) + b"".join(records)
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -232,6 +275,18 @@ def conv_gps103(port, transport, uid):
     return r1 == b"LOAD" and r2 == b"" and r3 == b"ON", (r1, r2, r3)
 
 
+def conv_meitrack(port, transport, uid):
+    link = Link(port, transport)
+    link.send(meitrack_frame("A", uid, "AAA", meitrack_aaa(35, 22.5, 114.0)))
+    r1 = link.recv(timeout=0.5)
+    secs = int(time.time()) - 946684800 - 30
+    link.send(meitrack_frame("c", uid, "CCE",
+                             meitrack_cce([meitrack_cce_record(35, 22.5, 114.0, secs)])))
+    r2 = link.recv(b"\r\n")
+    link.close()
+    return r1 == b"" and r2 == meitrack_confirm("c", uid, "CCE", 1), (r1, r2)
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -240,4 +295,5 @@ FAMILIES = {
     "h02": {"uid": "4106000101", "conv": conv_h02},
     "jt808": {"uid": "13912340101", "conv": conv_jt808},
     "gps103": {"uid": "865000000000101", "conv": conv_gps103},
+    "meitrack": {"uid": "353358017780101", "conv": conv_meitrack},
 }

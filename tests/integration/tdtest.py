@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 FAILURES = []
@@ -108,6 +109,20 @@ class Server:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+
+def run_devices(port, results, *devices, timeout=30):
+    """Runs each device function f(port) in its own thread, all at once, and
+    checks what they put in results ({name: (ok, detail)}): every entry ok, and
+    one entry per device."""
+    threads = [threading.Thread(target=f, args=(port,)) for f in devices]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout)
+    for name, (ok, detail) in sorted(results.items()):
+        check(ok, f"{name}: {detail}")
+    check(len(results) == len(devices), f"all devices finished: {sorted(results)}")
 
 
 def tcp(port, host="127.0.0.1", timeout=5.0):

@@ -208,6 +208,33 @@ void td_test_claims_no_other_family(const td_protocol *p)
     assert_true(checked > 400);
 }
 
+void td_test_family_detect_own(const td_protocol *p, size_t limit)
+{
+    json_t *vectors = td_test_family_vectors(p->name);
+    static uint8_t frame[70000];
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(vectors, i, v)
+    {
+        long long index = (long long)json_integer_value(json_object_get(v, "index"));
+        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
+        bool maybe;
+        assert_ptr_equal(td_detect(frame, n < 32 ? n : 32, TD_TCP, &maybe), p);
+        if (p->transports & TD_UDP)
+            assert_ptr_equal(td_detect(frame, n, TD_UDP, &maybe), p);
+        for (size_t len = 0; len <= n && len <= limit; len++) {
+            if (p->detect(frame, len) == TD_DETECT_NO)
+                fail_msg("%s#%lld: no to its own %zu-byte prefix", p->name, index, len);
+            for (size_t k = 0; k < td_protocol_count; k++)
+                if (td_protocols[k] != p && td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
+                    fail_msg("%s#%lld: %s says yes at %zu bytes", p->name, index,
+                             td_protocols[k]->name, len);
+        }
+    }
+    json_decref(vectors);
+}
+
 static json_t *vectors_from(const char *file, const char *protocol)
 {
     FILE *f = fopen(file, "r");

@@ -91,6 +91,12 @@ size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
  * mismatch prints why and returns 0 (callers count and fail at the end). */
 int td_test_vector_holds(json_t *v, const td_test_run *run);
 
+/* For each of p's family vectors: p never says no to a prefix (up to
+ * `limit` bytes), no other registered protocol says yes to one, and the
+ * first 32 bytes detect p over TCP (the whole frame over UDP too, when p
+ * has UDP). */
+void td_test_family_detect_own(const td_protocol *p, size_t limit);
+
 /* ---- downlink commands ---- */
 
 /* A command being built for protocol `proto`'s encode(). */

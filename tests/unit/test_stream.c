@@ -85,6 +85,11 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
         /* A gt06 frame that lost the LF of its 0D0A stop bytes. */
         if (strcmp(p->name, "gt06") == 0 && frame[n - 1] == 0x0d)
             frame[n++] = 0x0a;
+        /* meitrack text vectors lost the \r\n after their checksum. */
+        if (strcmp(p->name, "meitrack") == 0 && frame[n - 1] != '\n') {
+            frame[n++] = '\r';
+            frame[n++] = '\n';
+        }
         /* Alone in a stream, the vector is one or more whole frames (one
          * watch vector holds six JXTK chunks), each of which decodes. */
         frames alone;
@@ -260,6 +265,14 @@ static void test_stream_gps103(void **state)
     check_protocol("gps103", false);
 }
 
+/* meitrack: text frames up to "*XX\r\n" (some with a wrong length field),
+ * CCE/CCC binary frames cut by their declared length. */
+static void test_stream_meitrack(void **state)
+{
+    (void)state;
+    check_protocol("meitrack", true);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
@@ -267,7 +280,7 @@ static void test_every_protocol_is_covered(void **state)
     for (size_t i = 0; i < td_protocol_count; i++) {
         const char *n = td_protocols[i]->name;
         if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
-            strcmp(n, "h02") && strcmp(n, "gt06") && strcmp(n, "gps103"))
+            strcmp(n, "h02") && strcmp(n, "gt06") && strcmp(n, "gps103") && strcmp(n, "meitrack"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -490,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_stream_h02),
         cmocka_unit_test(test_stream_gt06),
         cmocka_unit_test(test_stream_gps103),
+        cmocka_unit_test(test_stream_meitrack),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),
