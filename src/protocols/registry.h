@@ -14,14 +14,15 @@
 #include "trackd/protocol.h"
 
 #define TD_PROTOCOL_LIST(XX)                                                                       \
-    XX(watch)    /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                                         \
-    XX(iw)       /* IWAP.. / TRV.. health bracelets (GOTOP L17) */                                 \
-    XX(gotop)    /* IMEI,CMD-T,... GOTOP TE-207 and other GOTOP trackers */                        \
-    XX(jt808)    /* 0x7e JT/T 808 vehicle trackers, e-locks and cameras */                         \
-    XX(h02)      /* *HQ,...# text and $ binary: Sinotrack and H02 clones */                        \
-    XX(gt06)     /* 7878/7979 binary: Concox GT06/JM-VL01/X1/AT4 and clones */                     \
-    XX(gps103)   /* imei:...; text: Coban GPS103/TK103/TK303 and clones */                         \
-    XX(meitrack) /* $$<flag><len>,IMEI,AAA/CCC/CCE: Meitrack MVT/T/P series */
+    XX(watch)     /* [SG*id*len*...] 3G/SG/CS/ZJ watches */                                        \
+    XX(iw)        /* IWAP.. / TRV.. health bracelets (GOTOP L17) */                                \
+    XX(gotop)     /* IMEI,CMD-T,... GOTOP TE-207 and other GOTOP trackers */                       \
+    XX(jt808)     /* 0x7e JT/T 808 vehicle trackers, e-locks and cameras */                        \
+    XX(h02)       /* *HQ,...# text and $ binary: Sinotrack and H02 clones */                       \
+    XX(gt06)      /* 7878/7979 binary: Concox GT06/JM-VL01/X1/AT4 and clones */                    \
+    XX(gps103)    /* imei:...; text: Coban GPS103/TK103/TK303 and clones */                        \
+    XX(meitrack)  /* $$<flag><len>,IMEI,AAA/CCC/CCE: Meitrack MVT/T/P series */                    \
+    XX(teltonika) /* 000F+IMEI, 00000000 AVL packets: Teltonika FMB/FMC/TMT/GH */
 
 #define XX(name) extern const td_protocol td_proto_##name;
 TD_PROTOCOL_LIST(XX)

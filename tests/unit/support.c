@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/record_json.h"
@@ -518,4 +519,92 @@ void td_test_expect_too_small(const td_test_cmd *tc, const td_session *s, const 
             if (out[i] != 0xAA)
                 fail_msg("%s %s: byte %zu written with cap %zu", name, type, i, cap);
     }
+}
+
+void td_test_split_everywhere(const td_protocol *p, const uint8_t *bytes, size_t total,
+                              const size_t *lens, size_t n)
+{
+    static td_test_frames f; /* large: keep it off the stack */
+
+    for (size_t cut = 0; cut <= total; cut++) {
+        td_stream st;
+        char err[256] = "";
+        memset(&f, 0, sizeof(f));
+        td_stream_init(&st, TD_TCP, NULL);
+        int rc = td_stream_feed(&st, bytes, cut, td_test_collect_frame, &f, err, sizeof(err));
+        if (rc == 0)
+            rc = td_stream_feed(&st, bytes + cut, total - cut, td_test_collect_frame, &f, err,
+                                sizeof(err));
+        if (rc == 0)
+            rc = td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err));
+        if (rc != 0)
+            fail_msg("%s cut at %zu: %d %s", p->name, cut, rc, err);
+        assert_ptr_equal(st.proto, p);
+        td_stream_free(&st);
+        if ((size_t)f.n != n)
+            fail_msg("%s cut at %zu: %d frames, want %zu", p->name, cut, f.n, n);
+        for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
+            assert_int_equal(f.len[i], lens[i]);
+            assert_memory_equal(f.data[i], bytes + at, lens[i]);
+        }
+    }
+}
+
+void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
+                           size_t *bad)
+{
+    static td_decode_ctx ctx; /* large: keep it off the stack */
+    size_t nl = strlen(p->name);
+    uint8_t *exact = malloc(len ? len : 1);
+    td_test_run run;
+
+    assert_non_null(exact);
+    if (len)
+        memcpy(exact, data, len);
+    int rc = td_test_decode_bytes(p, NULL, exact, len, &ctx);
+    if (rc < 0) {
+        if (strncmp(ctx.err, p->name, nl) != 0 || ctx.err[nl] != ':')
+            fail_msg("%s: error does not name the protocol: '%s'", p->name, ctx.err);
+        (*bad)++;
+    } else {
+        (*ok)++;
+    }
+    td_test_run_bytes(p, exact, len, &run);
+    if (run.errors && strncmp(run.first_error, p->name, nl) != 0)
+        fail_msg("%s: stream error does not name the protocol: '%s'", p->name, run.first_error);
+    td_test_run_free(&run);
+    free(exact);
+}
+
+void td_test_reply_hex(const td_decode_ctx *ctx, const char *want)
+{
+    char got[2 * TD_REPLY_MAX + 1];
+    td_hex_encode(ctx->reply, ctx->reply_len, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+int64_t td_test_utc(int y, int mo, int d, int h, int mi, int s)
+{
+    int64_t ms;
+    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
+    return ms;
+}
+
+static const td_raw *raw_of(const td_record *r, const char *key, td_attr_type type)
+{
+    const td_raw *x = td_rec_raw_find(r, key);
+    if (!x)
+        fail_msg("raw attribute %s missing", key);
+    assert_int_equal(x->type, type);
+    return x;
+}
+
+int64_t td_test_raw_int(const td_record *r, const char *key)
+{
+    return raw_of(r, key, TD_T_INT)->v.i;
+}
+
+const char *td_test_raw_str(const td_record *r, const char *key)
+{
+    return r->arena + raw_of(r, key, TD_T_STRING)->str;
 }

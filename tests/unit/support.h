@@ -97,6 +97,31 @@ int td_test_vector_holds(json_t *v, const td_test_run *run);
  * has UDP). */
 void td_test_family_detect_own(const td_protocol *p, size_t limit);
 
+/* ---- record checks ---- */
+
+/* The reply in ctx as lower-case hex equals want (binary protocols). */
+void td_test_reply_hex(const td_decode_ctx *ctx, const char *want);
+/* UTC calendar time to ms since the epoch (fails the test when invalid). */
+int64_t td_test_utc(int y, int mo, int d, int h, int mi, int s);
+/* The raw attribute key of r, which must exist with that type. */
+int64_t td_test_raw_int(const td_record *r, const char *key);
+const char *td_test_raw_str(const td_record *r, const char *key);
+
+/* ---- framing and malformed input ---- */
+
+/* bytes holds n frames of lens[i] bytes back to back (total bytes). Fed
+ * through detection in two pieces cut at every byte (and in one piece),
+ * they must come out as exactly those frames, detected as p. */
+void td_test_split_everywhere(const td_protocol *p, const uint8_t *bytes, size_t total,
+                              const size_t *lens, size_t n);
+
+/* Decodes data (copied into a block of exactly len bytes, so
+ * AddressSanitizer sees any read past it) with p directly and through the
+ * stream with p forced: nothing may crash, and every error must start with
+ * p's name. Counts a decode that succeeded in *ok, one that failed in *bad. */
+void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
+                           size_t *bad);
+
 /* ---- downlink commands ---- */
 
 /* A command being built for protocol `proto`'s encode(). */
