@@ -170,6 +170,49 @@ def meitrack_cce(records):
     return struct.pack("<IH", 0, len(records)) + b"".join(records)
 
 
+# ---- teltonika --------------------------------------------------------------
+
+def crc16_ibm(data):
+    """CRC-16/IBM (ARC): reflected polynomial 0xA001, initial value 0."""
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def teltonika_handshake(imei):
+    return struct.pack(">H", len(imei)) + imei.encode()
+
+
+def teltonika_record(when, lat, lon, sats=9, speed=36, io1=b"", io2=b"", event=0):
+    """One codec 8 record: ms time, priority 0, GPS element, event id, IO
+    groups of 1- and 2-byte values (io1/io2: id and value bytes, packed)."""
+    gps = struct.pack(">QBiihHBH", int(when * 1000), 0, round(lon * 1e7), round(lat * 1e7),
+                      112, 45, sats, speed)
+    c1, c2 = len(io1) // 2, len(io2) // 3
+    return gps + bytes([event, c1 + c2, c1]) + io1 + bytes([c2]) + io2 + b"\x00\x00"
+
+
+def teltonika_data(records, codec=8):
+    """Codec id, record count, records, record count."""
+    return bytes([codec, len(records)]) + b"".join(records) + bytes([len(records)])
+
+
+def teltonika_packet(records, codec=8):
+    """A TCP AVL packet: preamble, data length, data, CRC-16/IBM."""
+    data = teltonika_data(records, codec)
+    return struct.pack(">II", 0, len(data)) + data + struct.pack(">I", crc16_ibm(data))
+
+
+def teltonika_udp(imei, packet_id, avl_id, records):
+    """A UDP channel packet: length, packet id, type 01, AVL packet id, IMEI, data."""
+    body = struct.pack(">HBB", packet_id, 1, avl_id) + teltonika_handshake(imei)
+    body += teltonika_data(records)
+    return struct.pack(">H", len(body)) + body
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -287,6 +330,22 @@ def conv_meitrack(port, transport, uid):
     return r1 == b"" and r2 == meitrack_confirm("c", uid, "CCE", 1), (r1, r2)
 
 
+def conv_teltonika(port, transport, uid):
+    link = Link(port, transport)
+    record = teltonika_record(calendar.timegm((2024, 3, 15, 10, 15, 30)), 22.5, 114.0)
+    if link.udp:
+        link.send(teltonika_udp(uid, 0xCAFE, 7, [record]))
+        r = link.recv()
+        link.close()
+        return r == bytes.fromhex("0005cafe010701"), r.hex()
+    link.send(teltonika_handshake(uid))
+    r1 = link.recv(b"\x01")
+    link.send(teltonika_packet([record]))
+    r2 = link.recv(b"\x00\x00\x00\x01")
+    link.close()
+    return r1 == b"\x01" and r2 == b"\x00\x00\x00\x01", (r1, r2)
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -296,4 +355,5 @@ FAMILIES = {
     "jt808": {"uid": "13912340101", "conv": conv_jt808},
     "gps103": {"uid": "865000000000101", "conv": conv_gps103},
     "meitrack": {"uid": "353358017780101", "conv": conv_meitrack},
+    "teltonika": {"uid": "352093000000101", "conv": conv_teltonika},
 }

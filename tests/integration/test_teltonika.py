@@ -1,0 +1,162 @@
+"""teltonika devices on the real trackd: the IMEI handshake answered 01, AVL
+packets answered with their record count (two in one write, one split into
+single bytes, one sent before the handshake and so not answered), the UDP
+channel form answered 0005<packet id>01<AVL packet id><count>, a codec 12
+command response (no answer), next to a gt06 and a watch device on the one
+port; then the stored devices, fixes, attributes and the powerCut event."""
+import calendar
+import json
+import os
+import threading
+import time
+
+import tdtest as t
+from families import (crc16_ibm, gt06_echo, gt06_frame, gt06_login, teltonika_handshake,
+                      teltonika_packet, teltonika_record, teltonika_udp)
+
+a = t.args()
+work = t.tmpdir()
+db = os.path.join(work, "trackd.db")
+
+IMEI1 = "352093000000011"
+IMEI2 = "352093000000012"
+IMEI3 = "352093000000013"
+GT06 = "359000000000019"
+LAT, LON = 54.6872, 25.2797
+T0 = calendar.timegm((2024, 3, 15, 10, 20, 30))
+ACK1 = b"\x00\x00\x00\x01"
+
+
+def rec(i, **kw):
+    return teltonika_record(T0 + i, LAT, LON, **kw)
+
+
+def codec12_response(text):
+    data = bytes([0x0C, 1, 0x06]) + len(text).to_bytes(4, "big") + text + b"\x01"
+    return (0).to_bytes(4, "big") + len(data).to_bytes(4, "big") + data + \
+        crc16_ibm(data).to_bytes(4, "big")
+
+
+results = {}
+
+
+def dev_tcp(port):
+    s = t.tcp(port)
+    s.sendall(teltonika_handshake(IMEI1))
+    r1 = t.recv_until(s, b"\x01")
+    # Two records: ignition on (239) and battery 4.012 V (67).
+    s.sendall(teltonika_packet([rec(0, io1=bytes([239, 1])),
+                                rec(1, io2=bytes([67, 0x0f, 0xac]))]))
+    r2 = t.recv_until(s, b"\x00\x00\x00\x02")
+    # The external power unplugged (252 = 1, as the record's event).
+    s.sendall(teltonika_packet([rec(2, io1=bytes([252, 1]), event=252)]))
+    r3 = t.recv_until(s, ACK1)
+    # Two packets in one write: two answers, in order.
+    s.sendall(teltonika_packet([rec(3)]) + teltonika_packet([rec(4)]))
+    r4 = t.recv_until(s, ACK1 + ACK1)
+    # A command response: nothing to answer.
+    s.sendall(codec12_response(b"Param ID:239 Value:1"))
+    r5 = t.recv_quiet(s, 0.5)
+    s.close()
+    results["tcp"] = (r1 == b"\x01" and r2 == b"\x00\x00\x00\x02" and r3 == ACK1 and
+                      r4 == ACK1 + ACK1 and r5 == b"", (r1, r2, r3, r4, r5))
+
+
+def dev_split(port):
+    s = t.tcp(port)
+    data = teltonika_handshake(IMEI2)
+    for i in range(len(data)):  # detected and framed across one-byte reads
+        s.send(data[i:i + 1])
+        time.sleep(0.003)
+    r1 = t.recv_until(s, b"\x01")
+    data = teltonika_packet([rec(5)])
+    for i in range(len(data)):
+        s.send(data[i:i + 1])
+        time.sleep(0.003)
+    r2 = t.recv_until(s, ACK1)
+    s.close()
+    results["split tcp"] = (r1 == b"\x01" and r2 == ACK1, (r1, r2))
+
+
+def dev_late_handshake(port):
+    s = t.tcp(port)
+    # Data before the handshake: nobody to store it for, so no answer.
+    s.sendall(teltonika_packet([rec(6)]))
+    r1 = t.recv_quiet(s, 0.5)
+    s.sendall(teltonika_handshake(IMEI3))
+    r2 = t.recv_until(s, b"\x01")
+    s.sendall(teltonika_packet([rec(7)]))
+    r3 = t.recv_until(s, ACK1)
+    s.close()
+    results["late handshake"] = (r1 == b"" and r2 == b"\x01" and r3 == ACK1, (r1, r2, r3))
+
+
+def dev_udp(port):
+    u = t.udp()
+    u.sendto(teltonika_udp("352093000000014", 0xABCD, 0xDD, [rec(8), rec(9)]),
+             ("127.0.0.1", port))
+    r1, _ = u.recvfrom(4096)
+    u.sendto(teltonika_udp("352093000000014", 0xABCE, 0xDE, [rec(10)]), ("127.0.0.1", port))
+    r2, _ = u.recvfrom(4096)
+    u.close()
+    results["udp"] = (r1 == bytes.fromhex("0005abcd01dd02") and
+                      r2 == bytes.fromhex("0005abce01de01"), (r1.hex(), r2.hex()))
+
+
+def dev_gt06(port):
+    s = t.tcp(port)
+    s.sendall(gt06_frame(0x01, gt06_login(GT06), 1))
+    r = t.recv_until(s, b"\r\n")
+    s.close()
+    results["gt06 next to teltonika"] = (r == gt06_echo(0x01, 1), r)
+
+
+def dev_watch(port):
+    s = t.tcp(port)
+    s.sendall(b"[SG*3000000029*0002*LK]")
+    r = t.recv_until(s, b"]")
+    s.close()
+    results["watch next to teltonika"] = (r == b"[SG*3000000029*0002*LK]", r)
+
+
+srv = t.Server(a.trackd, db)
+threads = [threading.Thread(target=f, args=(srv.port,)) for f in
+           (dev_tcp, dev_split, dev_late_handshake, dev_udp, dev_gt06, dev_watch)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(30)
+for name, (ok, detail) in sorted(results.items()):
+    t.check(ok, f"{name}: {detail}")
+t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+srv.stop()
+
+devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+t.check(all(devices.get(i) == "teltonika" for i in (IMEI1, IMEI2, IMEI3, "352093000000014")) and
+        devices.get(GT06) == "gt06" and devices.get("3000000029") == "watch", devices)
+rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time,"
+                     " p.attributes FROM positions p JOIN devices d ON d.id = p.device_id"
+                     " ORDER BY p.id")
+
+
+def fixes(dev):
+    """The device's stored fixes at LAT, LON, by device time."""
+    return sorted(r[4] for r in rows if r[0] == dev and r[1] == "position" and
+                  abs(r[2] - LAT) < 1e-6 and abs(r[3] - LON) < 1e-6)
+
+
+t.check(fixes(IMEI1) == [(T0 + i) * 1000 for i in range(5)],
+        f"{IMEI1}: {[r[:5] for r in rows if r[0] == IMEI1]}")
+t.check(fixes(IMEI2) == [(T0 + 5) * 1000], f"{IMEI2}: {fixes(IMEI2)}")
+t.check(fixes(IMEI3) == [(T0 + 7) * 1000], f"{IMEI3}: {fixes(IMEI3)}")
+t.check(fixes("352093000000014") == [(T0 + i) * 1000 for i in (8, 9, 10)],
+        f"udp: {fixes('352093000000014')}")
+attrs = [json.loads(r[5] or "{}") for r in rows if r[0] == IMEI1 and r[1] == "position"]
+t.check(attrs and attrs[0].get("ignition") is True and attrs[1].get("battery") == 4.012,
+        f"attributes: {attrs[:2]}")
+acks = [r for r in rows if r[0] == IMEI1 and r[1] == "ack"]
+t.check(len(acks) == 1 and "Param ID:239 Value:1" in (acks[0][5] or ""), f"ack rows: {acks}")
+cut = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
+                    " WHERE d.unique_id = ? AND e.type = 'powerCut'", (IMEI1,))[0][0]
+t.check(cut == 1, f"powerCut events: {cut}")
+t.finish("teltonika")
