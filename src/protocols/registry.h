@@ -22,7 +22,8 @@
     XX(gt06)      /* 7878/7979 binary: Concox GT06/JM-VL01/X1/AT4 and clones */                    \
     XX(gps103)    /* imei:...; text: Coban GPS103/TK103/TK303 and clones */                        \
     XX(meitrack)  /* $$<flag><len>,IMEI,AAA/CCC/CCE: Meitrack MVT/T/P series */                    \
-    XX(teltonika) /* 000F+IMEI, 00000000 AVL packets: Teltonika FMB/FMC/TMT/GH */
+    XX(teltonika) /* 000F+IMEI, 00000000 AVL packets: Teltonika FMB/FMC/TMT/GH */                  \
+    XX(tk103)     /* (id BP05 ...) text: TK103/KX402 vehicle trackers and clones */
 
 #define XX(name) extern const td_protocol td_proto_##name;
 TD_PROTOCOL_LIST(XX)

@@ -213,6 +213,14 @@ def teltonika_udp(imei, packet_id, avl_id, records):
     return struct.pack(">H", len(body)) + body
 
 
+# ---- tk103 ------------------------------------------------------------------
+
+def tk103_gps(lat="2230.0000N", lon="11400.0000E", date="240315", hhmmss="101530"):
+    """The GPS block: yyMMdd, A, lat, lon, 36 km/h, time, course 45, charging
+    off and ACC on, mileage 0x1000 m."""
+    return f"{date}A{lat}{lon}036.0{hhmmss}045.0001000000L00001000"
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -346,6 +354,19 @@ def conv_teltonika(port, transport, uid):
     return r1 == b"\x01" and r2 == b"\x00\x00\x00\x01", (r1, r2)
 
 
+def conv_tk103(port, transport, uid):
+    link = Link(port, transport)
+    link.send(f"({uid}BP05{'86500000' + uid[-7:]}{tk103_gps()})".encode())
+    r1 = link.recv(b")")
+    link.send(f"({uid}BR00{tk103_gps(hhmmss='101600')})".encode())
+    r2 = link.recv(timeout=0.5)
+    link.send(f"({uid}BP00HSO)".encode())
+    r3 = link.recv(b")")
+    link.close()
+    return (r1 == f"({uid}AP05)".encode() and r2 == b"" and r3 == f"({uid}AP01HSO)".encode(),
+            (r1, r2, r3))
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -356,4 +377,5 @@ FAMILIES = {
     "gps103": {"uid": "865000000000101", "conv": conv_gps103},
     "meitrack": {"uid": "353358017780101", "conv": conv_meitrack},
     "teltonika": {"uid": "352093000000101", "conv": conv_teltonika},
+    "tk103": {"uid": "013600000101", "conv": conv_tk103},
 }

@@ -39,6 +39,11 @@ void td_test_expect_error(const td_protocol *p, td_decode_ctx *ctx, const char *
  * speed below 2000 km/h, course 0-360, battery/heart-rate/SpO2 ranges. */
 void assert_record_sane(const td_record *r);
 
+/* Decodes frame with p in session s, zeroed first; fails the test unless it
+ * succeeds with exactly n records, each sane. Returns the first (or NULL). */
+const td_record *td_test_decode_n(const td_protocol *p, td_session *s, const char *frame,
+                                  td_decode_ctx *ctx, int n);
+
 /* The reply as a C string (text protocols). */
 const char *td_test_reply(const td_decode_ctx *ctx);
 
@@ -85,6 +90,21 @@ void td_test_family_vectors_hold(const td_protocol *p);
  * vectors, registered or not) nor to any prefix of one, and no by the first
  * 32 bytes of each. */
 void td_test_claims_no_other_family(const td_protocol *p);
+/* Every protocols.jsonl vector of p cut at every length, and its first
+ * `span` bytes each replaced by every byte of `bytes`: decode() on an
+ * exact-size copy and the forced stream never fail without a message
+ * starting with p's name (support.c checks what they accept). Sets *ok and
+ * *failed to the decoded and rejected truncations. */
+void td_test_mutations_named(const td_protocol *p, const uint8_t *bytes, size_t nbytes, size_t span,
+                             size_t *ok, size_t *failed);
+/* `rounds` random inputs of 1-200 bytes (seeded), a third of them after
+ * opener[0] and a third after opener[1], every other one drawn from
+ * `alphabet` instead of all bytes: frame() stays within the input and
+ * decode() never fails without a message starting with p's name. Returns
+ * how many decode() rejected. */
+int td_test_random_named(const td_protocol *p, const char *const opener[2], const char *alphabet,
+                         int rounds);
+
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a

@@ -29,33 +29,14 @@ static const td_protocol *gps103(void)
 static td_decode_ctx ctx; /* large: keep it off the stack */
 static td_session sess;
 
-/* Decodes one frame in a fresh session; expects success and n records. */
 static const td_record *decode_n(const char *frame, int n)
 {
-    memset(&sess, 0, sizeof(sess));
-    int rc = td_test_decode(gps103(), &sess, frame, &ctx);
-    if (rc != 0)
-        fail_msg("'%s': %s", frame, ctx.err);
-    assert_int_equal(ctx.nrec, n);
-    for (int i = 0; i < n; i++)
-        assert_record_sane(&ctx.rec[i]);
-    return n ? &ctx.rec[0] : NULL;
+    return td_test_decode_n(gps103(), &sess, frame, &ctx, n);
 }
 
 static const td_record *one(const char *frame)
 {
     return decode_n(frame, 1);
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    static char buf[256];
-    const td_raw *a = td_rec_raw_find(r, key);
-    if (!a)
-        return NULL;
-    assert_int_equal(a->type, TD_T_STRING);
-    snprintf(buf, sizeof(buf), "%s", r->arena + a->str);
-    return buf;
 }
 
 static double raw_d(const td_record *r, const char *key)
@@ -64,13 +45,6 @@ static double raw_d(const td_record *r, const char *key)
     assert_non_null(a);
     assert_int_equal(a->type, TD_T_DOUBLE);
     return a->v.d;
-}
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    int64_t ms;
-    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
-    return ms;
 }
 
 /* ---- message types and replies ---- */
@@ -121,7 +95,7 @@ static void test_position(void **state)
     assert_true(r->valid);
     assert_true(r->has_time);
     /* Local 2024-01-02 20:13 (UTC+8); the fix at 12:13:14 UTC that day. */
-    assert_int_equal(r->time_ms, utc(2024, 1, 2, 12, 13, 14));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
     assert_true(fabs(r->latitude - (22 + 34.5678 / 60)) < 1e-6);
     assert_true(fabs(r->longitude - (113 + 45.6789 / 60)) < 1e-6);
     assert_true(fabs(r->speed - 18.52) < 1e-9); /* 10 knots */
@@ -136,8 +110,8 @@ static void test_position(void **state)
     assert_true(fabs(raw_d(r, "fuel1") - 45.5) < 1e-9);
     assert_true(fabs(raw_d(r, "fuel2") - 12) < 1e-9);
     assert_true(fabs(raw_d(r, "temperature") - 21) < 1e-9);
-    assert_string_equal(raw_s(r, "phone"), "13800000000");
-    assert_string_equal(raw_s(r, "keyword"), "tracker");
+    assert_string_equal(td_test_raw_str(r, "phone"), "13800000000");
+    assert_string_equal(td_test_raw_str(r, "keyword"), "tracker");
     assert_int_equal(r->alarms, 0);
     assert_int_equal(ctx.reply_len, 0); /* reports are not answered */
 }
@@ -167,21 +141,21 @@ static void test_time_zones(void **state)
     const td_record *r = one("imei:" IMEI ",tracker,2401030130,,"
                              "F,173000.000,A,2234.5678,N,"
                              "11345.6789,E,0,0;");
-    assert_int_equal(r->time_ms, utc(2024, 1, 2, 17, 30, 0));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 17, 30, 0));
     /* Local 2024-01-02 19:00 at UTC-6: the fix at 01:00 UTC is the 3rd. */
     r = one("imei:" IMEI ",tracker,2401021900,,F,010000,A,2234.5678,N,11345.6789,E,0,0;");
-    assert_int_equal(r->time_ms, utc(2024, 1, 3, 1, 0, 0));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 3, 1, 0, 0));
     /* The "yy/MM/dd HH:mm" form. */
     r = one("imei:" IMEI ",tracker,24/01/02 14:23,,F,062209.000,A,0626.0411,N,10149.3904,E,0,0;");
-    assert_int_equal(r->time_ms, utc(2024, 1, 2, 6, 22, 9));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 6, 22, 9));
     /* No local time: the server's date (2026-01-02 03:04:05). */
     r = one("imei:" IMEI ",tracker,000000000,,F,030000,A,2234.5678,N,11345.6789,E,0,0;");
-    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 0, 0));
+    assert_int_equal(r->time_ms, td_test_utc(2026, 1, 2, 3, 0, 0));
     r = one("imei:" IMEI ",tracker,000000000,,F,230000,A,2234.5678,N,11345.6789,E,0,0;");
-    assert_int_equal(r->time_ms, utc(2026, 1, 1, 23, 0, 0));
+    assert_int_equal(r->time_ms, td_test_utc(2026, 1, 1, 23, 0, 0));
     /* No readable UTC time: the local time as it stands. */
     r = one("imei:" IMEI ",tracker,150401165832,61.0,F,31.0,A,1050.73696,N,10636.49489,E,8.0,,;");
-    assert_int_equal(r->time_ms, utc(2015, 4, 1, 16, 58, 32));
+    assert_int_equal(r->time_ms, td_test_utc(2015, 4, 1, 16, 58, 32));
     assert_true(r->has_time);
 }
 
@@ -235,12 +209,12 @@ static void test_keywords(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(frame, sizeof(frame), "imei:" IMEI ",%s,2401022013,," FIX ",;", cases[i].keyword);
         const td_record *r = one(frame);
-        assert_string_equal(raw_s(r, "keyword"), cases[i].keyword);
+        assert_string_equal(td_test_raw_str(r, "keyword"), cases[i].keyword);
         assert_int_equal(r->alarms, cases[i].alarm >= 0 ? TD_ALARM_BIT(cases[i].alarm) : 0);
         if (cases[i].raw)
-            assert_string_equal(raw_s(r, "alarm"), cases[i].raw);
+            assert_string_equal(td_test_raw_str(r, "alarm"), cases[i].raw);
         else
-            assert_null(raw_s(r, "alarm"));
+            assert_null(td_rec_raw_find(r, "alarm"));
         /* Only the SOS is answered, with the cancel-alarm command. */
         if (cases[i].alarm == TD_ALARM_SOS)
             assert_string_equal(td_test_reply(&ctx), "**,imei:" IMEI ",E;");
@@ -256,8 +230,8 @@ static void test_keywords(void **state)
 
     /* rfid: the phone field holds the card number. */
     r = one("imei:" IMEI ",rfid,2401022013,49121185," FIX ";");
-    assert_string_equal(raw_s(r, "rfid"), "49121185");
-    assert_null(raw_s(r, "phone"));
+    assert_string_equal(td_test_raw_str(r, "rfid"), "49121185");
+    assert_null(td_rec_raw_find(r, "phone"));
 }
 
 static void test_obd(void **state)
@@ -266,7 +240,7 @@ static void test_obd(void **state)
     const td_record *r = one("imei:" IMEI ",OBD,240102121314,51442,1.50,15.88,5632,122,40.39%,95,"
                              "12.5%,2101,13.80,P0137,P0430,,;");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(r->time_ms, utc(2024, 1, 2, 12, 13, 14));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
     assert_true(fabs(r->attr[TD_ATTR_ODOMETER].d - 51442000) < 1e-6);
     assert_true(fabs(r->attr[TD_ATTR_BATTERY].d - 13.8) < 1e-9);
     assert_true(fabs(raw_d(r, "fuelInstant") - 1.5) < 1e-9);
@@ -277,7 +251,7 @@ static void test_obd(void **state)
     assert_true(fabs(raw_d(r, "coolantTemperature") - 95) < 1e-9);
     assert_true(fabs(raw_d(r, "throttle") - 12.5) < 1e-9);
     assert_true(fabs(raw_d(r, "rpm") - 2101) < 1e-9);
-    assert_string_equal(raw_s(r, "dtcs"), "P0137 P0430");
+    assert_string_equal(td_test_raw_str(r, "dtcs"), "P0137 P0430");
     assert_int_equal(ctx.reply_len, 0);
 
     /* Empty readings are left out. */
@@ -293,7 +267,7 @@ static void test_decimal_layout(void **state)
     const td_record *r = one("imei:" IMEI ",Unit 7,---,------,----,101112,020124,9,0,-33.50000,"
                              "-70.25000,050,180,0560,1.2,00,0,1,---,*");
     assert_int_equal(r->type, TD_REC_POSITION);
-    assert_int_equal(r->time_ms, utc(2024, 1, 2, 10, 11, 12));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 10, 11, 12));
     assert_true(r->valid);
     assert_true(fabs(r->latitude + 33.5) < 1e-9);
     assert_true(fabs(r->longitude + 70.25) < 1e-9);
@@ -302,7 +276,7 @@ static void test_decimal_layout(void **state)
     assert_true(fabs(r->altitude - 560) < 1e-9);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
     assert_true(fabs(r->attr[TD_ATTR_HDOP].d - 1.2) < 1e-9);
-    assert_string_equal(raw_s(r, "keyword"), "Unit 7");
+    assert_string_equal(td_test_raw_str(r, "keyword"), "Unit 7");
 }
 
 static void test_other_keywords(void **state)
@@ -310,7 +284,7 @@ static void test_other_keywords(void **state)
     (void)state;
     const td_record *r = one("imei:" IMEI ",vr,0c00fa011ea05a03;");
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "keyword"), "vr");
+    assert_string_equal(td_test_raw_str(r, "keyword"), "vr");
     assert_int_equal(td_rec_raw_find(r, "contentLength")->v.i, 16);
     assert_int_equal(ctx.reply_len, 0);
 }
@@ -340,37 +314,9 @@ static void test_family_vectors(void **state)
 static void test_detect_own_frames(void **state)
 {
     (void)state;
-    json_t *vectors = td_test_family_vectors("gps103");
-    static uint8_t frame[4096];
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame) - 1);
-        bool maybe;
-        /* With its ';' the first 32 bytes decide, over TCP and UDP. */
-        frame[n++] = ';';
-        size_t first = n < 32 ? n : 32;
-        assert_ptr_equal(td_detect(frame, first, TD_TCP, &maybe), gps103());
-        assert_ptr_equal(td_detect(frame, n, TD_UDP, &maybe), gps103());
-        for (size_t len = 0; len <= n; len++) {
-            if (gps103()->detect(frame, len) == TD_DETECT_NO)
-                fail_msg("gps103#%lld: no to its own %zu-byte prefix",
-                         (long long)json_integer_value(json_object_get(v, "index")), len);
-            for (size_t k = 0; k < td_protocol_count; k++)
-                if (td_protocols[k] != gps103() &&
-                    td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
-                    fail_msg("gps103#%lld: %s says yes at %zu bytes",
-                             (long long)json_integer_value(json_object_get(v, "index")),
-                             td_protocols[k]->name, len);
-        }
-    }
-    json_decref(vectors);
+    td_test_family_detect_own(gps103(), 300);
 }
 
-/* gps103 says yes to no frame of another family, nor to any prefix of one:
- * gotop's "<imei>,CMD-T" in particular stays gotop's. */
 static void test_detect_other_families(void **state)
 {
     (void)state;
@@ -421,9 +367,8 @@ static void test_detect_shapes(void **state)
     assert_true(maybe_);
 }
 
-/* Frames back to back, with line ends and blanks between them, split in
- * two at every byte: the same frames come out, each as soon as its last
- * byte is in. */
+/* Frames back to back, split in two at every byte (noise between frames
+ * is in test_framer_limits): the same frames come out. */
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
@@ -437,40 +382,14 @@ static void test_framer_split_everywhere(void **state)
     };
     const size_t nt = sizeof(text) / sizeof(text[0]);
     char buf[1024];
-    size_t n = 0;
+    size_t lens[sizeof(text) / sizeof(text[0])], n = 0;
 
     for (size_t i = 0; i < nt; i++) {
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", text[i]);
-        if (i == 2)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n ;");
+        lens[i] = strlen(text[i]);
+        memcpy(buf + n, text[i], lens[i]);
+        n += lens[i];
     }
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n");
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= n; cut++) {
-            static td_test_frames got;
-            td_stream st;
-            char err[128];
-            memset(&got, 0, sizeof(got));
-            td_stream_init(&st, TD_TCP, forced ? gps103() : NULL);
-            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf, cut, td_test_collect_frame,
-                                            &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf + cut, n - cut,
-                                            td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            if (got.n != (int)nt)
-                fail_msg("cut %zu: %d frames", cut, got.n);
-            assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(got.n, (int)nt);
-            for (size_t i = 0; i < nt; i++) {
-                assert_int_equal(got.len[i], strlen(text[i]));
-                assert_memory_equal(got.data[i], text[i], got.len[i]);
-            }
-            assert_ptr_equal(st.proto, gps103());
-            td_stream_free(&st);
-        }
-    }
+    td_test_split_everywhere(gps103(), (const uint8_t *)buf, n, lens, nt);
 }
 
 static void test_framer_limits(void **state)
@@ -534,79 +453,16 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', ';', '.', 'F', 'L', '9', 0xff};
-    json_t *vectors = td_test_family_vectors("gps103");
-    static uint8_t frame[4096];
-    size_t i, ok = 0, failed = 0;
-    json_t *v;
-
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        for (size_t len = 0; len <= n; len++) {
-            uint8_t *exact = malloc(len ? len : 1);
-            memcpy(exact, frame, len);
-            int rc = td_test_decode_bytes(gps103(), NULL, exact, len, &ctx);
-            rc ? failed++ : ok++;
-            if (rc)
-                assert_memory_equal(ctx.err, "gps103: ", 8);
-            free(exact);
-        }
-        for (size_t k = 0; k < n && k < 160; k++) {
-            for (size_t c = 0; c < sizeof(bytes); c++) {
-                uint8_t *exact = malloc(n);
-                memcpy(exact, frame, n);
-                exact[k] = bytes[c];
-                int rc = td_test_decode_bytes(gps103(), NULL, exact, n, &ctx);
-                if (rc)
-                    assert_memory_equal(ctx.err, "gps103: ", 8);
-                td_test_run run;
-                td_test_run_bytes(gps103(), exact, n, &run);
-                if (run.errors)
-                    assert_memory_equal(run.first_error, "gps103", 6);
-                td_test_run_free(&run);
-                free(exact);
-            }
-        }
-    }
-    fprintf(stderr, "gps103 truncated: %zu decoded, %zu rejected\n", ok, failed);
+    size_t ok, failed;
+    td_test_mutations_named(gps103(), bytes, sizeof(bytes), 160, &ok, &failed);
     assert_true(failed > 0 && ok > 0);
-    json_decref(vectors);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static uint8_t buf[300];
-    static const char alphabet[] = "0123456789,.;:-+%FLAVNSEWimeh ";
-    int rejected = 0;
-
-    srand(20260102);
-    for (int round = 0; round < 3000; round++) {
-        size_t len = 1 + (size_t)(rand() % 200), at = 0;
-        if (round % 3 == 1) {
-            at = strlen("imei:" IMEI ",tracker,");
-            memcpy(buf, "imei:" IMEI ",tracker,", at);
-        } else if (round % 3 == 2) {
-            at = strlen("imei:" IMEI ",OBD,");
-            memcpy(buf, "imei:" IMEI ",OBD,", at);
-        }
-        len += at;
-        for (size_t k = at; k < len; k++)
-            buf[k] = round % 2 ? (uint8_t)alphabet[rand() % (sizeof(alphabet) - 1)]
-                               : (uint8_t)(rand() & 0xff);
-        uint8_t *exact = malloc(len);
-        memcpy(exact, buf, len);
-        size_t skip = (size_t)-1;
-        long n = gps103()->frame(exact, len, &skip);
-        assert_true(skip <= len);
-        assert_true(n == 0 || n == TD_ETOOBIG || (n > 0 && (size_t)n <= len - skip));
-        int rc = td_test_decode_bytes(gps103(), NULL, exact, len, &ctx);
-        if (rc) {
-            assert_memory_equal(ctx.err, "gps103: ", 8);
-            rejected++;
-        }
-        free(exact);
-    }
+    static const char *const opener[2] = {"imei:" IMEI ",tracker,", "imei:" IMEI ",OBD,"};
+    int rejected = td_test_random_named(gps103(), opener, "0123456789,.;:-+%FLAVNSEWimeh ", 3000);
     assert_true(rejected > 1000);
 }
 

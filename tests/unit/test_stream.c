@@ -286,6 +286,14 @@ static void test_stream_teltonika(void **state)
     check_protocol("teltonika", true);
 }
 
+/* tk103 frames run from '(' to ')' (a ')' inside a $...$ text answer
+ * included); two vectors hold line ends. */
+static void test_stream_tk103(void **state)
+{
+    (void)state;
+    check_protocol("tk103", true);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
@@ -294,7 +302,7 @@ static void test_every_protocol_is_covered(void **state)
         const char *n = td_protocols[i]->name;
         if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
             strcmp(n, "h02") && strcmp(n, "gt06") && strcmp(n, "gps103") && strcmp(n, "meitrack") &&
-            strcmp(n, "teltonika"))
+            strcmp(n, "teltonika") && strcmp(n, "tk103"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -519,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_stream_gps103),
         cmocka_unit_test(test_stream_meitrack),
         cmocka_unit_test(test_stream_teltonika),
+        cmocka_unit_test(test_stream_tk103),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),

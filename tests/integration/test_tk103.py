@@ -1,0 +1,120 @@
+"""tk103 devices on the real trackd: the (...) TK103/KX402 text over TCP and
+UDP on the one device port, next to a jt808 terminal sending its (...) text
+time request and a watch; the exact answers (AP05 to the log-on, AP01HSO to
+the handshake, AS01 with the code to an alarm, nothing for feedback) and the
+stored rows with the right device ids."""
+import os
+import threading
+import time
+
+import tdtest as t
+from families import tk103_gps
+
+a = t.args()
+work = t.tmpdir()
+db = os.path.join(work, "trackd.db")
+
+ID1 = "013600000011"
+ID2 = "013600000012"
+ID3 = "013600000013"
+IMEI4 = "865000000000014"
+LAT, LON = 22 + 34.5678 / 60, 113 + 45.6789 / 60
+FIX = dict(lat="2234.5678N", lon="11345.6789E", date="240102")
+results = {}
+
+
+def dev_tcp(port):
+    s = t.tcp(port)
+    s.sendall(f"({ID1}BP05865000000000011{tk103_gps(**FIX, hhmmss='121314')})".encode())
+    r1 = t.recv_until(s, b")")
+    s.sendall(f"({ID1}BR00{tk103_gps(**FIX, hhmmss='121414')})".encode())
+    r2 = t.recv_quiet(s, 0.5)
+    # An SOS alarm and a handshake in one write: two answers, in order.
+    s.sendall(f"({ID1}BO012{tk103_gps(**FIX, hhmmss='121514')})({ID1}BP00{ID1}HSO)".encode())
+    want = f"({ID1}AS012)({ID1}AP01HSO)".encode()
+    r3 = t.recv_until(s, want)
+    s.close()
+    results["tcp"] = (r1 == f"({ID1}AP05)".encode() and r2 == b"" and r3 == want, (r1, r2, r3))
+
+
+def dev_split(port):
+    s = t.tcp(port)
+    frame = f"({ID2}BR00{tk103_gps(**FIX)})".encode()
+    for i in range(len(frame)):  # detected and framed across one-byte reads
+        s.send(frame[i:i + 1])
+        time.sleep(0.003)
+    r1 = t.recv_quiet(s, 0.5)
+    s.sendall(f"({ID2}BP00HSO)".encode())
+    r2 = t.recv_until(s, b")")
+    s.close()
+    results["split tcp"] = (r1 == b"" and r2 == f"({ID2}AP01HSO)".encode(), (r1, r2))
+
+
+def dev_udp(port):
+    u = t.udp()
+    u.sendto(f"({ID3}BP05865000000000013{tk103_gps(**FIX)})".encode(), ("127.0.0.1", port))
+    r1, _ = u.recvfrom(4096)
+    u.close()
+    results["udp"] = (r1 == f"({ID3}AP05)".encode(), r1)
+
+
+def dev_comma(port):
+    s = t.tcp(port)
+    s.sendall(f"({IMEI4},DW30,020124,A,2234.5678N,11345.6789E,0.5,121314,45.0,10.0,9,0)"
+              .encode())
+    r = t.recv_quiet(s, 0.5)
+    s.close()
+    results["comma variant"] = (r == b"", r)
+
+
+def dev_jt808_text(port):
+    # jt808's text time request also starts "(<digits>,": it stays jt808's.
+    s = t.tcp(port)
+    s.sendall(b"(794104004140,1,001,BASE,2,TIME)")
+    r = t.recv_quiet(s, 1.0)
+    s.close()
+    results["jt808 text next to tk103"] = (r.startswith(b"(794104004140,1,001,BASE,2,"), r)
+
+
+def dev_watch(port):
+    s = t.tcp(port)
+    s.sendall(b"[SG*3000000029*0002*LK]")
+    r = t.recv_until(s, b"]")
+    s.close()
+    results["watch next to tk103"] = (r == b"[SG*3000000029*0002*LK]", r)
+
+
+srv = t.Server(a.trackd, db)
+threads = [threading.Thread(target=f, args=(srv.port,)) for f in
+           (dev_tcp, dev_split, dev_udp, dev_comma, dev_jt808_text, dev_watch)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(30)
+for name, (ok, detail) in sorted(results.items()):
+    t.check(ok, f"{name}: {detail}")
+t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+srv.stop()
+
+devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+t.check(all(devices.get(i) == "tk103" for i in (ID1, ID2, ID3, IMEI4)) and
+        devices.get("794104004140") == "jt808" and devices.get("3000000029") == "watch", devices)
+rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time"
+                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
+
+
+def fixes(dev):
+    """The device's stored fixes at 22 34.5678' N 113 45.6789' E."""
+    return sum(1 for d, typ, lat, lon, _ in rows if d == dev and typ == "position" and
+               abs(lat - LAT) < 1e-6 and abs(lon - LON) < 1e-6)
+
+
+t.check(fixes(ID1) == 3, f"{ID1}: {[r for r in rows if r[0] == ID1]}")
+t.check(fixes(ID2) == 1 and fixes(ID3) == 1 and fixes(IMEI4) == 1, rows)
+# The log-on's fix: 2024-01-02 12:13:14 UTC.
+t.check(any(r[0] == ID1 and r[4] == 1704197594000 for r in rows),
+        [r[4] for r in rows if r[0] == ID1])
+sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
+                    " WHERE d.unique_id = ? AND e.type = 'sos'", (ID1,))[0][0]
+t.check(sos == 1, f"sos events: {sos}")
+t.finish("tk103")
