@@ -382,7 +382,7 @@ static void report_tail(td_record *r, const td_span *f, int n, int from)
             break;
         default:
             if (s.n) {
-                char key[16];
+                char key[24];
                 snprintf(key, sizeof(key), "extra%d", i - from - 5);
                 raw_text(r, key, s);
             }
@@ -535,7 +535,7 @@ static int msg_decimal(td_decode_ctx *ctx, const td_span *f, int n)
     for (int i = 15; i < n; i++) {
         td_span s = td_trim(f[i]);
         if (s.n && !td_span_eq(s, "*")) {
-            char key[16];
+            char key[24];
             snprintf(key, sizeof(key), "extra%d", i - 14);
             raw_text(r, key, s);
         }

@@ -455,7 +455,7 @@ static int comma_fix(td_decode_ctx *ctx, const td_span *f, int n, td_span type)
             td_rec_set_int(r, TD_ATTR_SATELLITES, sats), k++;
     }
     for (int i = k; i < n; i++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof(key), "extra%d", i - k + 1);
         if (td_trim(f[i]).n)
             raw_text(r, key, td_trim(f[i]));
