@@ -221,6 +221,22 @@ def tk103_gps(lat="2230.0000N", lon="11400.0000E", date="240315", hhmmss="101530
     return f"{date}A{lat}{lon}036.0{hhmmss}045.0001000000L00001000"
 
 
+# ---- osmand -------------------------------------------------------------------
+
+OSMAND_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def osmand_get(query, extra=b""):
+    """A GET request with the query string (and extra header lines)."""
+    return b"GET /?" + query.encode() + b" HTTP/1.1\r\nHost: trackd\r\n" + extra + b"\r\n"
+
+
+def osmand_post(body, ctype=b"application/json", extra=b""):
+    """A POST request with the body and its Content-Type."""
+    return (b"POST / HTTP/1.1\r\nHost: trackd\r\nContent-Type: " + ctype +
+            b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -367,6 +383,15 @@ def conv_tk103(port, transport, uid):
             (r1, r2, r3))
 
 
+def conv_osmand(port, transport, uid):
+    link = Link(port, transport)
+    link.send(osmand_get(f"id={uid}&lat=22.5&lon=114.0&timestamp={int(time.time()) - 30}"
+                         "&speed=10.5&bearing=45&batt=80"))
+    r = link.recv(b"\r\n\r\n")
+    link.close()
+    return r == OSMAND_OK, r
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -378,4 +403,5 @@ FAMILIES = {
     "meitrack": {"uid": "353358017780101", "conv": conv_meitrack},
     "teltonika": {"uid": "352093000000101", "conv": conv_teltonika},
     "tk103": {"uid": "013600000101", "conv": conv_tk103},
+    "osmand": {"uid": "osmand-phone-101", "conv": conv_osmand},
 }

@@ -252,6 +252,31 @@ void td_test_family_detect_own(const td_protocol *p, size_t limit)
     json_decref(vectors);
 }
 
+void td_test_family_mutations(const td_protocol *p, const uint8_t *bytes, size_t n,
+                              size_t positions, size_t *ok, size_t *failed)
+{
+    json_t *vectors = td_test_family_vectors(p->name);
+    static uint8_t frame[70000], mutated[70000];
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(vectors, i, v)
+    {
+        size_t len = td_test_vector_frame(v, frame, sizeof(frame));
+        size_t mok = 0, mbad = 0;
+        for (size_t cut = 0; cut <= len; cut++)
+            td_test_try_malformed(p, frame, cut, ok, failed);
+        for (size_t k = 0; k < len && k < positions; k++) {
+            for (size_t c = 0; c < n; c++) {
+                memcpy(mutated, frame, len);
+                mutated[k] = bytes[c];
+                td_test_try_malformed(p, mutated, len, &mok, &mbad);
+            }
+        }
+    }
+    json_decref(vectors);
+}
+
 static json_t *vectors_from(const char *file, const char *protocol)
 {
     FILE *f = fopen(file, "r");

@@ -142,6 +142,14 @@ void td_test_split_everywhere(const td_protocol *p, const uint8_t *bytes, size_t
 void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
                            size_t *bad);
 
+/* Each of p's family vectors cut at every length, then with each of the n
+ * bytes in `bytes` written over each of its first `positions` bytes: decode()
+ * on an exact-size copy, and the stream with p forced, never fail without a
+ * message naming p (support.c checks what they accept). Adds the
+ * truncations that decode and those rejected to *ok and *failed. */
+void td_test_family_mutations(const td_protocol *p, const uint8_t *bytes, size_t n,
+                              size_t positions, size_t *ok, size_t *failed);
+
 /* ---- downlink commands ---- */
 
 /* A command being built for protocol `proto`'s encode(). */
