@@ -23,23 +23,28 @@
  * other codec 12 messages; codec 13 device messages with a timestamp; codec
  * 14 responses and refusals (nACK) with the IMEI; codec 15 messages with
  * timestamp and IMEI. IO elements become io<id> attributes, the well-known
- * ones canonical attributes and alarms (see io_canonical()).
+ * ones canonical attributes and alarms (see io_canonical()). Downlink: codec
+ * 12 GPRS commands (getgps, setdigout, cpureset, custom text) over TCP.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/text.h"
+#include "protocols/encode.h"
 #include "protocols/registry.h"
 
 #define TL_MAX_FRAME 16384 /* FMB packets stay under 1280 bytes; codec 8E BLE data grows */
 #define TL_ID_MIN 8        /* IMEI length range in the handshake and the UDP header */
 #define TL_ID_MAX 20
-#define TL_UDP_MIN 30            /* a UDP channel packet is longer than any handshake */
-#define TL_HEX_MAX 96            /* bytes of a long IO value kept as hex */
-#define TL_TEXT_MAX 200          /* bytes of a command response kept as text */
-#define TL_SPEED_MAX 1000        /* km/h; above is a broken speed field */
-#define TL_GH_EPOCH 1167609600LL /* codec 7 times count seconds from 2007-01-01 UTC */
+#define TL_UDP_MIN 30              /* a UDP channel packet is longer than any handshake */
+#define TL_HEX_MAX 96              /* bytes of a long IO value kept as hex */
+#define TL_TEXT_MAX 200            /* bytes of a command response kept as text */
+#define TL_SPEED_MAX 1000          /* km/h; above is a broken speed field */
+#define TL_ACK_RESPONSE "response" /* ack key: commands a codec 12/14 response answers */
+#define TL_ACK_NONE "none"         /* ack key: commands nothing answers */
+#define TL_STATE_UDP 1             /* session state[0]: the device speaks the UDP channel form */
+#define TL_GH_EPOCH 1167609600LL   /* codec 7 times count seconds from 2007-01-01 UTC */
 
 /* Codec ids. */
 enum {
@@ -528,8 +533,9 @@ static long frame(const uint8_t *buf, size_t len, size_t *skip)
     if (buf[0] != 0)
         return TD_EUNFRAMEABLE;
     if (buf[1] != 0) {
-        /* The IMEI handshake, or a UDP channel packet: length, then that many. */
-        size_t total = 2 + (size_t)be(buf, 2);
+        /* The IMEI handshake, or a UDP channel packet: length (below 256, as
+         * the first byte is 0), then that many bytes. */
+        size_t total = 2 + (size_t)buf[1];
         return len >= total ? (long)total : 0;
     }
     if (len < 10)
@@ -637,6 +643,7 @@ static int udp_packet(td_decode_ctx *ctx, const uint8_t *p, size_t n)
         return td_ctx_error(ctx, TD_EBADFRAME, "teltonika: UDP header of %zu bytes truncated", n);
     if ((rc = identify(ctx, imei, l)) < 0)
         return rc;
+    ctx->session->state[0] = TL_STATE_UDP;
     if ((rc = avl_array(ctx, &c, &count)) < 0)
         return rc == TD_EAGAIN
                    ? td_ctx_error(ctx, TD_EBADFRAME, "teltonika: UDP packet without data")
@@ -705,7 +712,7 @@ static int command_message(td_decode_ctx *ctx, const uint8_t *b, size_t n)
     }
     if (r->type == TD_REC_ACK) {
         raw_payload(r, "result", pay, pn);
-        snprintf(ctx->ack, sizeof(ctx->ack), "%s", TD_ACK_ANY);
+        snprintf(ctx->ack, sizeof(ctx->ack), "%s", TL_ACK_RESPONSE);
         ctx->ack_failed = type == MSG_NACK;
         size_t k = pn < sizeof(ctx->ack_result) - 1 ? pn : sizeof(ctx->ack_result) - 1;
         for (size_t i = 0; i < k; i++)
@@ -769,6 +776,102 @@ static int decode_frame(td_decode_ctx *ctx, const uint8_t *f, size_t len)
     return udp_packet(ctx, f + 2, l);
 }
 
+/* ---- downlink commands ------------------------------------------------ */
+
+/*
+ * Commands go as codec 12 GPRS commands (type 05) carrying the text of the
+ * device's SMS/GPRS command: 00000000 <length> 0C 01 05 <size:4> <text> 01
+ * <CRC>. The device answers with a codec 12 response (type 06) that names
+ * no command, so the answer goes to the oldest command waiting for one (ack
+ * key TL_ACK_RESPONSE); cpureset is not answered (TL_ACK_NONE, which no
+ * answer reports, so it never takes another command's answer).
+ */
+static const td_cmd_type tl_commands[] = {
+    {"positionSingle", "Current GPS data (getgps)", {{NULL}}},
+    {"engineStop", "Digital output 1 on: cut the engine (setdigout 1)", {{NULL}}},
+    {"engineResume", "Digital output 1 off: restore the engine (setdigout 0)", {{NULL}}},
+    {"rebootDevice", "Reboot (cpureset)", {{NULL}}},
+    {"custom",
+     "Custom command",
+     {{"data", TD_PARAM_TEXT, true, 1, 200, 0, "GPRS command text, e.g. getinfo"},
+      {"hex", TD_PARAM_HEX, true, 1, 200, 0, "Command bytes in hex, sent as the command text"}}},
+    {NULL},
+};
+
+#define TL_CMD_MAX 200 /* command text bytes */
+
+static size_t put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+    return 4;
+}
+
+/* The command text of e->cmd into e; *answered: the device answers it. */
+static int command_text(td_enc *e, bool *answered)
+{
+    const char *type = e->cmd->def->type;
+
+    *answered = true;
+    if (strcmp(type, "positionSingle") == 0) {
+        td_enc_putf(e, "getgps");
+    } else if (strcmp(type, "engineStop") == 0) {
+        td_enc_putf(e, "setdigout 1");
+    } else if (strcmp(type, "engineResume") == 0) {
+        td_enc_putf(e, "setdigout 0");
+    } else if (strcmp(type, "rebootDevice") == 0) {
+        td_enc_putf(e, "cpureset");
+        *answered = false;
+    } else if (strcmp(type, "custom") == 0) {
+        return td_enc_custom(e, NULL);
+    } else {
+        return td_enc_fail(e, TD_EUNSUPPORTED, "teltonika: no command '%s'", type);
+    }
+    return 0;
+}
+
+static int encode(const td_session *s, const td_command *cmd, uint8_t *out, size_t cap, size_t *len,
+                  char ack[TD_ACK_MAX], char *err, size_t errcap)
+{
+    uint8_t text[TL_CMD_MAX], pkt[TL_CMD_MAX + 24];
+    td_enc t = {.proto = "teltonika",
+                .cmd = cmd,
+                .out = text,
+                .cap = sizeof(text),
+                .err = err,
+                .errcap = errcap};
+    td_enc e = {
+        .proto = "teltonika", .cmd = cmd, .out = out, .cap = cap, .err = err, .errcap = errcap};
+    bool answered;
+    size_t n = 0;
+
+    *len = 0;
+    ack[0] = '\0';
+    if (s && s->state[0] == TL_STATE_UDP)
+        return td_enc_fail(&e, TD_EUNSUPPORTED,
+                           "teltonika: commands go over TCP; this device reports over UDP");
+    int rc = command_text(&t, &answered);
+    if (rc < 0)
+        return rc;
+    if (t.over)
+        return td_enc_fail(&e, TD_EINVAL, "teltonika: a command text is at most %d bytes",
+                           TL_CMD_MAX);
+    size_t dl = 3 + 4 + t.n + 1; /* codec to the second quantity */
+    n += put32(pkt + n, 0);
+    n += put32(pkt + n, (uint32_t)dl);
+    pkt[n++] = CODEC_12;
+    pkt[n++] = 1;
+    pkt[n++] = MSG_COMMAND;
+    n += put32(pkt + n, (uint32_t)t.n);
+    memcpy(pkt + n, text, t.n);
+    n += t.n;
+    pkt[n++] = 1;
+    n += put32(pkt + n, crc16_ibm(pkt + 8, dl));
+    td_enc_put(&e, pkt, n);
+    snprintf(ack, TD_ACK_MAX, "%s", answered ? TL_ACK_RESPONSE : TL_ACK_NONE);
+    return td_enc_done(&e, len, ack);
+}
+
 /* A frame that fails yields no record (some may have been added). */
 static int decode(td_decode_ctx *ctx, const uint8_t *f, size_t len)
 {
@@ -794,7 +897,8 @@ const td_protocol td_proto_teltonika = {
     .frame = frame,
     /* Handshake, AVL records of codecs 7/8/8E/16, codec 12-15 messages. */
     .decode = decode,
-    /* No downlink yet. */
-    .commands = NULL,
-    .encode = NULL,
+    /* Send a record, digital output 1 on/off, reboot, custom GPRS commands. */
+    .commands = tl_commands,
+    /* The codec 12 GPRS command; answers go to the oldest command awaiting one. */
+    .encode = encode,
 };

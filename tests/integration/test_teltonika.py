@@ -3,7 +3,10 @@ packets answered with their record count (two in one write, one split into
 single bytes, one sent before the handshake and so not answered), the UDP
 channel form answered 0005<packet id>01<AVL packet id><count>, a codec 12
 command response (no answer), next to a gt06 and a watch device on the one
-port; then the stored devices, fixes, attributes and the powerCut event."""
+port; a command (engineStop) sent as a codec 12 GPRS command over the open
+connection and acknowledged by the device's codec 12 response, and one for
+a UDP-only device refused; then the stored devices, fixes, attributes and
+the powerCut event."""
 import calendar
 import json
 import os
@@ -119,7 +122,8 @@ def dev_watch(port):
     results["watch next to teltonika"] = (r == b"[SG*3000000029*0002*LK]", r)
 
 
-srv = t.Server(a.trackd, db)
+ADMIN_PW = "teltonika-admin-pw"
+srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, http=True)
 threads = [threading.Thread(target=f, args=(srv.port,)) for f in
            (dev_tcp, dev_split, dev_late_handshake, dev_udp, dev_gt06, dev_watch)]
 for th in threads:
@@ -129,10 +133,66 @@ for th in threads:
 for name, (ok, detail) in sorted(results.items()):
     t.check(ok, f"{name}: {detail}")
 t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
-srv.stop()
+
+# A command over an open TCP connection: codec 12, answered by a codec 12
+# response that acknowledges it.
+CMD_IMEI = "352093000000015"
+s = t.tcp(srv.port)
+s.sendall(teltonika_handshake(CMD_IMEI))
+t.check(t.recv_until(s, b"\x01") == b"\x01", "command device: handshake answered")
+s.sendall(teltonika_packet([rec(11)]))
+t.check(t.recv_until(s, ACK1) == ACK1, "command device: packet answered")
+r = t.request(srv.http_port, "POST", "/api/session", {"user": "admin", "password": ADMIN_PW})
+auth = {"Cookie": r.header("set-cookie").split(";")[0]}
+devs = {d["uniqueId"]: d for d in t.request(srv.http_port, "GET", "/api/devices",
+                                            headers=auth).json()}
+types = [c["type"] for c in t.request(srv.http_port, "GET", f"/api/devices/{devs[CMD_IMEI]['id']}"
+                                      "/commands/types", headers=auth).json()]
+t.check("engineStop" in types and "custom" in types, f"command types: {types}")
+r = t.request(srv.http_port, "POST", "/api/commands",
+              {"deviceId": devs[CMD_IMEI]["id"], "type": "engineStop"}, headers=auth)
+cid = r.json()["id"]
+cmd = b"setdigout 1"
+data = bytes([0x0C, 1, 0x05]) + len(cmd).to_bytes(4, "big") + cmd + b"\x01"
+want = (0).to_bytes(4, "big") + len(data).to_bytes(4, "big") + data + \
+    crc16_ibm(data).to_bytes(4, "big")
+got = t.recv_until(s, want)
+t.check(got == want, f"engineStop sent as codec 12 'setdigout 1': {got.hex()}")
+s.sendall(codec12_response(b"DOUT1:1 Timeout:INFINITY"))
+
+
+def command(dev, cid):
+    cmds = t.request(srv.http_port, "GET", f"/api/commands?deviceId={devs[dev]['id']}",
+                     headers=auth).json()
+    return next((c for c in cmds if c["id"] == cid), {})
+
+
+deadline = time.time() + 5
+while time.time() < deadline and command(CMD_IMEI, cid).get("status") != "acknowledged":
+    time.sleep(0.05)
+c = command(CMD_IMEI, cid)
+t.check(c.get("status") == "acknowledged", f"command acknowledged by the response: {c}")
+s.close()
+
+# The UDP device has no connection for commands: the command fails, saying why.
+UDP_IMEI = "352093000000014"
+r = t.request(srv.http_port, "POST", "/api/commands",
+              {"deviceId": devs[UDP_IMEI]["id"], "type": "rebootDevice"}, headers=auth)
+ucid = r.json()["id"]
+u = t.udp()
+u.sendto(teltonika_udp(UDP_IMEI, 0xABCF, 0xDF, [rec(12)]), ("127.0.0.1", srv.port))
+r3, _ = u.recvfrom(4096)
+u.close()
+t.check(r3 == bytes.fromhex("0005abcf01df01"), f"udp answered: {r3.hex()}")
+deadline = time.time() + 5
+while time.time() < deadline and command(UDP_IMEI, ucid).get("status") == "queued":
+    time.sleep(0.05)
+c = command(UDP_IMEI, ucid)
+t.check(c.get("status") == "failed", f"command for the UDP device: {c}")
+t.check(srv.stop() == 0, "clean exit")
 
 devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
-t.check(all(devices.get(i) == "teltonika" for i in (IMEI1, IMEI2, IMEI3, "352093000000014")) and
+t.check(all(devices.get(i) == "teltonika" for i in (IMEI1, IMEI2, IMEI3, UDP_IMEI, CMD_IMEI)) and
         devices.get(GT06) == "gt06" and devices.get("3000000029") == "watch", devices)
 rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time,"
                      " p.attributes FROM positions p JOIN devices d ON d.id = p.device_id"
@@ -149,8 +209,8 @@ t.check(fixes(IMEI1) == [(T0 + i) * 1000 for i in range(5)],
         f"{IMEI1}: {[r[:5] for r in rows if r[0] == IMEI1]}")
 t.check(fixes(IMEI2) == [(T0 + 5) * 1000], f"{IMEI2}: {fixes(IMEI2)}")
 t.check(fixes(IMEI3) == [(T0 + 7) * 1000], f"{IMEI3}: {fixes(IMEI3)}")
-t.check(fixes("352093000000014") == [(T0 + i) * 1000 for i in (8, 9, 10)],
-        f"udp: {fixes('352093000000014')}")
+t.check(fixes(UDP_IMEI) == [(T0 + i) * 1000 for i in (8, 9, 10, 12)],
+        f"udp: {fixes(UDP_IMEI)}")
 attrs = [json.loads(r[5] or "{}") for r in rows if r[0] == IMEI1 and r[1] == "position"]
 t.check(attrs and attrs[0].get("ignition") is True and attrs[1].get("battery") == 4.012,
         f"attributes: {attrs[:2]}")

@@ -618,7 +618,7 @@ static void test_codec12(void **state)
     const char *want = "INI:2019/7/22 7:22 RTC:2019/7/22 7:53 RST:2 ERR:1 SR:0 BR:0 CF:0 FG:0 "
                        "FL:0 TU:0/0 UT:0 SMS:0 NOGPS:0:30 GPS:1 SAT:0 RS:3 RF:65 SF:1 MD:0";
     assert_string_equal(td_test_raw_str(r, "result"), want);
-    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_string_equal(ctx.ack, "response");
     assert_false(ctx.ack_failed);
     assert_memory_equal(ctx.ack_result, want, strlen(ctx.ack_result));
     assert_int_equal(ctx.reply_len, 0);
@@ -685,7 +685,7 @@ static void test_codec14(void **state)
     decode_ok(NULL);
     assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
     assert_true(ctx.ack_failed);
-    assert_string_equal(ctx.ack, TD_ACK_ANY);
+    assert_string_equal(ctx.ack, "response");
     assert_string_equal(td_test_raw_str(&ctx.rec[0], "result"), "");
 }
 
@@ -793,6 +793,77 @@ static void test_refused(void **state)
     fb[fn++] = 0;
     assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
     assert_string_equal(ctx.err, "teltonika: 1 bytes after the CRC");
+}
+
+/* ---- downlink commands ------------------------------------------------ */
+
+/* The codec 12 command packet carrying text. */
+static size_t command_packet(uint8_t *out, const char *text)
+{
+    bytes b = {.n = 0};
+    put_hex(&b, "0c 01 05");
+    put(&b, strlen(text), 4);
+    memcpy(b.d + b.n, text, strlen(text));
+    b.n += strlen(text);
+    put(&b, 1, 1);
+    return packet(out, &b);
+}
+
+static void expect_command(const td_test_cmd *tc, const char *text, const char *ack)
+{
+    uint8_t want[256];
+    size_t n = command_packet(want, text);
+    td_test_expect_encode_n(tc, NULL, want, n, ack);
+}
+
+static void test_commands(void **state)
+{
+    static const char *const types[] = {"positionSingle", "engineStop", "engineResume",
+                                        "rebootDevice", "custom"};
+    td_test_cmd tc;
+    (void)state;
+
+    td_test_expect_commands(P, types, sizeof(types) / sizeof(types[0]));
+
+    /* The document's getinfo command, byte for byte; its answer is a
+     * codec 12 response naming no command: key "response", which every
+     * such answer reports. */
+    uint8_t doc[64];
+    size_t dn = unhex("000000000000000F0C010500000007676574696E666F0100004312", doc, sizeof(doc));
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "data", "getinfo");
+    td_test_expect_encode_n(&tc, NULL, doc, dn, "response");
+    td_test_expect_too_small(&tc, NULL, doc, dn);
+    assert_int_equal(command_packet(fb, "getinfo"), dn);
+    assert_memory_equal(fb, doc, dn);
+
+    td_test_cmd_start(&tc, P, "positionSingle");
+    expect_command(&tc, "getgps", "response");
+    td_test_cmd_start(&tc, P, "engineStop");
+    expect_command(&tc, "setdigout 1", "response");
+    td_test_cmd_start(&tc, P, "engineResume");
+    expect_command(&tc, "setdigout 0", "response");
+    /* cpureset is not answered: a key no answer reports, so it never
+     * takes the answer of a command sent after it. */
+    td_test_cmd_start(&tc, P, "rebootDevice");
+    expect_command(&tc, "cpureset", "none");
+    td_test_cmd_start(&tc, P, "custom");
+    td_test_cmd_str(&tc, "hex", "676574766572"); /* bytes as given */
+    td_test_cmd_arg(&tc, "hex")->len = 6;
+    td_test_cmd_arg(&tc, "hex")->str = "getver";
+    expect_command(&tc, "getver", "response");
+
+    /* A device on the UDP channel has no connection to carry commands. */
+    memset(&sess, 0, sizeof(sess));
+    decode_hex("003DCAFE0105000F33353230393330383634303336353508010000016B4F815B300100000000000000"
+               "00000000000000000103021503010101425DBC000001",
+               &sess);
+    td_test_cmd_start(&tc, P, "rebootDevice");
+    td_test_expect_encode_fail(&tc, &sess, TD_EUNSUPPORTED,
+                               "teltonika: commands go over TCP; this device reports over UDP");
+    memset(&sess, 0, sizeof(sess));
+    decode_hex(HANDSHAKE, &sess);
+    td_test_expect_encode_n(&tc, &sess, fb, command_packet(fb, "cpureset"), "none");
 }
 
 /* ---- vectors ---------------------------------------------------------- */
@@ -977,29 +1048,18 @@ static void test_malformed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16_ibm),
-        cmocka_unit_test(test_handshake),
-        cmocka_unit_test(test_codec8_document),
-        cmocka_unit_test(test_codec8e_document),
-        cmocka_unit_test(test_codec16_document),
-        cmocka_unit_test(test_udp_document),
-        cmocka_unit_test(test_codec8_canonical),
-        cmocka_unit_test(test_alarms),
-        cmocka_unit_test(test_odd_values),
-        cmocka_unit_test(test_more_records_than_kept),
-        cmocka_unit_test(test_codec8e),
-        cmocka_unit_test(test_codec16),
-        cmocka_unit_test(test_codec7),
-        cmocka_unit_test(test_udp),
-        cmocka_unit_test(test_codec12),
-        cmocka_unit_test(test_codec13),
-        cmocka_unit_test(test_codec14),
-        cmocka_unit_test(test_codec15_document),
-        cmocka_unit_test(test_tolerated),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_detection),
-        cmocka_unit_test(test_framing_split_everywhere),
+        cmocka_unit_test(test_crc16_ibm),        cmocka_unit_test(test_handshake),
+        cmocka_unit_test(test_codec8_document),  cmocka_unit_test(test_codec8e_document),
+        cmocka_unit_test(test_codec16_document), cmocka_unit_test(test_udp_document),
+        cmocka_unit_test(test_codec8_canonical), cmocka_unit_test(test_alarms),
+        cmocka_unit_test(test_odd_values),       cmocka_unit_test(test_more_records_than_kept),
+        cmocka_unit_test(test_codec8e),          cmocka_unit_test(test_codec16),
+        cmocka_unit_test(test_codec7),           cmocka_unit_test(test_udp),
+        cmocka_unit_test(test_codec12),          cmocka_unit_test(test_codec13),
+        cmocka_unit_test(test_codec14),          cmocka_unit_test(test_codec15_document),
+        cmocka_unit_test(test_commands),         cmocka_unit_test(test_tolerated),
+        cmocka_unit_test(test_refused),          cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_detection),        cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
