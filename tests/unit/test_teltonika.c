@@ -730,6 +730,15 @@ static void test_tolerated(void **state)
     td_test_reply_hex(&ctx, "00000001");
     assert_null(td_rec_raw_find(&ctx.rec[0], "crcMismatch"));
 
+    /* A second count that differs from the first, the records filling the
+     * packet up to its CRC: the records count. */
+    fb[n - 5] = 3;
+    fn = n;
+    decode_ok(NULL);
+    td_test_reply_hex(&ctx, "00000001");
+    assert_int_equal(ctx.nrec, 1);
+    fb[n - 5] = 1;
+
     /* A length field of 0, or far too long: the records tell the length,
      * in the stream too. */
     fb[n - 1] ^= 0x55;
@@ -782,6 +791,18 @@ static void test_refused(void **state)
     assert_int_equal(r->type, TD_REC_STATUS); /* not a place: no fix, still answered */
     assert_int_equal(td_test_raw_int(r, "rawLatitude"), 950000000);
     assert_int_equal(td_test_raw_int(r, "rawLongitude"), 252797000);
+
+    /* Counts that differ, with bytes to spare after them. */
+    expect_error("000000000000000a 0801 0000016B40D8EA30 00" /* cut: a record needs more */,
+                 "teltonika: codec 0x08 data ends inside its 1 records");
+    b.n = 0;
+    put(&b, 0x08, 1);
+    put(&b, 1, 1);
+    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 54.6872, 25.2797, 112, 0, 7, 20);
+    put_hex(&b, "00 00 00 00 00 00 02 0000000000");
+    fn = packet(fb, &b);
+    assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
+    assert_string_equal(ctx.err, "teltonika: record counts differ (1, then 2)");
 
     /* Bytes after the CRC. */
     b.n = 0;
