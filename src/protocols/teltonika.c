@@ -680,7 +680,8 @@ static void raw_payload(td_record *r, const char *key, const uint8_t *p, size_t 
  * then the payload up to the second quantity: codec 13 and 15 open it with
  * a timestamp (seconds, 4), codec 14 and 15 with the IMEI (8, as hex
  * digits). The size field is not trusted (some codec 13 firmware leaves
- * the timestamp out of it). Responses (type 6) and codec 14 refusals
+ * the timestamp out of it), nor is the second quantity: nothing is
+ * answered, so nothing is lost by keeping what came. Responses (type 6) and codec 14 refusals
  * (0x11) are answers to commands; the rest is kept as text.
  */
 static int command_message(td_decode_ctx *ctx, const uint8_t *b, size_t n)
@@ -694,9 +695,6 @@ static int command_message(td_decode_ctx *ctx, const uint8_t *b, size_t n)
         return td_ctx_error(ctx, TD_EBADFRAME, "teltonika: codec 0x%02X message of %zu bytes",
                             codec, n);
     type = b[2];
-    if (b[1] != b[n - 1])
-        return td_ctx_error(ctx, TD_EBADFRAME, "teltonika: command quantities differ (%u, %u)",
-                            b[1], b[n - 1]);
     const uint8_t *pay = b + head;
     size_t pn = n - 1 - head;
     bool answer = type == MSG_RESPONSE || (codec == CODEC_14 && type == MSG_NACK);
@@ -738,10 +736,10 @@ static int tcp_packet(td_decode_ctx *ctx, const uint8_t *f, size_t len)
     if (!known_codec(codec))
         return td_ctx_error(ctx, TD_EUNSUPPORTED, "teltonika: unknown codec 0x%02X", codec);
     if (!avl_codec(codec)) {
+        /* A length field that does not fit (a capture cut short): the data
+         * runs up to the CRC. */
         if (dl < 2 || 8 + dl > len)
-            return td_ctx_error(ctx, TD_EBADFRAME,
-                                "teltonika: data length %zu does not fit the %zu-byte packet", dl,
-                                len);
+            dl = len - 8 >= 4 ? len - 12 : 0;
         return command_message(ctx, f + 8, dl);
     }
     /* The records say where the data ends; the CRC (4 bytes, the first two
