@@ -329,17 +329,40 @@ static void keep_text(td_record *r, const char *key, td_span s)
         td_rec_raw_str(r, key, s.p, s.n);
 }
 
+/* An optional number field: empty is absent (*has false), else it must be
+ * a number in [lo, hi]. */
+static bool opt_num(td_span s, double lo, double hi, double *out, bool *has)
+{
+    *has = s.n > 0;
+    if (!*has)
+        return true;
+    return td_parse_double(s, out) && *out >= lo && *out <= hi;
+}
+
 /*
  * AAA,<event>,<lat>,<lon>,<yymmddHHMMSS>,<A|V>,<satellites>,<GSM>,<speed>,
  * <course>,<HDOP>,<altitude>,<mileage>,<run time>,<cell>,<I/O>,<analog>
  * [,<assisted event>,<custom data>,<protocol version>,<fuel>,<sensors>...]
+ * The number fields after the fix flag may be empty (not measured).
  */
 static int decode_aaa(td_decode_ctx *ctx, td_span content)
 {
+    static const struct {
+        const char *what;
+        double lo, hi;
+    } nums[8] = {{"number of satellites", 0, 99},
+                 {"GSM signal", 0, 99},
+                 {"speed", 0, 1999},
+                 {"direction", 0, 360},
+                 {"HDOP", 0, 99.9},
+                 {"altitude", -20000, 100000},
+                 {"mileage", 0, 1e12},
+                 {"run time", 0, 1e12}};
     td_span f[MT_FIELDS_MAX];
     int n = td_split(content, ',', f, MT_FIELDS_MAX);
-    int64_t event, sats, gsm, mileage, runtime, io;
-    double lat, lon, speed, course, hdop = 0, alt = 0;
+    int64_t event, io, when = ctx->now_ms;
+    double lat, lon, v[8] = {0};
+    bool has[8], timed = true;
     td_record *r;
     int rc;
 
@@ -352,46 +375,38 @@ static int decode_aaa(td_decode_ctx *ctx, td_span content)
         return bad(ctx, "latitude", f[1]);
     if (!td_parse_double(f[2], &lon) || lon < -180 || lon > 180)
         return bad(ctx, "longitude", f[2]);
-    int64_t when;
-    if (f[3].n != 12 || !all_digits(f[3]) ||
-        !td_parse_yymmdd_hhmmss((td_span){f[3].p, 6}, (td_span){f[3].p + 6, 6}, &when))
+    if (td_span_eq(f[3], "000000000000")) /* no clock yet: the server's time */
+        timed = false;
+    else if (f[3].n != 12 || !all_digits(f[3]) ||
+             !td_parse_yymmdd_hhmmss((td_span){f[3].p, 6}, (td_span){f[3].p + 6, 6}, &when))
         return bad(ctx, "date and time", f[3]);
     if (!td_span_eq(f[4], "A") && !td_span_eq(f[4], "V"))
         return bad(ctx, "positioning status", f[4]);
-    if (!td_parse_int(f[5], &sats) || sats < 0 || sats > 99)
-        return bad(ctx, "number of satellites", f[5]);
-    if (!td_parse_int(f[6], &gsm) || gsm < 0 || gsm > 99)
-        return bad(ctx, "GSM signal", f[6]);
-    if (!td_parse_double(f[7], &speed) || speed < 0 || speed >= 2000)
-        return bad(ctx, "speed", f[7]);
-    if (!td_parse_double(f[8], &course) || course < 0 || course > 360)
-        return bad(ctx, "direction", f[8]);
-    if (f[9].n && (!td_parse_double(f[9], &hdop) || hdop < 0))
-        return bad(ctx, "HDOP", f[9]);
-    if (f[10].n && !td_parse_double(f[10], &alt))
-        return bad(ctx, "altitude", f[10]);
-    if (!td_parse_int(f[11], &mileage) || mileage < 0)
-        return bad(ctx, "mileage", f[11]);
-    if (!td_parse_int(f[12], &runtime) || runtime < 0)
-        return bad(ctx, "run time", f[12]);
+    for (int i = 0; i < 8; i++)
+        if (!opt_num(f[5 + i], nums[i].lo, nums[i].hi, &v[i], &has[i]))
+            return bad(ctx, nums[i].what, f[5 + i]);
 
     if ((rc = add(ctx, TD_REC_POSITION, &r)) < 0)
         return rc;
     r->time_ms = when;
-    r->has_time = true;
+    r->has_time = timed;
     r->valid = f[4].p[0] == 'A';
     r->latitude = lat;
     r->longitude = lon;
-    r->speed = speed;
-    r->course = course;
-    r->altitude = alt;
+    r->speed = v[2];
+    r->course = v[3];
+    r->altitude = v[5];
     set_event(r, event);
-    td_rec_set_int(r, TD_ATTR_SATELLITES, sats);
-    td_rec_set_int(r, TD_ATTR_RSSI, gsm);
-    if (f[9].n)
-        td_rec_set_double(r, TD_ATTR_HDOP, hdop);
-    td_rec_set_double(r, TD_ATTR_ODOMETER, (double)mileage);
-    td_rec_raw_int(r, "runTime", runtime);
+    if (has[0])
+        td_rec_set_int(r, TD_ATTR_SATELLITES, (int64_t)v[0]);
+    if (has[1])
+        td_rec_set_int(r, TD_ATTR_RSSI, (int64_t)v[1]);
+    if (has[4])
+        td_rec_set_double(r, TD_ATTR_HDOP, v[4]);
+    if (has[6])
+        td_rec_set_double(r, TD_ATTR_ODOMETER, v[6]);
+    if (has[7])
+        td_rec_raw_int(r, "runTime", (int64_t)v[7]);
     if (n > 13)
         aaa_cell(r, f[13]);
     if (n > 14 && f[14].n == 4 && td_parse_hex(f[14], &io))
@@ -783,10 +798,11 @@ static int decode_frame(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
         at = end;
     const uint8_t *content = frame + at;
     size_t n = end - at;
-    unsigned sum = 0, want = 0;
+    unsigned sum = 0;
+    int64_t want = 0;
     for (size_t i = 0; i <= end; i++)
         sum += frame[i];
-    sscanf((const char *)frame + len - 2, "%2x", &want);
+    td_parse_hex((td_span){(const char *)frame + len - 2, 2}, &want);
 
     int rc;
     if (td_span_eq(h.type, "AAA")) {
@@ -801,7 +817,7 @@ static int decode_frame(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
     }
     /* Shipping firmwares send wrong checksums on frames that are otherwise
      * whole; the records keep them, marked. */
-    if (rc == 0 && (sum & 0xff) != want)
+    if (rc == 0 && (int64_t)(sum & 0xff) != want)
         for (int i = 0; i < ctx->nrec; i++)
             td_rec_raw_bool(&ctx->rec[i], "checksumError", true);
     return rc;

@@ -130,9 +130,11 @@ static int read_head(const uint8_t *b, size_t len, os_head *h)
             h->head_len = end + 1;
             return 1;
         } else if (header_is(s + at, n, "content-length", &v)) {
-            int64_t cl;
-            if (!td_parse_int(v, &cl) || cl < 0 || cl > OS_MAX_FRAME)
-                return cl > OS_MAX_FRAME ? TD_ETOOBIG : TD_EBADFRAME;
+            int64_t cl = -1;
+            if (!td_parse_int(v, &cl) || cl < 0)
+                return TD_EBADFRAME;
+            if (cl > OS_MAX_FRAME)
+                return TD_ETOOBIG;
             h->length = (long)cl;
         } else if (header_is(s + at, n, "transfer-encoding", &v)) {
             h->chunked = span_ieq(v, "chunked");
@@ -590,7 +592,7 @@ static const char *js_value(const char *p, const char *end, int depth, js_val *o
             return p + n;
         }
     }
-    while (p < end && (isdigit((unsigned char)*p) || strchr("+-.eE", *p)))
+    while (p < end && (isdigit((unsigned char)*p) || (*p && strchr("+-.eE", *p))))
         p++;
     if (p == start)
         return NULL;

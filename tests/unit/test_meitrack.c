@@ -241,6 +241,23 @@ static void test_aaa_event_alarms(void **state)
     }
 }
 
+/* Empty number fields (not measured) and a clock not yet set. */
+static void test_aaa_empty_fields(void **state)
+{
+    (void)state;
+    uint8_t b[256];
+    size_t n = build_text('E', "AAA", "35,22.5,114.1,000000000000,V,,,,,,,,,0|0|0|0,0000,", b);
+    const td_record *r = decode_n(b, n, 1);
+    assert_false(r->has_time);
+    assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
+    assert_false(r->valid);
+    assert_near(r->speed, 0);
+    assert_false(td_rec_has(r, TD_ATTR_SATELLITES));
+    assert_false(td_rec_has(r, TD_ATTR_ODOMETER));
+    assert_null(td_rec_raw_find(r, "runTime"));
+    assert_record_sane(r);
+}
+
 /* A checksum that does not match: shipping firmwares send them on frames
  * that are otherwise whole, so the fix is kept and marked. */
 static void test_aaa_checksum_mismatch(void **state)
@@ -783,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_aaa_document_heartbeat_and_interval),
         cmocka_unit_test(test_aaa_current_format),
         cmocka_unit_test(test_aaa_event_alarms),
+        cmocka_unit_test(test_aaa_empty_fields),
         cmocka_unit_test(test_aaa_checksum_mismatch),
         cmocka_unit_test(test_ccc_records_and_confirmation),
         cmocka_unit_test(test_ccc_other_versions),
