@@ -78,25 +78,11 @@ static const td_raw *raw(const td_record *r, const char *key)
     return a;
 }
 
-static int64_t raw_i(const td_record *r, const char *key)
-{
-    const td_raw *a = raw(r, key);
-    assert_int_equal(a->type, TD_T_INT);
-    return a->v.i;
-}
-
 static double raw_d(const td_record *r, const char *key)
 {
     const td_raw *a = raw(r, key);
     assert_int_equal(a->type, TD_T_DOUBLE);
     return a->v.d;
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    const td_raw *a = raw(r, key);
-    assert_int_equal(a->type, TD_T_STRING);
-    return r->arena + a->str;
 }
 
 static void assert_time(const td_record *r, const char *iso)
@@ -130,17 +116,17 @@ static void test_aaa_document_sos(void **state)
     assert_near(r->course, 46);
     assert_near(r->altitude, 581);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_int_equal(raw_i(r, "event"), 1);
+    assert_int_equal(td_test_raw_int(r, "event"), 1);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 3);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 21);
     assert_near(r->attr[TD_ATTR_HDOP].d, 5);
     assert_near(r->attr[TD_ATTR_ODOMETER].d, 0);
-    assert_int_equal(raw_i(r, "runTime"), 148);
+    assert_int_equal(td_test_raw_int(r, "runTime"), 148);
     assert_int_equal(r->ncells, 0); /* MCC 0: no cell */
-    assert_int_equal(raw_i(r, "io"), 0);
+    assert_int_equal(td_test_raw_int(r, "io"), 0);
     /* Decimal converter counts of the older firmware: kept without a unit. */
-    assert_int_equal(raw_i(r, "adc4"), 2709);
-    assert_int_equal(raw_i(r, "adc5"), 878);
+    assert_int_equal(td_test_raw_int(r, "adc4"), 2709);
+    assert_int_equal(td_test_raw_int(r, "adc5"), 878);
     assert_false(td_rec_has(r, TD_ATTR_BATTERY));
     assert_int_equal(ctx.reply_len, 0); /* AAA needs no answer */
     assert_record_sane(r);
@@ -157,12 +143,12 @@ static void test_aaa_document_heartbeat_and_interval(void **state)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_false(r->valid);
     assert_time(r, "2008-02-29T12:36:28Z");
-    assert_int_equal(raw_i(r, "event"), 31);
+    assert_int_equal(td_test_raw_int(r, "event"), 31);
     assert_int_equal(r->alarms, 0);
     assert_near(r->attr[TD_ATTR_ODOMETER].d, 1350);
     r = one_text("$$W129," IMEI ",AAA,35,22.540113,114.076141,100313094354,A,5,22,1,174,4,129,0,"
                  "435,0|0|10133|4110,0000,166|224|193|2704|916,*BE\r\n");
-    assert_int_equal(raw_i(r, "event"), 35);
+    assert_int_equal(td_test_raw_int(r, "event"), 35);
     assert_near(r->course, 174);
     assert_int_equal(ctx.reply_len, 0);
 }
@@ -189,20 +175,20 @@ static void test_aaa_current_format(void **state)
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 31);
     assert_near(r->attr[TD_ATTR_HDOP].d, 0.7);
     assert_near(r->attr[TD_ATTR_ODOMETER].d, 32121);
-    assert_int_equal(raw_i(r, "runTime"), 442492);
+    assert_int_equal(td_test_raw_int(r, "runTime"), 442492);
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->cells[0].mcc, 505);
     assert_int_equal(r->cells[0].mnc, 2);
     assert_int_equal(r->cells[0].lac, 0x0b5f);
     assert_int_equal(r->cells[0].cid, 0xd9d3);
-    assert_int_equal(raw_i(r, "io"), 0x0401);
+    assert_int_equal(td_test_raw_int(r, "io"), 0x0401);
     assert_near(raw_d(r, "adc1"), 1.0);
     assert_near(r->attr[TD_ATTR_BATTERY].d, 3.97);
     assert_near(raw_d(r, "power"), 12.64);
-    assert_string_equal(raw_s(r, "eventInfo"), "00000001");
-    assert_string_equal(raw_s(r, "protocolVersion"), "3");
-    assert_string_equal(raw_s(r, "fuel"), "0A1B");
-    assert_string_equal(raw_s(r, "sensors"), "05FB2E|06FB2F");
+    assert_string_equal(td_test_raw_str(r, "eventInfo"), "00000001");
+    assert_string_equal(td_test_raw_str(r, "protocolVersion"), "3");
+    assert_string_equal(td_test_raw_str(r, "fuel"), "0A1B");
+    assert_string_equal(td_test_raw_str(r, "sensors"), "05FB2E|06FB2F");
     assert_null(td_rec_raw_find(r, "customData"));
     assert_null(td_rec_raw_find(r, "checksumError"));
     assert_record_sane(r);
@@ -236,7 +222,7 @@ static void test_aaa_event_alarms(void **state)
                  map[i].code);
         size_t n = build_text('K', "AAA", content, b);
         const td_record *r = decode_n(b, n, 1);
-        assert_int_equal(raw_i(r, "event"), map[i].code);
+        assert_int_equal(td_test_raw_int(r, "event"), map[i].code);
         assert_int_equal(r->alarms, map[i].alarm < 0 ? 0 : TD_ALARM_BIT(map[i].alarm));
     }
 }
@@ -337,17 +323,17 @@ static void test_ccc_records_and_confirmation(void **state)
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 19);
     assert_near(r->attr[TD_ATTR_ODOMETER].d, 80083);
-    assert_int_equal(raw_i(r, "runTime"), 180092);
+    assert_int_equal(td_test_raw_int(r, "runTime"), 180092);
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->cells[0].mcc, 510);
     assert_int_equal(r->cells[0].lac, 0x3504);
     assert_int_equal(r->cells[0].cid, 0xebfe);
-    assert_int_equal(raw_i(r, "io"), 0x0102);
+    assert_int_equal(td_test_raw_int(r, "io"), 0x0102);
     assert_near(raw_d(r, "adc1"), 0.05);
     assert_near(r->attr[TD_ATTR_BATTERY].d, 4.19);
     assert_near(raw_d(r, "power"), 12.64);
-    assert_int_equal(raw_i(r, "cacheLeft"), 7);
-    assert_int_equal(raw_i(r, "event"), 35);
+    assert_int_equal(td_test_raw_int(r, "cacheLeft"), 7);
+    assert_int_equal(td_test_raw_int(r, "event"), 35);
     assert_record_sane(r);
 
     r = &ctx.rec[1];
@@ -449,13 +435,13 @@ static void test_cce_records_and_confirmation(void **state)
     assert_near(raw_d(r, "power"), 14.25);
     assert_near(raw_d(r, "adc1"), 0.07);
     assert_near(r->attr[TD_ATTR_ODOMETER].d, 518578);
-    assert_int_equal(raw_i(r, "runTime"), 163903);
-    assert_int_equal(raw_i(r, "output"), 2);
-    assert_int_equal(raw_i(r, "input"), 0x81);
-    assert_int_equal(raw_i(r, "event"), 35);
-    assert_int_equal(raw_i(r, "param1C"), 1);
-    assert_int_equal(raw_i(r, "cacheLeft"), 3069);
-    assert_string_equal(raw_s(r, "network"), "LTE");
+    assert_int_equal(td_test_raw_int(r, "runTime"), 163903);
+    assert_int_equal(td_test_raw_int(r, "output"), 2);
+    assert_int_equal(td_test_raw_int(r, "input"), 0x81);
+    assert_int_equal(td_test_raw_int(r, "event"), 35);
+    assert_int_equal(td_test_raw_int(r, "param1C"), 1);
+    assert_int_equal(td_test_raw_int(r, "cacheLeft"), 3069);
+    assert_string_equal(td_test_raw_str(r, "network"), "LTE");
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->cells[0].mcc, 604);
     assert_int_equal(r->cells[0].mnc, 2);
@@ -469,7 +455,7 @@ static void test_cce_records_and_confirmation(void **state)
     r = &ctx.rec[1];
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
-    assert_int_equal(raw_i(r, "paramFE37"), 9);
+    assert_int_equal(td_test_raw_int(r, "paramFE37"), 9);
     assert_record_sane(r);
 
     assert_int_equal(ctx.reply_len, strlen("@@c27," IMEI ",CCE,2*05\r\n"));
@@ -511,17 +497,17 @@ static void test_command_answers(void **state)
     /* The documents' answers to A11 and B36. */
     const td_record *r = one_text("$$S28," IMEI ",A11,OK*FE\r\n");
     assert_int_equal(r->type, TD_REC_ACK);
-    assert_string_equal(raw_s(r, "result"), "A11,OK");
+    assert_string_equal(td_test_raw_str(r, "result"), "A11,OK");
     assert_string_equal(ctx.ack_result, "A11,OK");
     assert_int_equal(ctx.reply_len, 0);
     r = one_text("$$P28," IMEI ",B36,OK*03\r\n");
-    assert_string_equal(raw_s(r, "result"), "B36,OK");
+    assert_string_equal(td_test_raw_str(r, "result"), "B36,OK");
     assert_null(td_rec_raw_find(r, "checksumError"));
     /* An answer with binary content keeps a printable copy. */
     uint8_t b[128];
     size_t n = build('O', "D00", "0215080432_C2E03.jpg,3,0,\x01\xff\xd8", 28, b);
     r = decode_n(b, n, 1);
-    assert_string_equal(raw_s(r, "result"), "D00,0215080432_C2E03.jpg,3,0,...");
+    assert_string_equal(td_test_raw_str(r, "result"), "D00,0215080432_C2E03.jpg,3,0,...");
 }
 
 static void test_session_identity(void **state)
