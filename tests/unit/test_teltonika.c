@@ -125,6 +125,19 @@ static void assert_near(double got, double want)
         fail_msg("got %.9f, want %.9f", got, want);
 }
 
+/* A codec 8 packet of `count` declared records holding one record at
+ * latitude lat (2024-03-15 10:20:30, 7 satellites) whose IO block and what
+ * follows it are `tail` (hex). */
+static size_t packet1(uint8_t *out, unsigned count, double lat, const char *tail)
+{
+    bytes b = {.n = 0};
+    put(&b, 0x08, 1);
+    put(&b, count, 1);
+    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, lat, 25.2797, 112, 0, 7, 20);
+    put_hex(&b, tail);
+    return packet(out, &b);
+}
+
 /* ---- handshake -------------------------------------------------------- */
 
 static void test_crc16_ibm(void **state)
@@ -716,14 +729,9 @@ static void test_codec15_document(void **state)
 
 static void test_tolerated(void **state)
 {
-    bytes b = {.n = 0};
     (void)state;
 
-    put(&b, 0x08, 1);
-    put(&b, 1, 1);
-    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 54.6872, 25.2797, 112, 0, 7, 20);
-    put_hex(&b, "00 00 00 00 00 00 01");
-    size_t n = packet(fb, &b);
+    size_t n = packet1(fb, 1, 54.6872, "00 00 00 00 00 00 01");
 
     /* A CRC that does not match: decoded and answered, and marked. */
     fb[n - 1] ^= 0x55;
@@ -766,7 +774,6 @@ static void test_tolerated(void **state)
  * aside instead, since refusing would make the device repeat it forever. */
 static void test_refused(void **state)
 {
-    bytes b = {.n = 0};
     (void)state;
 
     expect_error("00000000000000020801 ", "teltonika: codec 0x08 data ends inside its 1 records");
@@ -775,20 +782,11 @@ static void test_refused(void **state)
     expect_error("00000000000000200c01 06 000000", "teltonika: codec 0x0C message of 2 bytes");
     expect_error("0102", "teltonika: not a Teltonika packet (2 bytes)");
 
-    put(&b, 0x08, 1);
-    put(&b, 2, 1);
-    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 54.6872, 25.2797, 112, 0, 7, 20);
-    put_hex(&b, "00 00 00 00 00 00 01");
-    fn = packet(fb, &b);
+    fn = packet1(fb, 2, 54.6872, "00 00 00 00 00 00 01");
     assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
     assert_string_equal(ctx.err, "teltonika: codec 0x08 data ends inside its 2 records");
 
-    b.n = 0;
-    put(&b, 0x08, 1);
-    put(&b, 1, 1);
-    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 95.0, 25.2797, 112, 0, 7, 20);
-    put_hex(&b, "00 00 00 00 00 00 01");
-    fn = packet(fb, &b);
+    fn = packet1(fb, 1, 95.0, "00 00 00 00 00 00 01");
     decode_ok(NULL);
     td_test_reply_hex(&ctx, "00000001");
     const td_record *r = &ctx.rec[0];
@@ -800,22 +798,12 @@ static void test_refused(void **state)
     /* Counts that differ, with bytes to spare after them. */
     expect_error("000000000000000a 0801 0000016B40D8EA30 00" /* cut: a record needs more */,
                  "teltonika: codec 0x08 data ends inside its 1 records");
-    b.n = 0;
-    put(&b, 0x08, 1);
-    put(&b, 1, 1);
-    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 54.6872, 25.2797, 112, 0, 7, 20);
-    put_hex(&b, "00 00 00 00 00 00 02 0000000000");
-    fn = packet(fb, &b);
+    fn = packet1(fb, 1, 54.6872, "00 00 00 00 00 00 02 0000000000");
     assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
     assert_string_equal(ctx.err, "teltonika: record counts differ (1, then 2)");
 
     /* Bytes after the CRC. */
-    b.n = 0;
-    put(&b, 0x08, 1);
-    put(&b, 1, 1);
-    gps(&b, td_test_utc(2024, 3, 15, 10, 20, 30), 0, 54.6872, 25.2797, 112, 0, 7, 20);
-    put_hex(&b, "00 00 00 00 00 00 01");
-    fn = packet(fb, &b);
+    fn = packet1(fb, 1, 54.6872, "00 00 00 00 00 00 01");
     fb[fn++] = 0;
     assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
     assert_string_equal(ctx.err, "teltonika: 1 bytes after the CRC");
