@@ -85,6 +85,14 @@ bool td_span_digits(td_span s)
     return s.n > 0;
 }
 
+bool td_span_hex(td_span s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (!isxdigit((unsigned char)s.p[i]))
+            return false;
+    return s.n > 0;
+}
+
 bool td_parse_int(td_span s, int64_t *out)
 {
     char buf[32];

@@ -31,6 +31,8 @@ char *td_span_cstr(td_span s, char *buf, size_t cap);
 const char *td_span_show(td_span s, char *buf, size_t cap);
 /* True when s is one or more decimal digits and nothing else. */
 bool td_span_digits(td_span s);
+/* True when s is one or more hex digits and nothing else. */
+bool td_span_hex(td_span s);
 
 /* Strict parsers: the whole span must be a number (td_parse_int and
  * td_parse_double allow a leading '+'/'-'; td_parse_hex takes digits only).

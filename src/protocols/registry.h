@@ -24,7 +24,8 @@
     XX(meitrack)  /* $$<flag><len>,IMEI,AAA/CCC/CCE: Meitrack MVT/T/P series */                    \
     XX(teltonika) /* 000F+IMEI, 00000000 AVL packets: Teltonika FMB/FMC/TMT/GH */                  \
     XX(tk103)     /* (id BP05 ...) text: TK103/KX402 vehicle trackers and clones */                \
-    XX(osmand)    /* HTTP GET/POST: Traccar Client, OsmAnd and HTTP trackers */
+    XX(osmand)    /* HTTP GET/POST: Traccar Client, OsmAnd and HTTP trackers */                    \
+    XX(queclink)  /* +RESP:GT... @Track text and HEX: Queclink GL/GV/GB/GT trackers */
 
 #define XX(name) extern const td_protocol td_proto_##name;
 TD_PROTOCOL_LIST(XX)

@@ -237,6 +237,29 @@ def osmand_post(body, ctype=b"application/json", extra=b""):
             b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
 
 
+# ---- queclink ---------------------------------------------------------------
+
+def queclink_block(lat=22.5, lon=114.0, when="20240315101530", acc=1):
+    """A GPS block: accuracy, speed, azimuth, altitude, longitude, latitude,
+    UTC time, MCC, MNC, LAC, cell id, reserved."""
+    return f"{acc},36.0,45,12.0,{lon:.6f},{lat:.6f},{when},0460,0000,18d8,6141,00"
+
+
+def queclink_report(kind, typ, uid, fields, count, version="1A0102", send="20240315101531"):
+    """+<kind>:GT<typ>,<version>,<uid>,<fields>,<send time>,<count>$."""
+    return f"+{kind}:GT{typ},{version},{uid},{fields},{send},{count:04X}$".encode()
+
+
+def queclink_fri(uid, count, **kw):
+    """A GL300 fixed report: device name, report id, report type, number, one
+    block, battery percentage."""
+    return queclink_report("RESP", "FRI", uid, f",0,0,1,{queclink_block(**kw)},80", count)
+
+
+def queclink_hbd(uid, count, version="1A0102"):
+    return queclink_report("ACK", "HBD", uid, "", count, version)
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -392,6 +415,16 @@ def conv_osmand(port, transport, uid):
     return r == OSMAND_OK, r
 
 
+def conv_queclink(port, transport, uid):
+    link = Link(port, transport)
+    link.send(queclink_hbd(uid, 1))
+    r1 = link.recv(b"$")
+    link.send(queclink_fri(uid, 2))
+    r2 = link.recv(b"$")
+    link.close()
+    return r1 == b"+SACK:GTHBD,1A0102,0001$" and r2 == b"+SACK:0002$", (r1, r2)
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -404,4 +437,5 @@ FAMILIES = {
     "teltonika": {"uid": "352093000000101", "conv": conv_teltonika},
     "tk103": {"uid": "013600000101", "conv": conv_tk103},
     "osmand": {"uid": "osmand-phone-101", "conv": conv_osmand},
+    "queclink": {"uid": "862000000000101", "conv": conv_queclink},
 }

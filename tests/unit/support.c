@@ -61,6 +61,17 @@ const char *td_test_reply(const td_decode_ctx *ctx)
     return buf;
 }
 
+void td_test_assert_time(const td_record *r, const char *iso)
+{
+    int64_t want;
+    assert_true(td_parse_iso8601(iso, &want));
+    assert_true(r->has_time);
+    if (r->time_ms != want) {
+        char got[32];
+        fail_msg("time %s, want %s", td_iso8601(r->time_ms, got, sizeof(got)), iso);
+    }
+}
+
 const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type)
 {
     for (int i = 0; i < ctx->nrec; i++)
@@ -702,4 +713,40 @@ int64_t td_test_raw_int(const td_record *r, const char *key)
 const char *td_test_raw_str(const td_record *r, const char *key)
 {
     return r->arena + raw_of(r, key, TD_T_STRING)->str;
+}
+
+double td_test_raw_double(const td_record *r, const char *key)
+{
+    return raw_of(r, key, TD_T_DOUBLE)->v.d;
+}
+
+bool td_test_raw_bool(const td_record *r, const char *key)
+{
+    return raw_of(r, key, TD_T_BOOL)->v.b;
+}
+
+/* ---- random input ---- */
+
+int td_test_random_inputs(const td_protocol *p, const char *head, const char *alphabet, int rounds)
+{
+    static uint8_t buf[1024];
+    size_t hl = strlen(head), al = strlen(alphabet), ok = 0, rejected = 0;
+
+    srand(20260102);
+    for (int round = 0; round < rounds; round++) {
+        size_t len = 1 + (size_t)(rand() % 300), at = 0;
+        if (round % 2) {
+            at = hl;
+            memcpy(buf, head, at);
+        }
+        len += at;
+        for (size_t k = at; k < len; k++)
+            buf[k] = round % 4 < 2 ? (uint8_t)alphabet[rand() % al] : (uint8_t)(rand() & 0xff);
+        size_t skip = (size_t)-1;
+        long n = p->frame(buf, len, &skip);
+        assert_true(skip <= len);
+        assert_true(n == 0 || n == TD_ETOOBIG || (n > 0 && (size_t)n <= len - skip));
+        td_test_try_malformed(p, buf, len, &ok, &rejected);
+    }
+    return (int)rejected;
 }

@@ -47,6 +47,9 @@ const td_record *td_test_decode_n(const td_protocol *p, td_session *s, const cha
 /* The reply as a C string (text protocols). */
 const char *td_test_reply(const td_decode_ctx *ctx);
 
+/* r has a time, and it is the ISO 8601 time iso. */
+void td_test_assert_time(const td_record *r, const char *iso);
+
 /* Finds a record of a type in ctx; NULL when none. */
 const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type);
 
@@ -126,6 +129,8 @@ int64_t td_test_utc(int y, int mo, int d, int h, int mi, int s);
 /* The raw attribute key of r, which must exist with that type. */
 int64_t td_test_raw_int(const td_record *r, const char *key);
 const char *td_test_raw_str(const td_record *r, const char *key);
+double td_test_raw_double(const td_record *r, const char *key);
+bool td_test_raw_bool(const td_record *r, const char *key);
 
 /* ---- framing and malformed input ---- */
 
@@ -149,6 +154,11 @@ void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len
  * truncations that decode and those rejected to *ok and *failed. */
 void td_test_family_mutations(const td_protocol *p, const uint8_t *bytes, size_t n,
                               size_t positions, size_t *ok, size_t *failed);
+/* `rounds` random inputs, half of them after `head`, of bytes from
+ * `alphabet` or any byte, through p's frame() and decode(): frame() stays in
+ * bounds and decode() fails only with an error naming p. Returns how many
+ * decode() rejected. */
+int td_test_random_inputs(const td_protocol *p, const char *head, const char *alphabet, int rounds);
 
 /* ---- downlink commands ---- */
 

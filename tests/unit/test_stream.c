@@ -82,6 +82,10 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
         /* gps103 vectors come without the ';' that ends each frame. */
         if (strcmp(p->name, "gps103") == 0 && frame[n - 1] != ';')
             frame[n++] = ';';
+        /* A queclink text report of the firmwares that send no '$' ends at
+         * the next header; alone, it gets its tail character. */
+        if (strcmp(p->name, "queclink") == 0 && frame[n - 1] != '$')
+            frame[n++] = '$';
         /* A gt06 frame that lost the LF of its 0D0A stop bytes. */
         if (strcmp(p->name, "gt06") == 0 && frame[n - 1] == 0x0d)
             frame[n++] = 0x0a;
@@ -294,6 +298,13 @@ static void test_stream_tk103(void **state)
     check_protocol("tk103", true);
 }
 
+/* queclink text reports end at '$' (the vectors without one get it). */
+static void test_stream_queclink(void **state)
+{
+    (void)state;
+    check_protocol("queclink", false);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
@@ -304,7 +315,8 @@ static void test_every_protocol_is_covered(void **state)
         const char *n = td_protocols[i]->name;
         if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
             strcmp(n, "h02") && strcmp(n, "gt06") && strcmp(n, "gps103") && strcmp(n, "meitrack") &&
-            strcmp(n, "teltonika") && strcmp(n, "tk103") && strcmp(n, "osmand"))
+            strcmp(n, "teltonika") && strcmp(n, "tk103") && strcmp(n, "osmand") &&
+            strcmp(n, "queclink"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -531,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_stream_meitrack),
         cmocka_unit_test(test_stream_teltonika),
         cmocka_unit_test(test_stream_tk103),
+        cmocka_unit_test(test_stream_queclink),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),
