@@ -28,8 +28,8 @@ enum td_detect { TD_DETECT_NO = 0, TD_DETECT_MAYBE = 1, TD_DETECT_YES = 2 };
 
 enum td_transport { TD_TCP = 1, TD_UDP = 2 };
 
-#define TD_MAX_RECORDS 8  /* records one frame may produce */
-#define TD_REPLY_MAX 1024 /* bytes of reply one frame may produce */
+#define TD_MAX_RECORDS 256 /* records one frame may produce: a Teltonika packet holds up to 255 */
+#define TD_REPLY_MAX 1024  /* bytes of reply one frame may produce */
 #define TD_ERRMSG_MAX 200
 #define TD_PROTO_STATE_MAX 64 /* per-session protocol scratch, bytes */
 #define TD_ACK_MAX 32         /* command acknowledgement key, with its NUL */

@@ -51,7 +51,7 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 
 /* Bytes being built, big-endian. */
 typedef struct bytes {
-    uint8_t d[4096];
+    uint8_t d[16384];
     size_t n;
 } bytes;
 
@@ -94,7 +94,7 @@ static size_t packet(uint8_t *out, const bytes *body)
     return p.n;
 }
 
-static uint8_t fb[4096];
+static uint8_t fb[16384];
 static size_t fn;
 
 /* Decodes fb[0..fn) in session s (NULL: fresh); expects success. */
@@ -424,28 +424,28 @@ static void test_odd_values(void **state)
     assert_int_equal(td_test_raw_int(r, "io113"), 200);
 }
 
-/* More records than one frame may yield: the first TD_MAX_RECORDS are
- * kept, the last says how many were left out, and the answer counts all
- * (a smaller count makes the device send the whole packet again). */
+/* A packet of 255 records, the most its count byte can say: every one is
+ * kept and the answer counts them all. */
 static void test_more_records_than_kept(void **state)
 {
-    bytes b = {.n = 0};
+    static bytes b;
     (void)state;
 
+    b.n = 0;
     put(&b, 0x08, 1);
-    put(&b, 10, 1);
-    for (int i = 0; i < 10; i++) {
-        gps(&b, td_test_utc(2024, 3, 15, 10, 0, i), 0, 54.6872, 25.2797, 112, 0, 7, 20);
+    put(&b, 255, 1);
+    for (int i = 0; i < 255; i++) {
+        gps(&b, td_test_utc(2024, 3, 15, 10, 0, 0) + i * 1000LL, 0, 54.6872, 25.2797, 112, 0, 7,
+            20);
         put_hex(&b, "00 00 00 00 00 00");
     }
-    put(&b, 10, 1);
+    put(&b, 255, 1);
     fn = packet(fb, &b);
     decode_ok(NULL);
-    td_test_reply_hex(&ctx, "0000000a");
-    assert_int_equal(ctx.nrec, TD_MAX_RECORDS);
-    assert_int_equal(td_test_raw_int(&ctx.rec[TD_MAX_RECORDS - 1], "batchSkipped"),
-                     10 - TD_MAX_RECORDS);
-    assert_int_equal(ctx.rec[TD_MAX_RECORDS - 1].time_ms, td_test_utc(2024, 3, 15, 10, 0, 7));
+    td_test_reply_hex(&ctx, "000000ff");
+    assert_int_equal(ctx.nrec, 255);
+    assert_null(td_rec_raw_find(&ctx.rec[254], "batchSkipped"));
+    assert_int_equal(ctx.rec[254].time_ms, td_test_utc(2024, 3, 15, 10, 0, 0) + 254 * 1000LL);
 }
 
 /* Codec 8 Extended: 2-byte ids and counts, NX elements of any length. */
