@@ -25,7 +25,8 @@
     XX(teltonika) /* 000F+IMEI, 00000000 AVL packets: Teltonika FMB/FMC/TMT/GH */                  \
     XX(tk103)     /* (id BP05 ...) text: TK103/KX402 vehicle trackers and clones */                \
     XX(osmand)    /* HTTP GET/POST: Traccar Client, OsmAnd and HTTP trackers */                    \
-    XX(queclink)  /* +RESP:GT... @Track text and HEX: Queclink GL/GV/GB/GT trackers */
+    XX(queclink)  /* +RESP:GT... @Track text and HEX: Queclink GL/GV/GB/GT trackers */             \
+    XX(suntech)   /* ST300STT;... / STT;... text and zip: Suntech ST/SA trackers */
 
 #define XX(name) extern const td_protocol td_proto_##name;
 TD_PROTOCOL_LIST(XX)

@@ -260,6 +260,39 @@ def queclink_hbd(uid, count, version="1A0102"):
     return queclink_report("ACK", "HBD", uid, "", count, version)
 
 
+# ---- suntech ----------------------------------------------------------------
+
+def suntech_fix(lat=22.5, lon=114.0, when="20240315;10:15:30"):
+    """Legacy position fields: date, time, cell, latitude, longitude, speed,
+    course, satellites, fix."""
+    return f"{when};3fac25;{lat:+.6f};{lon:+.6f};036.000;045.00;9;1"
+
+
+def suntech_report(typ, uid, tail, model="ST300", **kw):
+    """<model><typ>;<id>;<model no.>;<version>;<fix>;<tail>\r"""
+    return f"{model}{typ};{uid};04;512;{suntech_fix(**kw)};{tail}\r".encode()
+
+
+def suntech_stt(uid, **kw):
+    return suntech_report("STT", uid, "41557;12.21;100000;1;0376;010360;4.2;1", **kw)
+
+
+# ---- stored rows ---------------------------------------------------------------
+
+def stored_fixes(db, dev, lat=22.5, lon=114.0):
+    """How many position rows device `dev` has at lat, lon (to 1e-6)."""
+    rows = t.db_rows(db, "SELECT p.latitude, p.longitude FROM positions p JOIN devices d"
+                         " ON d.id = p.device_id WHERE d.unique_id = ? AND p.type = 'position'",
+                     (dev,))
+    return sum(1 for la, lo in rows if abs(la - lat) < 1e-6 and abs(lo - lon) < 1e-6)
+
+
+def stored_events(db, dev, typ):
+    """How many events of type `typ` device `dev` has."""
+    return t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
+                         " WHERE d.unique_id = ? AND e.type = ?", (dev, typ))[0][0]
+
+
 # ---- one conversation per family ---------------------------------------------
 
 class Link:
@@ -425,6 +458,14 @@ def conv_queclink(port, transport, uid):
     return r1 == b"+SACK:GTHBD,1A0102,0001$" and r2 == b"+SACK:0002$", (r1, r2)
 
 
+def conv_suntech(port, transport, uid):
+    link = Link(port, transport)
+    link.send(suntech_stt(uid))
+    r = link.recv(uid.encode())
+    link.close()
+    return r == f"ST300ACK;{uid}".encode(), r
+
+
 FAMILIES = {
     "gotop": {"uid": "353327020115804", "conv": conv_gotop},
     "watch": {"uid": "8800000015", "conv": conv_watch},
@@ -438,4 +479,5 @@ FAMILIES = {
     "tk103": {"uid": "013600000101", "conv": conv_tk103},
     "osmand": {"uid": "osmand-phone-101", "conv": conv_osmand},
     "queclink": {"uid": "862000000000101", "conv": conv_queclink},
+    "suntech": {"uid": "205000101", "conv": conv_suntech},
 }

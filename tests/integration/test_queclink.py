@@ -9,7 +9,7 @@ import struct
 import time
 
 import tdtest as t
-from families import FAMILIES
+from families import FAMILIES, stored_events, stored_fixes
 from families import queclink_block as block
 from families import queclink_fri as fri
 from families import queclink_hbd as hbd
@@ -96,21 +96,13 @@ devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
 for imei in (TCP_IMEI, UDP_IMEI, BIN_IMEI):
     t.check(devices.get(imei) == "queclink", f"{imei}: {devices}")
 t.check(devices.get("3000000019") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
+rows = t.db_rows(db, "SELECT d.unique_id, p.type FROM positions p"
+                     " JOIN devices d ON d.id = p.device_id ORDER BY p.id")
 
-
-def fixes(dev):
-    """The device's stored fixes at 22.5 N 114.0 E."""
-    return sum(1 for d, typ, lat, lon in rows if d == dev and typ == "position" and
-               abs(lat - 22.5) < 1e-6 and abs(lon - 114.0) < 1e-6)
-
-
-t.check(fixes(TCP_IMEI) == 4, f"{TCP_IMEI}: {[r for r in rows if r[0] == TCP_IMEI]}")
-t.check(fixes(UDP_IMEI) == 1, f"{UDP_IMEI}: {rows}")
-t.check(fixes(BIN_IMEI) == 1, f"{BIN_IMEI}: {rows}")
+t.check(stored_fixes(db, TCP_IMEI) == 4, f"{TCP_IMEI}: {[r for r in rows if r[0] == TCP_IMEI]}")
+t.check(stored_fixes(db, UDP_IMEI) == 1, f"{UDP_IMEI}: {rows}")
+t.check(stored_fixes(db, BIN_IMEI) == 1, f"{BIN_IMEI}: {rows}")
 t.check(any(r[0] == TCP_IMEI and r[1] == "heartbeat" for r in rows), f"heartbeat row: {rows}")
-sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = ? AND e.type = 'sos'", (TCP_IMEI,))[0][0]
+sos = stored_events(db, TCP_IMEI, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("queclink")

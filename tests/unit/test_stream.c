@@ -86,6 +86,10 @@ static void build_sample(const td_protocol *p, bool binary, sample *out)
          * the next header; alone, it gets its tail character. */
         if (strcmp(p->name, "queclink") == 0 && frame[n - 1] != '$')
             frame[n++] = '$';
+        /* suntech text vectors come without the CR that ends each report. */
+        if (strcmp(p->name, "suntech") == 0 && frame[0] != 0x02 && frame[0] < 0x80 &&
+            frame[n - 1] != '\r')
+            frame[n++] = '\r';
         /* A gt06 frame that lost the LF of its 0D0A stop bytes. */
         if (strcmp(p->name, "gt06") == 0 && frame[n - 1] == 0x0d)
             frame[n++] = 0x0a;
@@ -305,6 +309,14 @@ static void test_stream_queclink(void **state)
     check_protocol("queclink", false);
 }
 
+/* suntech: text reports up to CR (external data holding CR LF cut by its
+ * length), zip reports by their length. */
+static void test_stream_suntech(void **state)
+{
+    (void)state;
+    check_protocol("suntech", true);
+}
+
 static void test_every_protocol_is_covered(void **state)
 {
     (void)state;
@@ -316,7 +328,7 @@ static void test_every_protocol_is_covered(void **state)
         if (strcmp(n, "watch") && strcmp(n, "iw") && strcmp(n, "gotop") && strcmp(n, "jt808") &&
             strcmp(n, "h02") && strcmp(n, "gt06") && strcmp(n, "gps103") && strcmp(n, "meitrack") &&
             strcmp(n, "teltonika") && strcmp(n, "tk103") && strcmp(n, "osmand") &&
-            strcmp(n, "queclink"))
+            strcmp(n, "queclink") && strcmp(n, "suntech"))
             fail_msg("protocol %s has no stream test", n);
     }
 }
@@ -544,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_stream_teltonika),
         cmocka_unit_test(test_stream_tk103),
         cmocka_unit_test(test_stream_queclink),
+        cmocka_unit_test(test_stream_suntech),
         cmocka_unit_test(test_every_protocol_is_covered),
         cmocka_unit_test(test_undecided_input_limit),
         cmocka_unit_test(test_unknown_protocol_message),

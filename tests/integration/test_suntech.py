@@ -1,0 +1,108 @@
+"""suntech devices on the real trackd: legacy and universal text reports and
+a zip report over TCP and UDP on the one device port, next to a device of
+another protocol. The exact answers (<model>ACK;<id> for legacy reports,
+ACK;<id> for universal ones, 0x15 + the BCD id for zip ones, nothing for
+keep-alives), external data holding CR LF cut by its length across reads,
+two reports in one write, and the stored rows with the right device ids and
+the SOS event."""
+import os
+import time
+
+import tdtest as t
+from families import FAMILIES, stored_events, stored_fixes
+from families import suntech_fix as fix
+from families import suntech_report as report
+from families import suntech_stt as stt
+
+a = t.args()
+work = t.tmpdir()
+db = os.path.join(work, "trackd.db")
+
+TCP_ID = "205000011"
+UDP_ID = "205000012"
+UNI_ID = "0560000013"
+ZIP_ID = "205000014"
+results = {}
+
+
+def zip_report(dev):
+    """A legacy zip status report (STX, length, header 0x11, BCD id with its
+    pad, model, version, time, cell, 22.5 N 114.0 E, 36 km/h, course 45,
+    fix with 9 satellites, distance, power, I/O, tail, ETX)."""
+    body = (bytes([0x11]) + bytes.fromhex(dev + "0") + bytes([4, 2, 0, 24, 3, 15, 10, 15, 30]) +
+            bytes.fromhex("3fac25") + bytes([22, 0x50, 0, 0, 114, 0, 0, 0]) +
+            bytes.fromhex("002400" "002d00") + bytes([0x80 | 9]) + bytes.fromhex("0000a255") +
+            bytes([12, 0x21, 1, 1]) + bytes.fromhex("0178000028880420" "01"))
+    return b"\x02" + len(body).to_bytes(2, "big") + body + b"\x03"
+
+
+def dev_tcp(port):
+    s = t.tcp(port)
+    s.sendall(f"ST300ALV;{TCP_ID}\r".encode())
+    r1 = t.recv_quiet(s, 0.5)  # keep-alives are not acknowledged
+    ack = f"ST300ACK;{TCP_ID}".encode()
+    emg = report("EMG", TCP_ID, "41548;12.17;110000;1;0;4.2;1")
+    s.sendall(stt(TCP_ID) + emg)  # two reports in one write: two ACKs
+    both = b""
+    deadline = time.time() + 5
+    while both.count(b"ACK") < 2 and time.time() < deadline:
+        both += t.recv_until(s, ack)
+    # External data with CR LF inside, sent in pieces.
+    uex = report("UEX", TCP_ID, "0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1")
+    for i in range(0, len(uex), 9):
+        s.send(uex[i:i + 9])
+        time.sleep(0.01)
+    r3 = t.recv_until(s, ack)
+    s.close()
+    results["tcp"] = (r1 == b"" and both == ack + ack and r3 == ack, (r1, both, r3))
+
+
+def dev_universal(port):
+    s = t.tcp(port)
+    s.sendall(f"STT;{UNI_ID};3FFFFF;26;398;1;20240315;10:15:30;087d4760;310;410;0ba0;23;"
+              f"+22.500000;+114.000000;36.00;45.00;9;1;00000001;00000000;1;1;0006;4.1;12.37\r"
+              .encode())
+    r = t.recv_until(s, UNI_ID.encode())
+    s.close()
+    results["universal"] = (r == f"ACK;{UNI_ID}".encode(), r)
+
+
+def dev_zip(port):
+    s = t.tcp(port)
+    s.sendall(zip_report(ZIP_ID))
+    r = t.recv_until(s, bytes.fromhex(ZIP_ID + "0")[-1:])
+    s.close()
+    want = b"\x15" + bytes.fromhex(ZIP_ID + "0")
+    results["zip"] = (r == want, r.hex())
+
+
+def dev_udp(port):
+    u = t.udp()
+    u.sendto(stt(UDP_ID, model="SA200"), ("127.0.0.1", port))
+    r, _ = u.recvfrom(4096)
+    u.close()
+    results["udp"] = (r == f"SA200ACK;{UDP_ID}".encode(), r)
+
+
+def dev_other_protocol(port):
+    results["watch next to suntech"] = FAMILIES["watch"]["conv"](port, "tcp", "3000000029")
+
+
+srv = t.Server(a.trackd, db)
+t.run_devices(srv.port, results, dev_tcp, dev_universal, dev_zip, dev_udp, dev_other_protocol)
+t.check(srv.stop() == 0, "clean exit on SIGTERM")
+
+devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+for dev in (TCP_ID, UDP_ID, UNI_ID, ZIP_ID):
+    t.check(devices.get(dev) == "suntech", f"{dev}: {devices}")
+t.check(devices.get("3000000029") == "watch", devices)
+rows = t.db_rows(db, "SELECT d.unique_id, p.type FROM positions p"
+                     " JOIN devices d ON d.id = p.device_id ORDER BY p.id")
+
+t.check(stored_fixes(db, TCP_ID) == 3, f"{TCP_ID}: {[r for r in rows if r[0] == TCP_ID]}")
+for dev in (UDP_ID, UNI_ID, ZIP_ID):
+    t.check(stored_fixes(db, dev) == 1, f"{dev}: {[r for r in rows if r[0] == dev]}")
+t.check(any(r[0] == TCP_ID and r[1] == "heartbeat" for r in rows), f"heartbeat row: {rows}")
+sos = stored_events(db, TCP_ID, "sos")
+t.check(sos == 1, f"sos events: {sos}")
+t.finish("suntech")
