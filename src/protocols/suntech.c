@@ -58,26 +58,20 @@ static bool known_type(const uint8_t *b, size_t n)
     return false;
 }
 
-/* Could b[0..n) still grow into a known type (n < 3)? */
-static bool type_prefix(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (memcmp(b, types[i], n) == 0)
-            return true;
-    return false;
-}
-
 /*
- * The header of a text report: the field before the first ';'. Universal: a
- * known type. Legacy: "ST" or "SA", 3 or 4 digits (the model), then a
- * known type, or nothing for the ST910 ("ST910;Emergency;..."). Returns
- * YES / MAYBE / NO; *hlen is the header's length.
+ * The header of a text report: the field before the first ';'. Universal:
+ * three capital letters (the report type). Legacy: "ST" or "SA", 3 or 4
+ * digits (the model), then three capital letters, or nothing for the ST910
+ * ("ST910;Emergency;..."). Or "-Error". Returns YES / MAYBE / NO; *hlen is
+ * the header's length, *known whether the type is one the documents name
+ * (an unknown one needs a longer device id to be taken, see detect()).
  */
-static int text_head(const uint8_t *b, size_t len, size_t *hlen)
+static int text_head(const uint8_t *b, size_t len, size_t *hlen, bool *known)
 {
     static const char err[] = "-Error";
-    size_t i = 0;
+    size_t i, t;
 
+    *known = true;
     if (len == 0)
         return TD_DETECT_MAYBE;
     if (b[0] == '-') {
@@ -90,42 +84,33 @@ static int text_head(const uint8_t *b, size_t len, size_t *hlen)
         return len == 6 || b[6] == '\r' || b[6] == '\n' || b[6] == ';' ? TD_DETECT_YES
                                                                        : TD_DETECT_NO;
     }
-    /* Universal: TYPE; */
-    if (b[0] != 'S' || len < 2 || (b[1] != 'T' && b[1] != 'A') ||
-        (len > 2 && b[1] == 'T' && !isdigit(b[2]))) {
-        if (len < 3)
-            return type_prefix(b, len) ? TD_DETECT_MAYBE : TD_DETECT_NO;
-        if (!known_type(b, 3))
-            return TD_DETECT_NO;
-        if (len == 3)
+    bool legacy =
+        len >= 2 && b[0] == 'S' && (b[1] == 'T' || b[1] == 'A') && (len < 3 || isdigit(b[2]));
+    if (len >= 2 && b[0] == 'S' && b[1] == 'A' && len >= 3 && !isdigit(b[2]))
+        legacy = false;
+    t = 0;
+    if (legacy) {
+        for (i = 2; i < len && isdigit(b[i]); i++)
+            if (i - 2 >= 4)
+                return TD_DETECT_NO;
+        if (i >= len)
             return TD_DETECT_MAYBE;
-        *hlen = 3;
-        return b[3] == ';' ? TD_DETECT_YES : TD_DETECT_NO;
-    }
-    /* Legacy: ST/SA + model digits + type */
-    if (len < 3)
-        return TD_DETECT_MAYBE;
-    for (i = 2; i < len && isdigit(b[i]); i++)
-        if (i - 2 >= 4)
+        if (i - 2 < 3)
             return TD_DETECT_NO;
-    if (i >= len)
-        return TD_DETECT_MAYBE;
-    if (i - 2 < 3)
-        return TD_DETECT_NO;
-    if (b[i] == ';') {
-        *hlen = i;
-        return TD_DETECT_YES; /* the model alone: ST910 */
+        if (b[i] == ';') {
+            *hlen = i;
+            return TD_DETECT_YES; /* the model alone: ST910 */
+        }
+        t = i;
     }
-    size_t t = i;
-    for (; i < len && isupper(b[i]); i++)
-        if (i - t >= 3)
+    for (i = t; i < len && i < t + 3; i++)
+        if (!isupper(b[i]))
             return TD_DETECT_NO;
-    if (i >= len)
-        return i - t < 3 && type_prefix(b + t, i - t) ? TD_DETECT_MAYBE
-               : i - t == 3 && known_type(b + t, 3)   ? TD_DETECT_MAYBE
-                                                      : TD_DETECT_NO;
-    if (i - t != 3 || !known_type(b + t, 3) || b[i] != ';')
+    if (i < t + 3 || i >= len)
+        return TD_DETECT_MAYBE;
+    if (b[i] != ';')
         return TD_DETECT_NO;
+    *known = known_type(b + t, 3);
     *hlen = i;
     return TD_DETECT_YES;
 }
@@ -164,26 +149,34 @@ static int zip_head(const uint8_t *b, size_t len, size_t *flen)
     return TD_DETECT_YES;
 }
 
+/* Digits an unknown report type's device id needs before it is taken. */
+#define ST_UNKNOWN_ID_MIN 6
+
 static int detect(const uint8_t *buf, size_t len)
 {
     size_t hl, fl;
+    bool known;
 
     if (len == 0)
         return TD_DETECT_MAYBE;
     if (buf[0] == ST_STX || buf[0] >= 0x80)
         return zip_head(buf, len, &fl);
-    int d = text_head(buf, len, &hl);
+    int d = text_head(buf, len, &hl, &known);
     if (d != TD_DETECT_YES || buf[0] == '-')
         return d;
-    /* The device id follows: digits (a command answer: "Res;"). */
+    /* The device id follows: letters and digits ("Res" in a command
+     * answer); after a type the documents do not name, digits only, at
+     * least ST_UNKNOWN_ID_MIN of them. */
     size_t i = hl + 1;
     if (i >= len)
         return TD_DETECT_MAYBE;
-    if (!isalnum(buf[i]))
-        return TD_DETECT_NO;
     for (; i < len && i < hl + 1 + 24 && buf[i] != ';' && buf[i] != '\r'; i++)
-        if (!isalnum(buf[i]))
+        if (known ? !isalnum(buf[i]) : !isdigit(buf[i]))
             return TD_DETECT_NO;
+    if (i == hl + 1)
+        return TD_DETECT_NO;
+    if (!known && i - hl - 1 < ST_UNKNOWN_ID_MIN)
+        return i < len ? TD_DETECT_NO : TD_DETECT_MAYBE;
     return TD_DETECT_YES;
 }
 
@@ -191,9 +184,10 @@ static int detect(const uint8_t *buf, size_t len)
 static bool frame_start(const uint8_t *b, size_t n)
 {
     size_t hl, fl;
+    bool known;
     if (b[0] == ST_STX || b[0] >= 0x80)
         return zip_head(b, n < ST_ZIP_HEAD ? n : ST_ZIP_HEAD, &fl) != TD_DETECT_NO;
-    return text_head(b, n < 10 ? n : 10, &hl) != TD_DETECT_NO;
+    return text_head(b, n < 10 ? n : 10, &hl, &known) != TD_DETECT_NO;
 }
 
 /*

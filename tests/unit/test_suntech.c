@@ -400,15 +400,16 @@ static void test_detect_other_families(void **state)
 static void test_detect_shapes(void **state)
 {
     (void)state;
-    static const char *const maybe[] = {"S",   "ST", "ST3", "ST300", "ST300S", "ST300STT",
-                                        "SA2", "ST", "A",   "AL",    "ALV",    "-Err"};
+    static const char *const maybe[] = {"S",        "ST",   "ST3",       "ST300",   "ST300S",
+                                        "ST300STT", "SA2",  "ST",        "A",       "AL",
+                                        "ALV",      "-Err", "ST300XYZ;", "XYZ;0123"};
     static const char *const no[] = {
-        "ST300XYZ;",   /* unknown type */
-        "ST30STT;",    /* a model of 2 digits */
-        "XYZ;0123",    /* unknown universal type */
-        "STTX;",       /* type of four letters */
-        "ST300STT;-1", /* an id that is not alphanumeric */
-        "-Errors",     "Stt;1",
+        "ST300XYZ;12a", /* an unknown type takes digits only */
+        "ST30STT;",     /* a model of 2 digits */
+        "XYZ;0123;",    /* and at least 6 of them */
+        "STTX;",        /* type of four letters */
+        "ST300STT;-1",  /* an id that is not alphanumeric */
+        "-Errors",      "Stt;1",
     };
     for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
         if (st()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
@@ -420,6 +421,12 @@ static void test_detect_shapes(void **state)
     assert_int_equal(st()->detect((const uint8_t *)"STT;0560", 8), TD_DETECT_YES);
     assert_int_equal(st()->detect((const uint8_t *)"ST910;Alert", 11), TD_DETECT_YES);
     assert_int_equal(st()->detect((const uint8_t *)"-Error", 6), TD_DETECT_YES);
+    /* Types the documents do not name, with a long enough numeric id. */
+    assert_int_equal(st()->detect((const uint8_t *)"ST300XYZ;123456", 15), TD_DETECT_YES);
+    assert_int_equal(st()->detect((const uint8_t *)"XYZ;0560001616;", 15), TD_DETECT_YES);
+    const td_record *r = one("GSA;0560001616;3FFFFF;26;398;1;" UFIX);
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_reply("ACK;0560001616");
     uint8_t b[128];
     size_t n = zip_frame(b, 0x11);
     assert_int_equal(st()->detect(b, 6), TD_DETECT_MAYBE);
