@@ -1,9 +1,11 @@
 /*
  * Shared helpers for the cmocka unit tests: decoding a frame in a fresh or
  * given session, the sanity checks every decoded record must pass, the
- * device vectors (tests/vectors/seed-protocols.jsonl) with their
- * expectations, and building downlink commands and checking what encode()
- * makes of them.
+ * device vectors (tests/vectors/seed-protocols.jsonl and protocols.jsonl)
+ * with their expectations and the family checks every protocol runs over
+ * them, detection tables, framing split at every byte, malformed and random
+ * input, and building downlink commands and checking what encode() makes of
+ * them.
  */
 #ifndef TRACKD_TEST_SUPPORT_H
 #define TRACKD_TEST_SUPPORT_H
@@ -22,6 +24,31 @@
 /* A fixed server time for tests: 2026-01-02T03:04:05Z. */
 #define TD_TEST_NOW_MS 1767323045000LL
 
+/* The number of elements of array a. */
+#define TD_TEST_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What a protocol's test file shares: P, the protocol td_proto_<name>; a
+ * decode context ctx and a session sess (static: they are large); and
+ * decode_n(frame, n) / one(frame) / one_bytes(b, len), which decode a
+ * text frame (or len bytes) in sess, zeroed first, and expect success with
+ * exactly n (or 1) sane records, returning the first. */
+#define TD_TEST_PROTOCOL(name)                                                                     \
+    static const td_protocol *const P = &td_proto_##name;                                          \
+    static td_decode_ctx ctx;                                                                      \
+    static td_session sess;                                                                        \
+    static inline const td_record *decode_n(const char *frame, int n)                              \
+    {                                                                                              \
+        return td_test_decode_n(P, &sess, frame, &ctx, n);                                         \
+    }                                                                                              \
+    static inline const td_record *one(const char *frame)                                          \
+    {                                                                                              \
+        return decode_n(frame, 1);                                                                 \
+    }                                                                                              \
+    static inline const td_record *one_bytes(const uint8_t *b, size_t len)                         \
+    {                                                                                              \
+        return td_test_decode_bytes_n(P, &sess, b, len, &ctx, 1);                                  \
+    }
+
 /* Decodes one frame (text, exact bytes) with protocol p in session s (a
  * fresh one when s is NULL). Returns decode()'s result; ctx holds records,
  * reply and error. */
@@ -33,6 +60,14 @@ int td_test_decode_bytes(const td_protocol *p, td_session *s, const uint8_t *fra
  * produces no record; ctx keeps the result for further checks. */
 void td_test_expect_error(const td_protocol *p, td_decode_ctx *ctx, const char *frame,
                           const char *msg);
+void td_test_expect_error_bytes(const td_protocol *p, td_decode_ctx *ctx, const uint8_t *frame,
+                                size_t len, const char *msg);
+/* A text frame and the exact error decoding it must give. */
+typedef struct td_test_error {
+    const char *frame, *msg;
+} td_test_error;
+/* td_test_expect_error() for each of the n cases. */
+void td_test_expect_errors(const td_protocol *p, const td_test_error *cases, size_t n);
 
 /* Checks what must hold for every record: a known type, a time after 1999
  * and not far in the future, latitude/longitude in range (positions),
@@ -43,6 +78,8 @@ void assert_record_sane(const td_record *r);
  * succeeds with exactly n records, each sane. Returns the first (or NULL). */
 const td_record *td_test_decode_n(const td_protocol *p, td_session *s, const char *frame,
                                   td_decode_ctx *ctx, int n);
+const td_record *td_test_decode_bytes_n(const td_protocol *p, td_session *s, const uint8_t *frame,
+                                        size_t len, td_decode_ctx *ctx, int n);
 
 /* The reply as a C string (text protocols). */
 const char *td_test_reply(const td_decode_ctx *ctx);
@@ -87,26 +124,32 @@ json_t *td_test_vectors(const char *protocol);
 json_t *td_test_family_vectors(const char *protocol);
 /* Runs every protocols.jsonl vector of protocol p through the stream, once
  * with p forced and once through detection, and fails unless all of them
- * hold both ways (the counts go to stderr). */
-void td_test_family_vectors_hold(const td_protocol *p);
+ * hold both ways (the counts go to stderr). Returns how many there are. */
+size_t td_test_family_vectors_hold(const td_protocol *p);
+/* The same, but the vectors whose index is one of the n in `known` (the
+ * caller says why trackd differs) need only decode without an error. */
+size_t td_test_family_vectors_except(const td_protocol *p, const long long *known, size_t n);
 /* p says yes to no vector of another family (protocols.jsonl and the seed
- * vectors, registered or not) nor to any prefix of one, and no by the first
- * 32 bytes of each. */
-void td_test_claims_no_other_family(const td_protocol *p);
-/* Every protocols.jsonl vector of p cut at every length, and its first
- * `span` bytes each replaced by every byte of `bytes`: decode() on an
- * exact-size copy and the forced stream never fail without a message
- * starting with p's name (support.c checks what they accept). Sets *ok and
- * *failed to the decoded and rejected truncations. */
-void td_test_mutations_named(const td_protocol *p, const uint8_t *bytes, size_t nbytes, size_t span,
-                             size_t *ok, size_t *failed);
-/* `rounds` random inputs of 1-200 bytes (seeded), a third of them after
- * opener[0] and a third after opener[1], every other one drawn from
- * `alphabet` instead of all bytes: frame() stays within the input and
- * decode() never fails without a message starting with p's name. Returns
- * how many decode() rejected. */
-int td_test_random_named(const td_protocol *p, const char *const opener[2], const char *alphabet,
-                         int rounds);
+ * vectors, registered or not), neither whole nor cut to any length up to
+ * 300 bytes; and no to the first 32 bytes (all of them, when fewer) of
+ * every one of `no_by` bytes or more. */
+void td_test_claims_no_other_family(const td_protocol *p, size_t no_by);
+/* For each of p's family vectors: p never says no to a prefix, and from
+ * `yes_by` bytes on (0: nowhere) says yes; no other registered protocol
+ * says yes to one; and the first 32 bytes detect p over TCP (the whole
+ * frame over UDP too, when p has UDP). */
+void td_test_family_detect_own(const td_protocol *p, size_t yes_by);
+
+/* The three family checks as cmocka tests whose state is the protocol:
+ * TD_TEST_FAMILY_CASES(p) in a test list runs td_test_family_vectors_hold(p),
+ * td_test_family_detect_own(p, 0) and td_test_claims_no_other_family(p, 32). */
+void td_test_family_vectors_case(void **state);
+void td_test_family_detect_own_case(void **state);
+void td_test_claims_no_other_family_case(void **state);
+#define TD_TEST_FAMILY_CASES(p)                                                                    \
+    cmocka_unit_test_prestate(td_test_family_vectors_case, (void *)(p)),                           \
+        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)(p)),                    \
+        cmocka_unit_test_prestate(td_test_claims_no_other_family_case, (void *)(p))
 
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
@@ -114,14 +157,21 @@ size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
  * mismatch prints why and returns 0 (callers count and fail at the end). */
 int td_test_vector_holds(json_t *v, const td_test_run *run);
 
-/* For each of p's family vectors: p never says no to a prefix (up to
- * `limit` bytes), no other registered protocol says yes to one, and the
- * first 32 bytes detect p over TCP (the whole frame over UDP too, when p
- * has UDP). */
-void td_test_family_detect_own(const td_protocol *p, size_t limit);
-
 /* ---- record checks ---- */
 
+/* got is want to 1e-6. */
+void td_test_assert_near(double got, double want);
+/* The reply in ctx is the text want. */
+void td_test_assert_reply(const td_decode_ctx *ctx, const char *want);
+/* Cell i of r exists and has these numbers. */
+void td_test_assert_cell(const td_record *r, int i, int mcc, int mnc, int64_t lac, int64_t cid);
+/* The attribute a of r, which must be set. */
+int64_t td_test_attr_int(const td_record *r, td_attr a);
+double td_test_attr_double(const td_record *r, td_attr a);
+bool td_test_attr_bool(const td_record *r, td_attr a);
+/* Hex (blanks allowed) into out; fails the test when it is not hex or
+ * does not fit. Returns the length. */
+size_t td_test_unhex(const char *hex, uint8_t *out, size_t cap);
 /* The reply in ctx as lower-case hex equals want (binary protocols). */
 void td_test_reply_hex(const td_decode_ctx *ctx, const char *want);
 /* UTC calendar time to ms since the epoch (fails the test when invalid). */
@@ -132,13 +182,42 @@ const char *td_test_raw_str(const td_record *r, const char *key);
 double td_test_raw_double(const td_record *r, const char *key);
 bool td_test_raw_bool(const td_record *r, const char *key);
 
-/* ---- framing and malformed input ---- */
+/* ---- detection, framing and malformed input ---- */
 
-/* bytes holds n frames of lens[i] bytes back to back (total bytes). Fed
- * through detection in two pieces cut at every byte (and in one piece),
- * they must come out as exactly those frames, detected as p. */
-void td_test_split_everywhere(const td_protocol *p, const uint8_t *bytes, size_t total,
-                              const size_t *lens, size_t n);
+/* p->detect() gives `want` for each of the n text prefixes. */
+void td_test_detect_each(const td_protocol *p, const char *const *prefixes, size_t n, int want);
+
+/* Input for the stream assembler: frames, and maybe noise between them,
+ * with where each frame stands. Build it with the td_test_stream_*()
+ * calls below (it is large: make it static). */
+#define TD_TEST_STREAM_MAX 8192
+typedef struct td_test_stream {
+    uint8_t bytes[TD_TEST_STREAM_MAX];
+    size_t len;
+    size_t n;                        /* frames */
+    size_t at[TD_TEST_FRAMES_MAX];   /* where frame i starts in bytes */
+    size_t flen[TD_TEST_FRAMES_MAX]; /* and its length */
+} td_test_stream;
+void td_test_stream_reset(td_test_stream *s);
+/* Appends a frame of len bytes (a text one). */
+void td_test_stream_frame(td_test_stream *s, const void *frame, size_t len);
+void td_test_stream_text(td_test_stream *s, const char *frame);
+/* Each of the n text frames, in order. */
+void td_test_stream_texts(td_test_stream *s, const char *const *frames, size_t n);
+/* Appends bytes that are no frame (line ends, noise). */
+void td_test_stream_noise(td_test_stream *s, const void *bytes, size_t len);
+
+/* s fed to the stream assembler in two pieces cut at every byte, and one
+ * byte at a time, with p forced and through detection: it is p's, and
+ * exactly s's frames come out, the first `early` of them before the
+ * stream is flushed (and when that is all of them, nothing stays
+ * buffered). */
+void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, size_t early);
+
+/* `head` then `fill` bytes up to `size` bytes: a frame that never ends.
+ * frame() says it is too big, skipping nothing, and so does the stream,
+ * forced and through detection, with an error naming p and no frame. */
+void td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size);
 
 /* Decodes data (copied into a block of exactly len bytes, so
  * AddressSanitizer sees any read past it) with p directly and through the
@@ -147,18 +226,34 @@ void td_test_split_everywhere(const td_protocol *p, const uint8_t *bytes, size_t
 void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
                            size_t *bad);
 
-/* Each of p's family vectors cut at every length, then with each of the n
- * bytes in `bytes` written over each of its first `positions` bytes: decode()
- * on an exact-size copy, and the stream with p forced, never fail without a
- * message naming p (support.c checks what they accept). Adds the
- * truncations that decode and those rejected to *ok and *failed. */
+/* The frame cut at every length, then with each of the n bytes in `bytes`
+ * written over each of its first `positions` bytes, through
+ * td_test_try_malformed(): the truncations are counted in *ok and *bad,
+ * the corruptions in *cok and *cbad. */
+void td_test_frame_mutations(const td_protocol *p, const uint8_t *frame, size_t len,
+                             const uint8_t *bytes, size_t n, size_t positions, size_t *ok,
+                             size_t *bad, size_t *cok, size_t *cbad);
+/* td_test_frame_mutations() for each of p's family vectors; sets *ok and
+ * *failed to the truncations that decode and those rejected, and prints
+ * all four counts. */
 void td_test_family_mutations(const td_protocol *p, const uint8_t *bytes, size_t n,
                               size_t positions, size_t *ok, size_t *failed);
-/* `rounds` random inputs, half of them after `head`, of bytes from
- * `alphabet` or any byte, through p's frame() and decode(): frame() stays in
- * bounds and decode() fails only with an error naming p. Returns how many
- * decode() rejected. */
-int td_test_random_inputs(const td_protocol *p, const char *head, const char *alphabet, int rounds);
+
+/* What td_test_random_inputs() draws. */
+typedef struct td_test_random {
+    int rounds;
+    size_t max_len;       /* 1 to max_len random bytes (200 when 0) ... */
+    const char *head[3];  /* ... after nothing, then each head in turn */
+    size_t head_len[3];   /* a head's length (0: strlen: binary heads) */
+    const char *alphabet; /* every other run of heads: bytes from here, not any byte */
+    const char *tail;     /* when set, one input in eight ends with it */
+    bool refusable;       /* frame() may say TD_EUNFRAMEABLE */
+} td_test_random;
+/* Random inputs (seeded, so the same each run) through p's frame() and
+ * td_test_try_malformed(): frame() stays within the input and says "need
+ * more", too big (or unframeable, when allowed) or a length. Returns how
+ * many decode() rejected. */
+int td_test_random_inputs(const td_protocol *p, const td_test_random *spec);
 
 /* ---- downlink commands ---- */
 

@@ -19,33 +19,7 @@
 #define IMEI "865000000000001"
 #define FIX "F,121314.000,A,2234.5678,N,11345.6789,E,10.00,45.5"
 
-static const td_protocol *gps103(void)
-{
-    const td_protocol *p = td_protocol_find("gps103");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
-
-static const td_record *decode_n(const char *frame, int n)
-{
-    return td_test_decode_n(gps103(), &sess, frame, &ctx, n);
-}
-
-static const td_record *one(const char *frame)
-{
-    return decode_n(frame, 1);
-}
-
-static double raw_d(const td_record *r, const char *key)
-{
-    const td_raw *a = td_rec_raw_find(r, key);
-    assert_non_null(a);
-    assert_int_equal(a->type, TD_T_DOUBLE);
-    return a->v.d;
-}
+TD_TEST_PROTOCOL(gps103)
 
 /* ---- message types and replies ---- */
 
@@ -103,13 +77,10 @@ static void test_position(void **state)
     assert_true(fabs(r->altitude - 120.5) < 1e-9);
     assert_true(td_rec_has(r, TD_ATTR_IGNITION));
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    const td_raw *door = td_rec_raw_find(r, "door");
-    assert_non_null(door);
-    assert_int_equal(door->type, TD_T_BOOL);
-    assert_false(door->v.b);
-    assert_true(fabs(raw_d(r, "fuel1") - 45.5) < 1e-9);
-    assert_true(fabs(raw_d(r, "fuel2") - 12) < 1e-9);
-    assert_true(fabs(raw_d(r, "temperature") - 21) < 1e-9);
+    assert_false(td_test_raw_bool(r, "door"));
+    assert_true(fabs(td_test_raw_double(r, "fuel1") - 45.5) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "fuel2") - 12) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "temperature") - 21) < 1e-9);
     assert_string_equal(td_test_raw_str(r, "phone"), "13800000000");
     assert_string_equal(td_test_raw_str(r, "keyword"), "tracker");
     assert_int_equal(r->alarms, 0);
@@ -243,14 +214,14 @@ static void test_obd(void **state)
     assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
     assert_true(fabs(r->attr[TD_ATTR_ODOMETER].d - 51442000) < 1e-6);
     assert_true(fabs(r->attr[TD_ATTR_BATTERY].d - 13.8) < 1e-9);
-    assert_true(fabs(raw_d(r, "fuelInstant") - 1.5) < 1e-9);
-    assert_true(fabs(raw_d(r, "fuelAverage") - 15.88) < 1e-9);
-    assert_true(fabs(raw_d(r, "engineHours") - 5632) < 1e-9);
-    assert_true(fabs(raw_d(r, "obdSpeed") - 122) < 1e-9);
-    assert_true(fabs(raw_d(r, "engineLoad") - 40.39) < 1e-9);
-    assert_true(fabs(raw_d(r, "coolantTemperature") - 95) < 1e-9);
-    assert_true(fabs(raw_d(r, "throttle") - 12.5) < 1e-9);
-    assert_true(fabs(raw_d(r, "rpm") - 2101) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "fuelInstant") - 1.5) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "fuelAverage") - 15.88) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "engineHours") - 5632) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "obdSpeed") - 122) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "engineLoad") - 40.39) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "coolantTemperature") - 95) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "throttle") - 12.5) < 1e-9);
+    assert_true(fabs(td_test_raw_double(r, "rpm") - 2101) < 1e-9);
     assert_string_equal(td_test_raw_str(r, "dtcs"), "P0137 P0430");
     assert_int_equal(ctx.reply_len, 0);
 
@@ -285,7 +256,7 @@ static void test_other_keywords(void **state)
     const td_record *r = one("imei:" IMEI ",vr,0c00fa011ea05a03;");
     assert_int_equal(r->type, TD_REC_OTHER);
     assert_string_equal(td_test_raw_str(r, "keyword"), "vr");
-    assert_int_equal(td_rec_raw_find(r, "contentLength")->v.i, 16);
+    assert_int_equal(td_test_raw_int(r, "contentLength"), 16);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -294,34 +265,15 @@ static void test_session_identity(void **state)
     (void)state;
     td_session s;
     memset(&s, 0, sizeof(s));
-    assert_int_equal(td_test_decode(gps103(), &s, "##,imei:" IMEI ",A;", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, "##,imei:" IMEI ",A;", &ctx), 0);
     assert_string_equal(s.device_id, IMEI);
-    assert_int_equal(td_test_decode(gps103(), &s, IMEI ";", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, IMEI ";", &ctx), 0);
     assert_string_equal(ctx.rec[0].device_id, IMEI);
-    assert_int_equal(
-        td_test_decode(gps103(), &s, "imei:" IMEI ",tracker,2401022013,," FIX ";", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, "imei:" IMEI ",tracker,2401022013,," FIX ";", &ctx), 0);
     assert_string_equal(ctx.rec[0].device_id, IMEI);
 }
 
 /* ---- vectors, detection, framing ---- */
-
-static void test_family_vectors(void **state)
-{
-    (void)state;
-    td_test_family_vectors_hold(gps103());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(gps103(), 300);
-}
-
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(gps103());
-}
 
 static void test_detect_shapes(void **state)
 {
@@ -342,22 +294,16 @@ static void test_detect_shapes(void **state)
         IMEI "x",
         "123456789012345678901;", /* too long */
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (gps103()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (gps103()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
     static const char *const yes[] = {"##,imei:8,", "imei:" IMEI ",", IMEI ";",
                                       IMEI "\r\n",  "1234567890;",    IMEI "imei:"};
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (gps103()->detect((const uint8_t *)yes[i], strlen(yes[i])) != TD_DETECT_YES)
-            fail_msg("'%s' is not a yes", yes[i]);
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
 
     /* A bare heartbeat id, the whole input: recognized at its end. */
     td_test_run run;
     td_test_run_bytes(NULL, (const uint8_t *)IMEI, strlen(IMEI), &run);
-    assert_ptr_equal(run.proto, gps103());
+    assert_ptr_equal(run.proto, P);
     assert_int_equal(run.errors, 0);
     assert_int_equal(json_array_size(run.records), 1);
     td_test_run_free(&run);
@@ -380,16 +326,12 @@ static void test_framer_split_everywhere(void **state)
         "imei:" IMEI ",OBD,240102121314,51442,1.50,15.88,5632,122,40.39%,95,12.5%,2101,13.80,,,,;",
         "imei:" IMEI ",tracker,2401022013,," FIX, /* ended by a line end */
     };
-    const size_t nt = sizeof(text) / sizeof(text[0]);
-    char buf[1024];
-    size_t lens[sizeof(text) / sizeof(text[0])], n = 0;
+    static td_test_stream s;
 
-    for (size_t i = 0; i < nt; i++) {
-        lens[i] = strlen(text[i]);
-        memcpy(buf + n, text[i], lens[i]);
-        n += lens[i];
-    }
-    td_test_split_everywhere(gps103(), (const uint8_t *)buf, n, lens, nt);
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, text, TD_TEST_COUNT(text));
+    /* The last frame ends with the input. */
+    td_test_split_everywhere(P, &s, s.n - 1);
 }
 
 static void test_framer_limits(void **state)
@@ -398,23 +340,21 @@ static void test_framer_limits(void **state)
     static char big[4096];
     size_t skip;
 
+    td_test_frame_too_big(P, "imei:" IMEI ",vr,", 'a', sizeof(big));
     memcpy(big, "imei:" IMEI ",vr,", 24);
     memset(big + 24, 'a', sizeof(big) - 24);
-    assert_int_equal(gps103()->frame((const uint8_t *)big, sizeof(big), &skip), TD_ETOOBIG);
-    assert_int_equal(gps103()->frame((const uint8_t *)big, 2000, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)big, 2000, &skip), 0);
     big[2000] = ';';
-    assert_int_equal(gps103()->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
+    assert_int_equal(P->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
     assert_int_equal(skip, 0);
-    assert_int_equal(gps103()->frame((const uint8_t *)";;\r\n ", 5, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)";;\r\n ", 5, &skip), 0);
     assert_int_equal(skip, 5);
 }
 
 static void test_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *frame, *msg;
-    } cases[] = {
+    static const td_test_error cases[] = {
         {"", "gps103: empty frame"},
         {";", "gps103: empty frame"},
         {"imei:" IMEI ",tracker\x01;", "gps103: byte 0x01 at 28"},
@@ -442,8 +382,7 @@ static void test_errors(void **state)
         {"imei:" IMEI ",x,---,------,----,101112,020124,9,0,-93.5,-70.25,0,0,0,1.2,0;",
          "gps103: bad latitude '-93.5'"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        td_test_expect_error(gps103(), &ctx, cases[i].frame, cases[i].msg);
+    td_test_expect_errors(P, cases, TD_TEST_COUNT(cases));
 }
 
 /* Every vector cut at every length and corrupted at every byte: decode()
@@ -454,15 +393,20 @@ static void test_truncations_and_corruptions(void **state)
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', ';', '.', 'F', 'L', '9', 0xff};
     size_t ok, failed;
-    td_test_mutations_named(gps103(), bytes, sizeof(bytes), 160, &ok, &failed);
+    td_test_family_mutations(P, bytes, sizeof(bytes), 160, &ok, &failed);
     assert_true(failed > 0 && ok > 0);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static const char *const opener[2] = {"imei:" IMEI ",tracker,", "imei:" IMEI ",OBD,"};
-    int rejected = td_test_random_named(gps103(), opener, "0123456789,.;:-+%FLAVNSEWimeh ", 3000);
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 200,
+        .head = {"imei:" IMEI ",tracker,", "imei:" IMEI ",OBD,"},
+        .alphabet = "0123456789,.;:-+%FLAVNSEWimeh ",
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 1000);
 }
 
@@ -481,9 +425,7 @@ int main(void)
         cmocka_unit_test(test_decimal_layout),
         cmocka_unit_test(test_other_keywords),
         cmocka_unit_test(test_session_identity),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),

@@ -18,15 +18,7 @@
 
 #define IMEI "353358017784062"
 
-static const td_protocol *mt(void)
-{
-    const td_protocol *p = td_protocol_find("meitrack");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
+TD_TEST_PROTOCOL(meitrack)
 
 /* Writes $$<flag><length>,<IMEI>,<type>[,<content>]*<checksum>\r\n into out
  * (the content may be binary; NULL for none) and returns its length. */
@@ -52,50 +44,19 @@ static size_t build_text(char flag, const char *type, const char *content, uint8
     return build(flag, type, content, strlen(content), out);
 }
 
-/* Decodes one frame in a fresh session; expects success and n records. */
-static const td_record *decode_n(const uint8_t *b, size_t len, int n)
+/* Decodes one frame in a fresh session; expects success and n records of
+ * IMEI. */
+static const td_record *decode_frame(const uint8_t *b, size_t len, int n)
 {
-    memset(&sess, 0, sizeof(sess));
-    int rc = td_test_decode_bytes(mt(), &sess, b, len, &ctx);
-    if (rc != 0)
-        fail_msg("'%.*s': %s", (int)(len > 60 ? 60 : len), (const char *)b, ctx.err);
-    assert_int_equal(ctx.nrec, n);
+    const td_record *r = td_test_decode_bytes_n(P, &sess, b, len, &ctx, n);
     for (int i = 0; i < n; i++)
         assert_string_equal(ctx.rec[i].device_id, IMEI);
-    return n ? &ctx.rec[0] : NULL;
+    return r;
 }
 
 static const td_record *one_text(const char *frame)
 {
-    return decode_n((const uint8_t *)frame, strlen(frame), 1);
-}
-
-static const td_raw *raw(const td_record *r, const char *key)
-{
-    const td_raw *a = td_rec_raw_find(r, key);
-    if (!a)
-        fail_msg("no attribute %s", key);
-    return a;
-}
-
-static double raw_d(const td_record *r, const char *key)
-{
-    const td_raw *a = raw(r, key);
-    assert_int_equal(a->type, TD_T_DOUBLE);
-    return a->v.d;
-}
-
-static void assert_time(const td_record *r, const char *iso)
-{
-    char buf[32];
-    assert_true(r->has_time);
-    assert_string_equal(td_iso8601(r->time_ms, buf, sizeof(buf)), iso);
-}
-
-static void assert_near(double got, double want)
-{
-    if (got < want - 1e-6 || got > want + 1e-6)
-        fail_msg("%.7f is not %.7f", got, want);
+    return decode_frame((const uint8_t *)frame, strlen(frame), 1);
 }
 
 /* ---- AAA ---- */
@@ -109,18 +70,18 @@ static void test_aaa_document_sos(void **state)
                  "0|0|10133|4172,0000,166|204|205|2709|878,*77\r\n");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_time(r, "2010-03-13T09:56:53Z");
-    assert_near(r->latitude, 22.538169);
-    assert_near(r->longitude, 114.075958);
-    assert_near(r->speed, 4);
-    assert_near(r->course, 46);
-    assert_near(r->altitude, 581);
+    td_test_assert_time(r, "2010-03-13T09:56:53Z");
+    td_test_assert_near(r->latitude, 22.538169);
+    td_test_assert_near(r->longitude, 114.075958);
+    td_test_assert_near(r->speed, 4);
+    td_test_assert_near(r->course, 46);
+    td_test_assert_near(r->altitude, 581);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     assert_int_equal(td_test_raw_int(r, "event"), 1);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 3);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 21);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 5);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 0);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 5);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 0);
     assert_int_equal(td_test_raw_int(r, "runTime"), 148);
     assert_int_equal(r->ncells, 0); /* MCC 0: no cell */
     assert_int_equal(td_test_raw_int(r, "io"), 0);
@@ -142,14 +103,14 @@ static void test_aaa_document_heartbeat_and_interval(void **state)
                  "127,0|0|10133|4110,0000,169|181|184|2714|919,*60\r\n");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_false(r->valid);
-    assert_time(r, "2008-02-29T12:36:28Z");
+    td_test_assert_time(r, "2008-02-29T12:36:28Z");
     assert_int_equal(td_test_raw_int(r, "event"), 31);
     assert_int_equal(r->alarms, 0);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 1350);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 1350);
     r = one_text("$$W129," IMEI ",AAA,35,22.540113,114.076141,100313094354,A,5,22,1,174,4,129,0,"
                  "435,0|0|10133|4110,0000,166|224|193|2704|916,*BE\r\n");
     assert_int_equal(td_test_raw_int(r, "event"), 35);
-    assert_near(r->course, 174);
+    td_test_assert_near(r->course, 174);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -164,27 +125,24 @@ static void test_aaa_current_format(void **state)
                           "442492,505|2|0B5F|D9D3,0401,0064|0000|0000|018D|04F0,00000001,,3,0A1B,"
                           "05FB2E|06FB2F",
                           b);
-    const td_record *r = decode_n(b, n, 1);
-    assert_time(r, "2026-01-02T03:04:05Z");
-    assert_near(r->latitude, -33.866543);
-    assert_near(r->longitude, -151.190148);
-    assert_near(r->speed, 87);
-    assert_near(r->course, 359);
-    assert_near(r->altitude, -12);
+    const td_record *r = decode_frame(b, n, 1);
+    td_test_assert_time(r, "2026-01-02T03:04:05Z");
+    td_test_assert_near(r->latitude, -33.866543);
+    td_test_assert_near(r->longitude, -151.190148);
+    td_test_assert_near(r->speed, 87);
+    td_test_assert_near(r->course, 359);
+    td_test_assert_near(r->altitude, -12);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 12);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 31);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 0.7);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 32121);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 0.7);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 32121);
     assert_int_equal(td_test_raw_int(r, "runTime"), 442492);
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 505);
-    assert_int_equal(r->cells[0].mnc, 2);
-    assert_int_equal(r->cells[0].lac, 0x0b5f);
-    assert_int_equal(r->cells[0].cid, 0xd9d3);
+    td_test_assert_cell(r, 0, 505, 2, 0x0b5f, 0xd9d3);
     assert_int_equal(td_test_raw_int(r, "io"), 0x0401);
-    assert_near(raw_d(r, "adc1"), 1.0);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 3.97);
-    assert_near(raw_d(r, "power"), 12.64);
+    td_test_assert_near(td_test_raw_double(r, "adc1"), 1.0);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 3.97);
+    td_test_assert_near(td_test_raw_double(r, "power"), 12.64);
     assert_string_equal(td_test_raw_str(r, "eventInfo"), "00000001");
     assert_string_equal(td_test_raw_str(r, "protocolVersion"), "3");
     assert_string_equal(td_test_raw_str(r, "fuel"), "0A1B");
@@ -221,7 +179,7 @@ static void test_aaa_event_alarms(void **state)
                  "%d,22.5,114.1,260102030405,A,5,20,0,0,1.0,10,0,0,460|0|27B6|11BE,0000,",
                  map[i].code);
         size_t n = build_text('K', "AAA", content, b);
-        const td_record *r = decode_n(b, n, 1);
+        const td_record *r = decode_frame(b, n, 1);
         assert_int_equal(td_test_raw_int(r, "event"), map[i].code);
         assert_int_equal(r->alarms, map[i].alarm < 0 ? 0 : TD_ALARM_BIT(map[i].alarm));
     }
@@ -233,11 +191,11 @@ static void test_aaa_empty_fields(void **state)
     (void)state;
     uint8_t b[256];
     size_t n = build_text('E', "AAA", "35,22.5,114.1,000000000000,V,,,,,,,,,0|0|0|0,0000,", b);
-    const td_record *r = decode_n(b, n, 1);
+    const td_record *r = decode_frame(b, n, 1);
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
     assert_false(r->valid);
-    assert_near(r->speed, 0);
+    td_test_assert_near(r->speed, 0);
     assert_false(td_rec_has(r, TD_ATTR_SATELLITES));
     assert_false(td_rec_has(r, TD_ATTR_ODOMETER));
     assert_null(td_rec_raw_find(r, "runTime"));
@@ -252,9 +210,7 @@ static void test_aaa_checksum_mismatch(void **state)
     const td_record *r =
         one_text("$$W129," IMEI ",AAA,35,22.540113,114.076141,100313094354,A,5,22,1,174,4,129,0,"
                  "435,0|0|10133|4110,0000,166|224|193|2704|916,*BF\r\n");
-    const td_raw *a = raw(r, "checksumError");
-    assert_int_equal(a->type, TD_T_BOOL);
-    assert_true(a->v.b);
+    assert_true(td_test_raw_bool(r, "checksumError"));
     /* Lower-case checksum digits are the same sum. */
     r = one_text("$$S28," IMEI ",A11,OK*fe");
     assert_null(td_rec_raw_find(r, "checksumError"));
@@ -309,42 +265,39 @@ static void test_ccc_records_and_confirmation(void **state)
     p = ccc_record(p, 35, -7266504, 112743651, SECS2000, 1);
     p = ccc_record(p, 1, 22540113, 114076141, SECS2000 + 60, 0);
     size_t n = build('X', "CCC", content, (size_t)(p - content), b);
-    const td_record *r = decode_n(b, n, 2);
+    const td_record *r = decode_frame(b, n, 2);
 
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_time(r, "2026-01-02T03:04:05Z");
-    assert_near(r->latitude, -7.266504);
-    assert_near(r->longitude, 112.743651);
-    assert_near(r->speed, 63);
-    assert_near(r->course, 271);
-    assert_near(r->altitude, -5);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 1.2);
+    td_test_assert_time(r, "2026-01-02T03:04:05Z");
+    td_test_assert_near(r->latitude, -7.266504);
+    td_test_assert_near(r->longitude, 112.743651);
+    td_test_assert_near(r->speed, 63);
+    td_test_assert_near(r->course, 271);
+    td_test_assert_near(r->altitude, -5);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 1.2);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 19);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 80083);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 80083);
     assert_int_equal(td_test_raw_int(r, "runTime"), 180092);
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 510);
-    assert_int_equal(r->cells[0].lac, 0x3504);
-    assert_int_equal(r->cells[0].cid, 0xebfe);
+    td_test_assert_cell(r, 0, 510, 1, 0x3504, 0xebfe);
     assert_int_equal(td_test_raw_int(r, "io"), 0x0102);
-    assert_near(raw_d(r, "adc1"), 0.05);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.19);
-    assert_near(raw_d(r, "power"), 12.64);
+    td_test_assert_near(td_test_raw_double(r, "adc1"), 0.05);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.19);
+    td_test_assert_near(td_test_raw_double(r, "power"), 12.64);
     assert_int_equal(td_test_raw_int(r, "cacheLeft"), 7);
     assert_int_equal(td_test_raw_int(r, "event"), 35);
     assert_record_sane(r);
 
     r = &ctx.rec[1];
     assert_false(r->valid);
-    assert_time(r, "2026-01-02T03:05:05Z");
+    td_test_assert_time(r, "2026-01-02T03:05:05Z");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     assert_record_sane(r);
 
     /* Both records confirmed, with the frame's flag. */
-    assert_int_equal(ctx.reply_len, strlen("@@X27," IMEI ",CCC,2*F8\r\n"));
-    assert_memory_equal(ctx.reply, "@@X27," IMEI ",CCC,2*F8\r\n", ctx.reply_len);
+    td_test_assert_reply(&ctx, "@@X27," IMEI ",CCC,2*F8\r\n");
 }
 
 static void test_ccc_other_versions(void **state)
@@ -352,8 +305,8 @@ static void test_ccc_other_versions(void **state)
     (void)state;
     uint8_t content[8 + 40] = {0x01, 0x05, 40, 0, 1, 0, 0, 0}, b[128];
     size_t n = build('X', "CCC", content, sizeof(content), b);
-    assert_true(td_test_decode_bytes(mt(), NULL, b, n, &ctx) < 0);
-    assert_string_equal(ctx.err, "meitrack: CCC version 0x0501 with 40-byte records not supported");
+    td_test_expect_error_bytes(P, &ctx, b, n,
+                               "meitrack: CCC version 0x0501 with 40-byte records not supported");
     assert_int_equal(ctx.reply_len, 0); /* nothing confirmed */
 }
 
@@ -417,24 +370,24 @@ static void test_cce_records_and_confirmation(void **state)
     p += cce_record(p, 35, true);
     p += cce_record(p, 17, false);
     size_t n = build('c', "CCE", content, (size_t)(p - content), b);
-    const td_record *r = decode_n(b, n, 2);
+    const td_record *r = decode_frame(b, n, 2);
 
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_time(r, "2026-01-02T03:04:05Z");
-    assert_near(r->latitude, 33.925621);
-    assert_near(r->longitude, -6.91751);
-    assert_near(r->speed, 24);
-    assert_near(r->course, 198);
-    assert_near(r->altitude, -10);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 0.5);
+    td_test_assert_time(r, "2026-01-02T03:04:05Z");
+    td_test_assert_near(r->latitude, 33.925621);
+    td_test_assert_near(r->longitude, -6.91751);
+    td_test_assert_near(r->speed, 24);
+    td_test_assert_near(r->course, 198);
+    td_test_assert_near(r->altitude, -10);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 0.5);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 11);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 25);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 88);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.22);
-    assert_near(raw_d(r, "power"), 14.25);
-    assert_near(raw_d(r, "adc1"), 0.07);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 518578);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.22);
+    td_test_assert_near(td_test_raw_double(r, "power"), 14.25);
+    td_test_assert_near(td_test_raw_double(r, "adc1"), 0.07);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 518578);
     assert_int_equal(td_test_raw_int(r, "runTime"), 163903);
     assert_int_equal(td_test_raw_int(r, "output"), 2);
     assert_int_equal(td_test_raw_int(r, "input"), 0x81);
@@ -443,10 +396,7 @@ static void test_cce_records_and_confirmation(void **state)
     assert_int_equal(td_test_raw_int(r, "cacheLeft"), 3069);
     assert_string_equal(td_test_raw_str(r, "network"), "LTE");
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 604);
-    assert_int_equal(r->cells[0].mnc, 2);
-    assert_int_equal(r->cells[0].lac, 1303);
-    assert_int_equal(r->cells[0].cid, 0x01973e21);
+    td_test_assert_cell(r, 0, 604, 2, 1303, 0x01973e21);
     assert_true(r->cells[0].has_rssi);
     assert_int_equal(r->cells[0].rssi, -96);
     assert_record_sane(r);
@@ -458,8 +408,7 @@ static void test_cce_records_and_confirmation(void **state)
     assert_int_equal(td_test_raw_int(r, "paramFE37"), 9);
     assert_record_sane(r);
 
-    assert_int_equal(ctx.reply_len, strlen("@@c27," IMEI ",CCE,2*05\r\n"));
-    assert_memory_equal(ctx.reply, "@@c27," IMEI ",CCE,2*05\r\n", ctx.reply_len);
+    td_test_assert_reply(&ctx, "@@c27," IMEI ",CCE,2*05\r\n");
 }
 
 /* The event code in its two-byte form (parameter 0x40), and a record whose
@@ -482,11 +431,11 @@ static void test_cce_two_byte_event_and_short_values(void **state)
     *p++ = 1, *p++ = 0x4b, *p++ = 200, *p++ = 1; /* 200 bytes announced, 1 there */
     le(rec, (uint32_t)(p - rec - 2), 2);
     size_t n = build('c', "CCE", content, (size_t)(p - content), b);
-    const td_record *r = decode_n(b, n, 1);
+    const td_record *r = decode_frame(b, n, 1);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER));
-    assert_near(r->latitude, 22.5);
-    assert_near(r->longitude, 114.1);
-    assert_string_equal(td_test_reply(&ctx), "@@c27," IMEI ",CCE,1*04\r\n");
+    td_test_assert_near(r->latitude, 22.5);
+    td_test_assert_near(r->longitude, 114.1);
+    td_test_assert_reply(&ctx, "@@c27," IMEI ",CCE,1*04\r\n");
 }
 
 /* ---- answers to commands ---- */
@@ -506,7 +455,7 @@ static void test_command_answers(void **state)
     /* An answer with binary content keeps a printable copy. */
     uint8_t b[128];
     size_t n = build('O', "D00", "0215080432_C2E03.jpg,3,0,\x01\xff\xd8", 28, b);
-    r = decode_n(b, n, 1);
+    r = decode_frame(b, n, 1);
     assert_string_equal(td_test_raw_str(r, "result"), "D00,0215080432_C2E03.jpg,3,0,...");
 }
 
@@ -515,46 +464,30 @@ static void test_session_identity(void **state)
     (void)state;
     td_session s;
     memset(&s, 0, sizeof(s));
-    assert_int_equal(td_test_decode(mt(), &s, "$$S28," IMEI ",A11,OK*FE\r\n", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, "$$S28," IMEI ",A11,OK*FE\r\n", &ctx), 0);
     assert_string_equal(s.device_id, IMEI);
     /* Every frame carries the IMEI: a second device on the same link is
      * reported under its own. */
-    assert_int_equal(td_test_decode(mt(), &s, "$$z27,861451040910625,AAC,1*D3", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, "$$z27,861451040910625,AAC,1*D3", &ctx), 0);
     assert_string_equal(ctx.rec[0].device_id, "861451040910625");
 }
 
 /* ---- vectors, detection, framing ---- */
 
-static void test_family_vectors(void **state)
+/* meitrack does not take h02's `$` binary record, even one whose id makes
+ * it begin "$$": "$$" then BCD bytes, never a flag, decimal length and
+ * comma. */
+static void test_detect_h02_binary(void **state)
 {
     (void)state;
-    td_test_family_vectors_hold(mt());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(mt(), 400);
-}
-
-/* meitrack says yes to no frame of another family nor to a prefix of one:
- * in particular not to h02's `$` binary record, even one whose id makes it
- * begin "$$". */
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(mt());
-
-    /* An h02 binary record whose id begins with 24: "$$" then BCD bytes,
-     * never a flag, decimal length and comma. */
     static const uint8_t h02[32] = {'$',  0x24, 0x10, 0x00, 0x00, 0x01, 0x12, 0x13,
                                     0x14, 0x01, 0x02, 0x24, 0x22, 0x34, 0x56, 0x78,
                                     0x00, 0x11, 0x34, 0x56, 0x78, 0x9e, 0x01, 0x20,
                                     0x45, 0xff, 0xff, 0xfb, 0xff, 0x00, 0x00, 0x00};
     assert_ptr_equal(td_detect(h02, 32, TD_TCP, &(bool){false}), td_protocol_find("h02"));
     for (size_t len = 0; len <= 32; len++)
-        assert_true(mt()->detect(h02, len) != TD_DETECT_YES);
-    assert_int_equal(mt()->detect(h02, 32), TD_DETECT_NO);
+        assert_true(P->detect(h02, len) != TD_DETECT_YES);
+    assert_int_equal(P->detect(h02, 32), TD_DETECT_NO);
 }
 
 static void test_detect_shapes(void **state)
@@ -578,14 +511,10 @@ static void test_detect_shapes(void **state)
         "$$A10,353358017784062,AAA,",       /* length shorter than the frame */
         "@@Q25,353358017784062,A10*6A\r\n", /* a server command */
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (mt()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (mt()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
-    assert_int_equal(mt()->detect((const uint8_t *)"$$A28,1,D03,", 12), TD_DETECT_YES);
-    assert_int_equal(mt()->detect((const uint8_t *)"$$A28,1,D03*", 12), TD_DETECT_YES);
+    static const char *const yes[] = {"$$A28,1,D03,", "$$A28,1,D03*"};
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
 }
 
 /* Text, binary and answer frames back to back, with a line end and noise
@@ -593,109 +522,64 @@ static void test_detect_shapes(void **state)
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
-    static uint8_t want[4][512], buf[2048];
-    size_t wlen[4], n = 0;
-    uint8_t content[512], *p = content;
+    static td_test_stream s;
+    uint8_t b[512], content[512], *p = content;
 
-    wlen[0] = build_text('A', "AAA",
-                         "35,22.5,114.1,260102030405,A,5,20,0,0,1.0,10,0,0,460|0|27B6|11BE,0000,",
-                         want[0]);
+    td_test_stream_reset(&s);
+    td_test_stream_frame(
+        &s, b,
+        build_text('A', "AAA",
+                   "35,22.5,114.1,260102030405,A,5,20,0,0,1.0,10,0,0,460|0|27B6|11BE,0000,", b));
     /* A CCE frame whose content holds "\r\n", '*' and "$$". */
     p = le(p, 0x0a0d2a24, 4);
     p = le(p, 1, 2);
     p += cce_record(p, 0x24, true);
-    wlen[1] = build('B', "CCE", content, (size_t)(p - content), want[1]);
-    wlen[2] = build_text('C', "D03", "OK", want[2]);
+    td_test_stream_frame(&s, b, build('B', "CCE", content, (size_t)(p - content), b));
+    td_test_stream_noise(&s, "\r\n#\x01", 4);
+    td_test_stream_frame(&s, b, build_text('C', "D03", "OK", b));
     /* A text frame whose length field is 2 too large, as some firmwares send. */
-    wlen[3] = build_text('D', "A12", "OK", want[3]);
-    want[3][3] = '3';
-    want[3][4] = '0';
-    for (int i = 0; i < 4; i++) {
-        memcpy(buf + n, want[i], wlen[i]);
-        n += wlen[i];
-        if (i == 1) {
-            memcpy(buf + n, "\r\n#\x01", 4);
-            n += 4;
-        }
-    }
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= n; cut++) {
-            static td_test_frames got;
-            td_stream st;
-            char err[128];
-            memset(&got, 0, sizeof(got));
-            td_stream_init(&st, TD_TCP, forced ? mt() : NULL);
-            assert_int_equal(
-                td_stream_feed(&st, buf, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
-            assert_int_equal(td_stream_feed(&st, buf + cut, n - cut, td_test_collect_frame, &got,
-                                            err, sizeof(err)),
-                             0);
-            if (got.n != 4)
-                fail_msg("cut %zu: %d frames", cut, got.n);
-            assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(got.n, 4);
-            for (int i = 0; i < 4; i++) {
-                assert_int_equal(got.len[i], wlen[i]);
-                assert_memory_equal(got.data[i], want[i], wlen[i]);
-            }
-            assert_ptr_equal(st.proto, mt());
-            td_stream_free(&st);
-        }
-    }
+    size_t n = build_text('D', "A12", "OK", b);
+    b[3] = '3';
+    b[4] = '0';
+    td_test_stream_frame(&s, b, n);
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[3000];
-    static td_test_frames got;
-    td_stream st;
-    char err[128];
     size_t skip;
 
     /* A text frame that never ends. */
-    memset(big, '0', sizeof(big));
-    memcpy(big, "$$A99," IMEI ",AAA,", 26);
-    td_stream_init(&st, TD_TCP, mt());
-    assert_int_equal(
-        td_stream_feed(&st, big, sizeof(big), td_test_collect_frame, &got, err, sizeof(err)),
-        TD_ETOOBIG);
-    assert_non_null(strstr(err, "meitrack"));
-    td_stream_free(&st);
+    td_test_frame_too_big(P, "$$A99," IMEI ",AAA,", '0', 3000);
 
     /* A binary frame waits for its declared length, even past a "*XX\r\n". */
     const char *cce = "$$B33," IMEI ",CCE,*00\r\n\x01\x02*00\r\n";
     assert_int_equal(strlen(cce), 38);
-    assert_int_equal(mt()->frame((const uint8_t *)cce, 31, &skip), 0);
-    assert_int_equal(mt()->frame((const uint8_t *)cce, 37, &skip), 0);
-    assert_int_equal(mt()->frame((const uint8_t *)cce, 38, &skip), 38);
+    assert_int_equal(P->frame((const uint8_t *)cce, 31, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)cce, 37, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)cce, 38, &skip), 38);
     /* A text frame without its line end ends where the next one starts. */
     const char *two = "$$C28," IMEI ",D03,OK*F3$$C28," IMEI ",D03,OK*F3\r\n";
-    assert_int_equal(mt()->frame((const uint8_t *)two, strlen(two), &skip), 31);
+    assert_int_equal(P->frame((const uint8_t *)two, strlen(two), &skip), 31);
     /* Noise before a frame is skipped. */
-    assert_int_equal(mt()->frame((const uint8_t *)"\r\n$x$$C28," IMEI ",D03,OK*F3\r\n", 37, &skip),
+    assert_int_equal(P->frame((const uint8_t *)"\r\n$x$$C28," IMEI ",D03,OK*F3\r\n", 37, &skip),
                      33);
     assert_int_equal(skip, 4);
     /* A declared length past the limit. */
-    assert_int_equal(mt()->detect((const uint8_t *)"$$B99999," IMEI ",CCE,", 29), TD_DETECT_NO);
+    assert_int_equal(P->detect((const uint8_t *)"$$B99999," IMEI ",CCE,", 29), TD_DETECT_NO);
 }
 
 /* ---- malformed input ---- */
 
 static void expect_error(const char *frame, const char *msg)
 {
-    td_test_expect_error(mt(), &ctx, frame, msg);
+    td_test_expect_error(P, &ctx, frame, msg);
 }
 
 /* The same for a frame with NUL bytes: a string literal's bytes. */
 #define EXPECT_ERROR_BYTES(lit, msg)                                                               \
-    do {                                                                                           \
-        assert_true(                                                                               \
-            td_test_decode_bytes(mt(), NULL, (const uint8_t *)(lit), sizeof(lit) - 1, &ctx) < 0);  \
-        assert_string_equal(ctx.err, msg);                                                         \
-        assert_int_equal(ctx.nrec, 0);                                                             \
-    } while (0)
+    td_test_expect_error_bytes(P, &ctx, (const uint8_t *)(lit), sizeof(lit) - 1, msg)
 
 static void test_errors(void **state)
 {
@@ -734,48 +618,23 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', '*', '$', 'A', '9', '|', 0xff};
-    size_t ok = 0, failed = 0;
+    size_t ok, failed;
 
-    td_test_family_mutations(mt(), bytes, sizeof(bytes), 400, &ok, &failed);
-    fprintf(stderr, "meitrack truncated: %zu decoded, %zu rejected\n", ok, failed);
+    td_test_family_mutations(P, bytes, sizeof(bytes), 400, &ok, &failed);
     assert_true(failed > ok);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static uint8_t buf[400];
-    static const char alphabet[] = "0123456789,.-*$|ACEV\r\n";
-    int rejected = 0;
-
-    srand(20260102);
-    for (int round = 0; round < 3000; round++) {
-        size_t len = 1 + (size_t)(rand() % 300), at = 0;
-        static const char *const open[] = {"$$A150," IMEI ",AAA,", "$$B150," IMEI ",CCE,",
-                                           "$$C150," IMEI ",CCC,"};
-        if (round % 4) {
-            at = strlen(open[round % 4 - 1]);
-            memcpy(buf, open[round % 4 - 1], at);
-        }
-        len += at;
-        for (size_t k = at; k < len; k++)
-            buf[k] = round % 2 ? (uint8_t)alphabet[rand() % (sizeof(alphabet) - 1)]
-                               : (uint8_t)(rand() & 0xff);
-        if (round % 8 == 1 && len > at + 3) /* some end like a frame */
-            memcpy(buf + len - 3, "*00", 3);
-        uint8_t *exact = malloc(len);
-        memcpy(exact, buf, len);
-        size_t skip = (size_t)-1;
-        long n = mt()->frame(exact, len, &skip);
-        assert_true(skip <= len);
-        assert_true(n == 0 || n == TD_ETOOBIG || (n > 0 && (size_t)n <= len - skip));
-        int rc = td_test_decode_bytes(mt(), NULL, exact, len, &ctx);
-        if (rc) {
-            assert_memory_equal(ctx.err, "meitrack: ", 10);
-            rejected++;
-        }
-        free(exact);
-    }
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 300,
+        .head = {"$$A150," IMEI ",AAA,", "$$B150," IMEI ",CCE,", "$$C150," IMEI ",CCC,"},
+        .alphabet = "0123456789,.-*$|ACEV\r\n",
+        .tail = "*00", /* some end like a frame */
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 2500);
 }
 
@@ -794,9 +653,8 @@ int main(void)
         cmocka_unit_test(test_cce_two_byte_event_and_short_values),
         cmocka_unit_test(test_command_answers),
         cmocka_unit_test(test_session_identity),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
+        cmocka_unit_test(test_detect_h02_binary),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),

@@ -19,32 +19,15 @@
 #define BAD_REPLY "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 #define HOST "Host: 203.0.113.5:8888\r\n"
 
-static const td_protocol *os(void)
-{
-    const td_protocol *p = td_protocol_find("osmand");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
+TD_TEST_PROTOCOL(osmand)
 
 /* Decodes a request in a fresh session; expects success, n records and
  * the 200 answer. */
-static const td_record *decode_n(const char *req, int n)
+static const td_record *ok_n(const char *req, int n)
 {
-    memset(&sess, 0, sizeof(sess));
-    int rc = td_test_decode(os(), &sess, req, &ctx);
-    if (rc != 0)
-        fail_msg("'%.60s': %s", req, ctx.err);
-    assert_int_equal(ctx.nrec, n);
-    assert_string_equal(td_test_reply(&ctx), OK_REPLY);
-    return n ? &ctx.rec[0] : NULL;
-}
-
-static const td_record *one(const char *req)
-{
-    return decode_n(req, 1);
+    const td_record *r = decode_n(req, n);
+    td_test_assert_reply(&ctx, OK_REPLY);
+    return r;
 }
 
 /* A GET with the query q. */
@@ -65,47 +48,27 @@ static const char *post(const char *type, const char *body)
     return buf;
 }
 
-static const td_raw *raw(const td_record *r, const char *key)
-{
-    const td_raw *a = td_rec_raw_find(r, key);
-    if (!a)
-        fail_msg("no attribute %s", key);
-    return a;
-}
-
-static void assert_time(const td_record *r, const char *iso)
-{
-    char buf[32];
-    assert_true(r->has_time);
-    assert_string_equal(td_iso8601(r->time_ms, buf, sizeof(buf)), iso);
-}
-
-static void assert_near(double got, double want)
-{
-    if (got < want - 1e-6 || got > want + 1e-6)
-        fail_msg("%.7f is not %.7f", got, want);
-}
-
 /* ---- query parameters ---- */
 
 static void test_get_position(void **state)
 {
     (void)state;
     const td_record *r =
-        one(get("id=123456&lat=52.520008&lon=-13.404954&timestamp=1767323045&speed=10&"
-                "bearing=271.5&altitude=-12.5&accuracy=4.8&hdop=0.9&batt=87.6&charge=true"));
+        ok_n(get("id=123456&lat=52.520008&lon=-13.404954&timestamp=1767323045&speed=10&"
+                 "bearing=271.5&altitude=-12.5&accuracy=4.8&hdop=0.9&batt=87.6&charge=true"),
+             1);
     assert_string_equal(r->device_id, "123456");
     assert_string_equal(sess.device_id, "123456");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_time(r, "2026-01-02T03:04:05Z");
-    assert_near(r->latitude, 52.520008);
-    assert_near(r->longitude, -13.404954);
-    assert_near(r->speed, 18.52); /* knots */
-    assert_near(r->course, 271.5);
-    assert_near(r->altitude, -12.5);
-    assert_near(raw(r, "accuracy")->v.d, 4.8);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 0.9);
+    td_test_assert_time(r, "2026-01-02T03:04:05Z");
+    td_test_assert_near(r->latitude, 52.520008);
+    td_test_assert_near(r->longitude, -13.404954);
+    td_test_assert_near(r->speed, 18.52); /* knots */
+    td_test_assert_near(r->course, 271.5);
+    td_test_assert_near(r->altitude, -12.5);
+    td_test_assert_near(td_test_raw_double(r, "accuracy"), 4.8);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 0.9);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 88);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_record_sane(r);
@@ -129,10 +92,10 @@ static void test_timestamps(void **state)
     char q[128];
     for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
         snprintf(q, sizeof(q), "id=1&lat=1&lon=2&timestamp=%s", forms[i].value);
-        assert_time(one(get(q)), forms[i].iso);
+        td_test_assert_time(ok_n(get(q), 1), forms[i].iso);
     }
     /* No timestamp: the server's time, marked as such. */
-    const td_record *r = one(get("id=1&lat=1&lon=2"));
+    const td_record *r = ok_n(get("id=1&lat=1&lon=2"), 1);
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
 }
@@ -140,30 +103,30 @@ static void test_timestamps(void **state)
 static void test_location_deviceid_valid(void **state)
 {
     (void)state;
-    const td_record *r = one(get("deviceid=phone-7_A&location=-33.8688%2C151.2093&valid=false&"
-                                 "heading=90"));
+    const td_record *r = ok_n(get("deviceid=phone-7_A&location=-33.8688%2C151.2093&valid=false&"
+                                  "heading=90"),
+                              1);
     assert_string_equal(r->device_id, "phone-7_A");
-    assert_near(r->latitude, -33.8688);
-    assert_near(r->longitude, 151.2093);
+    td_test_assert_near(r->latitude, -33.8688);
+    td_test_assert_near(r->longitude, 151.2093);
     assert_false(r->valid);
-    assert_near(r->course, 90);
+    td_test_assert_near(r->course, 90);
     /* valid=1 and a path other than "/". */
-    r = one("GET /track?id=9&lat=1&lon=1&valid=1 HTTP/1.0\r\n\r\n");
+    r = ok_n("GET /track?id=9&lat=1&lon=1&valid=1 HTTP/1.0\r\n\r\n", 1);
     assert_true(r->valid);
 }
 
 static void test_cells_and_wifi_without_fix(void **state)
 {
     (void)state;
-    const td_record *r = one(get("id=77&timestamp=1767323045&cell=260,3,4352,8181&"
-                                 "cell=260%2C3%2C4352%2C8182%2C-79&wifi=a4-56-02-ab-cd-ef,-61&"
-                                 "wifi=A4:56:02:AB:CD:F0,-70"));
+    const td_record *r = ok_n(get("id=77&timestamp=1767323045&cell=260,3,4352,8181&"
+                                  "cell=260%2C3%2C4352%2C8182%2C-79&wifi=a4-56-02-ab-cd-ef,-61&"
+                                  "wifi=A4:56:02:AB:CD:F0,-70"),
+                              1);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->ncells, 2);
-    assert_int_equal(r->cells[0].mcc, 260);
-    assert_int_equal(r->cells[0].mnc, 3);
-    assert_int_equal(r->cells[0].lac, 4352);
-    assert_int_equal(r->cells[0].cid, 8181);
+    td_test_assert_cell(r, 0, 260, 3, 4352, 8181);
+    td_test_assert_cell(r, 1, 260, 3, 4352, 8182);
     assert_false(r->cells[0].has_rssi);
     assert_true(r->cells[1].has_rssi);
     assert_int_equal(r->cells[1].rssi, -79);
@@ -179,23 +142,23 @@ static void test_cells_and_wifi_without_fix(void **state)
 static void test_alarms_and_raw_parameters(void **state)
 {
     (void)state;
-    const td_record *r = one(get("id=5&lat=1&lon=2&alarm=sos&ignition=true&motion=0&rpm=933&"
-                                 "fuel=24.5&door=false&driverUniqueId=D%C3%BCrr&b%40d=1&"
-                                 "waytoolongname_waytoolongname_xyz=1"));
+    const td_record *r = ok_n(get("id=5&lat=1&lon=2&alarm=sos&ignition=true&motion=0&rpm=933&"
+                                  "fuel=24.5&door=false&driverUniqueId=D%C3%BCrr&b%40d=1&"
+                                  "waytoolongname_waytoolongname_xyz=1"),
+                              1);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_true(td_rec_has(r, TD_ATTR_MOTION));
     assert_false(r->attr[TD_ATTR_MOTION].b);
-    assert_int_equal(raw(r, "rpm")->v.i, 933);
-    assert_near(raw(r, "fuel")->v.d, 24.5);
-    assert_int_equal(raw(r, "door")->type, TD_T_BOOL);
-    assert_false(raw(r, "door")->v.b);
-    assert_string_equal(r->arena + raw(r, "driverUniqueId")->str, "D\xc3\xbcrr");
+    assert_int_equal(td_test_raw_int(r, "rpm"), 933);
+    td_test_assert_near(td_test_raw_double(r, "fuel"), 24.5);
+    assert_false(td_test_raw_bool(r, "door"));
+    assert_string_equal(td_test_raw_str(r, "driverUniqueId"), "D\xc3\xbcrr");
     assert_null(td_rec_raw_find(r, "b@d"));
     assert_null(td_rec_raw_find(r, "waytoolongname_waytoolongname_xyz"));
-    r = one(get("id=5&alarm=lowBattery&alarm=tow"));
+    r = ok_n(get("id=5&alarm=lowBattery&alarm=tow"), 1);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
-    assert_string_equal(r->arena + raw(r, "alarm")->str, "tow");
+    assert_string_equal(td_test_raw_str(r, "alarm"), "tow");
 }
 
 /* ---- POST forms ---- */
@@ -205,15 +168,17 @@ static void test_post_query_and_form(void **state)
     (void)state;
     /* Traccar Client for Android: the parameters in the query, no body. */
     const td_record *r =
-        one("POST /?id=8&lat=10.5&lon=20.25&timestamp=1767323045&speed=0 HTTP/1.1\r\n" HOST
-            "Content-Length: 0\r\n\r\n");
-    assert_near(r->latitude, 10.5);
-    assert_time(r, "2026-01-02T03:04:05Z");
+        ok_n("POST /?id=8&lat=10.5&lon=20.25&timestamp=1767323045&speed=0 HTTP/1.1\r\n" HOST
+             "Content-Length: 0\r\n\r\n",
+             1);
+    td_test_assert_near(r->latitude, 10.5);
+    td_test_assert_time(r, "2026-01-02T03:04:05Z");
     /* A form body. */
-    r = one(post("application/x-www-form-urlencoded",
-                 "id=8&lat=10.5&lon=20.25&timestamp=1767323045&batt=40"));
+    r = ok_n(post("application/x-www-form-urlencoded",
+                  "id=8&lat=10.5&lon=20.25&timestamp=1767323045&batt=40"),
+             1);
     assert_string_equal(r->device_id, "8");
-    assert_near(r->longitude, 20.25);
+    td_test_assert_near(r->longitude, 20.25);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 40);
 }
 
@@ -226,31 +191,33 @@ static void test_post_query_and_form(void **state)
 static void test_post_json(void **state)
 {
     (void)state;
-    const td_record *r = one(post(
-        "application/json",
-        "{\"location\":" LOCATION(
-            "2026-01-02T03:04:05.250Z", "48.858244", "2.294521",
-            ",\"is_moving\":true,\"odometer\":12345.6,\"event\":\"motionchange\","
-            "\"battery\":{\"level\":0.55,\"is_charging\":true},"
-            "\"activity\":{\"type\":\"in_vehicle\",\"confidence\":100},"
-            "\"extras\":{\"a\":[1,{\"b\":null}]},\"mock\":false") ","
-                                                                  "\"device_id\":\"48241179\"}"));
+    const td_record *r =
+        ok_n(post("application/json",
+                  "{\"location\":" LOCATION(
+                      "2026-01-02T03:04:05.250Z", "48.858244", "2.294521",
+                      ",\"is_moving\":true,\"odometer\":12345.6,\"event\":\"motionchange\","
+                      "\"battery\":{\"level\":0.55,\"is_charging\":true},"
+                      "\"activity\":{\"type\":\"in_vehicle\",\"confidence\":100},"
+                      "\"extras\":{\"a\":[1,{\"b\":null}]},\"mock\":false") ","
+                                                                            "\"device_id\":"
+                                                                            "\"48241179\"}"),
+             1);
     assert_string_equal(r->device_id, "48241179");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_time(r, "2026-01-02T03:04:05.250Z");
-    assert_near(r->latitude, 48.858244);
-    assert_near(r->longitude, 2.294521);
-    assert_near(r->speed, 36); /* m/s */
-    assert_near(r->course, 182.5);
-    assert_near(r->altitude, 35.2);
-    assert_near(raw(r, "accuracy")->v.d, 12.5);
+    td_test_assert_time(r, "2026-01-02T03:04:05.250Z");
+    td_test_assert_near(r->latitude, 48.858244);
+    td_test_assert_near(r->longitude, 2.294521);
+    td_test_assert_near(r->speed, 36); /* m/s */
+    td_test_assert_near(r->course, 182.5);
+    td_test_assert_near(r->altitude, 35.2);
+    td_test_assert_near(td_test_raw_double(r, "accuracy"), 12.5);
     assert_true(r->attr[TD_ATTR_MOTION].b);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 12345.6);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 12345.6);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 55);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
-    assert_string_equal(r->arena + raw(r, "event")->str, "motionchange");
-    assert_string_equal(r->arena + raw(r, "activity")->str, "in_vehicle");
+    assert_string_equal(td_test_raw_str(r, "event"), "motionchange");
+    assert_string_equal(td_test_raw_str(r, "activity"), "in_vehicle");
     assert_null(td_rec_raw_find(r, "mock"));
     assert_record_sane(r);
 }
@@ -260,27 +227,28 @@ static void test_post_json(void **state)
 static void test_post_json_batch(void **state)
 {
     (void)state;
-    decode_n(post("application/json; charset=utf-8",
-                  "{\"device_id\":4711,\"location\":["
-                  "{\"timestamp\":\"2026-01-02T03:04:05Z\",\"coords\":{\"latitude\":1.5,"
-                  "\"longitude\":2.5,\"speed\":-1,\"heading\":-1},\"battery\":{\"level\":-1}},"
-                  "{\"timestamp\":1767323105,\"coords\":{\"latitude\":1.6,\"longitude\":2.6}}]}"),
-             2);
+    ok_n(post("application/json; charset=utf-8",
+              "{\"device_id\":4711,\"location\":["
+              "{\"timestamp\":\"2026-01-02T03:04:05Z\",\"coords\":{\"latitude\":1.5,"
+              "\"longitude\":2.5,\"speed\":-1,\"heading\":-1},\"battery\":{\"level\":-1}},"
+              "{\"timestamp\":1767323105,\"coords\":{\"latitude\":1.6,\"longitude\":2.6}}]}"),
+         2);
     const td_record *r = &ctx.rec[0];
     assert_string_equal(r->device_id, "4711");
-    assert_near(r->speed, 0);
-    assert_near(r->course, 0);
+    td_test_assert_near(r->speed, 0);
+    td_test_assert_near(r->course, 0);
     assert_false(td_rec_has(r, TD_ATTR_BATTERY_LEVEL));
-    assert_time(&ctx.rec[1], "2026-01-02T03:05:05Z");
-    assert_near(ctx.rec[1].latitude, 1.6);
+    td_test_assert_time(&ctx.rec[1], "2026-01-02T03:05:05Z");
+    td_test_assert_near(ctx.rec[1].latitude, 1.6);
 }
 
 static void test_post_json_without_coords(void **state)
 {
     (void)state;
     const td_record *r =
-        one(post("application/json", "{\"device_id\":\"x1\",\"location\":{\"timestamp\":"
-                                     "\"2026-01-02T03:04:05Z\",\"battery\":{\"level\":0.2}}}"));
+        ok_n(post("application/json", "{\"device_id\":\"x1\",\"location\":{\"timestamp\":"
+                                      "\"2026-01-02T03:04:05Z\",\"battery\":{\"level\":0.2}}}"),
+             1);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 20);
 }
@@ -289,13 +257,14 @@ static void test_post_json_without_coords(void **state)
 static void test_chunked_body(void **state)
 {
     (void)state;
-    const td_record *r = one("POST / HTTP/1.1\r\n" HOST "Content-Type: application/json\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n"
-                             "18\r\n{\"device_id\":\"c1\",\"locat\r\n"
-                             "2D;ext=1\r\nion\":{\"coords\":{\"latitude\":3,\"longitude\":4}}}\r\n"
-                             "0\r\nX-Trailer: y\r\n\r\n");
+    const td_record *r = ok_n("POST / HTTP/1.1\r\n" HOST "Content-Type: application/json\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n"
+                              "18\r\n{\"device_id\":\"c1\",\"locat\r\n"
+                              "2D;ext=1\r\nion\":{\"coords\":{\"latitude\":3,\"longitude\":4}}}\r\n"
+                              "0\r\nX-Trailer: y\r\n\r\n",
+                              1);
     assert_string_equal(r->device_id, "c1");
-    assert_near(r->longitude, 4);
+    td_test_assert_near(r->longitude, 4);
 }
 
 /* ---- answers ---- */
@@ -305,20 +274,20 @@ static void test_answers(void **state)
     (void)state;
     /* No device named: 400, nothing recorded. */
     memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode(os(), &sess, get("lat=1&lon=2"), &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, get("lat=1&lon=2"), &ctx), 0);
     assert_int_equal(ctx.nrec, 0);
     assert_string_equal(td_test_reply(&ctx), BAD_REPLY);
-    assert_int_equal(td_test_decode(os(), &sess, "GET / HTTP/1.1\r\n\r\n", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "GET / HTTP/1.1\r\n\r\n", &ctx), 0);
     assert_string_equal(td_test_reply(&ctx), BAD_REPLY);
     /* On a kept-alive connection whose device is known, a request without
      * the id is that device's. */
-    assert_int_equal(td_test_decode(os(), &sess, get("id=42&lat=1&lon=2"), &ctx), 0);
-    assert_int_equal(td_test_decode(os(), &sess, get("lat=3&lon=4"), &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, get("id=42&lat=1&lon=2"), &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, get("lat=3&lon=4"), &ctx), 0);
     assert_int_equal(ctx.nrec, 1);
     assert_string_equal(ctx.rec[0].device_id, "42");
     assert_string_equal(td_test_reply(&ctx), OK_REPLY);
     /* Connection: close is echoed (the client then closes). */
-    assert_int_equal(td_test_decode(os(), &sess,
+    assert_int_equal(td_test_decode(P, &sess,
                                     "GET /?id=42&lat=1&lon=2 HTTP/1.1\r\nConnection: Close\r\n\r\n",
                                     &ctx),
                      0);
@@ -326,25 +295,7 @@ static void test_answers(void **state)
                         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
-/* ---- vectors, detection, framing ---- */
-
-static void test_family_vectors(void **state)
-{
-    (void)state;
-    td_test_family_vectors_hold(os());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(os(), 600);
-}
-
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(os());
-}
+/* ---- detection and framing ---- */
 
 static void test_detect_shapes(void **state)
 {
@@ -353,16 +304,12 @@ static void test_detect_shapes(void **state)
                                         "P", "PO", "POS", "POST", "POST "};
     static const char *const no[] = {"GET x",  "get /",   "GETS /",    "PUT /",   "HEAD /",
                                      "POST*/", "OPTIONS", "\r\nGET /", "DELETE /"};
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (os()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (os()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
-    assert_int_equal(os()->detect((const uint8_t *)"GET /", 5), TD_DETECT_YES);
-    assert_int_equal(os()->detect((const uint8_t *)"POST /", 6), TD_DETECT_YES);
+    static const char *const yes[] = {"GET /", "POST /"};
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
     bool maybe_more;
-    assert_ptr_equal(td_detect((const uint8_t *)"GET /?id=1", 10, TD_TCP, &maybe_more), os());
+    assert_ptr_equal(td_detect((const uint8_t *)"GET /?id=1", 10, TD_TCP, &maybe_more), P);
     /* HTTP only over TCP. */
     assert_null(td_detect((const uint8_t *)"GET /?id=1", 10, TD_UDP, &maybe_more));
 }
@@ -373,95 +320,57 @@ static void test_detect_shapes(void **state)
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
-    static char buf[2048];
-    const char *want[3] = {
+    static td_test_stream s;
+    static const char *const want[3] = {
         "GET /?id=1&lat=1&lon=2 HTTP/1.1\r\n" HOST "\r\n",
         "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 68\r\n\r\n"
         "{\"device_id\":\"1\",\"location\":{\"coords\":{\"latitude\":1,\"longitude\":2}}}",
         "POST /?id=1 HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n\r\n5\r\nlat=1\r\n"
         "6\r\n&lon=2\r\n0\r\n\r\n",
     };
-    size_t n = 0;
-    for (int i = 0; i < 3; i++) {
-        n += (size_t)sprintf(buf + n, "%s", want[i]);
-        if (i == 1)
-            n += (size_t)sprintf(buf + n, "\r\n");
-    }
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= n; cut++) {
-            static td_test_frames got;
-            td_stream st;
-            char err[128];
-            memset(&got, 0, sizeof(got));
-            td_stream_init(&st, TD_TCP, forced ? os() : NULL);
-            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf, cut, td_test_collect_frame,
-                                            &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(td_stream_feed(&st, (const uint8_t *)buf + cut, n - cut,
-                                            td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            if (got.n != 3)
-                fail_msg("cut %zu: %d frames", cut, got.n);
-            assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(got.n, 3);
-            for (int i = 0; i < 3; i++) {
-                assert_int_equal(got.len[i], strlen(want[i]));
-                assert_memory_equal(got.data[i], want[i], got.len[i]);
-            }
-            assert_ptr_equal(st.proto, os());
-            td_stream_free(&st);
-        }
-    }
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, want, 2);
+    td_test_stream_noise(&s, "\r\n", 2);
+    td_test_stream_text(&s, want[2]);
+    td_test_split_everywhere(P, &s, s.n);
     /* Each decodes, for the same device. */
     memset(&sess, 0, sizeof(sess));
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(td_test_decode(os(), &sess, want[i], &ctx), 0);
+        assert_int_equal(td_test_decode(P, &sess, want[i], &ctx), 0);
         assert_int_equal(ctx.nrec, 1);
-        assert_near(ctx.rec[0].longitude, 2);
+        td_test_assert_near(ctx.rec[0].longitude, 2);
     }
 }
 
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[20000];
-    static td_test_frames got;
-    td_stream st;
-    char err[128];
     size_t skip;
 
     /* Headers that never end. */
-    memset(big, 'a', sizeof(big));
-    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-    td_stream_init(&st, TD_TCP, NULL);
-    assert_int_equal(
-        td_stream_feed(&st, big, sizeof(big), td_test_collect_frame, &got, err, sizeof(err)),
-        TD_ETOOBIG);
-    assert_non_null(strstr(err, "osmand"));
-    td_stream_free(&st);
+    td_test_frame_too_big(P, "GET / HTTP/1.1\r\nX: ", 'a', 20000);
     /* A body past the limit. */
     const char *huge = "POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n";
-    assert_int_equal(os()->frame((const uint8_t *)huge, strlen(huge), &skip), TD_ETOOBIG);
+    assert_int_equal(P->frame((const uint8_t *)huge, strlen(huge), &skip), TD_ETOOBIG);
     /* A body still arriving. */
     const char *part = "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nid=1";
-    assert_int_equal(os()->frame((const uint8_t *)part, strlen(part), &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)part, strlen(part), &skip), 0);
     /* Something that is not a request after one. */
-    assert_int_equal(os()->frame((const uint8_t *)"\r\nSSH-2.0", 9, &skip), TD_EUNFRAMEABLE);
+    assert_int_equal(P->frame((const uint8_t *)"\r\nSSH-2.0", 9, &skip), TD_EUNFRAMEABLE);
     assert_int_equal(skip, 2);
     /* A bad chunk size. */
     const char *bad = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
-    assert_int_equal(os()->frame((const uint8_t *)bad, strlen(bad), &skip), TD_EUNFRAMEABLE);
+    assert_int_equal(P->frame((const uint8_t *)bad, strlen(bad), &skip), TD_EUNFRAMEABLE);
     /* A bad Content-Length. */
     const char *cl = "POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n";
-    assert_int_equal(os()->frame((const uint8_t *)cl, strlen(cl), &skip), TD_EUNFRAMEABLE);
+    assert_int_equal(P->frame((const uint8_t *)cl, strlen(cl), &skip), TD_EUNFRAMEABLE);
 }
 
 /* ---- malformed input ---- */
 
 static void expect_error(const char *req, const char *msg)
 {
-    td_test_expect_error(os(), &ctx, req, msg);
+    td_test_expect_error(P, &ctx, req, msg);
 }
 
 static void test_errors(void **state)
@@ -507,51 +416,25 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, '&', '=', '%', '{', '"', ' ', '\n', 0xff};
-    size_t ok = 0, failed = 0;
+    size_t ok, failed;
 
-    td_test_family_mutations(os(), bytes, sizeof(bytes), 100000, &ok, &failed);
-    fprintf(stderr, "osmand truncated: %zu decoded, %zu rejected\n", ok, failed);
+    td_test_family_mutations(P, bytes, sizeof(bytes), SIZE_MAX, &ok, &failed);
     assert_true(failed > 0 && ok > 0);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static uint8_t buf[600];
-    static const char alphabet[] = "0123456789=&%{}[]\":,.-+abcdefilnotu \r\n";
-    int rejected = 0;
-
-    srand(20260102);
-    for (int round = 0; round < 3000; round++) {
-        static const char *const open[] = {
-            "GET /?", "POST / HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"location\":",
-            "GET /?id=1&lat="};
-        size_t len = 1 + (size_t)(rand() % 400), at = 0;
-        if (round % 4) {
-            at = strlen(open[round % 4 - 1]);
-            memcpy(buf, open[round % 4 - 1], at);
-        }
-        len += at;
-        for (size_t k = at; k < len; k++)
-            buf[k] = round % 2 ? (uint8_t)alphabet[rand() % (sizeof(alphabet) - 1)]
-                               : (uint8_t)(rand() & 0xff);
-        uint8_t *exact = malloc(len);
-        memcpy(exact, buf, len);
-        size_t skip = (size_t)-1;
-        long n = os()->frame(exact, len, &skip);
-        assert_true(skip <= len);
-        assert_true(n == 0 || n == TD_ETOOBIG || n == TD_EUNFRAMEABLE ||
-                    (n > 0 && (size_t)n <= len - skip));
-        int rc = td_test_decode_bytes(os(), NULL, exact, len, &ctx);
-        if (rc) {
-            assert_memory_equal(ctx.err, "osmand: ", 8);
-            rejected++;
-        } else {
-            for (int i = 0; i < ctx.nrec; i++)
-                assert_record_sane(&ctx.rec[i]);
-        }
-        free(exact);
-    }
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 400,
+        .head = {"GET /?",
+                 "POST / HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"location\":",
+                 "GET /?id=1&lat="},
+        .alphabet = "0123456789=&%{}[]\":,.-+abcdefilnotu \r\n",
+        .refusable = true,
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 1500);
 }
 
@@ -569,9 +452,7 @@ int main(void)
         cmocka_unit_test(test_post_json_without_coords),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_answers),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),

@@ -21,37 +21,7 @@
  * MCC, MNC, LAC, cell id, reserved. */
 #define BLOCK "1,4.3,92,70.0,121.354335,31.222073,20240214013254,0460,0000,18d8,6141,00"
 
-static const td_protocol *ql(void)
-{
-    const td_protocol *p = td_protocol_find("queclink");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
-
-/* Decodes one frame in a fresh session; expects success and n records. */
-static const td_record *decode_n(const char *frame, int n)
-{
-    return td_test_decode_n(ql(), &sess, frame, &ctx, n);
-}
-
-static const td_record *one(const char *frame)
-{
-    return decode_n(frame, 1);
-}
-
-static void assert_near(double got, double want)
-{
-    if (got - want > 1e-6 || want - got > 1e-6)
-        fail_msg("got %.7f, want %.7f", got, want);
-}
-
-static void assert_reply(const char *want)
-{
-    assert_string_equal(td_test_reply(&ctx), want);
-}
+TD_TEST_PROTOCOL(queclink)
 
 /* The GL300 block above, checked. */
 static void assert_block(const td_record *r)
@@ -59,19 +29,16 @@ static void assert_block(const td_record *r)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, IMEI);
     assert_true(r->valid);
-    assert_near(r->latitude, 31.222073);
-    assert_near(r->longitude, 121.354335);
-    assert_near(r->speed, 4.3);
-    assert_near(r->course, 92);
-    assert_near(r->altitude, 70.0);
+    td_test_assert_near(r->latitude, 31.222073);
+    td_test_assert_near(r->longitude, 121.354335);
+    td_test_assert_near(r->speed, 4.3);
+    td_test_assert_near(r->course, 92);
+    td_test_assert_near(r->altitude, 70.0);
     td_test_assert_time(r, "2024-02-14T01:32:54Z");
     assert_true(td_rec_has(r, TD_ATTR_HDOP));
-    assert_near(r->attr[TD_ATTR_HDOP].d, 1.0);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 1.0);
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 460);
-    assert_int_equal(r->cells[0].mnc, 0);
-    assert_int_equal(r->cells[0].lac, 0x18d8);
-    assert_int_equal(r->cells[0].cid, 0x6141);
+    td_test_assert_cell(r, 0, 460, 0, 0x18d8, 0x6141);
     assert_record_sane(r);
 }
 
@@ -89,7 +56,7 @@ static void test_fri_personal(void **state)
     assert_string_equal(td_test_raw_str(r, "version"), "1A0102");
     assert_null(td_rec_raw_find(r, "buffered"));
     assert_int_equal(r->alarms, 0);
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
     assert_string_equal(sess.device_id, IMEI);
 }
 
@@ -106,19 +73,19 @@ static void test_fri_vehicle_two_blocks(void **state)
     const td_record *b = &ctx.rec[1];
     assert_false(b->valid); /* accuracy 0: the last known fix */
     assert_false(td_rec_has(b, TD_ATTR_HDOP));
-    assert_near(b->longitude, 121.3544);
-    assert_near(b->latitude, 31.2221);
+    td_test_assert_near(b->longitude, 121.3544);
+    td_test_assert_near(b->latitude, 31.2221);
     td_test_assert_time(b, "2024-02-14T01:33:24Z");
     assert_int_equal(b->cells[0].cid, 0x6142);
     for (int i = 0; i < 2; i++) {
         const td_record *r = &ctx.rec[i];
-        assert_near(td_test_raw_double(r, "power"), 12.95);
-        assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
+        td_test_assert_near(td_test_raw_double(r, "power"), 12.95);
+        td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
         assert_string_equal(td_test_raw_str(r, "hourMeter"), "12345:12:34");
         assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 80);
         assert_string_equal(td_test_raw_str(r, "deviceStatus"), "210100");
     }
-    assert_reply("+SACK:11F0$"); /* one answer for the frame */
+    td_test_assert_reply(&ctx, "+SACK:11F0$"); /* one answer for the frame */
 }
 
 /* +BUFF: the same report from the buffer. */
@@ -128,7 +95,7 @@ static void test_buffered_report(void **state)
     const td_record *r = one("+BUFF:GTFRI,1A0102," IMEI ",,0,0,1," BLOCK ",80," SEND);
     assert_block(r);
     assert_true(td_test_raw_bool(r, "buffered"));
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 static void test_geofence(void **state)
@@ -143,10 +110,10 @@ static void test_geofence(void **state)
     /* GV300: one "report id/type" field, "10" = geofence 1, leaving. */
     r = one("+RESP:GTGEO,02010B," IMEI ",,12950,10,1," BLOCK ",2000.0," SEND);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT));
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
     r = one("+RESP:GTGEO,02010B," IMEI ",,12950,11,1," BLOCK ",2000.0," SEND);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER));
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 static void test_sos_and_overspeed(void **state)
@@ -155,7 +122,7 @@ static void test_sos_and_overspeed(void **state)
     const td_record *r = one("+RESP:GTSOS,1A0102," IMEI ",,0,0,1," BLOCK ",80," SEND);
     assert_block(r);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
     r = one("+RESP:GTSPD,02010B," IMEI ",,12950,00,1," BLOCK ",2000.0," SEND);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_OVERSPEED));
     assert_string_equal(td_test_raw_str(r, "type"), "GTSPD");
@@ -170,14 +137,14 @@ static void test_ignition(void **state)
     assert_block(r);
     assert_true(td_rec_has(r, TD_ATTR_IGNITION));
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 2000000.0);
     r = one("+RESP:GTIGF,02010B," IMEI ",,600," BLOCK ",12345:12:34,2000.0," SEND);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
     r = one("+RESP:GTVGN,02010B," IMEI ",,600," BLOCK ",12345:12:34,2000.0," SEND);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     r = one("+RESP:GTVGF,02010B," IMEI ",,600," BLOCK ",12345:12:34,2000.0," SEND);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 static void test_power_and_battery_alarms(void **state)
@@ -220,7 +187,7 @@ static void test_report_without_fix(void **state)
     assert_int_equal(r->type, TD_REC_STATUS);
     td_test_assert_time(r, "2024-02-14T09:32:54Z");
     assert_string_equal(td_test_raw_str(r, "type"), "GTFRI");
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 /* Old firmwares: no '$', the frame ends at the count number. */
@@ -229,7 +196,7 @@ static void test_without_tail_character(void **state)
     (void)state;
     const td_record *r = one("+RESP:GTFRI,020102," IMEI ",,0,0,1," BLOCK ",80,20240214093254,11F0");
     assert_block(r);
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
     /* A line end after the '$' is fine too. */
     r = one("+RESP:GTFRI,020102," IMEI ",,0,0,1," BLOCK ",80," SEND "\r\n");
     assert_block(r);
@@ -245,9 +212,9 @@ static void test_heartbeat(void **state)
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_string_equal(r->device_id, IMEI);
     td_test_assert_time(r, "2024-02-14T09:32:54Z");
-    assert_reply("+SACK:GTHBD,1A0102,11F0$");
+    td_test_assert_reply(&ctx, "+SACK:GTHBD,1A0102,11F0$");
     one("+ACK:GTHBD,080100," IMEI ",gmt100,20240214093254,0A3F$");
-    assert_reply("+SACK:GTHBD,080100,0A3F$");
+    td_test_assert_reply(&ctx, "+SACK:GTHBD,080100,0A3F$");
 }
 
 /* A command acknowledgement: +ACK:GTxxx,version,id,name,serial,send,count. */
@@ -258,7 +225,7 @@ static void test_command_ack(void **state)
     assert_int_equal(r->type, TD_REC_ACK);
     assert_string_equal(td_test_raw_str(r, "type"), "GTGEO");
     assert_int_equal(r->alarms, 0);
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 /* GL300 GTINF: state, ICCID, CSQ rssi, CSQ ber, external power, mileage,
@@ -273,11 +240,11 @@ static void test_device_information(void **state)
     assert_string_equal(td_test_raw_str(r, "iccid"), "89860081090600000001");
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 18);
     assert_false(td_test_raw_bool(r, "externalPower"));
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.19);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.19);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 85);
     td_test_assert_time(r, "2024-02-14T09:32:54Z");
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 /* GTGSM: report type, then groups of MCC, MNC, LAC, cell id, rxlev,
@@ -289,13 +256,10 @@ static void test_cell_scan(void **state)
                              "0234,0015,003a,56a2,14,,0234,0015,003a,7489,17,," SEND);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->ncells, 3);
-    assert_int_equal(r->cells[0].mcc, 234);
-    assert_int_equal(r->cells[0].mnc, 15);
-    assert_int_equal(r->cells[0].lac, 0x3a);
-    assert_int_equal(r->cells[0].cid, 0x62a2);
+    td_test_assert_cell(r, 0, 234, 15, 0x3a, 0x62a2);
     assert_true(r->cells[0].has_rssi);
     assert_int_equal(r->cells[0].rssi, 16);
-    assert_int_equal(r->cells[2].cid, 0x7489);
+    td_test_assert_cell(r, 2, 234, 15, 0x3a, 0x7489);
 }
 
 /* GTWIF: number, then MAC and rssi with reserved fields. */
@@ -321,7 +285,7 @@ static void test_version_and_power_on(void **state)
     r = one("+RESP:GTPNA,1A0102," IMEI ",," SEND);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_string_equal(td_test_raw_str(r, "type"), "GTPNA");
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 /* The oldest firmwares start with the unique id, without a version. */
@@ -341,12 +305,11 @@ static void test_session_identity(void **state)
     (void)state;
     td_session s;
     memset(&s, 0, sizeof(s));
-    assert_int_equal(td_test_decode(ql(), &s, "+ACK:GTHBD,1A0102," IMEI ",," SEND, &ctx), 0);
+    assert_int_equal(td_test_decode(P, &s, "+ACK:GTHBD,1A0102," IMEI ",," SEND, &ctx), 0);
     assert_string_equal(s.device_id, IMEI);
-    assert_int_equal(td_test_decode(ql(), &s,
-                                    "+RESP:GTFRI,1A0102,A10000499AEF9B,,0,0,1," BLOCK ",80," SEND,
-                                    &ctx),
-                     0);
+    assert_int_equal(
+        td_test_decode(P, &s, "+RESP:GTFRI,1A0102,A10000499AEF9B,,0,0,1," BLOCK ",80," SEND, &ctx),
+        0);
     assert_string_equal(s.device_id, "A10000499AEF9B");
     assert_string_equal(ctx.rec[0].device_id, "A10000499AEF9B");
 }
@@ -364,7 +327,7 @@ static void test_many_blocks(void **state)
     snprintf(frame + n, sizeof(frame) - (size_t)n, ",80," SEND);
     decode_n(frame, 10); /* every block a record */
     td_test_assert_time(&ctx.rec[9], "2024-02-14T01:32:09Z");
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 }
 
 /* ---- binary (HEX) reports ---- */
@@ -379,17 +342,14 @@ static const uint8_t hbd_doc[] = {0x2B, 0x48, 0x42, 0x44, 0xEB, 0x1E, 0x01, 0x0C
 static void test_binary_heartbeat(void **state)
 {
     (void)state;
-    memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode_bytes(ql(), &sess, hbd_doc, sizeof(hbd_doc), &ctx), 0);
-    assert_int_equal(ctx.nrec, 1);
-    const td_record *r = &ctx.rec[0];
+    const td_record *r = one_bytes(hbd_doc, sizeof(hbd_doc));
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_string_equal(r->device_id, "359231036735270");
     td_test_assert_time(r, "2012-01-30T09:32:38Z");
     /* No protocol version in this mask: the field is left empty, as the
      * documents allow. */
-    assert_reply("+SACK:GTHBD,,000D$");
-    assert_int_equal(ql()->detect(hbd_doc, sizeof(hbd_doc)), TD_DETECT_YES);
+    td_test_assert_reply(&ctx, "+SACK:GTHBD,,000D$");
+    assert_int_equal(P->detect(hbd_doc, sizeof(hbd_doc)), TD_DETECT_YES);
 }
 
 /* A +RSP position report built from the documented HEX layout: header,
@@ -432,47 +392,40 @@ static void test_binary_position(void **state)
     (void)state;
     uint8_t b[128];
     size_t n = rsp_frame(b, "+RSP");
-    memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode_bytes(ql(), &sess, b, n, &ctx), 0);
-    assert_int_equal(ctx.nrec, 1);
-    const td_record *r = &ctx.rec[0];
+    const td_record *r = one_bytes(b, n);
     assert_block(r);
     assert_string_equal(td_test_raw_str(r, "type"), "+RSP");
     assert_string_equal(td_test_raw_str(r, "version"), "450102");
     assert_int_equal(td_test_raw_int(r, "messageType"), 7);
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
     assert_string_equal(sess.device_id, IMEI);
 
     /* The buffered form. */
     n = rsp_frame(b, "+BSP");
-    assert_int_equal(td_test_decode_bytes(ql(), NULL, b, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, NULL, b, n, &ctx), 0);
     assert_true(td_test_raw_bool(&ctx.rec[0], "buffered"));
-    assert_reply("+SACK:11F0$");
+    td_test_assert_reply(&ctx, "+SACK:11F0$");
 
     /* Detection needs the length: a mask without its bit is not taken. */
     n = rsp_frame(b, "+EVT");
-    assert_int_equal(ql()->detect(b, 8), TD_DETECT_MAYBE);
-    assert_int_equal(ql()->detect(b, 11), TD_DETECT_YES);
+    assert_int_equal(P->detect(b, 8), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(b, 11), TD_DETECT_YES);
     b[8] &= 0x7f;
-    assert_int_equal(ql()->detect(b, 11), TD_DETECT_NO);
+    assert_int_equal(P->detect(b, 11), TD_DETECT_NO);
 }
 
 /* Binary and text frames back to back, split at every byte. */
 static void test_binary_framing(void **state)
 {
     (void)state;
-    static uint8_t buf[512];
-    const char *text = "+ACK:GTHBD,1A0102," IMEI ",," SEND;
-    size_t lens[3], n = 0;
-    lens[0] = rsp_frame(buf, "+RSP");
-    n = lens[0];
-    memcpy(buf + n, hbd_doc, sizeof(hbd_doc));
-    lens[1] = sizeof(hbd_doc);
-    n += lens[1];
-    memcpy(buf + n, text, strlen(text));
-    lens[2] = strlen(text);
-    n += lens[2];
-    td_test_split_everywhere(ql(), buf, n, lens, 3);
+    static td_test_stream s;
+    uint8_t b[128];
+
+    td_test_stream_reset(&s);
+    td_test_stream_frame(&s, b, rsp_frame(b, "+RSP"));
+    td_test_stream_frame(&s, hbd_doc, sizeof(hbd_doc));
+    td_test_stream_text(&s, "+ACK:GTHBD,1A0102," IMEI ",," SEND);
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_binary_errors(void **state)
@@ -480,38 +433,20 @@ static void test_binary_errors(void **state)
     (void)state;
     uint8_t b[128];
     size_t n = rsp_frame(b, "+RSP");
-    assert_true(td_test_decode_bytes(ql(), NULL, b, n - 1, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n - 1, &ctx) < 0);
     assert_string_equal(ctx.err, "queclink: binary frame of 73 bytes, its length says 74");
     b[n - 1] = 'x';
-    assert_true(td_test_decode_bytes(ql(), NULL, b, n, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n, &ctx) < 0);
     assert_string_equal(ctx.err, "queclink: +RSP frame does not end with CR LF");
     n = rsp_frame(b, "+RSP");
     b[16] = 100; /* not two digits */
-    assert_true(td_test_decode_bytes(ql(), NULL, b, n, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n, &ctx) < 0);
     assert_string_equal(ctx.err, "queclink: bad unique id in a +RSP frame");
     assert_int_equal(ctx.nrec, 0);
     assert_int_equal(ctx.reply_len, 0);
 }
 
-/* ---- vectors and detection ---- */
-
-static void test_family_vectors(void **state)
-{
-    (void)state;
-    td_test_family_vectors_hold(ql());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(ql(), 300);
-}
-
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(ql());
-}
+/* ---- detection and framing ---- */
 
 static void test_detect_shapes(void **state)
 {
@@ -529,15 +464,10 @@ static void test_detect_shapes(void **state)
         "+RESP:GTFRI,123456789012345678901234,", /* too long for a version or an id */
         "RESP:GTFRI,",
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (ql()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (ql()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
-    assert_int_equal(ql()->detect((const uint8_t *)"+RESP:GTFRI,", 12), TD_DETECT_YES);
-    assert_int_equal(ql()->detect((const uint8_t *)"+ACK:GTHBD,1A0102", 17), TD_DETECT_YES);
-    assert_int_equal(ql()->detect((const uint8_t *)"+BUFF:GTERI,", 12), TD_DETECT_YES);
+    static const char *const yes[] = {"+RESP:GTFRI,", "+ACK:GTHBD,1A0102", "+BUFF:GTERI,"};
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
 }
 
 /* Frames back to back (with and without '$'), split in two at every byte:
@@ -553,54 +483,43 @@ static void test_framer_split_everywhere(void **state)
         "+RESP:GTINF,1A0102," IMEI ",,41,89860081090600000001,18,99,0,33.23,,4.19,1,1,1,0,0,"
         "20240214013254,85,,,,," SEND,
     };
-    enum { NF = sizeof(text) / sizeof(text[0]) };
-    static uint8_t buf[2048];
-    size_t n = 0, lens[NF];
-    for (size_t i = 0; i < NF; i++) {
-        lens[i] = strlen(text[i]);
-        memcpy(buf + n, text[i], lens[i]);
-        n += lens[i];
-    }
-    td_test_split_everywhere(ql(), buf, n, lens, NF);
+    static td_test_stream s;
+
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, text, TD_TEST_COUNT(text));
+    td_test_split_everywhere(P, &s, s.n);
 
     /* Line ends and noise between frames are skipped. */
-    static td_test_frames got;
-    td_stream st;
-    char err[128];
-    const char *noisy = "\r\n\x01 +ACK:GTHBD,1A0102," IMEI ",," SEND "\r\n";
-    memset(&got, 0, sizeof(got));
-    td_stream_init(&st, TD_TCP, ql());
-    assert_int_equal(td_stream_feed(&st, (const uint8_t *)noisy, strlen(noisy),
-                                    td_test_collect_frame, &got, err, sizeof(err)),
-                     0);
-    assert_int_equal(got.n, 1);
-    assert_int_equal(got.len[0], strlen(noisy) - 6);
-    td_stream_free(&st);
+    td_test_stream_reset(&s);
+    td_test_stream_text(&s, text[1]);
+    td_test_stream_noise(&s, "\r\n\x01 ", 4);
+    td_test_stream_text(&s, text[1]);
+    td_test_stream_noise(&s, "\r\n", 2);
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[5000];
     size_t skip;
 
     /* Nothing but noise: all skipped. */
-    assert_int_equal(ql()->frame((const uint8_t *)"\r\n\x01xyz", 6, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"\r\n\x01xyz", 6, &skip), 0);
     assert_int_equal(skip, 6);
     /* A header prefix at the end is kept. */
-    assert_int_equal(ql()->frame((const uint8_t *)"xx+RES", 6, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"xx+RES", 6, &skip), 0);
     assert_int_equal(skip, 2);
-    /* A frame that never ends. */
-    memcpy(big, "+RESP:GTFRI,", 12);
-    memset(big + 12, '1', sizeof(big) - 12);
-    assert_int_equal(ql()->frame(big, sizeof(big), &skip), TD_ETOOBIG);
-    assert_int_equal(skip, 0);
-    assert_int_equal(ql()->frame(big, 100, &skip), 0);
+    /* A frame that never ends: more needed at 100 bytes, too big at 5000. */
+    uint8_t part[100];
+    memcpy(part, "+RESP:GTFRI,", 12);
+    memset(part + 12, '1', sizeof(part) - 12);
+    assert_int_equal(P->frame(part, sizeof(part), &skip), 0);
+    td_test_frame_too_big(P, "+RESP:GTFRI,1A0102," IMEI ",", '1', 5000);
 }
 
 static void expect_error(const char *frame, const char *msg)
 {
-    td_test_expect_error(ql(), &ctx, frame, msg);
+    td_test_expect_error(P, &ctx, frame, msg);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -632,17 +551,21 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', '$', '+', ':', 'A', '9', '.', 0xff};
-    size_t ok = 0, failed = 0;
-    td_test_family_mutations(ql(), bytes, sizeof(bytes), 64, &ok, &failed);
-    fprintf(stderr, "queclink truncated: %zu decoded, %zu rejected\n", ok, failed);
+    size_t ok, failed;
+    td_test_family_mutations(P, bytes, sizeof(bytes), 64, &ok, &failed);
     assert_true(ok > 0 && failed > 0);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    int rejected = td_test_random_inputs(ql(), "+RESP:GTFRI,1A0102," IMEI ",",
-                                         "0123456789,.-+$:ABCDEFGTRSPU", 3000);
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 300,
+        .head = {"+RESP:GTFRI,1A0102," IMEI ","},
+        .alphabet = "0123456789,.-+$:ABCDEFGTRSPU",
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 1000);
 }
 
@@ -672,9 +595,7 @@ int main(void)
         cmocka_unit_test(test_binary_position),
         cmocka_unit_test(test_binary_framing),
         cmocka_unit_test(test_binary_errors),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),

@@ -25,31 +25,7 @@
  * speed, course, satellites, fix. */
 #define UFIX "20240214;01:32:54;087d4760;310;410;0ba0;23;+40.123420;-074.995971;36.50;92.00;10;1"
 
-static const td_protocol *st(void)
-{
-    const td_protocol *p = td_protocol_find("suntech");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
-
-static const td_record *one(const char *frame)
-{
-    return td_test_decode_n(st(), &sess, frame, &ctx, 1);
-}
-
-static void assert_near(double got, double want)
-{
-    if (got - want > 1e-6 || want - got > 1e-6)
-        fail_msg("got %.7f, want %.7f", got, want);
-}
-
-static void assert_reply(const char *want)
-{
-    assert_string_equal(td_test_reply(&ctx), want);
-}
+TD_TEST_PROTOCOL(suntech)
 
 /* The legacy FIX above. */
 static void assert_fix(const td_record *r, const char *id)
@@ -57,10 +33,10 @@ static void assert_fix(const td_record *r, const char *id)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, id);
     assert_true(r->valid);
-    assert_near(r->latitude, -15.618743);
-    assert_near(r->longitude, -56.083221);
-    assert_near(r->speed, 36.5);
-    assert_near(r->course, 92);
+    td_test_assert_near(r->latitude, -15.618743);
+    td_test_assert_near(r->longitude, -56.083221);
+    td_test_assert_near(r->speed, 36.5);
+    td_test_assert_near(r->course, 92);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 10);
     td_test_assert_time(r, "2024-02-14T01:32:54Z");
 }
@@ -76,17 +52,17 @@ static void test_legacy_status(void **state)
         one("ST300STT;" ID ";04;512;" FIX ";41557;12.21;100000;1;0376;010360;4.2;1");
     assert_fix(r, ID);
     assert_string_equal(td_test_raw_str(r, "cell"), "3fac25");
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 41557);
-    assert_near(td_test_raw_double(r, "power"), 12.21);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 41557);
+    td_test_assert_near(td_test_raw_double(r, "power"), 12.21);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_string_equal(td_test_raw_str(r, "io"), "100000");
     assert_int_equal(td_test_raw_int(r, "mode"), 1);
     assert_int_equal(td_test_raw_int(r, "index"), 376);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.2);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.2);
     assert_null(td_rec_raw_find(r, "buffered"));
     assert_string_equal(td_test_raw_str(r, "type"), "STT");
     assert_string_equal(td_test_raw_str(r, "model"), "ST300");
-    assert_reply("ST300ACK;" ID);
+    td_test_assert_reply(&ctx, "ST300ACK;" ID);
     assert_string_equal(sess.device_id, ID);
 
     /* Stored (MSG_TYPE 0), ignition off, no fix. */
@@ -95,7 +71,7 @@ static void test_legacy_status(void **state)
     assert_false(r->valid);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
     assert_true(td_test_raw_bool(r, "buffered"));
-    assert_reply("ST300ACK;" ID);
+    td_test_assert_reply(&ctx, "ST300ACK;" ID);
 }
 
 /* SA200 reports have no MODEL field; ST600 writes the cell as cell id,
@@ -105,17 +81,14 @@ static void test_legacy_models(void **state)
     (void)state;
     const td_record *r = one("SA200STT;430070;133;" FIX ";0;12.39;000000;1;0208;0;4.1;1");
     assert_fix(r, "430070");
-    assert_reply("SA200ACK;430070");
+    td_test_assert_reply(&ctx, "SA200ACK;430070");
     r = one("ST600STT;" ID ";20;419;20240214;01:32:54;0032cc3e;736;3;445c;41;-15.618743;"
             "-056.083221;036.500;092.00;10;1;11655;13.33;100000;2;0336;000061;4.5;1;0.00");
     assert_fix(r, ID);
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 736);
-    assert_int_equal(r->cells[0].mnc, 3);
-    assert_int_equal(r->cells[0].lac, 0x445c);
-    assert_int_equal(r->cells[0].cid, 0x32cc3e);
+    td_test_assert_cell(r, 0, 736, 3, 0x445c, 0x32cc3e);
     assert_int_equal(r->cells[0].rssi, 41);
-    assert_reply("ST600ACK;" ID);
+    td_test_assert_reply(&ctx, "ST600ACK;" ID);
 }
 
 /* ALT: ALERT_ID after I/O, mapped onto the contract's alarms. */
@@ -142,7 +115,7 @@ static void test_legacy_alerts(void **state)
         assert_fix(r, ID);
         assert_int_equal(r->alarms, alerts[i].alarms);
         assert_int_equal(td_test_raw_int(r, "alertId"), atoi(alerts[i].id));
-        assert_reply("ST300ACK;" ID);
+        td_test_assert_reply(&ctx, "ST300ACK;" ID);
     }
     /* Ignition on/off alerts set the ignition. */
     const td_record *r = one("ST300ALT;" ID ";04;512;" FIX ";41557;12.21;000000;33;0;4.2;1");
@@ -158,7 +131,7 @@ static void test_legacy_emergency(void **state)
     const td_record *r = one("SA200EMG;430070;133;" FIX ";41548;12.17;110000;1");
     assert_fix(r, "430070");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_reply("SA200ACK;430070");
+    td_test_assert_reply(&ctx, "SA200ACK;430070");
     r = one("ST300EMG;" ID ";04;512;" FIX ";41548;12.17;110000;3;0;4.2;1");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_POWER_CUT));
     /* ST910: the kind is the second field. */
@@ -167,7 +140,7 @@ static void test_legacy_emergency(void **state)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     assert_string_equal(td_test_raw_str(r, "type"), "Emergency");
-    assert_reply("ST910ACK;" ID);
+    td_test_assert_reply(&ctx, "ST910ACK;" ID);
 }
 
 static void test_legacy_event(void **state)
@@ -177,7 +150,7 @@ static void test_legacy_event(void **state)
     assert_fix(r, ID);
     assert_int_equal(td_test_raw_int(r, "eventId"), 2);
     assert_int_equal(r->alarms, 0);
-    assert_reply("ST300ACK;" ID);
+    td_test_assert_reply(&ctx, "ST300ACK;" ID);
 }
 
 /* UEX: LEN and DATA after I/O; the data may hold CR LF. */
@@ -188,7 +161,7 @@ static void test_external_data(void **state)
                              ";0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1\r");
     assert_fix(r, ID);
     assert_string_equal(td_test_raw_str(r, "data"), "RFID:008FB2BEBA39  ");
-    assert_reply("ST300ACK;" ID);
+    td_test_assert_reply(&ctx, "ST300ACK;" ID);
 }
 
 /* ALV keep-alive: a heartbeat, never acknowledged. */
@@ -213,10 +186,8 @@ static void test_command_answers(void **state)
     assert_string_equal(r->device_id, ID);
     assert_string_equal(td_test_raw_str(r, "result"), "512;Reset");
     assert_int_equal(ctx.reply_len, 0);
-    memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode(st(), &sess, "-Error", &ctx), 0);
-    assert_int_equal(ctx.nrec, 1);
-    assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
+    r = one("-Error");
+    assert_int_equal(r->type, TD_REC_ACK);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -232,22 +203,19 @@ static void test_universal_status(void **state)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, UID);
     assert_true(r->valid);
-    assert_near(r->latitude, 40.12342);
-    assert_near(r->longitude, -74.995971);
-    assert_near(r->speed, 36.5);
-    assert_near(r->course, 92);
+    td_test_assert_near(r->latitude, 40.12342);
+    td_test_assert_near(r->longitude, -74.995971);
+    td_test_assert_near(r->speed, 36.5);
+    td_test_assert_near(r->course, 92);
     td_test_assert_time(r, "2024-02-14T01:32:54Z");
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 310);
-    assert_int_equal(r->cells[0].mnc, 410);
-    assert_int_equal(r->cells[0].lac, 0xba0);
-    assert_int_equal(r->cells[0].cid, 0x087d4760);
+    td_test_assert_cell(r, 0, 310, 410, 0xba0, 0x087d4760);
     assert_int_equal(r->cells[0].rssi, 23);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_int_equal(td_test_raw_int(r, "index"), 6);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.1);
-    assert_near(td_test_raw_double(r, "power"), 12.37);
-    assert_reply("ACK;" UID);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.1);
+    td_test_assert_near(td_test_raw_double(r, "power"), 12.37);
+    td_test_assert_reply(&ctx, "ACK;" UID);
 }
 
 static void test_universal_alert_and_emergency(void **state)
@@ -257,10 +225,10 @@ static void test_universal_alert_and_emergency(void **state)
         one("ALT;" UID ";3FFFFF;26;398;1;" UFIX ";00000000;00000000;6;;;0007;4.1;12.37");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER));
     assert_false(r->attr[TD_ATTR_IGNITION].b);
-    assert_reply("ACK;" UID);
+    td_test_assert_reply(&ctx, "ACK;" UID);
     r = one("EMG;" UID ";3FFFFF;26;398;1;" UFIX ";00000000;00000000;1;0008;4.1;12.37");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_reply("ACK;" UID);
+    td_test_assert_reply(&ctx, "ACK;" UID);
 }
 
 /* BLE: a beacon report with the unit's fix; BSA: a sensor alert without
@@ -273,7 +241,7 @@ static void test_universal_sensors(void **state)
             "ACB89523EF68;247;0;0");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_near(r->latitude, 28.433465);
+    td_test_assert_near(r->latitude, 28.433465);
     r = one("BSA;" UID ";001FFF;82;1.0.0;1;20240214;01:32:54;+32.691615;-117.297160;1;-55;"
             "68:11:6A:FD:1A:A7;6AA5;1DE8");
     assert_int_equal(r->type, TD_REC_STATUS);
@@ -355,47 +323,26 @@ static void test_zip_reports(void **state)
     (void)state;
     uint8_t b[128];
     size_t n = zip_frame(b, 0x11);
-    memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode_bytes(st(), &sess, b, n, &ctx), 0);
-    assert_int_equal(ctx.nrec, 1);
-    const td_record *r = &ctx.rec[0];
+    const td_record *r = one_bytes(b, n);
     assert_fix(r, ID);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 41557);
-    assert_near(td_test_raw_double(r, "power"), 12.21);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 41557);
+    td_test_assert_near(td_test_raw_double(r, "power"), 12.21);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_int_equal(r->alarms, 0);
     /* The zip ACK: 0x15 and the id bytes. */
     td_test_reply_hex(&ctx, "152050000010");
 
     n = zip_frame(b, 0x13); /* an alert, id 6: entered a geofence */
-    assert_int_equal(td_test_decode_bytes(st(), NULL, b, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, NULL, b, n, &ctx), 0);
     assert_int_equal(ctx.rec[0].alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_ENTER));
     n = zip_frame(b, 0x14); /* an emergency */
     b[43] = 1;
-    assert_int_equal(td_test_decode_bytes(st(), NULL, b, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, NULL, b, n, &ctx), 0);
     assert_int_equal(ctx.rec[0].alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     td_test_reply_hex(&ctx, "152050000010");
 }
 
-/* ---- vectors and detection ---- */
-
-static void test_family_vectors(void **state)
-{
-    (void)state;
-    td_test_family_vectors_hold(st());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(st(), 300);
-}
-
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(st());
-}
+/* ---- detection and framing ---- */
 
 static void test_detect_shapes(void **state)
 {
@@ -411,28 +358,22 @@ static void test_detect_shapes(void **state)
         "ST300STT;-1",  /* an id that is not alphanumeric */
         "-Errors",      "Stt;1",
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (st()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (st()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
-    assert_int_equal(st()->detect((const uint8_t *)"ST300STT;1", 10), TD_DETECT_YES);
-    assert_int_equal(st()->detect((const uint8_t *)"STT;0560", 8), TD_DETECT_YES);
-    assert_int_equal(st()->detect((const uint8_t *)"ST910;Alert", 11), TD_DETECT_YES);
-    assert_int_equal(st()->detect((const uint8_t *)"-Error", 6), TD_DETECT_YES);
-    /* Types the documents do not name, with a long enough numeric id. */
-    assert_int_equal(st()->detect((const uint8_t *)"ST300XYZ;123456", 15), TD_DETECT_YES);
-    assert_int_equal(st()->detect((const uint8_t *)"XYZ;0560001616;", 15), TD_DETECT_YES);
+    static const char *const yes[] = {
+        "ST300STT;1", "STT;0560", "ST910;Alert", "-Error",
+        /* Types the documents do not name, with a long enough numeric id. */
+        "ST300XYZ;123456", "XYZ;0560001616;"};
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
     const td_record *r = one("GSA;0560001616;3FFFFF;26;398;1;" UFIX);
     assert_int_equal(r->type, TD_REC_POSITION);
-    assert_reply("ACK;0560001616");
+    td_test_assert_reply(&ctx, "ACK;0560001616");
     uint8_t b[128];
     size_t n = zip_frame(b, 0x11);
-    assert_int_equal(st()->detect(b, 6), TD_DETECT_MAYBE);
-    assert_int_equal(st()->detect(b, n), TD_DETECT_YES);
+    assert_int_equal(P->detect(b, 6), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(b, n), TD_DETECT_YES);
     b[3] = 0x21; /* not a zip header */
-    assert_int_equal(st()->detect(b, n), TD_DETECT_NO);
+    assert_int_equal(P->detect(b, n), TD_DETECT_NO);
 }
 
 /* Reports back to back, split in two at every byte: text reports end at
@@ -440,47 +381,41 @@ static void test_detect_shapes(void **state)
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
-    static uint8_t buf[2048];
-    const char *text[] = {
+    static td_test_stream s;
+    static const char *const text[] = {
         "ST300STT;" ID ";04;512;" FIX ";41557;12.21;100000;1;0376;010360;4.2;1\r",
         "ST300UEX;" ID ";04;512;" FIX ";0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1\r",
         "SA200ALV;430070\r",
         "STT;" UID ";3FFFFF;26;398;1;" UFIX ";00000001;00000000;1;1;0006;4.1;12.37\r",
     };
-    size_t lens[5], n = 0;
-    for (int i = 0; i < 4; i++) {
-        lens[i] = strlen(text[i]);
-        memcpy(buf + n, text[i], lens[i]);
-        n += lens[i];
-    }
-    lens[4] = zip_frame(buf + n, 0x11);
-    n += lens[4];
-    td_test_split_everywhere(st(), buf, n, lens, 5);
+    uint8_t zip[128];
+
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, text, TD_TEST_COUNT(text));
+    td_test_stream_frame(&s, zip, zip_frame(zip, 0x11));
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[3000];
     size_t skip;
 
     /* A LF after a CR, and noise, are skipped. */
-    assert_int_equal(st()->frame((const uint8_t *)"\n\x01zz", 4, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"\n\x01zz", 4, &skip), 0);
     assert_int_equal(skip, 4);
-    assert_int_equal(st()->frame((const uint8_t *)"\nALV;1\r", 7, &skip), 6);
+    assert_int_equal(P->frame((const uint8_t *)"\nALV;1\r", 7, &skip), 6);
     assert_int_equal(skip, 1);
     /* External data whose length runs past what has arrived: more needed. */
     const char *cut = "ST300UEX;" ID ";04;512;" FIX ";0;12.14;100010;19;RFID\r";
-    assert_int_equal(st()->frame((const uint8_t *)cut, strlen(cut), &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)cut, strlen(cut), &skip), 0);
     /* A report that never ends. */
-    memcpy(big, "ST300STT;1;", 11);
-    memset(big + 11, '1', sizeof(big) - 11);
-    assert_int_equal(st()->frame(big, sizeof(big), &skip), TD_ETOOBIG);
+    td_test_frame_too_big(P, "ST300STT;1;", '1', 3000);
 }
 
 static void expect_error(const char *frame, const char *msg)
 {
-    td_test_expect_error(st(), &ctx, frame, msg);
+    td_test_expect_error(P, &ctx, frame, msg);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -501,14 +436,14 @@ static void test_errors(void **state)
     expect_error("ST300STT;" ID ";04\x01", "suntech: byte 0x01 at 21 in a text report");
     uint8_t b[128];
     size_t n = zip_frame(b, 0x11);
-    assert_true(td_test_decode_bytes(st(), NULL, b, n - 1, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n - 1, &ctx) < 0);
     assert_string_equal(ctx.err, "suntech: zip report of 53 bytes cut short");
     b[n - 1] = 0;
-    assert_true(td_test_decode_bytes(st(), NULL, b, n, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n, &ctx) < 0);
     assert_string_equal(ctx.err, "suntech: zip report of 54 bytes without ETX");
     n = zip_frame(b, 0x11);
     b[13] = 13; /* month 13 */
-    assert_true(td_test_decode_bytes(st(), NULL, b, n, &ctx) < 0);
+    assert_true(td_test_decode_bytes(P, NULL, b, n, &ctx) < 0);
     assert_string_equal(ctx.err, "suntech: bad date in a zip report");
 }
 
@@ -516,17 +451,21 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, ';', '\r', '.', '-', 'A', '9', 0x02, 0xff};
-    size_t ok = 0, failed = 0;
-    td_test_family_mutations(st(), bytes, sizeof(bytes), 64, &ok, &failed);
-    fprintf(stderr, "suntech truncated: %zu decoded, %zu rejected\n", ok, failed);
+    size_t ok, failed;
+    td_test_family_mutations(P, bytes, sizeof(bytes), 64, &ok, &failed);
     assert_true(ok > 0 && failed > 0);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    int rejected =
-        td_test_random_inputs(st(), "ST300STT;" ID ";04;512;", "0123456789;.-:+STAEV", 3000);
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 300,
+        .head = {"ST300STT;" ID ";04;512;"},
+        .alphabet = "0123456789;.-:+STAEV",
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 100);
 }
 
@@ -545,9 +484,7 @@ int main(void)
         cmocka_unit_test(test_universal_alert_and_emergency),
         cmocka_unit_test(test_universal_sensors),
         cmocka_unit_test(test_zip_reports),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),

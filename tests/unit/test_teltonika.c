@@ -23,9 +23,7 @@
     "000f"                                                                                         \
     "333532303933303836343033363535"
 
-static const td_protocol *P = &td_proto_teltonika;
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
+TD_TEST_PROTOCOL(teltonika)
 
 /* ---- building frames -------------------------------------------------- */
 
@@ -42,13 +40,6 @@ static unsigned crc(const uint8_t *p, size_t n)
     return c;
 }
 
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    long n = td_hex_decode(hex, strlen(hex), out, cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
 /* Bytes being built, big-endian. */
 typedef struct bytes {
     uint8_t d[16384];
@@ -63,7 +54,7 @@ static void put(bytes *b, uint64_t v, size_t k)
 
 static void put_hex(bytes *b, const char *hex)
 {
-    b->n += unhex(hex, b->d + b->n, sizeof(b->d) - b->n);
+    b->n += td_test_unhex(hex, b->d + b->n, sizeof(b->d) - b->n);
 }
 
 /* The time, priority and GPS element of a codec 8/8E/16 record. */
@@ -107,22 +98,14 @@ static void decode_ok(td_session *s)
 
 static void decode_hex(const char *hex, td_session *s)
 {
-    fn = unhex(hex, fb, sizeof(fb));
+    fn = td_test_unhex(hex, fb, sizeof(fb));
     decode_ok(s);
 }
 
 static void expect_error(const char *hex, const char *msg)
 {
-    fn = unhex(hex, fb, sizeof(fb));
-    assert_true(td_test_decode_bytes(P, NULL, fb, fn, &ctx) < 0);
-    assert_string_equal(ctx.err, msg);
-    assert_int_equal(ctx.nrec, 0);
-}
-
-static void assert_near(double got, double want)
-{
-    if (fabs(got - want) > 1e-6)
-        fail_msg("got %.9f, want %.9f", got, want);
+    fn = td_test_unhex(hex, fb, sizeof(fb));
+    td_test_expect_error_bytes(P, &ctx, fb, fn, msg);
 }
 
 /* A codec 8 packet of `count` declared records holding one record at
@@ -190,7 +173,7 @@ static void test_codec8_document(void **state)
     assert_true(r->has_time);
     assert_int_equal(r->time_ms, td_test_utc(2019, 6, 10, 10, 4, 46));
     assert_false(r->valid); /* no satellites: no fix */
-    assert_near(r->latitude, 0);
+    td_test_assert_near(r->latitude, 0);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 0);
     assert_int_equal(td_test_raw_int(r, "priority"), 1);
     assert_int_equal(td_test_raw_int(r, "event"), 1);
@@ -225,7 +208,7 @@ static void test_codec8e_document(void **state)
     assert_int_equal(r->time_ms, td_test_utc(2019, 6, 10, 11, 36, 32));
     assert_int_equal(td_test_raw_int(r, "io1"), 1);
     assert_int_equal(td_test_raw_int(r, "io17"), 29);                    /* axis X */
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 22949000);                  /* 16: total odometer */
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 22949000);          /* 16: total odometer */
     assert_string_equal(td_test_raw_str(r, "io11"), "000000003544c87a"); /* ICCID1 */
     assert_string_equal(td_test_raw_str(r, "io14"), "000000001dd7e06a"); /* ICCID2 */
     assert_string_equal(r->device_id, "");
@@ -310,19 +293,19 @@ static void test_codec8_canonical(void **state)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 20, 30) + 250);
     assert_true(r->valid);
-    assert_near(r->latitude, 54.6872);
-    assert_near(r->longitude, 25.2797);
-    assert_near(r->altitude, 112);
-    assert_near(r->course, 271);
-    assert_near(r->speed, 63);
+    td_test_assert_near(r->latitude, 54.6872);
+    td_test_assert_near(r->longitude, 25.2797);
+    td_test_assert_near(r->altitude, 112);
+    td_test_assert_near(r->course, 271);
+    td_test_assert_near(r->speed, 63);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_true(r->attr[TD_ATTR_MOTION].b);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 4);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 0x57);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.012);
-    assert_near(r->attr[TD_ATTR_HDOP].d, 0.9);
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 123456);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.012);
+    td_test_assert_near(r->attr[TD_ATTR_HDOP].d, 0.9);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 123456);
     assert_int_equal(td_test_raw_int(r, "io66"), 0x3232);
     assert_int_equal(td_test_raw_int(r, "io200"), 0);
     assert_string_equal(td_test_raw_str(r, "io78"), "0102030405060708");
@@ -335,9 +318,9 @@ static void test_codec8_canonical(void **state)
 
     r = &ctx.rec[1];
     assert_record_sane(r);
-    assert_near(r->latitude, -33.8688);
-    assert_near(r->longitude, -70.6693);
-    assert_near(r->altitude, -5);
+    td_test_assert_near(r->latitude, -33.8688);
+    td_test_assert_near(r->longitude, -70.6693);
+    td_test_assert_near(r->altitude, -5);
     assert_int_equal(td_test_raw_int(r, "priority"), 2); /* panic */
     assert_int_equal(td_test_raw_int(r, "event"), 240);
     assert_false(r->attr[TD_ATTR_MOTION].b);
@@ -419,7 +402,7 @@ static void test_odd_values(void **state)
     assert_false(r->valid);
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
-    assert_near(r->course, 0);
+    td_test_assert_near(r->course, 0);
     assert_false(td_rec_has(r, TD_ATTR_BATTERY_LEVEL));
     assert_int_equal(td_test_raw_int(r, "io113"), 200);
 }
@@ -473,7 +456,7 @@ static void test_codec8e(void **state)
     assert_int_equal(td_test_raw_int(r, "event"), 385);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_int_equal(td_test_raw_int(r, "io270"), 7);
-    assert_near(r->attr[TD_ATTR_BATTERY].d, 4.0);
+    td_test_assert_near(r->attr[TD_ATTR_BATTERY].d, 4.0);
     assert_string_equal(td_test_raw_str(r, "io238"), "1122334455667788");
     assert_string_equal(td_test_raw_str(r, "io385"), "0a0b0c");
     assert_string_equal(td_test_raw_str(r, "io256"), "");
@@ -550,9 +533,9 @@ static void test_codec7(void **state)
     assert_true(r->valid);
     assert_true(fabs(r->latitude - 54.6872) < 1e-5);
     assert_true(fabs(r->longitude - 25.2797) < 1e-5);
-    assert_near(r->altitude, 112);
-    assert_near(r->course, 180);
-    assert_near(r->speed, 45);
+    td_test_assert_near(r->altitude, 112);
+    td_test_assert_near(r->course, 180);
+    td_test_assert_near(r->speed, 45);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 8);
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 20);
     assert_int_equal(r->ncells, 1);
@@ -843,7 +826,8 @@ static void test_commands(void **state)
      * codec 12 response naming no command: key "response", which every
      * such answer reports. */
     uint8_t doc[64];
-    size_t dn = unhex("000000000000000F0C010500000007676574696E666F0100004312", doc, sizeof(doc));
+    size_t dn =
+        td_test_unhex("000000000000000F0C010500000007676574696E666F0100004312", doc, sizeof(doc));
     td_test_cmd_start(&tc, P, "custom");
     td_test_cmd_str(&tc, "data", "getinfo");
     td_test_expect_encode_n(&tc, NULL, doc, dn, "response");
@@ -880,26 +864,14 @@ static void test_commands(void **state)
     td_test_expect_encode_n(&tc, &sess, fb, command_packet(fb, "cpureset"), "none");
 }
 
-/* ---- vectors ---------------------------------------------------------- */
-
-/* Forced and through detection, every one holds. */
-static void test_vectors(void **state)
-{
-    (void)state;
-    td_test_family_vectors_hold(P);
-}
-
 /* ---- detection -------------------------------------------------------- */
 
-/* Every teltonika vector is claimed by teltonika alone, decided within 32
- * bytes, and no other protocol claims any prefix of it; teltonika claims
- * no other family's vector; the first bytes decide as the layouts say. */
+/* The first bytes decide as the layouts say (every teltonika vector is
+ * claimed by teltonika alone, and teltonika claims no other family's:
+ * TD_TEST_FAMILY_CASES). */
 static void test_detection(void **state)
 {
     (void)state;
-    td_test_family_detect_own(P, SIZE_MAX);
-    td_test_claims_no_other_family(P);
-
     static const struct {
         const char *hex;
         int want;
@@ -930,9 +902,9 @@ static void test_detection(void **state)
         {"003dcafe0105000f33353230", TD_DETECT_MAYBE},
         {"003dcafe0105000f33357e23", TD_DETECT_NO}, /* not a digit */
     };
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    for (size_t c = 0; c < TD_TEST_COUNT(cases); c++) {
         uint8_t b[64];
-        size_t n = unhex(cases[c].hex, b, sizeof(b));
+        size_t n = td_test_unhex(cases[c].hex, b, sizeof(b));
         int d = P->detect(b, n);
         if (d != cases[c].want)
             fail_msg("detect(%s) = %d, want %d", cases[c].hex, d, cases[c].want);
@@ -943,7 +915,7 @@ static void test_detection(void **state)
 
 /* A session's bytes: handshake, packets of every codec, a length field of
  * 0 (the records tell the length), a command response. */
-static size_t stream_sample(uint8_t *out, size_t *lens, size_t *n)
+static void stream_sample(td_test_stream *s)
 {
     static const char *const hex[] = {
         HANDSHAKE,
@@ -962,32 +934,28 @@ static size_t stream_sample(uint8_t *out, size_t *lens, size_t *n)
         "302054553A302F302055543A3020534D533A30204E4F4750533A303A3330204750533A31205341543A302052"
         "533A332052463A36352053463A31204D443A30010000C78F",
     };
-    size_t at = 0;
-    *n = 0;
-    for (size_t i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
-        size_t k = unhex(hex[i], out + at, 4096);
-        lens[(*n)++] = k;
-        at += k;
+    td_test_stream_reset(s);
+    for (size_t i = 0; i < TD_TEST_COUNT(hex); i++) {
+        uint8_t b[512];
+        td_test_stream_frame(s, b, td_test_unhex(hex[i], b, sizeof(b)));
     }
-    return at;
 }
 
 static void test_framing_split_everywhere(void **state)
 {
-    static uint8_t s[4096];
-    size_t lens[16], n;
-    size_t total = stream_sample(s, lens, &n);
+    static td_test_stream s;
     (void)state;
+    stream_sample(&s);
 
     /* Each frame alone decodes, in one session. */
     memset(&sess, 0, sizeof(sess));
-    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
-        int rc = td_test_decode_bytes(P, &sess, s + at, lens[i], &ctx);
+    for (size_t i = 0; i < s.n; i++) {
+        int rc = td_test_decode_bytes(P, &sess, s.bytes + s.at[i], s.flen[i], &ctx);
         if (rc)
             fail_msg("frame %zu: %s", i, ctx.err);
     }
 
-    td_test_split_everywhere(P, s, total, lens, n);
+    td_test_split_everywhere(P, &s, s.n);
 
     /* Byte by byte: every frame comes out at its last byte. */
     td_stream st;
@@ -995,11 +963,11 @@ static void test_framing_split_everywhere(void **state)
     char err[256];
     memset(&f, 0, sizeof(f));
     td_stream_init(&st, TD_TCP, NULL);
-    for (size_t i = 0, end = 0, k = 0; i < total; i++) {
-        assert_int_equal(td_stream_feed(&st, s + i, 1, td_test_collect_frame, &f, err, sizeof(err)),
-                         0);
-        if (i + 1 == end + lens[k])
-            end += lens[k++];
+    for (size_t i = 0, k = 0; i < s.len; i++) {
+        assert_int_equal(
+            td_stream_feed(&st, s.bytes + i, 1, td_test_collect_frame, &f, err, sizeof(err)), 0);
+        if (i + 1 == s.at[k] + s.flen[k])
+            k++;
         assert_int_equal(f.n, (int)k);
     }
     td_stream_free(&st);
@@ -1019,24 +987,17 @@ static void test_framing_split_everywhere(void **state)
 
 static void test_malformed(void **state)
 {
-    static uint8_t s[4096], m[4096];
-    size_t lens[16], n, ok = 0, bad = 0;
-    stream_sample(s, lens, &n);
+    static td_test_stream s;
+    static uint8_t m[4096];
+    static const uint8_t with[] = {0x00, 0xff, 0x01, 0x80};
+    size_t ok = 0, bad = 0;
     (void)state;
+    stream_sample(&s);
 
     /* Every truncation and every single-byte corruption of every frame. */
-    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
-        for (size_t len = 0; len < lens[i]; len++)
-            td_test_try_malformed(P, s + at, len, &ok, &bad);
-        for (size_t k = 0; k < lens[i]; k++) {
-            static const uint8_t with[] = {0x00, 0xff, 0x01, 0x80};
-            for (size_t w = 0; w < sizeof(with); w++) {
-                memcpy(m, s + at, lens[i]);
-                m[k] = with[w];
-                td_test_try_malformed(P, m, lens[i], &ok, &bad);
-            }
-        }
-    }
+    for (size_t i = 0; i < s.n; i++)
+        td_test_frame_mutations(P, s.bytes + s.at[i], s.flen[i], with, sizeof(with), SIZE_MAX, &ok,
+                                &bad, &ok, &bad);
     assert_true(bad > 0);
     assert_true(ok > 0);
 
@@ -1072,7 +1033,7 @@ int main(void)
         cmocka_unit_test(test_codec12),          cmocka_unit_test(test_codec13),
         cmocka_unit_test(test_codec14),          cmocka_unit_test(test_codec15_document),
         cmocka_unit_test(test_commands),         cmocka_unit_test(test_tolerated),
-        cmocka_unit_test(test_refused),          cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_refused),          TD_TEST_FAMILY_CASES(P),
         cmocka_unit_test(test_detection),        cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),
     };

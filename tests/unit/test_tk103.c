@@ -23,25 +23,7 @@
  * course 45.50, charging, ACC on, fuel 0x0A0, 4660 m. */
 #define GPS "240102A2234.5678N11345.6789E036.5121314045.50110000A0L00001234"
 
-static const td_protocol *tk103(void)
-{
-    const td_protocol *p = td_protocol_find("tk103");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
-
-static const td_record *decode_n(const char *frame, int n)
-{
-    return td_test_decode_n(tk103(), &sess, frame, &ctx, n);
-}
-
-static const td_record *one(const char *frame)
-{
-    return decode_n(frame, 1);
-}
+TD_TEST_PROTOCOL(tk103)
 
 /* The fix of GPS, as decoded. */
 static void assert_gps(const td_record *r)
@@ -57,7 +39,7 @@ static void assert_gps(const td_record *r)
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_true(fabs(r->attr[TD_ATTR_ODOMETER].d - 0x1234) < 1e-9);
-    assert_int_equal(td_rec_raw_find(r, "fuel")->v.i, 0xA0);
+    assert_int_equal(td_test_raw_int(r, "fuel"), 0xA0);
     assert_string_equal(td_test_raw_str(r, "state"), "110000A0");
 }
 
@@ -149,7 +131,7 @@ static void test_alarms(void **state)
         const td_record *r = one(frame);
         assert_gps(r);
         assert_int_equal(r->alarms, cases[i].alarm >= 0 ? TD_ALARM_BIT(cases[i].alarm) : 0);
-        assert_int_equal(td_rec_raw_find(r, "alarmCode")->v.i, cases[i].code - '0');
+        assert_int_equal(td_test_raw_int(r, "alarmCode"), cases[i].code - '0');
         if (cases[i].raw)
             assert_string_equal(td_test_raw_str(r, "alarm"), cases[i].raw);
         else
@@ -165,10 +147,8 @@ static void test_cells(void **state)
     const td_record *r = one("(" ID "BZ00,{460,0,20949,58711}\n{460,1,20494,54003}\n,01000000)");
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->ncells, 2);
-    assert_int_equal(r->cells[0].mcc, 460);
-    assert_int_equal(r->cells[0].lac, 20949);
-    assert_int_equal(r->cells[0].cid, 58711);
-    assert_int_equal(r->cells[1].mnc, 1);
+    td_test_assert_cell(r, 0, 460, 0, 20949, 58711);
+    td_test_assert_cell(r, 1, 460, 1, 20494, 54003);
     assert_string_equal(td_test_raw_str(r, "state"), "01000000");
     assert_int_equal(ctx.reply_len, 0);
 }
@@ -257,10 +237,7 @@ static void test_comma_cells_and_wifi(void **state)
     assert_false(r->valid);
     assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 460);
-    assert_int_equal(r->cells[0].mnc, 1);
-    assert_int_equal(r->cells[0].lac, 9338);
-    assert_int_equal(r->cells[0].cid, 3692);
+    td_test_assert_cell(r, 0, 460, 1, 9338, 3692);
     assert_int_equal(r->nwifi, 2);
     assert_string_equal(r->wifi[0].mac, "a0:b1:c2:d3:e4:f5");
     assert_int_equal(r->wifi[0].rssi, -59);
@@ -278,9 +255,9 @@ static void test_comma_battery_and_text(void **state)
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
     assert_true(fabs(r->attr[TD_ATTR_BATTERY].d - 3.92) < 1e-9);
-    assert_true(fabs(td_rec_raw_find(r, "power")->v.d - 12.5) < 1e-9);
-    assert_int_equal(td_rec_raw_find(r, "batteryStep")->v.i, 6);
-    assert_int_equal(td_rec_raw_find(r, "installed")->v.i, 1);
+    assert_true(fabs(td_test_raw_double(r, "power") - 12.5) < 1e-9);
+    assert_int_equal(td_test_raw_int(r, "batteryStep"), 6);
+    assert_int_equal(td_test_raw_int(r, "installed"), 1);
     /* No external power: 65535. */
     r = one("(" ID ",ZC20,020124,121314,6,392,65535,255)");
     assert_null(td_rec_raw_find(r, "power"));
@@ -296,29 +273,16 @@ static void test_comma_battery_and_text(void **state)
 
 /* ---- vectors, detection, framing ---- */
 
-static void test_family_vectors(void **state)
+/* tk103 does not take jt808's (...) text, even though it starts the same. */
+static void test_detect_jt808_text(void **state)
 {
     (void)state;
-    td_test_family_vectors_hold(tk103());
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    td_test_family_detect_own(tk103(), 300);
-}
-
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(tk103());
     static const char *const jt808[] = {"(794104004140,1,001,BASE,2,TIME)",
                                         "(123456789012,1,001,BASE,2,TIME)"};
     for (size_t i = 0; i < sizeof(jt808) / sizeof(jt808[0]); i++) {
         for (size_t len = 1; len <= strlen(jt808[i]); len++)
-            assert_int_not_equal(tk103()->detect((const uint8_t *)jt808[i], len), TD_DETECT_YES);
-        assert_int_equal(tk103()->detect((const uint8_t *)jt808[i], strlen(jt808[i])),
-                         TD_DETECT_NO);
+            assert_int_not_equal(P->detect((const uint8_t *)jt808[i], len), TD_DETECT_YES);
+        assert_int_equal(P->detect((const uint8_t *)jt808[i], strlen(jt808[i])), TD_DETECT_NO);
         bool maybe;
         assert_ptr_equal(td_detect((const uint8_t *)jt808[i], strlen(jt808[i]), TD_TCP, &maybe),
                          td_protocol_find("jt808"));
@@ -342,17 +306,11 @@ static void test_detect_shapes(void **state)
         "(" ID ",DW3B;",
         "(" IMEI ",DW3BX",
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (tk103()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (tk103()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
     static const char *const yes[] = {"(" ID "BP05", "(" ID "BR00", "(" IMEI ",DW3B,",
                                       "(" ID ",ZC20,", "(01029131573BR00"};
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (tk103()->detect((const uint8_t *)yes[i], strlen(yes[i])) != TD_DETECT_YES)
-            fail_msg("'%s' is not a yes", yes[i]);
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
 }
 
 /* Frames back to back, split in two at every byte (noise between frames
@@ -368,16 +326,11 @@ static void test_framer_split_everywhere(void **state)
         "(" ID "BZ00,{460,0,20949,58711}\n{460,1,20494,54003}\n,01000000)",
         "(" ID "BO012" GPS ")",
     };
-    const size_t nt = sizeof(text) / sizeof(text[0]);
-    char buf[1024];
-    size_t lens[sizeof(text) / sizeof(text[0])], n = 0;
+    static td_test_stream s;
 
-    for (size_t i = 0; i < nt; i++) {
-        lens[i] = strlen(text[i]);
-        memcpy(buf + n, text[i], lens[i]);
-        n += lens[i];
-    }
-    td_test_split_everywhere(tk103(), (const uint8_t *)buf, n, lens, nt);
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, text, TD_TEST_COUNT(text));
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
@@ -386,23 +339,21 @@ static void test_framer_limits(void **state)
     static char big[4096];
     size_t skip;
 
+    td_test_frame_too_big(P, "(" ID "BS51", 'a', sizeof(big));
     memcpy(big, "(" ID "BS51", 17);
     memset(big + 17, 'a', sizeof(big) - 17);
-    assert_int_equal(tk103()->frame((const uint8_t *)big, sizeof(big), &skip), TD_ETOOBIG);
-    assert_int_equal(tk103()->frame((const uint8_t *)big, 2000, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)big, 2000, &skip), 0);
     big[2000] = ')';
-    assert_int_equal(tk103()->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
+    assert_int_equal(P->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
     assert_int_equal(skip, 0);
-    assert_int_equal(tk103()->frame((const uint8_t *)"\r\nxx", 4, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"\r\nxx", 4, &skip), 0);
     assert_int_equal(skip, 4);
 }
 
 static void test_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *frame, *msg;
-    } cases[] = {
+    static const td_test_error cases[] = {
         {"", "tk103: frame does not start with '('"},
         {"x" ID "BP00)", "tk103: frame does not start with '('"},
         {"(" ID "BP00", "tk103: frame does not end with ')'"},
@@ -433,8 +384,7 @@ static void test_errors(void **state)
          "tk103: bad latitude '9934.5678N'"},
         {"(" ID ",LONGER,1)", "tk103: bad message type 'LONGER'"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        td_test_expect_error(tk103(), &ctx, cases[i].frame, cases[i].msg);
+    td_test_expect_errors(P, cases, TD_TEST_COUNT(cases));
 }
 
 /* Every vector cut at every length and corrupted at every byte: decode()
@@ -444,15 +394,20 @@ static void test_truncations_and_corruptions(void **state)
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', '(', ')', '.', 'A', '9', 0xff};
     size_t ok, failed;
-    td_test_mutations_named(tk103(), bytes, sizeof(bytes), 160, &ok, &failed);
+    td_test_family_mutations(P, bytes, sizeof(bytes), 160, &ok, &failed);
     assert_true(failed > ok);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static const char *const opener[2] = {"(" ID "BR00", "(" IMEI ",DW30,"};
-    int rejected = td_test_random_named(tk103(), opener, "0123456789,.()${}ABLNSEWVPRZ \n", 3000);
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 200,
+        .head = {"(" ID "BR00", "(" IMEI ",DW30,"},
+        .alphabet = "0123456789,.()${}ABLNSEWVPRZ \n",
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 2500);
 }
 
@@ -470,9 +425,8 @@ int main(void)
         cmocka_unit_test(test_comma_events),
         cmocka_unit_test(test_comma_cells_and_wifi),
         cmocka_unit_test(test_comma_battery_and_text),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(P),
+        cmocka_unit_test(test_detect_jt808_text),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
