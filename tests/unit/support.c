@@ -281,6 +281,30 @@ void td_test_claims_no_other_family(const td_protocol *p, size_t no_by)
     assert_true(checked > 400);
 }
 
+void td_test_detect_own(const td_protocol *p, const uint8_t *frame, size_t n, size_t yes_by,
+                        const char *what)
+{
+    bool maybe;
+    /* A frame within 32 bytes is judged at its end (td_detect_final): its
+     * lost terminator may be what decides. */
+    const td_protocol *got =
+        n <= 32 ? td_detect_final(frame, n, TD_TCP, &maybe) : td_detect(frame, 32, TD_TCP, &maybe);
+    if (got != p)
+        fail_msg("%s: detected as %s over TCP", what, got ? got->name : "(none)");
+    if ((p->transports & TD_UDP) && td_detect_final(frame, n, TD_UDP, &maybe) != p)
+        fail_msg("%s: not detected over UDP", what);
+    for (size_t len = 0; len <= n; len++) {
+        int d = p->detect(frame, len);
+        if (d == TD_DETECT_NO)
+            fail_msg("%s: no to its own %zu-byte prefix", what, len);
+        if (yes_by && len >= yes_by && d != TD_DETECT_YES)
+            fail_msg("%s: undecided at %zu bytes", what, len);
+        for (size_t k = 0; k < td_protocol_count; k++)
+            if (td_protocols[k] != p && td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
+                fail_msg("%s: %s says yes at %zu bytes", what, td_protocols[k]->name, len);
+    }
+}
+
 void td_test_family_detect_own(const td_protocol *p, size_t yes_by)
 {
     json_t *vectors = td_test_family_vectors(p->name);
@@ -290,27 +314,10 @@ void td_test_family_detect_own(const td_protocol *p, size_t yes_by)
 
     json_array_foreach(vectors, i, v)
     {
-        long long index = (long long)json_integer_value(json_object_get(v, "index"));
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        bool maybe;
-        /* A frame within 32 bytes is judged at its end (td_detect_final):
-         * its lost terminator may be what decides. */
-        assert_ptr_equal(n <= 32 ? td_detect_final(frame, n, TD_TCP, &maybe)
-                                 : td_detect(frame, 32, TD_TCP, &maybe),
-                         p);
-        if (p->transports & TD_UDP)
-            assert_ptr_equal(td_detect_final(frame, n, TD_UDP, &maybe), p);
-        for (size_t len = 0; len <= n; len++) {
-            int d = p->detect(frame, len);
-            if (d == TD_DETECT_NO)
-                fail_msg("%s#%lld: no to its own %zu-byte prefix", p->name, index, len);
-            if (yes_by && len >= yes_by && d != TD_DETECT_YES)
-                fail_msg("%s#%lld: undecided at %zu bytes", p->name, index, len);
-            for (size_t k = 0; k < td_protocol_count; k++)
-                if (td_protocols[k] != p && td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
-                    fail_msg("%s#%lld: %s says yes at %zu bytes", p->name, index,
-                             td_protocols[k]->name, len);
-        }
+        char what[64];
+        snprintf(what, sizeof(what), "%s#%lld", p->name,
+                 (long long)json_integer_value(json_object_get(v, "index")));
+        td_test_detect_own(p, frame, td_test_vector_frame(v, frame, sizeof(frame)), yes_by, what);
     }
     json_decref(vectors);
 }

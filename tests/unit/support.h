@@ -134,10 +134,13 @@ size_t td_test_family_vectors_except(const td_protocol *p, const long long *know
  * 300 bytes; and no to the first 32 bytes (all of them, when fewer) of
  * every one of `no_by` bytes or more. */
 void td_test_claims_no_other_family(const td_protocol *p, size_t no_by);
-/* For each of p's family vectors: p never says no to a prefix, and from
- * `yes_by` bytes on (0: nowhere) says yes; no other registered protocol
- * says yes to one; and the first 32 bytes detect p over TCP (the whole
- * frame over UDP too, when p has UDP). */
+/* A frame of p's (`what` names it in failures): p never says no to a
+ * prefix of it, and from `yes_by` bytes on (0: nowhere) says yes; no other
+ * registered protocol says yes to one; and the first 32 bytes detect p over
+ * TCP (the whole frame over UDP too, when p has UDP). */
+void td_test_detect_own(const td_protocol *p, const uint8_t *frame, size_t n, size_t yes_by,
+                        const char *what);
+/* td_test_detect_own() for each of p's family vectors. */
 void td_test_family_detect_own(const td_protocol *p, size_t yes_by);
 
 /* The three family checks as cmocka tests whose state is the protocol:

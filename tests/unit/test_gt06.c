@@ -19,9 +19,7 @@
 #define IMEI "123456789012345"
 #define TID "0123456789012345" /* the terminal id of IMEI, BCD */
 
-static const td_protocol *P = &td_proto_gt06;
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
+TD_TEST_PROTOCOL(gt06)
 
 /* ---- building frames -------------------------------------------------- */
 
@@ -37,19 +35,12 @@ static unsigned crc(const uint8_t *p, size_t n)
     return ~fcs & 0xffff;
 }
 
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    long n = td_hex_decode(hex, strlen(hex), out, cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
 /* A whole frame: 7878 (or 7979 when ext) <len> <type> <content> <serial>
  * <crc> 0D0A. Returns its length. */
 static size_t build(uint8_t *out, bool ext, unsigned type, const char *content_hex, unsigned serial)
 {
     uint8_t content[512];
-    size_t n = unhex(content_hex, content, sizeof(content)), at = 0;
+    size_t n = td_test_unhex(content_hex, content, sizeof(content)), at = 0;
     size_t len = 1 + n + 4;
     out[at++] = ext ? 0x79 : 0x78;
     out[at++] = ext ? 0x79 : 0x78;
@@ -80,50 +71,12 @@ static void decode_ok(td_session *s)
         fail_msg("decode failed: %s", ctx.err);
 }
 
-static const td_record *one(bool ext, unsigned type, const char *content, unsigned serial)
+static const td_record *one_frame(bool ext, unsigned type, const char *content, unsigned serial)
 {
     fn = build(fb, ext, type, content, serial);
     decode_ok(NULL);
     assert_int_equal(ctx.nrec, 1);
     return &ctx.rec[0];
-}
-
-static void assert_reply_hex(const char *want)
-{
-    char got[2 * TD_REPLY_MAX + 1];
-    td_hex_encode(ctx.reply, ctx.reply_len, got, sizeof(got));
-    assert_string_equal(got, want);
-}
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    int64_t ms;
-    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
-    return ms;
-}
-
-static int64_t raw_i(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("raw attribute %s missing", key);
-    assert_int_equal(x->type, TD_T_INT);
-    return x->v.i;
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("raw attribute %s missing", key);
-    assert_int_equal(x->type, TD_T_STRING);
-    return r->arena + x->str;
-}
-
-static int64_t attr_i(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].i;
 }
 
 /*
@@ -141,22 +94,19 @@ static void assert_gps_a(const td_record *r)
 {
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->has_time);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
     assert_true(r->valid);
     assert_float_equal(r->latitude, -(51 + 30.1234 / 60), 1e-6);
     assert_float_equal(r->longitude, -(7.5678 / 60), 1e-6);
     assert_float_equal(r->speed, 36, 1e-9);
     assert_float_equal(r->course, 45, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 9);
 }
 
 static void assert_cell_2g(const td_record *r)
 {
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 234);
-    assert_int_equal(r->cells[0].mnc, 15);
-    assert_int_equal(r->cells[0].lac, 0x1234);
-    assert_int_equal(r->cells[0].cid, 0xabcd);
+    td_test_assert_cell(r, 0, 234, 15, 0x1234, 0xabcd);
 }
 
 /* ---- message types ---------------------------------------------------- */
@@ -166,9 +116,9 @@ static void test_crc_itu(void **state)
     (void)state;
     /* The response examples of the JM-VL03 document. */
     uint8_t b[16];
-    size_t n = unhex("7878050100059FF80D0A", b, sizeof(b));
+    size_t n = td_test_unhex("7878050100059FF80D0A", b, sizeof(b));
     assert_int_equal(crc(b + 2, n - 6), 0x9ff8);
-    n = unhex("78780B8A0F0C1D0000150006F0860D0A", b, sizeof(b));
+    n = td_test_unhex("78780B8A0F0C1D0000150006F0860D0A", b, sizeof(b));
     assert_int_equal(crc(b + 2, n - 6), 0xf086);
 }
 
@@ -176,15 +126,15 @@ static void test_login(void **state)
 {
     (void)state;
     /* The document's login example: terminal id, type code, zone GMT+8. */
-    fn = unhex("78781101075253367890024270003201000512790D0A", fb, sizeof(fb));
+    fn = td_test_unhex("78781101075253367890024270003201000512790D0A", fb, sizeof(fb));
     memset(&sess, 0, sizeof(sess));
     decode_ok(&sess);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
     assert_string_equal(sess.device_id, "752533678900242");
     assert_string_equal(ctx.rec[0].device_id, "752533678900242");
-    assert_int_equal(raw_i(&ctx.rec[0], "timezone"), 480);
-    assert_reply_hex("7878050100059ff80d0a"); /* the document's response */
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "timezone"), 480);
+    td_test_reply_hex(&ctx, "7878050100059ff80d0a"); /* the document's response */
 
     /* The GT06 form: terminal id only; a west zone (GMT-3:30). */
     memset(&sess, 0, sizeof(sess));
@@ -192,13 +142,13 @@ static void test_login(void **state)
     decode_ok(&sess);
     assert_string_equal(sess.device_id, IMEI);
     assert_false(ctx.rec[0].has_time);
-    assert_reply_hex("787805010001d9dc0d0a");
+    td_test_reply_hex(&ctx, "787805010001d9dc0d0a");
     memset(&sess, 0, sizeof(sess));
     fn = build(fb, false, 0x01, TID "3608 14 a8", 0x1234);
     decode_ok(&sess);
-    assert_int_equal(raw_i(&ctx.rec[0], "deviceType"), 0x3608);
-    assert_int_equal(raw_i(&ctx.rec[0], "timezone"), -(3 * 60 + 30)); /* 330, west */
-    assert_reply_hex("78780501123419d30d0a");
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "deviceType"), 0x3608);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "timezone"), -(3 * 60 + 30)); /* 330, west */
+    td_test_reply_hex(&ctx, "78780501123419d30d0a");
 
     /* Later frames of the session carry the device id. */
     fn = build(fb, false, 0x13, "46 06 04 00 02", 2);
@@ -215,88 +165,89 @@ static void test_status_heartbeat(void **state)
 {
     (void)state;
     /* The document's heartbeat: info 0x40, level 4, GSM 4, language. */
-    fn = unhex("78780A134004040001000FDCEE0D0A", fb, sizeof(fb));
+    fn = td_test_unhex("78780A134004040001000FDCEE0D0A", fb, sizeof(fb));
     decode_ok(NULL);
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 66); /* 4 of 6 */
-    assert_int_equal(raw_i(r, "voltageLevel"), 4);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 66); /* 4 of 6 */
+    assert_int_equal(td_test_raw_int(r, "voltageLevel"), 4);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 4);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
     assert_int_equal(r->alarms, 0);
-    assert_reply_hex("78780513000f008f0d0a");
+    td_test_reply_hex(&ctx, "78780513000f008f0d0a");
 
     /* ACC on, charging, armed, oil cut; SOS bits in the information byte. */
-    r = one(false, 0x13, "a7 06 03 01 02", 0x0100);
+    r = one_frame(false, 0x13, "a7 06 03 01 02", 0x0100);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_true(td_rec_raw_find(r, "armed")->v.b);
     assert_true(td_rec_raw_find(r, "blocked")->v.b);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 100);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 100);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_reply_hex("787805130100e1a00d0a"); /* the document's response */
+    td_test_reply_hex(&ctx, "787805130100e1a00d0a"); /* the document's response */
 
     /* A vehicle unit: the two bytes after the information byte are the
      * external voltage (12.58 V), then GSM. */
-    r = one(false, 0x13, "06 04ea 04 00", 6);
+    r = one_frame(false, 0x13, "06 04ea 04 00", 6);
     assert_float_equal(td_rec_raw_find(r, "power")->v.d, 12.58, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 4);
 
     /* 0x23: battery voltage in 1/100 V. */
-    r = one(false, 0x23, "c0 0122 04 0001", 8);
+    r = one_frame(false, 0x23, "c0 0122 04 0001", 8);
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_float_equal(r->attr[TD_ATTR_BATTERY].d, 2.90, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 4);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 4);
     assert_true(td_rec_raw_find(r, "blocked")->v.b);
-    assert_reply_hex("787805230008f29e0d0a");
+    td_test_reply_hex(&ctx, "787805230008f29e0d0a");
 }
 
 static void test_gps(void **state)
 {
     (void)state;
-    const td_record *r = one(false, 0x10, GPS_A, 3);
+    const td_record *r = one_frame(false, 0x10, GPS_A, 3);
     assert_gps_a(r);
     assert_int_equal(r->ncells, 0);
     assert_int_equal(ctx.reply_len, 0); /* location data is not answered */
 
-    r = one(false, 0x10, GPS_B, 4);
+    r = one_frame(false, 0x10, GPS_B, 4);
     assert_false(r->valid);
     assert_float_equal(r->latitude, 51 + 30.1234 / 60, 1e-6);
     assert_float_equal(r->longitude, 7.5678 / 60, 1e-6);
     assert_float_equal(r->course, 359, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 5);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 5);
 }
 
 static void test_gps_lbs(void **state)
 {
     (void)state;
-    const td_record *r = one(false, 0x12, GPS_A CELL_2G, 5);
+    const td_record *r = one_frame(false, 0x12, GPS_A CELL_2G, 5);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0x22: ACC, upload mode, re-upload, mileage. */
-    r = one(false, 0x22, GPS_A CELL_2G "01 03 01 0001e240", 6);
+    r = one_frame(false, 0x22, GPS_A CELL_2G "01 03 01 0001e240", 6);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    assert_int_equal(raw_i(r, "uploadMode"), 3);
+    assert_int_equal(td_test_raw_int(r, "uploadMode"), 3);
     assert_true(td_rec_raw_find(r, "archive")->v.b);
     assert_float_equal(r->attr[TD_ATTR_ODOMETER].d, 123456, 1e-9);
 
     /* The document's 0x22 example. */
-    fn = unhex("787822220F0C1D023305C9027AC8180C46586000140001CC00287D001F71000001000820860D0A", fb,
-               sizeof(fb));
+    fn = td_test_unhex(
+        "787822220F0C1D023305C9027AC8180C46586000140001CC00287D001F71000001000820860D0A", fb,
+        sizeof(fb));
     decode_ok(NULL);
     r = &ctx.rec[0];
-    assert_int_equal(r->time_ms, utc(2015, 12, 29, 2, 51, 5));
+    assert_int_equal(r->time_ms, td_test_utc(2015, 12, 29, 2, 51, 5));
     assert_float_equal(r->latitude, 0x027ac818 / 1800000.0, 1e-7);
     assert_float_equal(r->longitude, 0x0c465860 / 1800000.0, 1e-7);
     assert_int_equal(r->cells[0].mcc, 460);
     assert_int_equal(r->cells[0].lac, 0x287d);
 
     /* 0xA0 (4G): bit 15 of the MCC says the MNC takes two bytes; LAC 4, CI 8. */
-    r = one(false, 0xa0, GPS_A "80ea 000f 00001234 00000000 0abcdef0 00 01 00 00000064", 7);
+    r = one_frame(false, 0xa0, GPS_A "80ea 000f 00001234 00000000 0abcdef0 00 01 00 00000064", 7);
     assert_gps_a(r);
     assert_int_equal(r->cells[0].mcc, 234);
     assert_int_equal(r->cells[0].mnc, 15);
@@ -306,15 +257,16 @@ static void test_gps_lbs(void **state)
     assert_float_equal(r->attr[TD_ATTR_ODOMETER].d, 100, 1e-9);
 
     /* Vehicle tails on 0x12: information byte and external voltage. */
-    r = one(false, 0x12, GPS_A CELL_2G "02 0505 04 00", 8);
+    r = one_frame(false, 0x12, GPS_A CELL_2G "02 0505 04 00", 8);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_float_equal(td_rec_raw_find(r, "power")->v.d, 12.85, 1e-9);
 
     /* 0x1E: GPS then seven cells. */
-    r = one(false, 0x1e,
-            GPS_A "00ea 0f 1234 00abcd 40 1234 00abce 38 0000 000000 00 0000 000000 00 0000 000000 "
+    r = one_frame(false, 0x1e,
+                  GPS_A
+                  "00ea 0f 1234 00abcd 40 1234 00abce 38 0000 000000 00 0000 000000 00 0000 000000 "
                   "00 0000 000000 00 0000 000000 00 ff 0002",
-            9);
+                  9);
     assert_gps_a(r);
     assert_int_equal(r->ncells, 2);
     assert_int_equal(r->cells[1].cid, 0xabce);
@@ -325,23 +277,24 @@ static void test_alarms(void **state)
 {
     (void)state;
     /* 0x16: GPS, sized cell, information (SOS bits), level 5, GSM 3, SOS, language. */
-    const td_record *r = one(false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 0x0a);
+    const td_record *r = one_frame(false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 0x0a);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 83);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 3);
-    assert_int_equal(raw_i(r, "alarmCode"), 1);
-    assert_reply_hex("78780516000a6e9f0d0a");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 83);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 3);
+    assert_int_equal(td_test_raw_int(r, "alarmCode"), 1);
+    td_test_reply_hex(&ctx, "78780516000a6e9f0d0a");
 
     /* The document's 0x26 example (tamper) and its response. */
-    fn = unhex("787825260F0C1D030B26C9027AC8180C4658600004000901CC00287D001F718004041302000C472A0D"
-               "0A",
-               fb, sizeof(fb));
+    fn = td_test_unhex(
+        "787825260F0C1D030B26C9027AC8180C4658600004000901CC00287D001F718004041302000C472A0D"
+        "0A",
+        fb, sizeof(fb));
     decode_ok(NULL);
     assert_int_equal(ctx.rec[0].alarms, TD_ALARM_BIT(TD_ALARM_TAMPER));
-    assert_reply_hex("78780526000c8d070d0a");
+    td_test_reply_hex(&ctx, "78780526000c8d070d0a");
 
     static const struct {
         unsigned code;
@@ -364,73 +317,76 @@ static void test_alarms(void **state)
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         char content[128];
         snprintf(content, sizeof(content), GPS_A "09" CELL_2G "00 04 04 %02x 02", codes[i].code);
-        r = one(false, 0x26, content, 0x20);
+        r = one_frame(false, 0x26, content, 0x20);
         assert_int_equal(r->alarms, codes[i].alarms);
-        assert_reply_hex("78780526002066690d0a");
+        td_test_reply_hex(&ctx, "78780526002066690d0a");
     }
 
     /* ACC on / off as alarm codes. */
-    r = one(false, 0x26, GPS_A "09" CELL_2G "00 04 04 fe 02", 1);
+    r = one_frame(false, 0x26, GPS_A "09" CELL_2G "00 04 04 fe 02", 1);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    r = one(false, 0x26, GPS_A "09" CELL_2G "02 04 04 ff 02", 1);
+    r = one_frame(false, 0x26, GPS_A "09" CELL_2G "02 04 04 ff 02", 1);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
 
     /* 0x27: a fence number after the language. */
-    r = one(false, 0x27, GPS_A "09" CELL_2G "00 04 04 05 02 03", 0x21);
+    r = one_frame(false, 0x27, GPS_A "09" CELL_2G "00 04 04 05 02 03", 0x21);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_GEOFENCE_EXIT));
-    assert_int_equal(raw_i(r, "fence"), 3);
-    assert_reply_hex("7878052700212d3c0d0a");
+    assert_int_equal(td_test_raw_int(r, "fence"), 3);
+    td_test_reply_hex(&ctx, "7878052700212d3c0d0a");
 
     /* 0xA4: the 4G cell. */
-    r = one(false, 0xa4, GPS_A "10 00ea 0f 00001234 000000000000abcd 00 05 04 19 02 ff", 0x22);
+    r = one_frame(false, 0xa4, GPS_A "10 00ea 0f 00001234 000000000000abcd 00 05 04 19 02 ff",
+                  0x22);
     assert_cell_2g(r);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
-    assert_int_equal(raw_i(r, "fence"), 0xff);
-    assert_reply_hex("787805a40022fc2f0d0a");
+    assert_int_equal(td_test_raw_int(r, "fence"), 0xff);
+    td_test_reply_hex(&ctx, "787805a40022fc2f0d0a");
 
     /* A cell block one byte longer holds a two-byte MNC (2G and 4G). */
-    r = one(false, 0x26, GPS_A "0a 00ea 000f 1234 00abcd 00 04 04 00 02", 0x24);
+    r = one_frame(false, 0x26, GPS_A "0a 00ea 000f 1234 00abcd 00 04 04 00 02", 0x24);
     assert_cell_2g(r);
-    r = one(false, 0xa4, GPS_A "11 00ea 000f 00001234 000000000000abcd 00 05 04 00 02 ff", 0x25);
+    r = one_frame(false, 0xa4, GPS_A "11 00ea 000f 00001234 000000000000abcd 00 05 04 00 02 ff",
+                  0x25);
     assert_cell_2g(r);
 
     /* 0x19: one cell and the status block (no fix). */
-    r = one(false, 0x19, CELL_2G "20 03 04 01 02", 0x23);
+    r = one_frame(false, 0x19, CELL_2G "20 03 04 01 02", 0x23);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_cell_2g(r);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_reply_hex("787805190023989b0d0a");
+    td_test_reply_hex(&ctx, "787805190023989b0d0a");
 }
 
 static void test_lbs(void **state)
 {
     (void)state;
     /* 0x28: date, MCC/MNC, serving and six neighbours, TA, language. */
-    const td_record *r =
-        one(false, 0x28,
-            "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 1234 00abce 31 1235 000001 2d 0000 000000 00 "
-            "0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
-            0x30);
+    const td_record *r = one_frame(
+        false, 0x28,
+        "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 1234 00abce 31 1235 000001 2d 0000 000000 00 "
+        "0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
+        0x30);
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
     assert_int_equal(r->ncells, 3);
     assert_int_equal(r->cells[0].mcc, 234);
     assert_int_equal(r->cells[0].rssi, 0x3e);
     assert_int_equal(r->cells[2].lac, 0x1235);
-    assert_int_equal(raw_i(r, "timingAdvance"), 0xff);
+    assert_int_equal(td_test_raw_int(r, "timingAdvance"), 0xff);
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0xA1: the same with 4G cells (LAC 4, CI 8). */
-    r = one(false, 0xa1,
-            "18030f 0a0f1e 00ea 0f 00001234 000000000abcdef0 3e 00000000 0000000000000000 00 "
-            "00000000 0000000000000000 00 00000000 0000000000000000 00 00000000 0000000000000000 "
-            "00 00000000 0000000000000000 00 00000000 0000000000000000 00 ff 0002",
-            0x31);
+    r = one_frame(
+        false, 0xa1,
+        "18030f 0a0f1e 00ea 0f 00001234 000000000abcdef0 3e 00000000 0000000000000000 00 "
+        "00000000 0000000000000000 00 00000000 0000000000000000 00 00000000 0000000000000000 "
+        "00 00000000 0000000000000000 00 00000000 0000000000000000 00 ff 0002",
+        0x31);
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->cells[0].cid, 0x0abcdef0);
 
     /* 0x11 (GT03): date and one cell. */
-    r = one(false, 0x11, "18030f 0a0f1e" CELL_2G, 0x32);
+    r = one_frame(false, 0x11, "18030f 0a0f1e" CELL_2G, 0x32);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_cell_2g(r);
 }
@@ -440,13 +396,13 @@ static void test_wifi(void **state)
     (void)state;
     /* 0x69: the length byte is the number of access points (2); BCD date,
      * MACs and RSSI, then cells; no serial, no CRC. */
-    fn = unhex(
+    fn = td_test_unhex(
         "7878 02 69 240315101530 aabbccddee01 3e aabbccddee02 50 01 00ea 0f 1234 abcd 40 0d0a", fb,
         sizeof(fb));
     decode_ok(NULL);
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
     assert_int_equal(r->nwifi, 2);
     assert_string_equal(r->wifi[0].mac, "aa:bb:cc:dd:ee:01");
     assert_int_equal(r->wifi[0].rssi, -62);
@@ -455,10 +411,11 @@ static void test_wifi(void **state)
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0x2C: cells, TA, then a counted WiFi list. */
-    r = one(false, 0x2c,
-            "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 00 "
-            "0000 000000 00 0000 000000 00 0000 000000 00 ff 01 aabbccddee03 45",
-            0x40);
+    r = one_frame(
+        false, 0x2c,
+        "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 00 "
+        "0000 000000 00 0000 000000 00 0000 000000 00 ff 01 aabbccddee03 45",
+        0x40);
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->nwifi, 1);
     assert_string_equal(r->wifi[0].mac, "aa:bb:cc:dd:ee:03");
@@ -470,7 +427,7 @@ static void test_time_request(void **state)
     (void)state;
     /* The document's request; the answer carries the server's UTC time
      * (2026-01-02 03:04:05 in the tests). */
-    fn = unhex("7878058A000688290D0A", fb, sizeof(fb));
+    fn = td_test_unhex("7878058A000688290D0A", fb, sizeof(fb));
     decode_ok(NULL);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
@@ -478,51 +435,51 @@ static void test_time_request(void **state)
     size_t n = build(want, false, 0x8a, "1a0102030405", 6);
     assert_int_equal(ctx.reply_len, n);
     assert_memory_equal(ctx.reply, want, n);
-    assert_reply_hex("78780b8a1a01020304050006875c0d0a");
+    td_test_reply_hex(&ctx, "78780b8a1a01020304050006875c0d0a");
 }
 
 static void test_information(void **state)
 {
     (void)state;
     /* 0x94 / 0x00: external voltage 11.83 V (the document's example). */
-    const td_record *r = one(true, 0x94, "00 049f", 0x50);
+    const td_record *r = one_frame(true, 0x94, "00 049f", 0x50);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_float_equal(td_rec_raw_find(r, "power")->v.d, 11.83, 1e-9);
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0x04: status synchronisation text. */
-    r = one(true, 0x94, "04 414c4d313d46463b535441313d43303b", 0x51);
-    assert_string_equal(raw_s(r, "result"), "ALM1=FF;STA1=C0;");
+    r = one_frame(true, 0x94, "04 414c4d313d46463b535441313d43303b", 0x51);
+    assert_string_equal(td_test_raw_str(r, "result"), "ALM1=FF;STA1=C0;");
 
     /* 0x05: door open. */
-    r = one(true, 0x94, "05 01", 0x52);
+    r = one_frame(true, 0x94, "05 01", 0x52);
     assert_true(td_rec_raw_find(r, "door")->v.b);
 
     /* 0x0A: IMEI, IMSI, ICCID. */
-    r = one(true, 0x94, "0a " TID " 0234150000000001 89440000000000000001", 0x53);
-    assert_string_equal(raw_s(r, "iccid"), "89440000000000000001");
+    r = one_frame(true, 0x94, "0a " TID " 0234150000000001 89440000000000000001", 0x53);
+    assert_string_equal(td_test_raw_str(r, "iccid"), "89440000000000000001");
 }
 
 static void test_command_answers(void **state)
 {
     (void)state;
     /* 0x15: length, server flag, text, language. */
-    const td_record *r = one(false, 0x15, "0b 00000001 52454c41592c31 0002", 0x60);
+    const td_record *r = one_frame(false, 0x15, "0b 00000001 52454c41592c31 0002", 0x60);
     assert_int_equal(r->type, TD_REC_ACK);
-    assert_string_equal(raw_s(r, "result"), "RELAY,1");
+    assert_string_equal(td_test_raw_str(r, "result"), "RELAY,1");
     assert_string_equal(ctx.ack, "00000001"); /* the server flag sent with the command */
     assert_false(ctx.ack_failed);
     assert_string_equal(ctx.ack_result, "RELAY,1");
 
     /* A zero flag names no command: the oldest one waiting. A refusal. */
-    r = one(false, 0x15, "12 00000000 436f6d6d616e64206572726f7221 0002", 0x63);
+    r = one_frame(false, 0x15, "12 00000000 436f6d6d616e64206572726f7221 0002", 0x63);
     assert_string_equal(ctx.ack, TD_ACK_ANY);
     assert_true(ctx.ack_failed);
     assert_string_equal(ctx.ack_result, "Command error!");
 
     /* 0x21: server flag, UTF-16BE text. */
-    r = one(true, 0x21, "00000001 02 004f004b0021", 0x61);
-    assert_string_equal(raw_s(r, "result"), "OK!");
+    r = one_frame(true, 0x21, "00000001 02 004f004b0021", 0x61);
+    assert_string_equal(td_test_raw_str(r, "result"), "OK!");
 
     /* 0x21 with a position in the text: a position record and the ack. */
     fn = build(fb, true, 0x21,
@@ -539,7 +496,7 @@ static void test_command_answers(void **state)
     assert_float_equal(r->longitude, -0.12, 1e-9);
     assert_float_equal(r->course, 90, 1e-9);
     assert_float_equal(r->speed, 12.5, 1e-9);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
     assert_int_equal(ctx.rec[1].type, TD_REC_ACK);
 }
 
@@ -548,15 +505,15 @@ static void test_address_request_and_unknown(void **state)
     (void)state;
     /* 0x2A: no position is stored from an address request. */
     const td_record *r =
-        one(false, 0x2a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x70);
+        one_frame(false, 0x2a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x70);
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "phone"), "+447700900123");
+    assert_string_equal(td_test_raw_str(r, "phone"), "+447700900123");
 
     /* An unknown type with a good CRC is kept with its bytes. */
-    r = one(false, 0x5e, "0102030405", 0x71);
+    r = one_frame(false, 0x5e, "0102030405", 0x71);
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_int_equal(raw_i(r, "type"), 0x5e);
-    assert_string_equal(raw_s(r, "data"), "0102030405");
+    assert_int_equal(td_test_raw_int(r, "type"), 0x5e);
+    assert_string_equal(td_test_raw_str(r, "data"), "0102030405");
     assert_int_equal(ctx.reply_len, 0);
 
     /* ... and refused with a bad one. */
@@ -578,115 +535,117 @@ static void test_other_reports(void **state)
 {
     (void)state;
     /* 0x17: GPS, cell, then RFID bytes kept raw. */
-    const td_record *r = one(false, 0x17, GPS_A CELL_2G "0001 2ca7e001", 0x80);
+    const td_record *r = one_frame(false, 0x17, GPS_A CELL_2G "0001 2ca7e001", 0x80);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0x24 and 0x37: GPS + LBS variants. */
-    r = one(false, 0x24, GPS_A CELL_2G "01 04ed 01 94 00", 0x81);
+    r = one_frame(false, 0x24, GPS_A CELL_2G "01 04ed 01 94 00", 0x81);
     assert_gps_a(r);
     assert_cell_2g(r);
-    r = one(false, 0x37, GPS_A CELL_2G, 0x82);
+    r = one_frame(false, 0x37, GPS_A CELL_2G, 0x82);
     assert_gps_a(r);
 
     /* 0x18 and 0x2E: date and seven cells, as 0x28. */
     for (unsigned type = 0x18; type != 0; type = type == 0x18 ? 0x2e : 0) {
-        r = one(false, type,
-                "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 "
-                "00 0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
-                0x83);
+        r = one_frame(
+            false, type,
+            "18030f 0a0f1e 00ea 0f 1234 00abcd 3e 0000 000000 00 0000 000000 00 0000 000000 "
+            "00 0000 000000 00 0000 000000 00 0000 000000 00 ff 0002",
+            0x83);
         assert_int_equal(r->type, TD_REC_STATUS);
         assert_cell_2g(r);
     }
 
     /* 0x1A: an address request, like 0x2A: no position. */
-    r = one(false, 0x1a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x84);
+    r = one_frame(false, 0x1a, GPS_A "2b3434373730303930303132330000000000000000000000 0002", 0x84);
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "phone"), "+447700900123");
+    assert_string_equal(td_test_raw_str(r, "phone"), "+447700900123");
 
     /* 0x32 in the short form: GPS, sized cell, status bytes, altitude. */
-    r = one(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 02af", 0x85);
+    r = one_frame(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 02af", 0x85);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_float_equal(r->altitude, 687, 1e-9);
-    r = one(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 ff38", 0x85);
+    r = one_frame(false, 0x32, GPS_A "09" CELL_2G "0b46f0042102 ff38", 0x85);
     assert_float_equal(r->altitude, -200, 1e-9);
 
     /* 0x32 / 0x33 long form (AZ735): date, GPS length and data, cell. */
-    r = one(true, 0x32, "18030f 0a0f1e 0c c9 05868bd6 000376da 24 182d 09" CELL_2G "24", 0x86);
+    r = one_frame(true, 0x32, "18030f 0a0f1e 0c c9 05868bd6 000376da 24 182d 09" CELL_2G "24",
+                  0x86);
     assert_gps_a(r);
     assert_cell_2g(r);
     assert_int_equal(ctx.reply_len, 0);
-    r = one(true, 0x33, "18030f 0a0f1e 00 09" CELL_2G "a0030046", 0x87);
+    r = one_frame(true, 0x33, "18030f 0a0f1e 00 09" CELL_2G "a0030046", 0x87);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_cell_2g(r);
-    assert_reply_hex("7878053300870bf40d0a");
+    td_test_reply_hex(&ctx, "7878053300870bf40d0a");
 
     /* 0x34 (X1): event and flags, then GPS. */
-    r = one(false, 0x34, "39000000" GPS_A "0000", 0x88);
+    r = one_frame(false, 0x34, "39000000" GPS_A "0000", 0x88);
     assert_gps_a(r);
-    assert_int_equal(raw_i(r, "event"), 0x39);
+    assert_int_equal(td_test_raw_int(r, "event"), 0x39);
 
     /* 0x70: modules; 0x33 is the GPS module (with altitude), 0x11 a cell,
      * 0x01 the IMEI, 0x03 the ICCID. */
-    r = one(false, 0x70,
-            "0001 0008 " TID " 0003 000a 89440000000000000001 0033 0012 65f41fc2 09 0064 "
-            "05868bd6 000376da 24 182d 0011 0008 00ea 0f 1234 00abcd 0099 0001 07",
-            0x89);
+    r = one_frame(false, 0x70,
+                  "0001 0008 " TID " 0003 000a 89440000000000000001 0033 0012 65f41fc2 09 0064 "
+                  "05868bd6 000376da 24 182d 0011 0008 00ea 0f 1234 00abcd 0099 0001 07",
+                  0x89);
     assert_gps_a(r);
     assert_float_equal(r->altitude, 100, 1e-9);
     assert_cell_2g(r);
-    assert_string_equal(raw_s(r, "imei"), IMEI);
-    assert_string_equal(raw_s(r, "iccid"), "89440000000000000001");
+    assert_string_equal(td_test_raw_str(r, "imei"), IMEI);
+    assert_string_equal(td_test_raw_str(r, "iccid"), "89440000000000000001");
 
     /* 0x81: the GT03 command answer, as 0x15. */
-    r = one(false, 0x81, "06 00000002 4f4b 0002", 0x8a);
+    r = one_frame(false, 0x81, "06 00000002 4f4b 0002", 0x8a);
     assert_int_equal(r->type, TD_REC_ACK);
-    assert_string_equal(raw_s(r, "result"), "OK");
+    assert_string_equal(td_test_raw_str(r, "result"), "OK");
 
     /* 0x95: an event with its date; answered. */
-    r = one(false, 0x95, "13 18030f0a0f1e 0001", 0x8b);
+    r = one_frame(false, 0x95, "13 18030f0a0f1e 0001", 0x8b);
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
-    assert_int_equal(raw_i(r, "event"), 0x13);
-    assert_reply_hex("78780595008b18960d0a");
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(td_test_raw_int(r, "event"), 0x13);
+    td_test_reply_hex(&ctx, "78780595008b18960d0a");
 
     /* 0xA2: 4G cells and WiFi; some units send GPS + 4G cell under it. */
-    r = one(false, 0xa2,
-            "18030f 0a0f1e 80ea 000f 00001234 000000000000abcd 3e "
-            "00000000 0000000000000000 00 00000000 0000000000000000 00 "
-            "00000000 0000000000000000 00 00000000 0000000000000000 00 "
-            "00000000 0000000000000000 00 00000000 0000000000000000 00 ff 01 aabbccddee04 40",
-            0x8c);
+    r = one_frame(false, 0xa2,
+                  "18030f 0a0f1e 80ea 000f 00001234 000000000000abcd 3e "
+                  "00000000 0000000000000000 00 00000000 0000000000000000 00 "
+                  "00000000 0000000000000000 00 00000000 0000000000000000 00 "
+                  "00000000 0000000000000000 00 00000000 0000000000000000 00 ff 01 aabbccddee04 40",
+                  0x8c);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_cell_2g(r);
     assert_int_equal(r->nwifi, 1);
-    r = one(false, 0xa2, GPS_A "00ea 0f 00001234 000000000000abcd 00 00 00", 0x8d);
+    r = one_frame(false, 0xa2, GPS_A "00ea 0f 00001234 000000000000abcd 00 00 00", 0x8d);
     assert_gps_a(r);
     assert_cell_2g(r);
 
     /* 0xA3: too short for a fix (a status under this number); answered. */
-    r = one(false, 0xa3, "46 0001 0664 0c01", 0x8e);
+    r = one_frame(false, 0xa3, "46 0001 0664 0c01", 0x8e);
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    assert_reply_hex("787805a3008e1f4c0d0a");
+    td_test_reply_hex(&ctx, "787805a3008e1f4c0d0a");
 
     /* 0xF3: a WiFi list. */
-    r = one(false, 0xf3, "18030f 0a0f1e 02 0000 aabbccddee05 0000 aabbccddee06", 0x8f);
+    r = one_frame(false, 0xf3, "18030f 0a0f1e 02 0000 aabbccddee05 0000 aabbccddee06", 0x8f);
     assert_int_equal(r->nwifi, 2);
     assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:06");
 
     /* Types kept with their bytes (0x9B transparent serial data). */
-    r = one(true, 0x9b, "03 44373532", 0x90);
+    r = one_frame(true, 0x9b, "03 44373532", 0x90);
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "data"), "0344373532");
+    assert_string_equal(td_test_raw_str(r, "data"), "0344373532");
 
     /* 0x13 with extra bytes after the status. */
-    r = one(false, 0x13, "46 06 04 00 02 0102", 0x91);
+    r = one_frame(false, 0x13, "46 06 04 00 02 0102", 0x91);
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 100);
-    assert_string_equal(raw_s(r, "extra"), "0102");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 100);
+    assert_string_equal(td_test_raw_str(r, "extra"), "0102");
 }
 
 /* ---- downlink commands ------------------------------------------------ */
@@ -759,108 +718,27 @@ static void test_commands(void **state)
 
 /* ---- vectors and detection -------------------------------------------- */
 
-/* Vectors whose expectation trackd does not share, with the reason. */
-static const char *known_difference(long long index)
-{
-    /* A 0x7878 0x32 report whose last two content bytes are the altitude
-     * (0x02AF = 687 m, the elevation of the place it reports); the vector
-     * expects the CRC that follows (0x8429) read as a signed altitude. */
-    if (index == 20)
-        return "altitude read from the CRC";
-    return NULL;
-}
+/* Vectors whose expectation trackd does not share: #20, a 0x7878 0x32
+ * report whose last two content bytes are the altitude (0x02AF = 687 m, the
+ * elevation of the place it reports); the vector expects the CRC that
+ * follows (0x8429) read as a signed altitude. */
+static const long long known_differences[] = {20};
 
-static void run_vectors(bool detect)
-{
-    json_t *vectors = td_test_family_vectors("gt06");
-    static uint8_t frame[70000];
-    size_t i, held = 0, skipped = 0;
-    json_t *v;
-
-    assert_true(json_array_size(vectors) >= 80);
-    json_array_foreach(vectors, i, v)
-    {
-        long long index = json_integer_value(json_object_get(v, "index"));
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        td_test_run run;
-        td_test_run_bytes(detect ? NULL : P, frame, n, &run);
-        if (run.proto != P)
-            fail_msg("vector gt06#%lld: detected as %s", index,
-                     run.proto ? run.proto->name : "(none)");
-        if (known_difference(index)) {
-            assert_int_equal(run.errors, 0);
-            skipped++;
-        } else if (td_test_vector_holds(v, &run)) {
-            held++;
-        } else {
-            fail_msg("vector gt06#%lld does not hold", index);
-        }
-        td_test_run_free(&run);
-    }
-    fprintf(stderr, "gt06 %s: %zu of %zu vectors hold, %zu known differences\n",
-            detect ? "auto-detect" : "forced", held, json_array_size(vectors), skipped);
-    json_decref(vectors);
-}
-
-static void test_vectors_forced(void **state)
+static void test_vectors(void **state)
 {
     (void)state;
-    run_vectors(false);
+    assert_true(td_test_family_vectors_except(P, known_differences,
+                                              TD_TEST_COUNT(known_differences)) >= 80);
 }
 
-static void test_vectors_detected(void **state)
-{
-    (void)state;
-    run_vectors(true);
-}
-
-/* Every gt06 vector and built frame is claimed by gt06 alone, and no
- * other protocol claims any prefix of it. */
+/* Every gt06 vector is claimed by gt06 alone, decided within 5 bytes, and
+ * no other protocol claims any prefix of it; gt06 claims no other family's
+ * vector. */
 static void test_detection(void **state)
 {
-    json_t *vectors = td_test_family_vectors("gt06");
-    static uint8_t frame[70000];
-    json_t *v;
-    size_t i;
     (void)state;
-
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        for (size_t len = 1; len <= n; len++) {
-            for (size_t k = 0; k < td_protocol_count; k++) {
-                int d = td_protocols[k]->detect(frame, len);
-                if (td_protocols[k] == P) {
-                    if (d == TD_DETECT_NO)
-                        fail_msg("gt06#%lld: gt06 says no to %zu bytes",
-                                 json_integer_value(json_object_get(v, "index")), len);
-                    if (len >= 5 && d != TD_DETECT_YES)
-                        fail_msg("gt06#%lld: undecided after %zu bytes",
-                                 json_integer_value(json_object_get(v, "index")), len);
-                } else if (d == TD_DETECT_YES) {
-                    fail_msg("gt06#%lld: %s claims %zu bytes",
-                             json_integer_value(json_object_get(v, "index")), td_protocols[k]->name,
-                             len);
-                }
-            }
-        }
-    }
-    json_decref(vectors);
-
-    /* gt06 claims none of the other families' vectors, nor the seed ones. */
-    for (int f = 0; f < 2; f++) {
-        vectors = f ? td_test_vectors(NULL) : td_test_family_vectors(NULL);
-        json_array_foreach(vectors, i, v)
-        {
-            if (strcmp(json_string_value(json_object_get(v, "protocol")), "gt06") == 0)
-                continue;
-            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-            if (P->detect(frame, n) == TD_DETECT_YES)
-                fail_msg("gt06 claims %s#%lld", json_string_value(json_object_get(v, "protocol")),
-                         json_integer_value(json_object_get(v, "index")));
-        }
-        json_decref(vectors);
-    }
+    td_test_family_detect_own(P, 5);
+    td_test_claims_no_other_family(P, 32);
 
     /* Short prefixes wait; wrong markers and unknown short types do not. */
     assert_int_equal(P->detect((const uint8_t *)"", 0), TD_DETECT_MAYBE);
@@ -887,68 +765,43 @@ static void test_detection(void **state)
 /* ---- framing ---------------------------------------------------------- */
 
 /* A stream of frames of every shape: short and long headers, the WiFi
- * count form, a clone whose length byte is wrong, and noise between. */
-static size_t stream_sample(uint8_t *out, size_t *lens, size_t *n)
+ * count form, a clone whose length byte is wrong. */
+static void stream_sample(td_test_stream *s)
 {
-    size_t at = 0;
-    *n = 0;
-#define PUT(len_)                                                                                  \
-    do {                                                                                           \
-        lens[(*n)++] = (len_);                                                                     \
-        at += (len_);                                                                              \
-    } while (0)
-    PUT(build(out + at, false, 0x01, TID, 1));
-    PUT(build(out + at, false, 0x12, GPS_A CELL_2G, 2));
-    PUT(build(out + at, true, 0x94, "04 414c4d313d46463b0d0a", 3)); /* 0D0A inside */
+    uint8_t b[256];
+    td_test_stream_reset(s);
+    td_test_stream_frame(s, b, build(b, false, 0x01, TID, 1));
+    td_test_stream_frame(s, b, build(b, false, 0x12, GPS_A CELL_2G, 2));
+    td_test_stream_frame(s, b,
+                         build(b, true, 0x94, "04 414c4d313d46463b0d0a", 3)); /* 0D0A inside */
     /* The WiFi count form, with 0D0A inside a MAC. */
-    PUT(unhex(
-        "7878 02 69 240315101530 110d0accddee 3e aabbccddee02 50 01 00ea 0f 1234 abcd 40 0d0a",
-        out + at, 256));
-    PUT(build(out + at, false, 0x13, "46 06 04 00 02", 4));
+    td_test_stream_frame(
+        s, b,
+        td_test_unhex(
+            "7878 02 69 240315101530 110d0accddee 3e aabbccddee02 50 01 00ea 0f 1234 abcd 40 0d0a",
+            b, sizeof(b)));
+    td_test_stream_frame(s, b, build(b, false, 0x13, "46 06 04 00 02", 4));
     /* A length byte one short: framed up to its stop bytes. */
-    size_t k = build(out + at, false, 0x11, GPS_A, 5);
-    out[at + 2]--;
-    PUT(k);
-    PUT(build(out + at, false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 6));
-#undef PUT
-    return at;
+    size_t k = build(b, false, 0x11, GPS_A, 5);
+    b[2]--;
+    td_test_stream_frame(s, b, k);
+    td_test_stream_frame(s, b, build(b, false, 0x16, GPS_A "09" CELL_2G "22 05 03 01 02", 6));
 }
 
 static void test_framing_split_everywhere(void **state)
 {
-    static uint8_t s[2048];
-    size_t lens[16], n;
-    size_t total = stream_sample(s, lens, &n);
+    static td_test_stream s;
     (void)state;
+    stream_sample(&s);
 
     /* Each frame alone decodes. */
-    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
-        int rc = td_test_decode_bytes(P, NULL, s + at, lens[i], &ctx);
+    for (size_t i = 0; i < s.n; i++) {
+        int rc = td_test_decode_bytes(P, NULL, s.bytes + s.at[i], s.flen[i], &ctx);
         if (rc)
             fail_msg("frame %zu: %s", i, ctx.err);
     }
 
-    for (size_t cut = 0; cut <= total; cut++) {
-        td_stream st;
-        td_test_frames f;
-        char err[256];
-        memset(&f, 0, sizeof(f));
-        td_stream_init(&st, TD_TCP, NULL);
-        assert_int_equal(td_stream_feed(&st, s, cut, td_test_collect_frame, &f, err, sizeof(err)),
-                         0);
-        assert_int_equal(
-            td_stream_feed(&st, s + cut, total - cut, td_test_collect_frame, &f, err, sizeof(err)),
-            0);
-        assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err)), 0);
-        assert_ptr_equal(st.proto, P);
-        td_stream_free(&st);
-        if ((size_t)f.n != n)
-            fail_msg("cut at %zu: %d frames, want %zu", cut, f.n, n);
-        for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
-            assert_int_equal(f.len[i], lens[i]);
-            assert_memory_equal(f.data[i], s + at, lens[i]);
-        }
-    }
+    td_test_split_everywhere(P, &s, s.n);
 
     /* Byte by byte, with noise before the first frame (forced protocol). */
     td_stream st;
@@ -959,12 +812,12 @@ static void test_framing_split_everywhere(void **state)
     assert_int_equal(td_stream_feed(&st, (const uint8_t *)"\x00\x78\x11", 3, td_test_collect_frame,
                                     &f, err, sizeof(err)),
                      0);
-    for (size_t i = 0; i < total; i++)
-        assert_int_equal(td_stream_feed(&st, s + i, 1, td_test_collect_frame, &f, err, sizeof(err)),
-                         0);
+    for (size_t i = 0; i < s.len; i++)
+        assert_int_equal(
+            td_stream_feed(&st, s.bytes + i, 1, td_test_collect_frame, &f, err, sizeof(err)), 0);
     assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err)), 0);
     td_stream_free(&st);
-    assert_int_equal(f.n, (int)n);
+    assert_int_equal(f.n, (int)s.n);
 
     /* A declared length beyond max_frame. */
     size_t skip;
@@ -973,47 +826,19 @@ static void test_framing_split_everywhere(void **state)
 
 /* ---- malformed input -------------------------------------------------- */
 
-static void try_bytes(const uint8_t *data, size_t len, size_t *ok, size_t *bad)
-{
-    uint8_t *exact = malloc(len ? len : 1);
-    assert_non_null(exact);
-    memcpy(exact, data, len);
-    int rc = td_test_decode_bytes(P, NULL, exact, len, &ctx);
-    if (rc < 0) {
-        assert_memory_equal(ctx.err, "gt06: ", 6);
-        (*bad)++;
-    } else {
-        (*ok)++;
-    }
-    td_test_run run;
-    td_test_run_bytes(P, exact, len, &run);
-    if (run.errors)
-        assert_memory_equal(run.first_error, "gt06", 4);
-    td_test_run_free(&run);
-    free(exact);
-}
-
 static void test_malformed(void **state)
 {
-    static uint8_t s[2048], m[2048];
-    size_t lens[16], n, ok = 0, bad = 0;
-    size_t total = stream_sample(s, lens, &n);
+    static td_test_stream s;
+    static uint8_t m[2048];
+    static const uint8_t with[] = {0x00, 0xff, 0x0d, 0x78};
+    size_t ok = 0, bad = 0;
     (void)state;
+    stream_sample(&s);
 
     /* Every truncation and every single-byte corruption of every frame. */
-    for (size_t i = 0, at = 0; i < n; at += lens[i++]) {
-        for (size_t len = 0; len < lens[i]; len++)
-            try_bytes(s + at, len, &ok, &bad);
-        for (size_t k = 0; k < lens[i]; k++) {
-            static const uint8_t with[] = {0x00, 0xff, 0x0d, 0x78};
-            for (size_t w = 0; w < sizeof(with); w++) {
-                memcpy(m, s + at, lens[i]);
-                m[k] = with[w];
-                try_bytes(m, lens[i], &ok, &bad);
-            }
-        }
-    }
-    (void)total;
+    for (size_t i = 0; i < s.n; i++)
+        td_test_frame_mutations(P, s.bytes + s.at[i], s.flen[i], with, sizeof(with), SIZE_MAX, &ok,
+                                &bad, &ok, &bad);
     assert_true(bad > 0);
     assert_true(ok > 0);
 
@@ -1026,12 +851,10 @@ static void test_malformed(void **state)
         {"0102030405", "gt06: frame does not start with 7878 or 7979"},
         {"78780b70003300ff01020001ffff0d0a", "gt06: module 0x0033 of 255 bytes in 2"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < TD_TEST_COUNT(cases); i++) {
         uint8_t b[64];
-        size_t bn = unhex(cases[i].hex, b, sizeof(b));
-        assert_true(td_test_decode_bytes(P, NULL, b, bn, &ctx) < 0);
-        assert_string_equal(ctx.err, cases[i].err);
-        assert_int_equal(ctx.nrec, 0);
+        size_t bn = td_test_unhex(cases[i].hex, b, sizeof(b));
+        td_test_expect_error_bytes(P, &ctx, b, bn, cases[i].err);
     }
 
     /* Coordinates out of range: a layout this decoder cannot read; the
@@ -1039,7 +862,8 @@ static void test_malformed(void **state)
     fn = build(fb, false, 0x10, "18030f 0a0f1e c9 ffffffff 000376da 24 182d", 1);
     decode_ok(NULL);
     assert_int_equal(ctx.rec[0].type, TD_REC_STATUS);
-    assert_string_equal(raw_s(&ctx.rec[0], "data"), "18030f0a0f1ec9ffffffff000376da24182d");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "data"),
+                        "18030f0a0f1ec9ffffffff000376da24182d");
 
     /* Random bytes behind a start marker. */
     srand(606);
@@ -1053,7 +877,7 @@ static void test_malformed(void **state)
             m[len - 2] = 0x0d;
             m[len - 1] = 0x0a;
         }
-        try_bytes(m, len, &ok, &bad);
+        td_test_try_malformed(P, m, len, &ok, &bad);
         size_t skip;
         long fl = P->frame(m, len, &skip);
         assert_true(fl >= TD_EUNFRAMEABLE && fl <= (long)len);
@@ -1078,8 +902,7 @@ int main(void)
         cmocka_unit_test(test_address_request_and_unknown),
         cmocka_unit_test(test_other_reports),
         cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_vectors_forced),
-        cmocka_unit_test(test_vectors_detected),
+        cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),

@@ -20,87 +20,7 @@
 #define NOW "20260102030405" /* TD_TEST_NOW_MS as the V4 answers write it */
 #define FIX "121314,A,2234.5678,N,11345.6789,E,012.30,045,010224"
 
-static const td_protocol *h02(void)
-{
-    const td_protocol *p = td_protocol_find("h02");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
-
-/* Decodes one frame in a fresh session; expects success and n records. */
-static const td_record *decode_n(const char *frame, int n)
-{
-    memset(&sess, 0, sizeof(sess));
-    int rc = td_test_decode(h02(), &sess, frame, &ctx);
-    if (rc != 0)
-        fail_msg("'%s': %s", frame, ctx.err);
-    assert_int_equal(ctx.nrec, n);
-    return n ? &ctx.rec[0] : NULL;
-}
-
-static const td_record *one(const char *frame)
-{
-    return decode_n(frame, 1);
-}
-
-static const td_record *one_bytes(const uint8_t *b, size_t len)
-{
-    memset(&sess, 0, sizeof(sess));
-    int rc = td_test_decode_bytes(h02(), &sess, b, len, &ctx);
-    if (rc != 0)
-        fail_msg("binary: %s", ctx.err);
-    assert_int_equal(ctx.nrec, 1);
-    return &ctx.rec[0];
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_STRING);
-    return r->arena + x->str;
-}
-
-static int64_t raw_i(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_INT);
-    return x->v.i;
-}
-
-static double raw_d(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_DOUBLE);
-    return x->v.d;
-}
-
-static void assert_near(double got, double want)
-{
-    if (got - want > 1e-6 || want - got > 1e-6)
-        fail_msg("got %.7f, want %.7f", got, want);
-}
-
-static void assert_time(const td_record *r, const char *iso)
-{
-    int64_t want;
-    assert_true(td_parse_iso8601(iso, &want));
-    assert_true(r->has_time);
-    assert_int_equal(r->time_ms, want);
-}
-
-static void assert_reply(const char *want)
-{
-    assert_string_equal(td_test_reply(&ctx), want);
-}
+TD_TEST_PROTOCOL(h02)
 
 /* ---- text messages ---- */
 
@@ -112,19 +32,19 @@ static void test_v1_position(void **state)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, ID);
     assert_string_equal(sess.device_id, ID);
-    assert_time(r, "2024-02-01T12:13:14Z");
+    td_test_assert_time(r, "2024-02-01T12:13:14Z");
     assert_true(r->valid);
-    assert_near(r->latitude, 22 + 34.5678 / 60);
-    assert_near(r->longitude, 113 + 45.6789 / 60);
-    assert_near(r->speed, 12.30 * 1.852);
-    assert_near(r->course, 45);
+    td_test_assert_near(r->latitude, 22 + 34.5678 / 60);
+    td_test_assert_near(r->longitude, 113 + 45.6789 / 60);
+    td_test_assert_near(r->speed, 12.30 * 1.852);
+    td_test_assert_near(r->course, 45);
     assert_int_equal(r->alarms, 0);
     assert_true(td_rec_has(r, TD_ATTR_IGNITION));
     assert_false(r->attr[TD_ATTR_IGNITION].b);
-    assert_string_equal(raw_s(r, "status"), "FFFFFBFF");
+    assert_string_equal(td_test_raw_str(r, "status"), "FFFFFBFF");
     assert_null(td_rec_raw_find(r, "type"));
     /* The answer the device waits for: V4,V1 and the server's UTC time. */
-    assert_reply("*HQ," ID ",V4,V1," NOW "#");
+    td_test_assert_reply(&ctx, "*HQ," ID ",V4,V1," NOW "#");
 }
 
 static void test_v1_maker_and_imei(void **state)
@@ -132,10 +52,10 @@ static void test_v1_maker_and_imei(void **state)
     (void)state;
     /* The answer carries the device's own maker code and id. */
     one("*TH," IMEI ",V1," FIX ",FFFFFFFF#");
-    assert_reply("*TH," IMEI ",V4,V1," NOW "#");
+    td_test_assert_reply(&ctx, "*TH," IMEI ",V4,V1," NOW "#");
     assert_true(ctx.rec[0].attr[TD_ATTR_IGNITION].b);
     one("*hq," IMEI ",V1," FIX ",FFFFFFFF#");
-    assert_reply("*hq," IMEI ",V4,V1," NOW "#");
+    td_test_assert_reply(&ctx, "*hq," IMEI ",V4,V1," NOW "#");
 }
 
 static void test_v1_south_west_invalid(void **state)
@@ -143,11 +63,11 @@ static void test_v1_south_west_invalid(void **state)
     (void)state;
     const td_record *r = one("*HQ," ID ",V1,235959,V,3348.1234,S,07012.5000,W,,,311225,FFFFFBFF#");
     assert_false(r->valid);
-    assert_near(r->latitude, -(33 + 48.1234 / 60));
-    assert_near(r->longitude, -(70 + 12.5 / 60));
-    assert_near(r->speed, 0);
-    assert_near(r->course, 0);
-    assert_time(r, "2025-12-31T23:59:59Z");
+    td_test_assert_near(r->latitude, -(33 + 48.1234 / 60));
+    td_test_assert_near(r->longitude, -(70 + 12.5 / 60));
+    td_test_assert_near(r->speed, 0);
+    td_test_assert_near(r->course, 0);
+    td_test_assert_time(r, "2025-12-31T23:59:59Z");
 }
 
 static void test_v1_coordinate_forms(void **state)
@@ -156,19 +76,19 @@ static void test_v1_coordinate_forms(void **state)
     /* -dd-mm.mmmm */
     const td_record *r = one("*HQ," ID ",V1,010203,A,-23-35.3408,S,-48-2.8926,W,0.1,158,"
                              "241115,FFFFFFFF#");
-    assert_near(r->latitude, -(23 + 35.3408 / 60));
-    assert_near(r->longitude, -(48 + 2.8926 / 60));
+    td_test_assert_near(r->latitude, -(23 + 35.3408 / 60));
+    td_test_assert_near(r->longitude, -(48 + 2.8926 / 60));
     /* ddmmmmmm without the point */
     r = one("*HQ," ID ",V1,010203,A,37573392,S,145037022,E,000.00,173,280122,FF7FFBFF#");
-    assert_near(r->latitude, -(37 + 57.3392 / 60));
-    assert_near(r->longitude, 145 + 3.7022 / 60);
+    td_test_assert_near(r->latitude, -(37 + 57.3392 / 60));
+    td_test_assert_near(r->longitude, 145 + 3.7022 / 60);
     /* fewer degree digits: 0 degrees, 7 degrees; five decimals */
     r = one("*HQ," ID ",V1,010203,A,701.8915,S,38.65080,W,0.00,0,050213,ffffffff#");
-    assert_near(r->latitude, -(7 + 1.8915 / 60));
-    assert_near(r->longitude, -(38.6508 / 60));
+    td_test_assert_near(r->latitude, -(7 + 1.8915 / 60));
+    td_test_assert_near(r->longitude, -(38.6508 / 60));
     /* blanks before the speed */
     r = one("*HQ," ID ",V1,010203,A,1935.3933,N,07920.4134,E,  3.34,342,280519,FFFFFFFF#");
-    assert_near(r->speed, 3.34 * 1.852);
+    td_test_assert_near(r->speed, 3.34 * 1.852);
 }
 
 static void test_v1_without_fix(void **state)
@@ -179,12 +99,12 @@ static void test_v1_without_fix(void **state)
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
-    assert_reply("*HQ," ID ",V4,V1," NOW "#");
+    td_test_assert_reply(&ctx, "*HQ," ID ",V4,V1," NOW "#");
     /* No validity letter: not a valid fix. */
     r = one("*HQ," ID ",V1,050418,,2827.61232,N,07703.84822,E,0.00,0,031015,FFFEFBFF#");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_false(r->valid);
-    assert_near(r->latitude, 28 + 27.61232 / 60);
+    td_test_assert_near(r->latitude, 28 + 27.61232 / 60);
     /* Coordinates but no time or date: a fix at the server's time. */
     r = one("*HQ," ID ",V1,,V,4605.75732,N,01430.73863,E,0.00,0,,FFFFFFFF#");
     assert_int_equal(r->type, TD_REC_POSITION);
@@ -198,15 +118,15 @@ static void test_v1_optional_fields(void **state)
     /* A power level before the date. */
     const td_record *r = one("*HQ," ID ",V1,054048,A,2828.2297,N,07733.4332,E,000.5,047,4,"
                              "080918,FFFFFBFF#");
-    assert_int_equal(raw_i(r, "powerLevel"), 4);
-    assert_time(r, "2018-09-08T05:40:48Z");
+    assert_int_equal(td_test_raw_int(r, "powerLevel"), 4);
+    td_test_assert_time(r, "2018-09-08T05:40:48Z");
     /* SIM information between the date and the status (V19). */
     r = one("*HQ," ID ",V19,214452,A,5201.0178,N,01830.5029,E,000.00,000,200417,,10.0.0.1,"
             "89480610500392633029,FFFFFBFF#");
-    assert_string_equal(raw_s(r, "info2"), "10.0.0.1");
-    assert_string_equal(raw_s(r, "info3"), "89480610500392633029");
-    assert_string_equal(raw_s(r, "type"), "V19");
-    assert_string_equal(raw_s(r, "status"), "FFFFFBFF");
+    assert_string_equal(td_test_raw_str(r, "info2"), "10.0.0.1");
+    assert_string_equal(td_test_raw_str(r, "info3"), "89480610500392633029");
+    assert_string_equal(td_test_raw_str(r, "type"), "V19");
+    assert_string_equal(td_test_raw_str(r, "status"), "FFFFFBFF");
     assert_int_equal(ctx.reply_len, 0); /* only V1 is answered */
     /* No status at all. */
     r = one("*HQ," ID ",V1," FIX "#");
@@ -220,17 +140,11 @@ static void test_v1_cell_after_status(void **state)
     /* Decimal: 246 is a country code. */
     const td_record *r = one("*HQ," ID ",V1," FIX ",FFFFFBFF,246,03,00002,41565#");
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 246);
-    assert_int_equal(r->cells[0].mnc, 3);
-    assert_int_equal(r->cells[0].lac, 2);
-    assert_int_equal(r->cells[0].cid, 41565);
+    td_test_assert_cell(r, 0, 246, 3, 2, 41565);
     /* Hex letters: all four in hex (0x25c = 604), blanks allowed. */
     r = one("*HQ," ID ",V1," FIX ",FFFFFBFF,25c,a, 154,b04c#");
     assert_int_equal(r->ncells, 1);
-    assert_int_equal(r->cells[0].mcc, 604);
-    assert_int_equal(r->cells[0].mnc, 10);
-    assert_int_equal(r->cells[0].lac, 0x154);
-    assert_int_equal(r->cells[0].cid, 0xb04c);
+    td_test_assert_cell(r, 0, 604, 10, 0x154, 0xb04c);
     /* No letters, but 106 is no country code while 0x106 = 262 is. */
     r = one("*HQ," ID ",V1," FIX ",FFFFFBFF,106,14, 201,2173#");
     assert_int_equal(r->cells[0].mcc, 262);
@@ -238,23 +152,23 @@ static void test_v1_cell_after_status(void **state)
     /* A fifth field is kept. */
     r = one("*HQ," ID ",V1," FIX ",FFFFFBFF,310,260,0,0,6#");
     assert_int_equal(r->cells[0].mcc, 310);
-    assert_string_equal(raw_s(r, "extra1"), "6");
+    assert_string_equal(td_test_raw_str(r, "extra1"), "6");
     /* Neither reading is a country: all kept as they came. */
     r = one("*HQ," ID ",V1," FIX ",ffffffff,000000,000000,000000,000000#");
     assert_int_equal(r->ncells, 0);
-    assert_string_equal(raw_s(r, "extra4"), "000000");
+    assert_string_equal(td_test_raw_str(r, "extra4"), "000000");
 }
 
 static void test_v1_odometer_tail(void **state)
 {
     (void)state;
     const td_record *r = one("*HQ," ID ",V1," FIX ",FFFFDFFF,69129336,-5,100.0,18,5141,5A20#");
-    assert_near(r->attr[TD_ATTR_ODOMETER].d, 69129336);
-    assert_near(raw_d(r, "temperature"), -5);
-    assert_near(raw_d(r, "fuel"), 100);
-    assert_near(r->altitude, 18);
-    assert_int_equal(raw_i(r, "lac"), 0x5141);
-    assert_int_equal(raw_i(r, "cid"), 0x5a20);
+    td_test_assert_near(r->attr[TD_ATTR_ODOMETER].d, 69129336);
+    td_test_assert_near(td_test_raw_double(r, "temperature"), -5);
+    td_test_assert_near(td_test_raw_double(r, "fuel"), 100);
+    td_test_assert_near(r->altitude, 18);
+    assert_int_equal(td_test_raw_int(r, "lac"), 0x5141);
+    assert_int_equal(td_test_raw_int(r, "cid"), 0x5a20);
 }
 
 /* The status word with only `bit` cleared gives exactly `alarm`. */
@@ -287,7 +201,7 @@ static void test_status_bits(void **state)
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     r = one("*HQ," ID ",V1," FIX ",fffffbff#");
     assert_false(r->attr[TD_ATTR_IGNITION].b);
-    assert_string_equal(raw_s(r, "status"), "FFFFFBFF");
+    assert_string_equal(td_test_raw_str(r, "status"), "FFFFFBFF");
     /* Several at once. */
     r = one("*HQ," ID ",V1," FIX ",FFF3FBFA#");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_VIBRATION) |
@@ -301,16 +215,16 @@ static void test_v4_confirmation(void **state)
     /* The device confirms command S20 (parameter DONE) sent at 130305. */
     const td_record *r = one("*HQ," ID ",V4,S20,DONE,130305," FIX ",FFFFFBFF#");
     assert_int_equal(r->type, TD_REC_POSITION);
-    assert_string_equal(raw_s(r, "result"), "S20,DONE");
-    assert_time(r, "2024-02-01T12:13:14Z");
-    assert_near(r->latitude, 22 + 34.5678 / 60);
+    assert_string_equal(td_test_raw_str(r, "result"), "S20,DONE");
+    td_test_assert_time(r, "2024-02-01T12:13:14Z");
+    td_test_assert_near(r->latitude, 22 + 34.5678 / 60);
     assert_int_equal(ctx.reply_len, 0);
     r = one("*HQ," ID ",V4,S14,100,10,1,3,130305," FIX ",FFFFFBFF#");
-    assert_string_equal(raw_s(r, "result"), "S14,100,10,1,3");
+    assert_string_equal(td_test_raw_str(r, "result"), "S14,100,10,1,3");
     /* Without a position: an acknowledgement. */
     r = one("*HQ," ID ",V4,S20,130305#");
     assert_int_equal(r->type, TD_REC_ACK);
-    assert_string_equal(raw_s(r, "result"), "S20,130305");
+    assert_string_equal(td_test_raw_str(r, "result"), "S20,130305");
 }
 
 static void test_nbr_cells(void **state)
@@ -320,28 +234,25 @@ static void test_nbr_cells(void **state)
         one("*HQ," ID ",NBR,103732,722,310,0,3,8106,32010,23,8101,22007,-67,8106,12010,25,"
             "100217,FFFBFBFF,5#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_time(r, "2017-02-10T10:37:32Z");
+    td_test_assert_time(r, "2017-02-10T10:37:32Z");
     assert_int_equal(r->ncells, 3);
-    assert_int_equal(r->cells[0].mcc, 722);
-    assert_int_equal(r->cells[0].mnc, 310);
-    assert_int_equal(r->cells[0].lac, 8106);
-    assert_int_equal(r->cells[0].cid, 32010);
+    td_test_assert_cell(r, 0, 722, 310, 8106, 32010);
     assert_true(r->cells[0].has_rssi);
     assert_int_equal(r->cells[0].rssi, 23);
     assert_int_equal(r->cells[1].rssi, -67);
     assert_int_equal(r->cells[2].cid, 12010);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_string_equal(raw_s(r, "extra1"), "5");
-    assert_int_equal(raw_i(r, "gsmDelay"), 0);
-    assert_reply("*HQ," ID ",V4,NBR," NOW "#");
+    assert_string_equal(td_test_raw_str(r, "extra1"), "5");
+    assert_int_equal(td_test_raw_int(r, "gsmDelay"), 0);
+    td_test_assert_reply(&ctx, "*HQ," ID ",V4,NBR," NOW "#");
     /* A count that disagrees with the groups sent: the groups win. */
     r = one("*HQ," ID ",NBR,103732,722,310,0,5,8106,32010,23,8101,22007,-67,100217,FFFFFBFF#");
     assert_int_equal(r->ncells, 2);
     assert_int_equal(r->cells[1].lac, 8101);
-    assert_time(r, "2017-02-10T10:37:32Z");
+    td_test_assert_time(r, "2017-02-10T10:37:32Z");
     /* Seconds past 59 (seen from real firmwares) carry over. */
     r = one("*HQ," ID ",NBR,160169,460,0,1,1,9338,3692,150,180813,FFFFFBFF#");
-    assert_time(r, "2013-08-18T16:02:09Z");
+    td_test_assert_time(r, "2013-08-18T16:02:09Z");
 }
 
 static void test_link_status(void **state)
@@ -349,12 +260,12 @@ static void test_link_status(void **state)
     (void)state;
     const td_record *r = one("*HQ," ID ",LINK,180902,15,4,84,1200,3,240517,FFFFFBFF#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_time(r, "2017-05-24T18:09:02Z");
+    td_test_assert_time(r, "2017-05-24T18:09:02Z");
     assert_int_equal(r->attr[TD_ATTR_RSSI].i, 15);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 4);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 84);
     assert_int_equal(r->attr[TD_ATTR_STEPS].i, 1200);
-    assert_int_equal(raw_i(r, "turnovers"), 3);
+    assert_int_equal(td_test_raw_int(r, "turnovers"), 3);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -364,16 +275,13 @@ static void test_v3_cells(void **state)
     const td_record *r = one("*HQ," IMEI ",V3,095426,74001,02,010278,045142,128,-92,010278,"
                              "026311,125,,02DD,0,X,090517,FFFFFBFF#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_time(r, "2017-05-09T09:54:26Z");
+    td_test_assert_time(r, "2017-05-09T09:54:26Z");
     assert_int_equal(r->ncells, 2);
-    assert_int_equal(r->cells[0].mcc, 740);
-    assert_int_equal(r->cells[0].mnc, 1);
-    assert_int_equal(r->cells[0].lac, 10278);
-    assert_int_equal(r->cells[0].cid, 45142);
+    td_test_assert_cell(r, 0, 740, 1, 10278, 45142);
     assert_int_equal(r->cells[0].rssi, -92);
     assert_false(r->cells[1].has_rssi);
-    assert_int_equal(raw_i(r, "batteryValue"), 0x2dd);
-    assert_string_equal(raw_s(r, "reboots"), "0");
+    assert_int_equal(td_test_raw_int(r, "batteryValue"), 0x2dd);
+    assert_string_equal(td_test_raw_str(r, "reboots"), "0");
 }
 
 static void test_vp1(void **state)
@@ -390,9 +298,9 @@ static void test_vp1(void **state)
     r = one("*hq," IMEI ",VP1,A,2702.7245,S,15251.9311,E,0.48,0.0000,080917#");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->valid);
-    assert_near(r->latitude, -(27 + 2.7245 / 60));
-    assert_near(r->longitude, 152 + 51.9311 / 60);
-    assert_time(r, "2017-09-08T00:00:00Z");
+    td_test_assert_near(r->latitude, -(27 + 2.7245 / 60));
+    td_test_assert_near(r->longitude, 152 + 51.9311 / 60);
+    td_test_assert_time(r, "2017-09-08T00:00:00Z");
     /* ... and the server's time when the date is today. */
     r = one("*hq," IMEI ",VP1,A,2702.7245,S,15251.9311,E,0.48,0.0000,020126#");
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
@@ -405,14 +313,14 @@ static void test_heartbeats(void **state)
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_string_equal(r->device_id, IMEI);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 100);
-    assert_reply("*HQ," IMEI ",HTBT#");
+    td_test_assert_reply(&ctx, "*HQ," IMEI ",HTBT#");
     /* Some units send it without the battery. */
     r = one("*HQ," IMEI ",HTBT#");
     assert_false(td_rec_has(r, TD_ATTR_BATTERY_LEVEL));
-    assert_reply("*HQ," IMEI ",HTBT#");
+    td_test_assert_reply(&ctx, "*HQ," IMEI ",HTBT#");
     r = one("*HQ," ID ",V0#");
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
-    assert_reply("*HQ," ID ",V0#");
+    td_test_assert_reply(&ctx, "*HQ," ID ",V0#");
 }
 
 static void test_other_types(void **state)
@@ -420,8 +328,8 @@ static void test_other_types(void **state)
     (void)state;
     const td_record *r = one("*HQ," IMEI ",XT,1,100#");
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "type"), "XT");
-    assert_string_equal(raw_s(r, "content"), "1,100");
+    assert_string_equal(td_test_raw_str(r, "type"), "XT");
+    assert_string_equal(td_test_raw_str(r, "content"), "1,100");
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -431,10 +339,10 @@ static void test_session_identity(void **state)
     /* A frame without an id is decoded with the id the session knows, and
      * answered with it. */
     memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode(h02(), &sess, "*HQ," ID ",HTBT,50#", &ctx), 0);
-    assert_int_equal(td_test_decode(h02(), &sess, "*HQ,,V1," FIX ",FFFFFBFF#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "*HQ," ID ",HTBT,50#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "*HQ,,V1," FIX ",FFFFFBFF#", &ctx), 0);
     assert_string_equal(ctx.rec[0].device_id, ID);
-    assert_reply("*HQ," ID ",V4,V1," NOW "#");
+    td_test_assert_reply(&ctx, "*HQ," ID ",V4,V1," NOW "#");
     /* In a fresh session it has none. */
     const td_record *r = one("*HQ,,V1," FIX ",FFFFFBFF#");
     assert_string_equal(r->device_id, "");
@@ -469,24 +377,24 @@ static void test_binary_record(void **state)
 
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, ID);
-    assert_time(r, "2024-02-01T12:13:14Z");
+    td_test_assert_time(r, "2024-02-01T12:13:14Z");
     assert_true(r->valid);
-    assert_near(r->latitude, 22 + 34.5678 / 60);
-    assert_near(r->longitude, 113 + 45.6789 / 60);
-    assert_near(r->speed, 12 * 1.852);
-    assert_near(r->course, 45);
+    td_test_assert_near(r->latitude, 22 + 34.5678 / 60);
+    td_test_assert_near(r->longitude, 113 + 45.6789 / 60);
+    td_test_assert_near(r->speed, 12 * 1.852);
+    td_test_assert_near(r->course, 45);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 60);
     assert_false(r->attr[TD_ATTR_IGNITION].b);
-    assert_string_equal(raw_s(r, "status"), "FFFFFBFF");
-    assert_string_equal(raw_s(r, "extra"), "ff0007");
+    assert_string_equal(td_test_raw_str(r, "status"), "FFFFFBFF");
+    assert_string_equal(td_test_raw_str(r, "extra"), "ff0007");
     assert_int_equal(ctx.reply_len, 0); /* binary records are not answered */
 
     /* South, west, no fix; charging at step 3; SOS. */
     n = binary(b, 0xf3, 0x00, 0xfffbffff);
     r = one_bytes(b, n);
     assert_false(r->valid);
-    assert_near(r->latitude, -(22 + 34.5678 / 60));
-    assert_near(r->longitude, -(113 + 45.6789 / 60));
+    td_test_assert_near(r->latitude, -(22 + 34.5678 / 60));
+    td_test_assert_near(r->longitude, -(113 + 45.6789 / 60));
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 40);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
@@ -495,7 +403,7 @@ static void test_binary_record(void **state)
     memcpy(b + n, "\x01\x02\x03", 3);
     r = one_bytes(b, n + 3);
     assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 77);
-    assert_string_equal(raw_s(r, "extra"), "ff0007010203");
+    assert_string_equal(td_test_raw_str(r, "extra"), "ff0007010203");
 }
 
 static void test_binary_long_id(void **state)
@@ -511,16 +419,16 @@ static void test_binary_long_id(void **state)
     memcpy(b + 9, s + 6, 26);
     const td_record *r = one_bytes(b, 35);
     assert_string_equal(r->device_id, IMEI);
-    assert_time(r, "2024-02-01T12:13:14Z");
-    assert_near(r->latitude, 22 + 34.5678 / 60);
-    assert_near(r->longitude, 113 + 45.6789 / 60);
-    assert_string_equal(raw_s(r, "extra"), "ff0007");
+    td_test_assert_time(r, "2024-02-01T12:13:14Z");
+    td_test_assert_near(r->latitude, 22 + 34.5678 / 60);
+    td_test_assert_near(r->longitude, 113 + 45.6789 / 60);
+    assert_string_equal(td_test_raw_str(r, "extra"), "ff0007");
     /* Detected and framed as one 35-byte frame before the next. */
-    assert_int_equal(h02()->detect(b, 35), TD_DETECT_YES);
+    assert_int_equal(P->detect(b, 35), TD_DETECT_YES);
     memcpy(b + 35, "*HQ,1,V0#", 9);
     size_t skip;
-    assert_int_equal(h02()->frame(b, 44, &skip), 35);
-    assert_int_equal(h02()->frame(b, 34, &skip), 0);
+    assert_int_equal(P->frame(b, 44, &skip), 35);
+    assert_int_equal(P->frame(b, 34, &skip), 0);
 }
 
 /* ---- vectors, detection, framing ---- */
@@ -528,113 +436,29 @@ static void test_binary_long_id(void **state)
 static void test_family_vectors(void **state)
 {
     (void)state;
-    json_t *vectors = td_test_family_vectors("h02");
-    static uint8_t frame[4096];
-    size_t i, forced = 0, detected = 0;
-    json_t *v;
-
-    assert_true(json_array_size(vectors) >= 40);
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        td_test_run run;
-        td_test_run_bytes(h02(), frame, n, &run);
-        forced += (size_t)td_test_vector_holds(v, &run);
-        td_test_run_free(&run);
-        td_test_run_bytes(NULL, frame, n, &run);
-        if (run.proto == h02())
-            detected += (size_t)td_test_vector_holds(v, &run);
-        else
-            fprintf(stderr, "h02#%lld: detected as %s\n",
-                    (long long)json_integer_value(json_object_get(v, "index")),
-                    run.proto ? run.proto->name : "(none)");
-        td_test_run_free(&run);
-    }
-    fprintf(stderr, "h02 vectors: %zu of %zu hold forced, %zu through detection\n", forced,
-            json_array_size(vectors), detected);
-    assert_int_equal(forced, json_array_size(vectors));
-    assert_int_equal(detected, json_array_size(vectors));
-    json_decref(vectors);
-}
-
-static void test_detect_own_frames(void **state)
-{
-    (void)state;
-    json_t *vectors = td_test_family_vectors("h02");
-    static uint8_t frame[4096];
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        bool maybe;
-        /* The first 32 bytes decide, over TCP and UDP. */
-        size_t first = n < 32 ? n : 32;
-        assert_ptr_equal(td_detect(frame, first, TD_TCP, &maybe), h02());
-        assert_ptr_equal(td_detect(frame, n, TD_UDP, &maybe), h02());
-        for (size_t len = 0; len <= n; len++) {
-            int d = h02()->detect(frame, len);
-            if (d == TD_DETECT_NO)
-                fail_msg("h02#%lld: no to its own %zu-byte prefix",
-                         (long long)json_integer_value(json_object_get(v, "index")), len);
-            /* No other registered protocol claims it. */
-            for (size_t k = 0; k < td_protocol_count; k++)
-                if (td_protocols[k] != h02() &&
-                    td_protocols[k]->detect(frame, len) == TD_DETECT_YES)
-                    fail_msg("h02#%lld: %s says yes at %zu bytes",
-                             (long long)json_integer_value(json_object_get(v, "index")),
-                             td_protocols[k]->name, len);
-        }
-    }
-    json_decref(vectors);
+    assert_true(td_test_family_vectors_hold(P) >= 40);
 }
 
 /* h02 says yes to no frame of another family, registered or not, nor to
- * any prefix of one: in particular not to meitrack's `$$`. */
+ * any prefix of one, and no within 12 bytes: in particular not to
+ * meitrack's `$$`. */
 static void test_detect_other_families(void **state)
 {
     (void)state;
-    json_t *sets[2] = {td_test_family_vectors(NULL), td_test_vectors(NULL)};
-    static uint8_t frame[70000];
-    size_t i, checked = 0;
-    json_t *v;
-
-    for (int s = 0; s < 2; s++) {
-        json_array_foreach(sets[s], i, v)
-        {
-            const char *name = json_string_value(json_object_get(v, "protocol"));
-            if (strcmp(name, "h02") == 0)
-                continue;
-            size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-            for (size_t len = 1; len <= n && len <= 300; len++)
-                if (h02()->detect(frame, len) == TD_DETECT_YES)
-                    fail_msg("%s#%lld: h02 says yes at %zu bytes", name,
-                             (long long)json_integer_value(json_object_get(v, "index")), len);
-            /* Decided no within the first 12 bytes. */
-            if (n >= 12 && h02()->detect(frame, n < 32 ? n : 32) != TD_DETECT_NO)
-                fail_msg("%s#%lld: h02 does not say no", name,
-                         (long long)json_integer_value(json_object_get(v, "index")));
-            checked++;
-        }
-        json_decref(sets[s]);
-    }
-    assert_true(checked > 400);
+    td_test_claims_no_other_family(P, 12);
 
     /* The hard pair by hand: `$$` + flag + length + ',' never passes the
      * BCD time check of a binary record. */
     static const char *const meitrack[] = {"$$A141,012896005334567,AAA,35,",
                                            "$$D28,353358017784062,D03,OK*F3",
                                            "$$f1095,867951078010564,CCE,", "$$Q9,"};
-    for (size_t k = 0; k < sizeof(meitrack) / sizeof(meitrack[0]); k++)
-        assert_int_equal(h02()->detect((const uint8_t *)meitrack[k], strlen(meitrack[k])),
-                         TD_DETECT_NO);
+    td_test_detect_each(P, meitrack, TD_TEST_COUNT(meitrack), TD_DETECT_NO);
     /* A binary record whose id starts with 24 does begin "$$" and is h02. */
     uint8_t b[32];
     binary(b, 4, 0x0e, 0xffffffff);
     b[1] = 0x24;
-    assert_int_equal(h02()->detect(b, 32), TD_DETECT_YES);
-    assert_int_equal(h02()->detect(b, 6), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(b, 32), TD_DETECT_YES);
+    assert_int_equal(P->detect(b, 6), TD_DETECT_MAYBE);
 }
 
 static void test_detect_shapes(void **state)
@@ -654,14 +478,10 @@ static void test_detect_shapes(void **state)
         "$\x4a",                                 /* not BCD */
         "$\x41\x06\x11\x11\x11\x12\x13\x14\x32", /* day 32 */
     };
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        if (h02()->detect((const uint8_t *)maybe[i], strlen(maybe[i])) != TD_DETECT_MAYBE)
-            fail_msg("'%s' is not a maybe", maybe[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (h02()->detect((const uint8_t *)no[i], strlen(no[i])) != TD_DETECT_NO)
-            fail_msg("'%s' is not a no", no[i]);
-    assert_int_equal(h02()->detect((const uint8_t *)"*HQ,4106,V1,", 12), TD_DETECT_YES);
-    assert_int_equal(h02()->detect((const uint8_t *)"*HQ,,XT#", 8), TD_DETECT_YES);
+    static const char *const yes[] = {"*HQ,4106,V1,", "*HQ,,XT#"};
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
 }
 
 /* Text frames and binary records back to back, with line ends and noise
@@ -670,56 +490,21 @@ static void test_detect_shapes(void **state)
 static void test_framer_split_everywhere(void **state)
 {
     (void)state;
-    uint8_t want[6][128], buf[1024];
-    size_t wlen[6], n = 0;
-    const char *text[6] = {"*HQ," ID ",V1," FIX ",FFFFFBFF#",
-                           NULL,
-                           "*HQ," ID ",HTBT,80#",
-                           NULL,
-                           "*HQ," ID ",NBR,103732,722,310,0,1,8106,32010,23,100217,FFFFFBFF#",
-                           NULL};
-    for (int i = 0; i < 6; i++) {
-        if (text[i]) {
-            wlen[i] = strlen(text[i]);
-            memcpy(want[i], text[i], wlen[i]);
-        } else {
-            wlen[i] = binary(want[i], 4, 0x0e, i == 5 ? 0xfffbffff : 0xffffffff);
-        }
-        memcpy(buf + n, want[i], wlen[i]);
-        n += wlen[i];
-        if (i == 2) {
-            /* Line end and noise. After a binary record they would be read
-             * as its extension bytes. */
-            memcpy(buf + n, "\r\n##  \x01", 7);
-            n += 7;
-        }
-    }
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= n; cut++) {
-            static td_test_frames got;
-            td_stream st;
-            char err[128];
-            memset(&got, 0, sizeof(got));
-            td_stream_init(&st, TD_TCP, forced ? h02() : NULL);
-            assert_int_equal(
-                td_stream_feed(&st, buf, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
-            assert_int_equal(td_stream_feed(&st, buf + cut, n - cut, td_test_collect_frame, &got,
-                                            err, sizeof(err)),
-                             0);
-            /* Every frame is out before the flush. */
-            if (got.n != 6)
-                fail_msg("cut %zu: %d frames", cut, got.n);
-            assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &got, err, sizeof(err)),
-                             0);
-            assert_int_equal(got.n, 6);
-            for (int i = 0; i < 6; i++) {
-                assert_int_equal(got.len[i], wlen[i]);
-                assert_memory_equal(got.data[i], want[i], wlen[i]);
-            }
-            assert_ptr_equal(st.proto, h02());
-            td_stream_free(&st);
-        }
-    }
+    static td_test_stream s;
+    uint8_t b[64];
+
+    td_test_stream_reset(&s);
+    td_test_stream_text(&s, "*HQ," ID ",V1," FIX ",FFFFFBFF#");
+    td_test_stream_frame(&s, b, binary(b, 4, 0x0e, 0xffffffff));
+    td_test_stream_text(&s, "*HQ," ID ",HTBT,80#");
+    /* Line end and noise. After a binary record they would be read as its
+     * extension bytes. */
+    td_test_stream_noise(&s, "\r\n##  \x01", 7);
+    td_test_stream_frame(&s, b, binary(b, 4, 0x0e, 0xffffffff));
+    td_test_stream_text(&s, "*HQ," ID ",NBR,103732,722,310,0,1,8106,32010,23,100217,FFFFFBFF#");
+    td_test_stream_frame(&s, b, binary(b, 4, 0x0e, 0xfffbffff));
+    /* Every frame is out before the flush. */
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 /* A record with extension bytes arrives whole and is cut at the next frame. */
@@ -759,33 +544,22 @@ static void test_framer_extension_bytes(void **state)
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[1100]; /* more than the 1024 a text frame may have */
-    static td_test_frames got;
-    td_stream st;
-    char err[128];
     size_t skip;
 
-    /* A text frame that never ends. */
-    memset(big, '0', sizeof(big));
-    memcpy(big, "*HQ," ID ",V1,", 18);
-    td_stream_init(&st, TD_TCP, h02());
-    assert_int_equal(
-        td_stream_feed(&st, big, sizeof(big), td_test_collect_frame, &got, err, sizeof(err)),
-        TD_ETOOBIG);
-    assert_non_null(strstr(err, "h02"));
-    td_stream_free(&st);
+    /* A text frame that never ends: more than the 1024 bytes it may have. */
+    td_test_frame_too_big(P, "*HQ," ID ",V1,", '0', 1100);
     /* A binary record waits for its 32 bytes. */
     uint8_t b[40];
     binary(b, 4, 0x0e, 0xffffffff);
-    assert_int_equal(h02()->frame(b, 31, &skip), 0);
+    assert_int_equal(P->frame(b, 31, &skip), 0);
     assert_int_equal(skip, 0);
-    assert_int_equal(h02()->frame(b, 32, &skip), 32);
+    assert_int_equal(P->frame(b, 32, &skip), 32);
     /* Line ends after a record end it. */
     b[32] = '\r';
     b[33] = '\n';
-    assert_int_equal(h02()->frame(b, 34, &skip), 32);
+    assert_int_equal(P->frame(b, 34, &skip), 32);
     /* Noise before a frame is skipped. */
-    assert_int_equal(h02()->frame((const uint8_t *)"\r\nxx*HQ,1,V0#", 13, &skip), 9);
+    assert_int_equal(P->frame((const uint8_t *)"\r\nxx*HQ,1,V0#", 13, &skip), 9);
     assert_int_equal(skip, 4);
 }
 
@@ -793,7 +567,7 @@ static void test_framer_limits(void **state)
 
 static void expect_error(const char *frame, const char *msg)
 {
-    td_test_expect_error(h02(), &ctx, frame, msg);
+    td_test_expect_error(P, &ctx, frame, msg);
 }
 
 static void test_errors(void **state)
@@ -834,12 +608,11 @@ static void test_errors(void **state)
     uint8_t b[40];
     binary(b, 4, 0x0e, 0xffffffff);
     b[7] = 0x61; /* minute 61 */
-    assert_true(td_test_decode_bytes(h02(), NULL, b, 32, &ctx) < 0);
-    assert_string_equal(ctx.err, "h02: bad time byte 0x61 at 7 in a binary record");
+    td_test_expect_error_bytes(P, &ctx, b, 32, "h02: bad time byte 0x61 at 7 in a binary record");
     binary(b, 4, 0x0e, 0xffffffff);
     b[13] = 0x3a; /* not BCD */
-    assert_true(td_test_decode_bytes(h02(), NULL, b, 32, &ctx) < 0);
-    assert_string_equal(ctx.err, "h02: bad latitude byte 0x3a at 13 in a binary record");
+    td_test_expect_error_bytes(P, &ctx, b, 32,
+                               "h02: bad latitude byte 0x3a at 13 in a binary record");
 }
 
 /* Every vector cut at every length and corrupted at every byte: decode()
@@ -849,79 +622,22 @@ static void test_truncations_and_corruptions(void **state)
 {
     (void)state;
     static const uint8_t bytes[] = {0x00, ',', '#', '*', '$', 'A', '9', 0xff};
-    json_t *vectors = td_test_family_vectors("h02");
-    static uint8_t frame[4096];
-    size_t i, ok = 0, failed = 0;
-    json_t *v;
-
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        for (size_t len = 0; len <= n; len++) {
-            uint8_t *exact = malloc(len ? len : 1);
-            memcpy(exact, frame, len);
-            int rc = td_test_decode_bytes(h02(), NULL, exact, len, &ctx);
-            rc ? failed++ : ok++;
-            if (rc)
-                assert_memory_equal(ctx.err, "h02: ", 5);
-            free(exact);
-        }
-        for (size_t k = 0; k < n; k++) {
-            for (size_t c = 0; c < sizeof(bytes); c++) {
-                uint8_t *exact = malloc(n);
-                memcpy(exact, frame, n);
-                exact[k] = bytes[c];
-                int rc = td_test_decode_bytes(h02(), NULL, exact, n, &ctx);
-                if (rc)
-                    assert_memory_equal(ctx.err, "h02: ", 5);
-                td_test_run run;
-                td_test_run_bytes(h02(), exact, n, &run);
-                if (run.errors)
-                    assert_memory_equal(run.first_error, "h02", 3);
-                td_test_run_free(&run);
-                free(exact);
-            }
-        }
-    }
-    fprintf(stderr, "h02 truncated: %zu decoded, %zu rejected\n", ok, failed);
+    size_t ok, failed;
+    td_test_family_mutations(P, bytes, sizeof(bytes), SIZE_MAX, &ok, &failed);
     assert_true(failed > ok);
-    json_decref(vectors);
 }
 
 static void test_random_bytes(void **state)
 {
     (void)state;
-    static uint8_t buf[300];
-    static const char alphabet[] = "0123456789,.-*$#ABVNSEWHQ";
-    int rejected = 0;
-
-    srand(20260102);
-    for (int round = 0; round < 3000; round++) {
-        size_t len = 1 + (size_t)(rand() % 200), at = 0;
-        if (round % 3 == 1) {
-            at = strlen("*HQ," ID ",V1,");
-            memcpy(buf, "*HQ," ID ",V1,", at);
-        } else if (round % 3 == 2) {
-            at = 12;
-            memcpy(buf, "$\x41\x06\x00\x00\x01\x12\x13\x14\x01\x02\x24", at);
-        }
-        len += at;
-        for (size_t k = at; k < len; k++)
-            buf[k] = round % 2 ? (uint8_t)alphabet[rand() % (sizeof(alphabet) - 1)]
-                               : (uint8_t)(rand() & 0xff);
-        uint8_t *exact = malloc(len);
-        memcpy(exact, buf, len);
-        size_t skip = (size_t)-1;
-        long n = h02()->frame(exact, len, &skip);
-        assert_true(skip <= len);
-        assert_true(n == 0 || n == TD_ETOOBIG || (n > 0 && (size_t)n <= len - skip));
-        int rc = td_test_decode_bytes(h02(), NULL, exact, len, &ctx);
-        if (rc) {
-            assert_memory_equal(ctx.err, "h02: ", 5);
-            rejected++;
-        }
-        free(exact);
-    }
+    static const td_test_random spec = {
+        .rounds = 3000,
+        .max_len = 200,
+        .head = {"*HQ," ID ",V1,", "$\x41\x06\x00\x00\x01\x12\x13\x14\x01\x02\x24"},
+        .head_len = {0, 12},
+        .alphabet = "0123456789,.-*$#ABVNSEWHQ",
+    };
+    int rejected = td_test_random_inputs(P, &spec);
     assert_true(rejected > 2500);
 }
 
@@ -948,7 +664,7 @@ int main(void)
         cmocka_unit_test(test_binary_record),
         cmocka_unit_test(test_binary_long_id),
         cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test(test_detect_own_frames),
+        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)P),
         cmocka_unit_test(test_detect_other_families),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),

@@ -146,30 +146,23 @@
 #define HUABAO_EE                                                                                  \
     "7e0200001c00200260432300ee00000000000000020157fb6a06cc54b1000c0190005a260102100000ca7e"
 
-static const td_protocol *jt(void)
-{
-    const td_protocol *p = td_protocol_find("jt808");
-    assert_non_null(p);
-    return p;
-}
+TD_TEST_PROTOCOL(jt808)
 
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
 static uint8_t bin[4096];
 
 /* Hex to bytes in bin; returns the length. */
 static size_t unhex(const char *hex)
 {
-    long n = td_hex_decode(hex, strlen(hex), bin, sizeof(bin));
+    size_t n = td_test_unhex(hex, bin, sizeof(bin));
     assert_true(n > 0);
-    return (size_t)n;
+    return n;
 }
 
 /* Decodes hex in session s (fresh when NULL); expects success. */
 static void ok_in(td_session *s, const char *hex)
 {
     size_t n = unhex(hex);
-    int rc = td_test_decode_bytes(jt(), s, bin, n, &ctx);
+    int rc = td_test_decode_bytes(P, s, bin, n, &ctx);
     if (rc != 0)
         fail_msg("decode failed: %s", ctx.err);
 }
@@ -180,73 +173,10 @@ static void ok(const char *hex)
     ok_in(&sess, hex);
 }
 
-/* The reply as lower-case hex. */
-static const char *reply_hex(void)
-{
-    static char buf[2 * TD_REPLY_MAX + 1];
-    td_hex_encode(ctx.reply, ctx.reply_len, buf, sizeof(buf));
-    return buf;
-}
-
 static void expect_error(const char *hex, const char *msg)
 {
     size_t n = unhex(hex);
-    if (td_test_decode_bytes(jt(), NULL, bin, n, &ctx) >= 0)
-        fail_msg("'%s' decoded", hex);
-    assert_int_equal(ctx.nrec, 0);
-    assert_string_equal(ctx.err, msg);
-}
-
-static int64_t attr_i(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].i;
-}
-
-static double attr_d(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].d;
-}
-
-static bool attr_b(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].b;
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_STRING);
-    return r->arena + x->str;
-}
-
-static int64_t raw_i(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_INT);
-    return x->v.i;
-}
-
-static double raw_d(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    if (!x)
-        fail_msg("no raw attribute %s", key);
-    assert_int_equal(x->type, TD_T_DOUBLE);
-    return x->v.d;
-}
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    int64_t ms;
-    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
-    return ms;
+    td_test_expect_error_bytes(P, &ctx, bin, n, msg);
 }
 
 static bool has_alarm(const td_record *r, td_alarm a)
@@ -265,15 +195,15 @@ static void test_registration_2013(void **state)
     assert_int_equal(r->type, TD_REC_LOGIN);
     assert_string_equal(r->device_id, "13912345678");
     assert_string_equal(sess.device_id, "13912345678");
-    assert_int_equal(raw_i(r, "province"), 44);
-    assert_int_equal(raw_i(r, "city"), 307);
-    assert_string_equal(raw_s(r, "manufacturer"), "ABCDE");
-    assert_string_equal(raw_s(r, "model"), "TK-808");
-    assert_string_equal(raw_s(r, "terminalId"), "T123456");
-    assert_int_equal(raw_i(r, "plateColor"), 1);
-    assert_string_equal(raw_s(r, "plate"), "B12345");
+    assert_int_equal(td_test_raw_int(r, "province"), 44);
+    assert_int_equal(td_test_raw_int(r, "city"), 307);
+    assert_string_equal(td_test_raw_str(r, "manufacturer"), "ABCDE");
+    assert_string_equal(td_test_raw_str(r, "model"), "TK-808");
+    assert_string_equal(td_test_raw_str(r, "terminalId"), "T123456");
+    assert_int_equal(td_test_raw_int(r, "plateColor"), 1);
+    assert_string_equal(td_test_raw_str(r, "plate"), "B12345");
     /* 0x8100: answered serial 1, result 0, code "13912345678". */
-    assert_string_equal(reply_hex(), REG2013_REPLY);
+    td_test_reply_hex(&ctx, REG2013_REPLY);
 }
 
 static void test_registration_2019_and_2011(void **state)
@@ -285,20 +215,20 @@ static void test_registration_2019_and_2011(void **state)
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_LOGIN);
     assert_string_equal(r->device_id, "13912345678");
-    assert_string_equal(raw_s(r, "manufacturer"), "MAKER000001");
-    assert_string_equal(raw_s(r, "model"), "TK-2019");
-    assert_string_equal(raw_s(r, "terminalId"), "T2019");
-    assert_int_equal(raw_i(r, "plateColor"), 2);
-    assert_string_equal(raw_s(r, "plate"), "B54321");
-    assert_string_equal(reply_hex(), REG2019_REPLY);
+    assert_string_equal(td_test_raw_str(r, "manufacturer"), "MAKER000001");
+    assert_string_equal(td_test_raw_str(r, "model"), "TK-2019");
+    assert_string_equal(td_test_raw_str(r, "terminalId"), "T2019");
+    assert_int_equal(td_test_raw_int(r, "plateColor"), 2);
+    assert_string_equal(td_test_raw_str(r, "plate"), "B54321");
+    td_test_reply_hex(&ctx, REG2019_REPLY);
 
     /* 2011: an 8-byte model, no plate (unregistered vehicle). */
     ok(REG2011);
     r = &ctx.rec[0];
-    assert_string_equal(raw_s(r, "model"), "TK-11");
-    assert_string_equal(raw_s(r, "terminalId"), "T000011");
+    assert_string_equal(td_test_raw_str(r, "model"), "TK-11");
+    assert_string_equal(td_test_raw_str(r, "terminalId"), "T000011");
     assert_null(td_rec_raw_find(r, "plate"));
-    assert_string_equal(reply_hex(), REG2011_REPLY);
+    td_test_reply_hex(&ctx, REG2011_REPLY);
 }
 
 static void test_authentication(void **state)
@@ -307,15 +237,15 @@ static void test_authentication(void **state)
     ok(AUTH2013);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
-    assert_string_equal(raw_s(&ctx.rec[0], "authCode"), "13912345678");
-    assert_string_equal(reply_hex(), AUTH2013_REPLY);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "authCode"), "13912345678");
+    td_test_reply_hex(&ctx, AUTH2013_REPLY);
 
     /* 2019: length-prefixed code, IMEI, software version. */
     ok(AUTH2019);
-    assert_string_equal(raw_s(&ctx.rec[0], "authCode"), "13912345678");
-    assert_string_equal(raw_s(&ctx.rec[0], "imei"), "860000000000001");
-    assert_string_equal(raw_s(&ctx.rec[0], "version"), "V1.0.2");
-    assert_string_equal(reply_hex(), AUTH2019_REPLY);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "authCode"), "13912345678");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "imei"), "860000000000001");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "version"), "V1.0.2");
+    td_test_reply_hex(&ctx, AUTH2019_REPLY);
 }
 
 /* ---- heartbeat, deregistration, time ---- */
@@ -328,10 +258,10 @@ static void test_heartbeat_and_platform_serial(void **state)
     assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
     assert_string_equal(ctx.rec[0].device_id, "13912345678");
     assert_false(ctx.rec[0].has_time);
-    assert_string_equal(reply_hex(), HEARTBEAT_REPLY);
+    td_test_reply_hex(&ctx, HEARTBEAT_REPLY);
     /* The platform's own serial counts up within the session. */
     ok_in(&sess, HEARTBEAT);
-    assert_string_equal(reply_hex(), HEARTBEAT_REPLY2);
+    td_test_reply_hex(&ctx, HEARTBEAT_REPLY2);
 }
 
 static void test_deregistration(void **state)
@@ -340,7 +270,7 @@ static void test_deregistration(void **state)
     ok(DEREG);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
     assert_true(td_rec_raw_find(&ctx.rec[0], "deregistered") != NULL);
-    assert_string_equal(reply_hex(), DEREG_REPLY);
+    td_test_reply_hex(&ctx, DEREG_REPLY);
 }
 
 static void test_time_requests(void **state)
@@ -349,10 +279,10 @@ static void test_time_requests(void **state)
     /* 0x0004 (2019): 0x8004 with the UTC time as BCD. */
     ok(TIME_QUERY);
     assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
-    assert_string_equal(reply_hex(), TIME_QUERY_REPLY);
+    td_test_reply_hex(&ctx, TIME_QUERY_REPLY);
     /* 0x0109: 0x8109 with year as a WORD and the rest as bytes. */
     ok(TIME_SYNC);
-    assert_string_equal(reply_hex(), TIME_SYNC_REPLY);
+    td_test_reply_hex(&ctx, TIME_SYNC_REPLY);
 }
 
 /* ---- locations ---- */
@@ -364,7 +294,7 @@ static void assert_location(const td_record *r)
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, "13912345678");
     assert_true(r->has_time);
-    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 4, 5));
+    assert_int_equal(r->time_ms, td_test_utc(2026, 1, 2, 3, 4, 5));
     assert_true(r->valid);
     assert_float_equal(r->latitude, -33.868, 1e-9);
     assert_float_equal(r->longitude, -151.209, 1e-9);
@@ -377,26 +307,26 @@ static void assert_location(const td_record *r)
     assert_true(has_alarm(r, TD_ALARM_MOVEMENT));
     assert_true(has_alarm(r, TD_ALARM_GEOFENCE_EXIT));
     assert_false(has_alarm(r, TD_ALARM_GEOFENCE_ENTER));
-    assert_int_equal(raw_i(r, "alarm"), (1 << 0) | (1 << 1) | (1 << 8) | (1 << 28));
-    assert_int_equal(raw_i(r, "status"), 15);
-    assert_true(attr_b(r, TD_ATTR_IGNITION));
-    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 12345600, 1e-6);
-    assert_float_equal(raw_d(r, "fuel"), 45.6, 1e-9);
-    assert_float_equal(raw_d(r, "tachographSpeed"), 61.0, 1e-9);
-    assert_int_equal(raw_i(r, "alarmEventId"), 7);
-    assert_int_equal(raw_i(r, "overspeedAreaType"), 1);
-    assert_int_equal(raw_i(r, "overspeedAreaId"), 99);
-    assert_int_equal(raw_i(r, "areaType"), 2);
-    assert_int_equal(raw_i(r, "areaId"), 1234);
-    assert_int_equal(raw_i(r, "routeId"), 77);
-    assert_int_equal(raw_i(r, "routeTime"), 300);
-    assert_int_equal(raw_i(r, "routeTimeResult"), 1);
-    assert_int_equal(raw_i(r, "signals"), 0x11);
-    assert_int_equal(raw_i(r, "io"), 3);
-    assert_int_equal(raw_i(r, "adc1"), 0x0304);
-    assert_int_equal(raw_i(r, "adc2"), 0x0102);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 25);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 11);
+    assert_int_equal(td_test_raw_int(r, "alarm"), (1 << 0) | (1 << 1) | (1 << 8) | (1 << 28));
+    assert_int_equal(td_test_raw_int(r, "status"), 15);
+    assert_true(td_test_attr_bool(r, TD_ATTR_IGNITION));
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_ODOMETER), 12345600, 1e-6);
+    assert_float_equal(td_test_raw_double(r, "fuel"), 45.6, 1e-9);
+    assert_float_equal(td_test_raw_double(r, "tachographSpeed"), 61.0, 1e-9);
+    assert_int_equal(td_test_raw_int(r, "alarmEventId"), 7);
+    assert_int_equal(td_test_raw_int(r, "overspeedAreaType"), 1);
+    assert_int_equal(td_test_raw_int(r, "overspeedAreaId"), 99);
+    assert_int_equal(td_test_raw_int(r, "areaType"), 2);
+    assert_int_equal(td_test_raw_int(r, "areaId"), 1234);
+    assert_int_equal(td_test_raw_int(r, "routeId"), 77);
+    assert_int_equal(td_test_raw_int(r, "routeTime"), 300);
+    assert_int_equal(td_test_raw_int(r, "routeTimeResult"), 1);
+    assert_int_equal(td_test_raw_int(r, "signals"), 0x11);
+    assert_int_equal(td_test_raw_int(r, "io"), 3);
+    assert_int_equal(td_test_raw_int(r, "adc1"), 0x0304);
+    assert_int_equal(td_test_raw_int(r, "adc2"), 0x0102);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 25);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 11);
 }
 
 static void test_location_report(void **state)
@@ -405,7 +335,7 @@ static void test_location_report(void **state)
     ok(LOCATION);
     assert_int_equal(ctx.nrec, 1);
     assert_location(&ctx.rec[0]);
-    assert_string_equal(reply_hex(), LOCATION_REPLY);
+    td_test_reply_hex(&ctx, LOCATION_REPLY);
 }
 
 static void test_location_without_fix(void **state)
@@ -417,11 +347,11 @@ static void test_location_without_fix(void **state)
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_false(r->valid);
-    assert_int_equal(raw_i(r, "latitudeRaw"), 0x0F000000);
-    assert_float_equal(raw_d(r, "speedRaw"), 6553.5, 1e-9);
+    assert_int_equal(td_test_raw_int(r, "latitudeRaw"), 0x0F000000);
+    assert_float_equal(td_test_raw_double(r, "speedRaw"), 6553.5, 1e-9);
     assert_float_equal(r->speed, 0, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 9);
-    assert_string_equal(reply_hex(), NOFIX_REPLY);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 9);
+    td_test_reply_hex(&ctx, NOFIX_REPLY);
 }
 
 static bool has_cell(const td_record *r, int mcc, int mnc, int64_t lac, int64_t cid, int rssi)
@@ -442,15 +372,16 @@ static void test_location_vendor_items(void **state)
      * Wi-Fi (0xEC). */
     ok(VENDOR1);
     const td_record *r = &ctx.rec[0];
-    assert_float_equal(raw_d(r, "power"), 12.34, 1e-9); /* a raw key keeps its first value */
-    assert_string_equal(raw_s(r, "firmwareVersion"), "V1.23");
+    assert_float_equal(td_test_raw_double(r, "power"), 12.34,
+                       1e-9); /* a raw key keeps its first value */
+    assert_string_equal(td_test_raw_str(r, "firmwareVersion"), "V1.23");
     assert_int_equal(r->ncells, 3);
     assert_true(has_cell(r, 460, 0, 0x2345, 0x1234567, -75));
     assert_true(has_cell(r, 460, 1, 0x1111, 0x2222, 40));
     assert_true(has_cell(r, 460, 1, 0x3333, 0x4444, 30));
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 77);
-    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 4.02, 1e-9);
-    assert_true(attr_b(r, TD_ATTR_MOTION));
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 77);
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BATTERY), 4.02, 1e-9);
+    assert_true(td_test_attr_bool(r, TD_ATTR_MOTION));
     assert_int_equal(r->nwifi, 2);
     assert_string_equal(r->wifi[0].mac, "a1:b2:c3:d4:e5:f6");
     assert_int_equal(r->wifi[0].rssi, -60);
@@ -463,32 +394,32 @@ static void test_location_vendor_items(void **state)
     assert_true(has_alarm(r, TD_ALARM_POWER_CUT));
     assert_false(has_alarm(r, TD_ALARM_REMOVAL));
     assert_true(has_alarm(r, TD_ALARM_VIBRATION));
-    assert_false(attr_b(r, TD_ATTR_MOTION));
-    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 3.987, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 64);
-    assert_string_equal(raw_s(r, "iccid"), "89860412345678901");
-    assert_float_equal(raw_d(r, "power"), 12.8, 1e-9);
-    assert_int_equal(raw_i(r, "cabinTemperature"), -5);
+    assert_false(td_test_attr_bool(r, TD_ATTR_MOTION));
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BATTERY), 3.987, 1e-9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 64);
+    assert_string_equal(td_test_raw_str(r, "iccid"), "89860412345678901");
+    assert_float_equal(td_test_raw_double(r, "power"), 12.8, 1e-9);
+    assert_int_equal(td_test_raw_int(r, "cabinTemperature"), -5);
 
     /* 0x56 battery in tenths, 0x69 battery volts, 0xE4 charging. */
     ok(VENDOR3);
     r = &ctx.rec[0];
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 55); /* 0xE4 after 0x56 */
-    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 3.95, 1e-9);
-    assert_true(attr_b(r, TD_ATTR_CHARGING));
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 55); /* 0xE4 after 0x56 */
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BATTERY), 3.95, 1e-9);
+    assert_true(td_test_attr_bool(r, TD_ATTR_CHARGING));
 
     /* 0xF7 battery mV, charging state, %; 0xE1 0xff = charging. */
     ok(VENDOR4);
     r = &ctx.rec[0];
-    assert_float_equal(attr_d(r, TD_ATTR_BATTERY), 4.012, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 93);
-    assert_true(attr_b(r, TD_ATTR_CHARGING));
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BATTERY), 4.012, 1e-9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 93);
+    assert_true(td_test_attr_bool(r, TD_ATTR_CHARGING));
 
     /* 0xE1 cell list; 0x06 with one byte is a battery level. */
     ok(VENDOR5);
     r = &ctx.rec[0];
     assert_true(has_cell(r, 460, 1, 0x1234, 0x5678, 50));
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 42);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 42);
 }
 
 static void test_location_published_example(void **state)
@@ -497,18 +428,18 @@ static void test_location_published_example(void **state)
     ok(HUABAO_LOCATION);
     const td_record *r = &ctx.rec[0];
     assert_string_equal(r->device_id, "2002604323");
-    assert_int_equal(r->time_ms, utc(2021, 9, 22, 8, 37, 58));
+    assert_int_equal(r->time_ms, td_test_utc(2021, 9, 22, 8, 37, 58));
     assert_true(r->valid);
     assert_float_equal(r->latitude, 22.591771, 1e-9);
     assert_float_equal(r->longitude, 113.995873, 1e-9);
     assert_float_equal(r->altitude, 70, 1e-9);
     assert_float_equal(r->course, 89, 1e-9);
     assert_true(has_alarm(r, TD_ALARM_TAMPER)); /* alarm bit 17 */
-    assert_false(attr_b(r, TD_ATTR_IGNITION));
-    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 100, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 0x11);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 0x10);
-    assert_string_equal(reply_hex(), HUABAO_REPLY);
+    assert_false(td_test_attr_bool(r, TD_ATTR_IGNITION));
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_ODOMETER), 100, 1e-9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 0x11);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 0x10);
+    td_test_reply_hex(&ctx, HUABAO_REPLY);
 
     /* After nine replies the platform serial is 9: the page's own answer
      * to a report with serial 0x00EE, byte for byte. */
@@ -516,7 +447,7 @@ static void test_location_published_example(void **state)
     for (int i = 0; i < 9; i++)
         ok_in(&sess, HEARTBEAT);
     ok_in(&sess, HUABAO_EE);
-    assert_string_equal(reply_hex(), HUABAO_ACK);
+    td_test_reply_hex(&ctx, HUABAO_ACK);
 }
 
 static void test_location_answers(void **state)
@@ -527,12 +458,12 @@ static void test_location_answers(void **state)
     ok(LOC_QUERY);
     assert_int_equal(ctx.nrec, 1);
     assert_location(&ctx.rec[0]);
-    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x55);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "replySerial"), 0x55);
     assert_int_equal(ctx.reply_len, 0);
     /* 0x0500 answers a vehicle control command the same way. */
     ok(CONTROL_RESP);
     assert_location(&ctx.rec[0]);
-    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x56);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "replySerial"), 0x56);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -545,7 +476,7 @@ static void test_batch(void **state)
     for (int i = 0; i < 2; i++) {
         const td_record *r = &ctx.rec[i];
         assert_int_equal(r->type, TD_REC_POSITION);
-        assert_int_equal(r->time_ms, utc(2026, 1, 2, 2, i, 0));
+        assert_int_equal(r->time_ms, td_test_utc(2026, 1, 2, 2, i, 0));
         assert_float_equal(r->latitude, 22.54321, 1e-9);
         assert_float_equal(r->longitude, 114.054321, 1e-9);
         assert_float_equal(r->speed, 40, 1e-9);
@@ -553,8 +484,8 @@ static void test_batch(void **state)
         assert_float_equal(r->altitude, 12, 1e-9);
         assert_true(td_rec_raw_find(r, "archive") != NULL);
     }
-    assert_int_equal(attr_i(&ctx.rec[1], TD_ATTR_RSSI), 20);
-    assert_string_equal(reply_hex(), BATCH_REPLY);
+    assert_int_equal(td_test_attr_int(&ctx.rec[1], TD_ATTR_RSSI), 20);
+    td_test_reply_hex(&ctx, BATCH_REPLY);
 
     /* Ten fixes in one batch: every one kept, one acknowledgement. */
     ok(BATCH10);
@@ -570,9 +501,9 @@ static void test_terminal_general_response(void **state)
     ok(TERM_RESP);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
-    assert_int_equal(raw_i(&ctx.rec[0], "replySerial"), 0x1234);
-    assert_int_equal(raw_i(&ctx.rec[0], "replyId"), 0x8103);
-    assert_int_equal(raw_i(&ctx.rec[0], "result"), 0);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "replySerial"), 0x1234);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "replyId"), 0x8103);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "result"), 0);
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -582,11 +513,11 @@ static void test_terminal_attributes(void **state)
     ok(ATTRS);
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(raw_i(r, "terminalType"), 0x11);
-    assert_string_equal(raw_s(r, "model"), "TK-808");
-    assert_string_equal(raw_s(r, "iccid"), "89860012345678901234");
-    assert_string_equal(raw_s(r, "hardwareVersion"), "H1.0");
-    assert_string_equal(raw_s(r, "firmwareVersion"), "F2.3.4");
+    assert_int_equal(td_test_raw_int(r, "terminalType"), 0x11);
+    assert_string_equal(td_test_raw_str(r, "model"), "TK-808");
+    assert_string_equal(td_test_raw_str(r, "iccid"), "89860012345678901234");
+    assert_string_equal(td_test_raw_str(r, "hardwareVersion"), "H1.0");
+    assert_string_equal(td_test_raw_str(r, "firmwareVersion"), "F2.3.4");
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -598,21 +529,21 @@ static void test_lock_location(void **state)
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_string_equal(r->device_id, "856009001017");
-    assert_int_equal(r->time_ms, utc(2026, 1, 15, 10, 30, 0));
+    assert_int_equal(r->time_ms, td_test_utc(2026, 1, 15, 10, 30, 0));
     assert_true(r->valid);
     assert_float_equal(r->latitude, 22 + 34.5678 / 60, 1e-9);
     assert_float_equal(r->longitude, 113 + 56.789 / 60, 1e-9);
     assert_float_equal(r->speed, 45, 1e-9);
     assert_float_equal(r->course, 180, 1e-9);
     assert_float_equal(r->altitude, 100, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 20);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 9);
-    assert_float_equal(attr_d(r, TD_ATTR_ODOMETER), 1234000, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 80);
-    assert_int_equal(raw_i(r, "cid"), 0xabcd);
-    assert_int_equal(raw_i(r, "lac"), 0x1234);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 20);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 9);
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_ODOMETER), 1234000, 1e-9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 80);
+    assert_int_equal(td_test_raw_int(r, "cid"), 0xabcd);
+    assert_int_equal(td_test_raw_int(r, "lac"), 0x1234);
     assert_true(has_alarm(r, TD_ALARM_VIBRATION));
-    assert_string_equal(reply_hex(), LOCK_REPLY);
+    td_test_reply_hex(&ctx, LOCK_REPLY);
 
     /* 0x5502: a stored fix, not valid as a live one; no answer asked. */
     ok(LOCK_BLIND);
@@ -624,9 +555,9 @@ static void test_text_time_request(void **state)
 {
     (void)state;
     size_t n = strlen("(794104004140,1,001,BASE,2,TIME)");
-    assert_int_equal(td_test_decode_bytes(
-                         jt(), NULL, (const uint8_t *)"(794104004140,1,001,BASE,2,TIME)", n, &ctx),
-                     0);
+    assert_int_equal(
+        td_test_decode_bytes(P, NULL, (const uint8_t *)"(794104004140,1,001,BASE,2,TIME)", n, &ctx),
+        0);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
     assert_string_equal(ctx.rec[0].device_id, "794104004140");
@@ -634,8 +565,8 @@ static void test_text_time_request(void **state)
 
     /* Any other text is a command result, not answered. */
     const char *res = "(794104004140,1,002,BASE,3,OK)";
-    assert_int_equal(td_test_decode_bytes(jt(), NULL, (const uint8_t *)res, strlen(res), &ctx), 0);
-    assert_string_equal(raw_s(&ctx.rec[0], "result"), "BASE,3,OK");
+    assert_int_equal(td_test_decode_bytes(P, NULL, (const uint8_t *)res, strlen(res), &ctx), 0);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "result"), "BASE,3,OK");
     assert_int_equal(ctx.reply_len, 0);
 }
 
@@ -645,33 +576,33 @@ static void test_packets_media_passthrough_other(void **state)
     /* A packet of a long message: acknowledged, kept raw. */
     ok(PACKET);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
-    assert_int_equal(raw_i(&ctx.rec[0], "packet"), 1);
-    assert_int_equal(raw_i(&ctx.rec[0], "packets"), 2);
-    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0200");
-    assert_string_equal(reply_hex(), PACKET_REPLY);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "packet"), 1);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "packets"), 2);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "messageId"), "0x0200");
+    td_test_reply_hex(&ctx, PACKET_REPLY);
 
     /* 0x0801 in one piece: 0x8800 with its multimedia id. */
     ok(MEDIA);
-    assert_int_equal(raw_i(&ctx.rec[0], "mediaId"), 0x01020304);
-    assert_int_equal(raw_i(&ctx.rec[0], "mediaEvent"), 1);
-    assert_string_equal(reply_hex(), MEDIA_REPLY);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "mediaId"), 0x01020304);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "mediaEvent"), 1);
+    td_test_reply_hex(&ctx, MEDIA_REPLY);
 
     /* 0x0900 pass-through: type and data. */
     ok(PASSTHROUGH);
-    assert_int_equal(raw_i(&ctx.rec[0], "passthroughType"), 0x41);
-    assert_string_equal(raw_s(&ctx.rec[0], "data"), "$OBD,1,2,3");
-    assert_string_equal(reply_hex(), PASSTHROUGH_REPLY);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "passthroughType"), 0x41);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "data"), "$OBD,1,2,3");
+    td_test_reply_hex(&ctx, PASSTHROUGH_REPLY);
 
     /* A message without a decoder (0x0303 information order): kept raw,
      * acknowledged. */
     ok(UNKNOWN);
-    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0303");
-    assert_string_equal(raw_s(&ctx.rec[0], "body"), "0501");
-    assert_string_equal(reply_hex(), UNKNOWN_REPLY);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "messageId"), "0x0303");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "body"), "0501");
+    td_test_reply_hex(&ctx, UNKNOWN_REPLY);
 
     /* An id outside the standard: the same, once its frame checks out. */
     ok(UNKNOWN_ID);
-    assert_string_equal(raw_s(&ctx.rec[0], "messageId"), "0x0F01");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "messageId"), "0x0F01");
     assert_int_equal(ctx.reply_len, 20);
 }
 
@@ -681,43 +612,43 @@ static void test_events_texts_driver_parameters(void **state)
     /* 0x0301 event report. */
     ok(EVENT);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
-    assert_int_equal(raw_i(&ctx.rec[0], "eventId"), 5);
-    assert_string_equal(reply_hex(), EVENT_REPLY);
+    assert_int_equal(td_test_raw_int(&ctx.rec[0], "eventId"), 5);
+    td_test_reply_hex(&ctx, EVENT_REPLY);
 
     /* 0x0104 answer to a parameter query: not answered. */
     ok(PARAMS);
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(raw_i(r, "replySerial"), 0x33);
-    assert_int_equal(raw_i(r, "heartbeatInterval"), 30);
-    assert_string_equal(raw_s(r, "server"), "example.com");
-    assert_int_equal(raw_i(r, "tcpPort"), 8888);
+    assert_int_equal(td_test_raw_int(r, "replySerial"), 0x33);
+    assert_int_equal(td_test_raw_int(r, "heartbeatInterval"), 30);
+    assert_string_equal(td_test_raw_str(r, "server"), "example.com");
+    assert_int_equal(td_test_raw_int(r, "tcpPort"), 8888);
     assert_int_equal(ctx.reply_len, 0);
 
     /* 0x0702 driver identity (IC card inserted). */
     ok(DRIVER);
     r = &ctx.rec[0];
-    assert_int_equal(raw_i(r, "cardStatus"), 1);
-    assert_int_equal(r->time_ms, utc(2026, 1, 2, 3, 4, 5));
-    assert_int_equal(raw_i(r, "cardResult"), 0);
-    assert_string_equal(raw_s(r, "driver"), "Wang");
-    assert_string_equal(raw_s(r, "driverCode"), "DRV0123456789");
-    assert_string_equal(raw_s(r, "cardAgency"), "TJB");
-    assert_string_equal(raw_s(r, "cardValidity"), "20301231");
-    assert_string_equal(reply_hex(), DRIVER_REPLY);
+    assert_int_equal(td_test_raw_int(r, "cardStatus"), 1);
+    assert_int_equal(r->time_ms, td_test_utc(2026, 1, 2, 3, 4, 5));
+    assert_int_equal(td_test_raw_int(r, "cardResult"), 0);
+    assert_string_equal(td_test_raw_str(r, "driver"), "Wang");
+    assert_string_equal(td_test_raw_str(r, "driverCode"), "DRV0123456789");
+    assert_string_equal(td_test_raw_str(r, "cardAgency"), "TJB");
+    assert_string_equal(td_test_raw_str(r, "cardValidity"), "20301231");
+    td_test_reply_hex(&ctx, DRIVER_REPLY);
 
     /* 0x6006 text report and 0x0701 waybill. */
     ok(TEXT_REPORT);
-    assert_string_equal(raw_s(&ctx.rec[0], "result"), "Set OK");
-    assert_string_equal(reply_hex(), TEXT_REPORT_REPLY);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "result"), "Set OK");
+    td_test_reply_hex(&ctx, TEXT_REPORT_REPLY);
     ok(WAYBILL);
-    assert_string_equal(raw_s(&ctx.rec[0], "waybill"), "WB123");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "waybill"), "WB123");
 
     /* A heartbeat with battery, signal and status appended. */
     ok(HEARTBEAT_BODY);
     assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
-    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 87);
-    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_RSSI), 23);
+    assert_int_equal(td_test_attr_int(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 87);
+    assert_int_equal(td_test_attr_int(&ctx.rec[0], TD_ATTR_RSSI), 23);
 }
 
 static void test_escaping_and_ids(void **state)
@@ -726,7 +657,7 @@ static void test_escaping_and_ids(void **state)
     /* 0x7e and 0x7d inside are escaped both ways. */
     ok(ESCAPED);
     assert_float_equal(ctx.rec[0].latitude, 0x017e7d00 / 1e6, 1e-9);
-    assert_string_equal(reply_hex(), ESCAPED_REPLY);
+    td_test_reply_hex(&ctx, ESCAPED_REPLY);
 
     /* A terminal number that is not BCD: the first 14 digits of an IMEI
      * as a number; the id gets its Luhn check digit. */
@@ -743,75 +674,37 @@ static void test_escaping_and_ids(void **state)
     assert_string_equal(sess.device_id, "13912345678");
     assert_float_equal(ctx.rec[0].latitude, 0x01e6e73e / 1e6, 1e-9);
     assert_float_equal(ctx.rec[0].longitude, 0x063d0000 / 1e6, 1e-9);
-    assert_string_equal(reply_hex(), ALT_REPLY);
+    td_test_reply_hex(&ctx, ALT_REPLY);
 }
 
 /* ---- vectors, detection, framing, malformed input ---- */
 
 static void test_vectors(void **state)
 {
-    json_t *vectors = td_test_family_vectors("jt808");
-    static uint8_t frame[70000];
-    size_t i, forced = 0, detected = 0;
-    json_t *v;
     (void)state;
-
-    assert_true(json_array_size(vectors) >= 50);
-    json_array_foreach(vectors, i, v)
-    {
-        size_t n = td_test_vector_frame(v, frame, sizeof(frame));
-        td_test_run run;
-        td_test_run_bytes(jt(), frame, n, &run);
-        forced += (size_t)td_test_vector_holds(v, &run);
-        td_test_run_free(&run);
-        td_test_run_bytes(NULL, frame, n, &run);
-        if (run.proto != jt())
-            fprintf(stderr, "jt808#%lld: detected as %s\n",
-                    (long long)json_integer_value(json_object_get(v, "index")),
-                    run.proto ? run.proto->name : "(none)");
-        else
-            detected += (size_t)td_test_vector_holds(v, &run);
-        td_test_run_free(&run);
-    }
-    fprintf(stderr, "jt808 vectors: %zu forced, %zu detected of %zu\n", forced, detected,
-            json_array_size(vectors));
-    assert_int_equal(forced, json_array_size(vectors));
-    assert_int_equal(detected, json_array_size(vectors));
-    json_decref(vectors);
+    assert_true(td_test_family_vectors_hold(P) >= 50);
 }
 
+/* Built frames of every kind are jt808's alone, over TCP and UDP, and no
+ * prefix is refused by jt808 or claimed by another protocol. */
 static void test_detection(void **state)
 {
     (void)state;
     const char *frames[] = {REG2013,   REG2019,    AUTH2013,   HEARTBEAT, LOCATION,  BATCH,
                             TERM_RESP, TIME_QUERY, LOCK,       PACKET,    MEDIA,     ESCAPED,
                             IMEI_HB,   UNKNOWN,    UNKNOWN_ID, ALT,       UNESCAPED, TEXT_REPORT};
-    bool maybe;
 
-    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-        size_t n = unhex(frames[i]);
-        assert_ptr_equal(td_detect(bin, n, TD_TCP, &maybe), jt());
-        assert_ptr_equal(td_detect(bin, n, TD_UDP, &maybe), jt());
-        /* No prefix is claimed by another protocol, none refused by jt808. */
-        for (size_t len = 1; len < n; len++) {
-            for (size_t k = 0; k < td_protocol_count; k++) {
-                int d = td_protocols[k]->detect(bin, len);
-                if (td_protocols[k] == jt())
-                    assert_int_not_equal(d, TD_DETECT_NO);
-                else
-                    assert_int_not_equal(d, TD_DETECT_YES);
-            }
-        }
-    }
+    for (size_t i = 0; i < TD_TEST_COUNT(frames); i++)
+        td_test_detect_own(P, bin, unhex(frames[i]), 0, frames[i]);
     /* A standard message id decides within the header. */
     unhex(LOCATION);
-    assert_int_equal(jt()->detect(bin, 13), TD_DETECT_YES);
-    assert_int_equal(jt()->detect(bin, 12), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(bin, 13), TD_DETECT_YES);
+    assert_int_equal(P->detect(bin, 12), TD_DETECT_MAYBE);
 
     /* The text form, and what it must not take. */
     const char *text = "(794104004140,1,001,BASE,2,TIME)";
-    assert_int_equal(jt()->detect((const uint8_t *)text, strlen(text)), TD_DETECT_YES);
-    assert_int_equal(jt()->detect((const uint8_t *)text, 5), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect((const uint8_t *)text, strlen(text)), TD_DETECT_YES);
+    assert_int_equal(P->detect((const uint8_t *)text, 5), TD_DETECT_MAYBE);
     static const char *const not_mine[] = {
         "(027028258115BP05000027028258115111213A2234.1234N11354.1234E000.1",
         "(864768010869060,DW30,050117,A,",
@@ -819,7 +712,7 @@ static void test_detection(void **state)
         "*HQ,865205030330012,V1,123519,A#",
     };
     for (size_t i = 0; i < sizeof(not_mine) / sizeof(not_mine[0]); i++)
-        assert_int_equal(jt()->detect((const uint8_t *)not_mine[i], strlen(not_mine[i])),
+        assert_int_equal(P->detect((const uint8_t *)not_mine[i], strlen(not_mine[i])),
                          TD_DETECT_NO);
 
     /* Platform-to-terminal messages, reserved bits, encryption other than
@@ -833,7 +726,7 @@ static void test_detection(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n = unhex(bad[i]);
-        assert_int_equal(jt()->detect(bin, n), TD_DETECT_NO);
+        assert_int_equal(P->detect(bin, n), TD_DETECT_NO);
     }
     /* An unknown terminal id with a good checksum is taken whole. */
     size_t n = unhex("7e0f0100000139123456780001"
@@ -842,8 +735,8 @@ static void test_detection(void **state)
     for (size_t k = 1; k < n - 1; k++)
         bin[n - 1] ^= bin[k];
     bin[n++] = 0x7e;
-    assert_int_equal(jt()->detect(bin, n), TD_DETECT_YES);
-    assert_int_equal(jt()->detect(bin, n - 1), TD_DETECT_MAYBE);
+    assert_int_equal(P->detect(bin, n), TD_DETECT_YES);
+    assert_int_equal(P->detect(bin, n - 1), TD_DETECT_MAYBE);
 }
 
 /* Every constructed frame back to back (with noise between two of them)
@@ -854,41 +747,13 @@ static void test_framing_split_everywhere(void **state)
     static const char *const frames[] = {REG2013, AUTH2013,  HEARTBEAT, LOCATION,  BATCH,
                                          ESCAPED, LOCK,      MEDIA,     TIME_SYNC, PACKET,
                                          ALT,     UNESCAPED, DRIVER};
-    static uint8_t stream[8192];
-    size_t lens[16], nf = 0, len = 0;
+    static td_test_stream s;
 
-    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-        size_t n = unhex(frames[i]);
-        memcpy(stream + len, bin, n);
-        len += n;
-        lens[nf++] = n;
-    }
-    const char *text = "(794104004140,1,001,BASE,2,TIME)";
-    memcpy(stream + len, text, strlen(text));
-    len += strlen(text);
-    lens[nf++] = strlen(text);
-
-    for (size_t cut = 0; cut <= len; cut++) {
-        td_stream st;
-        td_test_frames got;
-        char err[256] = "";
-        memset(&got, 0, sizeof(got));
-        td_stream_init(&st, TD_TCP, NULL);
-        assert_int_equal(
-            td_stream_feed(&st, stream, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
-        assert_int_equal(td_stream_feed(&st, stream + cut, len - cut, td_test_collect_frame, &got,
-                                        err, sizeof(err)),
-                         0);
-        assert_ptr_equal(st.proto, jt());
-        td_stream_free(&st);
-        assert_int_equal(got.n, (int)nf);
-        size_t at = 0;
-        for (size_t i = 0; i < nf; i++) {
-            assert_int_equal(got.len[i], lens[i]);
-            assert_memory_equal(got.data[i], stream + at, lens[i]);
-            at += lens[i];
-        }
-    }
+    td_test_stream_reset(&s);
+    for (size_t i = 0; i < TD_TEST_COUNT(frames); i++)
+        td_test_stream_frame(&s, bin, unhex(frames[i]));
+    td_test_stream_text(&s, "(794104004140,1,001,BASE,2,TIME)");
+    td_test_split_everywhere(P, &s, s.n);
 
     /* Byte by byte, with noise and a doubled flag before the second frame. */
     td_stream st;
@@ -901,7 +766,7 @@ static void test_framing_split_everywhere(void **state)
     size_t b = unhex(LOCATION);
     memcpy(noisy + a + 5, bin, b);
     memset(&got, 0, sizeof(got));
-    td_stream_init(&st, TD_TCP, jt());
+    td_stream_init(&st, TD_TCP, P);
     for (size_t i = 0; i < a + 5 + b; i++)
         assert_int_equal(
             td_stream_feed(&st, noisy + i, 1, td_test_collect_frame, &got, err, sizeof(err)), 0);
@@ -926,7 +791,7 @@ static void test_framing_split_everywhere(void **state)
     td_stream_free(&st);
     assert_int_equal(got.n, 1);
     assert_int_equal(got.len[0], n);
-    assert_int_equal(td_test_decode_bytes(jt(), NULL, bin, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, NULL, bin, n, &ctx), 0);
     assert_float_equal(ctx.rec[0].latitude, 0x017e7d00 / 1e6, 1e-9);
 }
 
@@ -947,28 +812,16 @@ static void test_malformed(void **state)
     static const char *const frames[] = {REG2013, REG2019, AUTH2019,   LOCATION, BATCH,  LOCK,
                                          MEDIA,   ATTRS,   TIME_QUERY, ALT,      DRIVER, PARAMS};
     static td_decode_ctx c2;
-    size_t failed = 0, decoded = 0;
-    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+    size_t failed = 0, decoded = 0, cok = 0, cbad = 0;
+    for (size_t i = 0; i < TD_TEST_COUNT(frames); i++) {
         size_t n = unhex(frames[i]);
-        for (size_t len = 0; len < n; len++) {
-            uint8_t *exact = malloc(len + 1);
-            memcpy(exact, bin, len);
-            int rc = td_test_decode_bytes(jt(), NULL, exact, len, &c2);
-            if (rc < 0) {
-                assert_memory_equal(c2.err, "jt808: ", 7);
-                failed++;
-            } else {
-                decoded++;
-            }
-            free(exact);
-        }
+        for (size_t len = 0; len < n; len++)
+            td_test_try_malformed(P, bin, len, &decoded, &failed);
         for (size_t k = 0; k < n; k++) {
             uint8_t save = bin[k];
             for (int x = 1; x < 256; x += 37) {
                 bin[k] = (uint8_t)(save ^ x);
-                int rc = td_test_decode_bytes(jt(), NULL, bin, n, &c2);
-                if (rc < 0)
-                    assert_memory_equal(c2.err, "jt808: ", 7);
+                td_test_try_malformed(P, bin, n, &cok, &cbad);
             }
             bin[k] = save;
         }
@@ -986,13 +839,13 @@ static void test_malformed(void **state)
         for (size_t k = 1; k < len; k++)
             buf[k] = (uint8_t)rand();
         buf[len - 1] = 0x7e;
-        int rc = td_test_decode_bytes(jt(), NULL, buf, len, &c2);
+        int rc = td_test_decode_bytes(P, NULL, buf, len, &c2);
         if (rc < 0)
             assert_memory_equal(c2.err, "jt808: ", 7);
         else
             taken++;
         size_t skip;
-        long f = jt()->frame(buf, len, &skip);
+        long f = P->frame(buf, len, &skip);
         assert_true(f >= 0 || f == TD_ETOOBIG);
         assert_true(skip <= len && (f <= 0 || (size_t)f <= len - skip));
         free(buf);
@@ -1023,6 +876,8 @@ int main(void)
         cmocka_unit_test(test_events_texts_driver_parameters),
         cmocka_unit_test(test_escaping_and_ids),
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)P),
+        cmocka_unit_test_prestate(td_test_claims_no_other_family_case, (void *)P),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),
