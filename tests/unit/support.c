@@ -324,17 +324,42 @@ void td_test_family_detect_own(const td_protocol *p, size_t yes_by)
 
 void td_test_family_vectors_case(void **state)
 {
-    td_test_family_vectors_hold(*state);
+    const td_test_family *f = *state;
+    size_t n = td_test_family_vectors_except(f->proto, f->known, f->nknown);
+    assert_true(n >= f->min_vectors);
 }
 
 void td_test_family_detect_own_case(void **state)
 {
-    td_test_family_detect_own(*state, 0);
+    const td_test_family *f = *state;
+    td_test_family_detect_own(f->proto, f->yes_by);
 }
 
 void td_test_claims_no_other_family_case(void **state)
 {
-    td_test_claims_no_other_family(*state, 32);
+    const td_test_family *f = *state;
+    td_test_claims_no_other_family(f->proto, f->no_by ? f->no_by : 32);
+}
+
+void td_test_family_mutations_case(void **state)
+{
+    const td_test_family *f = *state;
+    size_t ok, failed;
+    td_test_family_mutations(f->proto, f->corrupt, f->ncorrupt,
+                             f->positions ? f->positions : SIZE_MAX, &ok, &failed);
+    assert_true(ok > 0 && failed > 0);
+    if (f->mostly_rejected)
+        assert_true(failed > ok);
+}
+
+void td_test_family_random_case(void **state)
+{
+    const td_test_family *f = *state;
+    assert_true(f->random.rounds > 0);
+    int rejected = td_test_random_inputs(f->proto, &f->random);
+    if (rejected <= f->min_rejected)
+        fail_msg("%s: %d random inputs rejected, want more than %d", f->proto->name, rejected,
+                 f->min_rejected);
 }
 
 void td_test_frame_mutations(const td_protocol *p, const uint8_t *frame, size_t len,
@@ -752,7 +777,7 @@ void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, siz
     }
 }
 
-void td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size)
+size_t td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size)
 {
     static td_test_frames f; /* large: keep it off the stack */
     size_t hl = strlen(head), skip = 99;
@@ -764,24 +789,44 @@ void td_test_frame_too_big(const td_protocol *p, const char *head, char fill, si
     memcpy(big, head, hl);
     memset(big + hl, fill, size - hl);
     assert_int_equal(p->frame(big, size, &skip), TD_ETOOBIG);
-    assert_int_equal(skip, 0);
-    for (int forced = 0; forced < 2; forced++) {
+    assert_true(skip < hl);
+    for (int how = 0; how < 4; how++) {
+        size_t step = how / 2 ? 100 : size;
         td_stream st;
+        int rc = 0;
         memset(&f, 0, sizeof(f));
-        td_stream_init(&st, TD_TCP, forced ? p : NULL);
-        assert_int_equal(
-            td_stream_feed(&st, big, size, td_test_collect_frame, &f, err, sizeof(err)),
-            TD_ETOOBIG);
+        td_stream_init(&st, TD_TCP, how % 2 ? p : NULL);
+        for (size_t at = 0; rc == 0 && at < size; at += step)
+            rc = td_stream_feed(&st, big + at, step < size - at ? step : size - at,
+                                td_test_collect_frame, &f, err, sizeof(err));
+        assert_int_equal(rc, TD_ETOOBIG);
         if (!strstr(err, p->name))
             fail_msg("%s: the stream's error does not name it: '%s'", p->name, err);
         assert_int_equal(f.n, 0);
         td_stream_free(&st);
     }
     free(big);
+    return skip;
 }
 
-void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
-                           size_t *bad)
+void td_test_frame_fits(const td_protocol *p, const char *head, char fill, size_t fits, char end)
+{
+    size_t hl = strlen(head), skip = 99;
+    uint8_t *buf = malloc(fits + 1);
+
+    assert_non_null(buf);
+    assert_true(hl <= fits);
+    memcpy(buf, head, hl);
+    memset(buf + hl, fill, fits - hl);
+    assert_int_equal(p->frame(buf, fits, &skip), 0);
+    buf[fits] = (uint8_t)end;
+    assert_int_equal(p->frame(buf, fits + 1, &skip), (long)fits + 1);
+    assert_int_equal(skip, 0);
+    free(buf);
+}
+
+int td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
+                          size_t *bad)
 {
     static td_decode_ctx ctx; /* large: keep it off the stack */
     size_t nl = strlen(p->name);
@@ -804,6 +849,7 @@ void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len
         fail_msg("%s: stream error does not name the protocol: '%s'", p->name, run.first_error);
     td_test_run_free(&run);
     free(exact);
+    return rc;
 }
 
 void td_test_reply_hex(const td_decode_ctx *ctx, const char *want)
@@ -922,6 +968,8 @@ int td_test_random_inputs(const td_protocol *p, const td_test_random *spec)
                                    : (uint8_t)(rand() & 0xff);
         if (tl && round % 8 == 1 && len > at + tl)
             memcpy(buf + len - tl, spec->tail, tl);
+        int d = p->detect(buf, len);
+        assert_true(d == TD_DETECT_YES || d == TD_DETECT_NO || d == TD_DETECT_MAYBE);
         size_t skip = (size_t)-1;
         long n = p->frame(buf, len, &skip);
         assert_true(skip <= len);

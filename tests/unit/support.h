@@ -143,17 +143,6 @@ void td_test_detect_own(const td_protocol *p, const uint8_t *frame, size_t n, si
 /* td_test_detect_own() for each of p's family vectors. */
 void td_test_family_detect_own(const td_protocol *p, size_t yes_by);
 
-/* The three family checks as cmocka tests whose state is the protocol:
- * TD_TEST_FAMILY_CASES(p) in a test list runs td_test_family_vectors_hold(p),
- * td_test_family_detect_own(p, 0) and td_test_claims_no_other_family(p, 32). */
-void td_test_family_vectors_case(void **state);
-void td_test_family_detect_own_case(void **state);
-void td_test_claims_no_other_family_case(void **state);
-#define TD_TEST_FAMILY_CASES(p)                                                                    \
-    cmocka_unit_test_prestate(td_test_family_vectors_case, (void *)(p)),                           \
-        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)(p)),                    \
-        cmocka_unit_test_prestate(td_test_claims_no_other_family_case, (void *)(p))
-
 /* The vector's frame bytes (hex-decoded for kind "hex"); returns length. */
 size_t td_test_vector_frame(json_t *v, uint8_t *out, size_t cap);
 /* Asserts the vector's "expect" against a run. Returns 1 when it holds; on a
@@ -218,16 +207,21 @@ void td_test_stream_noise(td_test_stream *s, const void *bytes, size_t len);
 void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, size_t early);
 
 /* `head` then `fill` bytes up to `size` bytes: a frame that never ends.
- * frame() says it is too big, skipping nothing, and so does the stream,
- * forced and through detection, with an error naming p and no frame. */
-void td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size);
+ * frame() says it is too big, skipping less than the head, and so does the
+ * stream, forced and through detection, fed at once or 100 bytes at a
+ * time, with an error naming p and no frame. Returns frame()'s skip. */
+size_t td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size);
+/* `head` then `fill` bytes: frame() needs more at `fits` bytes, and ended
+ * by `end` there takes all fits + 1 of them, skipping nothing. */
+void td_test_frame_fits(const td_protocol *p, const char *head, char fill, size_t fits, char end);
 
 /* Decodes data (copied into a block of exactly len bytes, so
  * AddressSanitizer sees any read past it) with p directly and through the
  * stream with p forced: nothing may crash, and every error must start with
- * p's name. Counts a decode that succeeded in *ok, one that failed in *bad. */
-void td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
-                           size_t *bad);
+ * p's name. Counts a decode that succeeded in *ok, one that failed in *bad,
+ * and returns decode()'s result. */
+int td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len, size_t *ok,
+                          size_t *bad);
 
 /* The frame cut at every length, then with each of the n bytes in `bytes`
  * written over each of its first `positions` bytes, through
@@ -252,11 +246,50 @@ typedef struct td_test_random {
     const char *tail;     /* when set, one input in eight ends with it */
     bool refusable;       /* frame() may say TD_EUNFRAMEABLE */
 } td_test_random;
-/* Random inputs (seeded, so the same each run) through p's frame() and
- * td_test_try_malformed(): frame() stays within the input and says "need
- * more", too big (or unframeable, when allowed) or a length. Returns how
- * many decode() rejected. */
+/* Random inputs (seeded, so the same each run) through p's detect(),
+ * frame() and td_test_try_malformed(): detect() says yes, no or maybe;
+ * frame() stays within the input and says "need more", too big (or
+ * unframeable, when allowed) or a length. Returns how many decode()
+ * rejected. */
 int td_test_random_inputs(const td_protocol *p, const td_test_random *spec);
+
+/* ---- the checks every family runs ---- */
+
+/* What they need to know of a protocol; fields left zero take the
+ * defaults. */
+typedef struct td_test_family {
+    const td_protocol *proto;
+    size_t min_vectors;     /* at least this many vectors (1) */
+    const long long *known; /* vectors trackd differs from, by index ... */
+    size_t nknown;          /* ... (td_test_family_vectors_except()) */
+    size_t yes_by;          /* td_test_family_detect_own() */
+    size_t no_by;           /* td_test_claims_no_other_family() (32) */
+    uint8_t corrupt[16];    /* td_test_family_mutations(): the bytes ... */
+    size_t ncorrupt;        /* ... and how many, written over ... */
+    size_t positions;       /* ... each of the first `positions` bytes (all) */
+    bool mostly_rejected;   /* more truncations rejected than decoded */
+    td_test_random random;  /* td_test_random_inputs() ... */
+    int min_rejected;       /* ... rejecting more than this many */
+} td_test_family;
+
+/* The family checks as cmocka tests whose state is a td_test_family:
+ * TD_TEST_FAMILY_CASES(&f) in a test list runs them all. Its vectors hold,
+ * forced and through detection; they are its own alone; it claims no other
+ * family's; truncated and corrupted, they decode or fail naming it, some
+ * each way; and so do random inputs. */
+void td_test_family_vectors_case(void **state);
+void td_test_family_detect_own_case(void **state);
+void td_test_claims_no_other_family_case(void **state);
+void td_test_family_mutations_case(void **state);
+void td_test_family_random_case(void **state);
+#define TD_TEST_FAMILY_CASES(f)                                                                    \
+    {"family vectors", td_test_family_vectors_case, NULL, NULL, (void *)(f)},                      \
+        {"family detects its own", td_test_family_detect_own_case, NULL, NULL, (void *)(f)},       \
+        {"claims no other family", td_test_claims_no_other_family_case, NULL, NULL, (void *)(f)},  \
+        {"family mutations", td_test_family_mutations_case, NULL, NULL, (void *)(f)},              \
+    {                                                                                              \
+        "family random inputs", td_test_family_random_case, NULL, NULL, (void *)(f)                \
+    }
 
 /* ---- downlink commands ---- */
 

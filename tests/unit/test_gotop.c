@@ -16,8 +16,7 @@
 
 #define IMEI "123456789012345"
 
-static const td_protocol *P = &td_proto_gotop;
-static td_decode_ctx ctx; /* large: keep it off the stack */
+TD_TEST_PROTOCOL(gotop)
 
 static int64_t iso(const char *s)
 {
@@ -28,11 +27,7 @@ static int64_t iso(const char *s)
 
 static void assert_raw_str(const td_record *r, const char *key, const char *want)
 {
-    const td_raw *raw = td_rec_raw_find(r, key);
-    if (!raw)
-        fail_msg("raw attribute %s missing", key);
-    assert_int_equal(raw->type, TD_T_STRING);
-    assert_string_equal(r->arena + raw->str, want);
+    assert_string_equal(td_test_raw_str(r, key), want);
 }
 
 static const td_record *decode_one(const char *frame, td_rec_type type)
@@ -68,12 +63,9 @@ static void test_detect(void **state)
         "#[",
         "\r\n123,CMD-T",
     };
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)yes[i], strlen(yes[i])), TD_DETECT_YES);
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)maybe[i], strlen(maybe[i])), TD_DETECT_MAYBE);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)no[i], strlen(no[i])), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
 }
 
 /* §3.1 constructed example: labels, LOT:, flags + battery + GSM, course,
@@ -379,89 +371,33 @@ static void test_session(void **state)
     assert_string_equal(ctx.rec[0].device_id, "987654321098765");
 }
 
-#define STREAM_FRAMES 5
-
-static const char stream_in[] =
-    "#" IMEI ",CMD-X##" IMEI ",CMD-T,A,DATE:250102,TIME:081530,LAT:48.8583700N,"
-    "LOT:002.2944800E,Speed:012.5,X-X-X-X-76-18,090,20801-1A2B-3C4D#\r\n"
-    "#" IMEI ",ALM-B1-1,A,DATE:250102,TIME:081531,LAT:48.8583700N,LON:002.2944800E,"
-    "Speed:000.1,100-22,03.72#  #" IMEI ",CMD-KEY,V,250102,081532,48.8583700N,"
-    "002.2944800W,Speed:000.0,057-21,01.60\r\n" IMEI ",CMD-F,V,DATE:250102,TIME:081533,"
-    "LAT:48.8583700N,LOT:002.2944800E,Speed:000.0,61-19,";
-
-struct collected {
-    char frames[STREAM_FRAMES + 2][512];
-    int n;
-    int decoded;
-};
-
-static void collect(void *arg, td_stream *s, const uint8_t *frame, size_t len)
-{
-    struct collected *c = arg;
-    static td_decode_ctx dctx;
-    assert_true(c->n < STREAM_FRAMES + 2);
-    assert_true(len < sizeof(c->frames[0]));
-    memcpy(c->frames[c->n], frame, len);
-    c->frames[c->n][len] = '\0';
-    c->n++;
-    td_decode_ctx_reset(&dctx, &s->session, TD_TEST_NOW_MS);
-    assert_int_equal(s->proto->decode(&dctx, frame, len), 0);
-    assert_int_equal(dctx.nrec, 1);
-    c->decoded++;
-}
-
-/* Feeds stream_in cut at `cuts` (sorted offsets) and flushes. */
-static void run_stream(const td_protocol *forced, const size_t *cuts, int ncuts,
-                       struct collected *c)
-{
-    td_stream st;
-    char err[256];
-    size_t len = strlen(stream_in), prev = 0;
-
-    memset(c, 0, sizeof(*c));
-    td_stream_init(&st, TD_TCP, forced);
-    for (int i = 0; i <= ncuts; i++) {
-        size_t end = i < ncuts ? cuts[i] : len;
-        if (end == prev)
-            continue;
-        assert_int_equal(td_stream_feed(&st, (const uint8_t *)stream_in + prev, end - prev, collect,
-                                        c, err, sizeof(err)),
-                         0);
-        prev = end;
-    }
-    assert_int_equal(td_stream_flush(&st, collect, c, err, sizeof(err)), 0);
-    assert_ptr_equal(st.proto, P);
-    td_stream_free(&st);
-}
-
+/* Frames with their openers, line ends and blanks between them, the last
+ * one ended by the input. */
 static void test_framer_join_split(void **state)
 {
     (void)state;
-    static struct collected whole, part;
-    size_t len = strlen(stream_in);
+    static td_test_stream s;
 
-    run_stream(P, NULL, 0, &whole);
-    assert_int_equal(whole.n, STREAM_FRAMES);
-    assert_string_equal(whole.frames[0], IMEI ",CMD-X#");
-    assert_true(strncmp(whole.frames[2], IMEI ",ALM-B1-1,", 25) == 0);
-    assert_string_equal(whole.frames[3] + strlen(whole.frames[3]) - 7, ",01.60\r");
-    assert_true(strncmp(whole.frames[4], IMEI ",CMD-F,", 22) == 0);
-
-    for (int detect = 0; detect < 2; detect++) {
-        for (size_t cut = 0; cut <= len; cut++) {
-            run_stream(detect ? NULL : P, &cut, 1, &part);
-            assert_int_equal(part.n, STREAM_FRAMES);
-            for (int i = 0; i < STREAM_FRAMES; i++)
-                assert_string_equal(part.frames[i], whole.frames[i]);
-        }
-        /* Every byte on its own. */
-        static size_t cuts[sizeof(stream_in)];
-        for (size_t i = 0; i < len; i++)
-            cuts[i] = i + 1;
-        run_stream(detect ? NULL : P, cuts, (int)len - 1, &part);
-        assert_int_equal(part.n, STREAM_FRAMES);
-        for (int i = 0; i < STREAM_FRAMES; i++)
-            assert_string_equal(part.frames[i], whole.frames[i]);
+    td_test_stream_reset(&s);
+    td_test_stream_noise(&s, "#", 1);
+    td_test_stream_text(&s, IMEI ",CMD-X#");
+    td_test_stream_noise(&s, "#", 1);
+    td_test_stream_text(&s, IMEI ",CMD-T,A,DATE:250102,TIME:081530,LAT:48.8583700N,"
+                                 "LOT:002.2944800E,Speed:012.5,X-X-X-X-76-18,090,20801-1A2B-3C4D#");
+    td_test_stream_noise(&s, "\r\n#", 3);
+    td_test_stream_text(&s, IMEI ",ALM-B1-1,A,DATE:250102,TIME:081531,LAT:48.8583700N,"
+                                 "LON:002.2944800E,Speed:000.1,100-22,03.72#");
+    td_test_stream_noise(&s, "  #", 3);
+    td_test_stream_text(&s, IMEI ",CMD-KEY,V,250102,081532,48.8583700N,002.2944800W,"
+                                 "Speed:000.0,057-21,01.60\r");
+    td_test_stream_noise(&s, "\n", 1);
+    td_test_stream_text(&s, IMEI ",CMD-F,V,DATE:250102,TIME:081533,LAT:48.8583700N,"
+                                 "LOT:002.2944800E,Speed:000.0,61-19,");
+    td_test_split_everywhere(P, &s, s.n - 1);
+    /* Each is one record. */
+    for (size_t i = 0; i < s.n; i++) {
+        assert_int_equal(td_test_decode_bytes(P, NULL, s.bytes + s.at[i], s.flen[i], &ctx), 0);
+        assert_int_equal(ctx.nrec, 1);
     }
 }
 
@@ -492,24 +428,8 @@ static void test_framer_direct(void **state)
 static void test_oversized(void **state)
 {
     (void)state;
-    static uint8_t big[5000];
-    static struct collected c;
-    td_stream st;
-    char err[256];
-    size_t head = strlen("#" IMEI ",CMD-T,");
-
-    memcpy(big, "#" IMEI ",CMD-T,", head);
-    memset(big + head, 'A', sizeof(big) - head);
-    for (int detect = 0; detect < 2; detect++) {
-        memset(&c, 0, sizeof(c));
-        td_stream_init(&st, TD_TCP, detect ? NULL : P);
-        int rc = 0;
-        for (size_t off = 0; off < sizeof(big) && rc == 0; off += 100)
-            rc = td_stream_feed(&st, big + off, 100, collect, &c, err, sizeof(err));
-        assert_int_equal(rc, TD_ETOOBIG);
-        assert_int_equal(c.n, 0);
-        td_stream_free(&st);
-    }
+    /* The opener '#' skipped. */
+    assert_int_equal(td_test_frame_too_big(P, "#" IMEI ",CMD-T,", 'A', 5000), 1);
 }
 
 static const char *const valid_frames[] = {
@@ -528,21 +448,13 @@ static const char *const valid_frames[] = {
 static void test_truncations(void **state)
 {
     (void)state;
-    static char buf[1024];
-    for (size_t f = 0; f < sizeof(valid_frames) / sizeof(valid_frames[0]); f++) {
+    size_t ok = 0, bad = 0;
+    for (size_t f = 0; f < TD_TEST_COUNT(valid_frames); f++) {
         size_t len = strlen(valid_frames[f]);
         assert_int_equal(td_test_decode(P, NULL, valid_frames[f], &ctx), 0);
         for (size_t n = 0; n <= len; n++) {
-            memcpy(buf, valid_frames[f], n);
-            int rc = td_test_decode_bytes(P, NULL, (const uint8_t *)buf, n, &ctx);
+            int rc = td_test_try_malformed(P, (const uint8_t *)valid_frames[f], n, &ok, &bad);
             assert_true(rc == 0 || rc == TD_EBADFRAME || rc == TD_EUNSUPPORTED);
-            if (rc < 0)
-                assert_true(strncmp(ctx.err, "gotop: ", 7) == 0);
-            if (n == 0)
-                continue; /* stream.c append() memcpy()s from NULL on empty input */
-            td_test_run run;
-            td_test_run_bytes(P, (const uint8_t *)buf, n, &run);
-            td_test_run_free(&run);
         }
     }
 }
@@ -579,82 +491,61 @@ static void test_garbage(void **state)
     assert_int_equal(td_test_decode_bytes(P, NULL, nul, sizeof(nul) - 1, &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_POSITION);
 
-    /* Pseudo-random bytes, with and without a valid head. */
-    static uint8_t rnd[600];
-    unsigned seed = 12345;
-    for (int round = 0; round < 500; round++) {
-        size_t n = (size_t)(seed % sizeof(rnd));
-        for (size_t i = 0; i < n; i++) {
-            seed = seed * 1103515245u + 12345u;
-            rnd[i] = (uint8_t)(seed >> 16);
-        }
-        if (round % 2 && n > 30)
-            memcpy(rnd, IMEI ",CMD-T,A,", 24);
-        td_test_decode_bytes(P, NULL, rnd, n, &ctx);
-        if (n == 0)
-            continue;
-        td_test_run run;
-        td_test_run_bytes(P, rnd, n, &run);
-        td_test_run_free(&run);
-    }
+    /* Random bytes, with and without a valid head. */
+    static const td_test_random spec = {
+        .rounds = 500,
+        .max_len = 600,
+        .head = {IMEI ",CMD-T,A,", "#" IMEI ",ALM-"},
+        .alphabet = "0123456789,.:-#~&|{}ABCDEFKLMNOSTVXWZ",
+    };
+    td_test_random_inputs(P, &spec);
 }
 
 static void test_bad_fields(void **state)
 {
     (void)state;
 #define HEAD IMEI ",CMD-T,"
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:9x.1N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad latitude field 'LAT:9x.1N'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:91.0000000N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad latitude field 'LAT:91.0000000N'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:-48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad latitude field 'LAT:-48.8583700N'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700X,LOT:002.2944800E,Speed:0",
-                         "gotop: bad latitude field 'LAT:48.8583700X'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:181.0000000E,Speed:0",
-                         "gotop: bad longitude field 'LOT:181.0000000E'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LON:002.29448N,Speed:0",
-                         "gotop: bad longitude field 'LON:002.29448N'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:251302,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad date field 'DATE:251302'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250230,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad date field 'DATE:250230'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:2501,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad date field 'DATE:2501'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:246000,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad time field 'TIME:246000'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "X,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
-                         "gotop: bad validity field 'X'");
-    td_test_expect_error(P, &ctx,
-                         HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:x",
-                         "gotop: bad speed field 'Speed:x'");
-    td_test_expect_error(P, &ctx, HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E",
-                         "gotop: missing speed field");
-    td_test_expect_error(P, &ctx, "12a45,CMD-X", "gotop: bad IMEI field '12a45'");
-    td_test_expect_error(P, &ctx, IMEI ",HELLO", "gotop: unknown message type 'HELLO'");
-    td_test_expect_error(P, &ctx, IMEI ",CMD-\x01X'", "gotop: unknown message type 'CMD-?X?'");
-    td_test_expect_error(
-        P, &ctx, HEAD "A,DATE:250102,TIME:081530,LAT:12345678901234567890123456789012345678901N",
-        "gotop: bad latitude field 'LAT:123456789012345678901234567890123456...'");
-    td_test_expect_error(P, &ctx, IMEI, "gotop: missing message type");
+    static const td_test_error cases[] = {
+        {HEAD "A,DATE:250102,TIME:081530,LAT:9x.1N,LOT:002.2944800E,Speed:0",
+         "gotop: bad latitude field 'LAT:9x.1N'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:91.0000000N,LOT:002.2944800E,Speed:0",
+         "gotop: bad latitude field 'LAT:91.0000000N'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:-48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad latitude field 'LAT:-48.8583700N'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700X,LOT:002.2944800E,Speed:0",
+         "gotop: bad latitude field 'LAT:48.8583700X'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:181.0000000E,Speed:0",
+         "gotop: bad longitude field 'LOT:181.0000000E'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LON:002.29448N,Speed:0",
+         "gotop: bad longitude field 'LON:002.29448N'"},
+        {HEAD "A,DATE:251302,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad date field 'DATE:251302'"},
+        {HEAD "A,DATE:250230,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad date field 'DATE:250230'"},
+        {HEAD "A,DATE:2501,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad date field 'DATE:2501'"},
+        {HEAD "A,DATE:250102,TIME:246000,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad time field 'TIME:246000'"},
+        {HEAD "X,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:0",
+         "gotop: bad validity field 'X'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E,Speed:x",
+         "gotop: bad speed field 'Speed:x'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:48.8583700N,LOT:002.2944800E",
+         "gotop: missing speed field"},
+        {"12a45,CMD-X", "gotop: bad IMEI field '12a45'"},
+        {IMEI ",HELLO", "gotop: unknown message type 'HELLO'"},
+        {IMEI ",CMD-\x01X'", "gotop: unknown message type 'CMD-?X?'"},
+        {HEAD "A,DATE:250102,TIME:081530,LAT:12345678901234567890123456789012345678901N",
+         "gotop: bad latitude field 'LAT:123456789012345678901234567890123456...'"},
+        {IMEI, "gotop: missing message type"},
+    };
+    td_test_expect_errors(P, cases, TD_TEST_COUNT(cases));
 #undef HEAD
 }
 
 /* ---- downlink commands (fact sheet §4.2) ---- */
 
 static td_test_cmd tc;
-static td_session sess;
 
 /* A session that only knows the device id (gotop's encode() needs none). */
 static td_session *offline(void)

@@ -337,16 +337,10 @@ static void test_framer_split_everywhere(void **state)
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static char big[4096];
     size_t skip;
 
-    td_test_frame_too_big(P, "imei:" IMEI ",vr,", 'a', sizeof(big));
-    memcpy(big, "imei:" IMEI ",vr,", 24);
-    memset(big + 24, 'a', sizeof(big) - 24);
-    assert_int_equal(P->frame((const uint8_t *)big, 2000, &skip), 0);
-    big[2000] = ';';
-    assert_int_equal(P->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
-    assert_int_equal(skip, 0);
+    td_test_frame_too_big(P, "imei:" IMEI ",vr,", 'a', 4096);
+    td_test_frame_fits(P, "imei:" IMEI ",vr,", 'a', 2000, ';');
     assert_int_equal(P->frame((const uint8_t *)";;\r\n ", 5, &skip), 0);
     assert_int_equal(skip, 5);
 }
@@ -385,30 +379,23 @@ static void test_errors(void **state)
     td_test_expect_errors(P, cases, TD_TEST_COUNT(cases));
 }
 
-/* Every vector cut at every length and corrupted at every byte: decode()
- * on an exact-size copy never fails without a message naming gps103, and
- * what it accepts is sane (support.c checks). */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ',', ';', '.', 'F', 'L', '9', 0xff};
-    size_t ok, failed;
-    td_test_family_mutations(P, bytes, sizeof(bytes), 160, &ok, &failed);
-    assert_true(failed > 0 && ok > 0);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 200,
-        .head = {"imei:" IMEI ",tracker,", "imei:" IMEI ",OBD,"},
-        .alphabet = "0123456789,.;:-+%FLAVNSEWimeh ",
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 1000);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted in its first 160 bytes, and random input, decode or fail
+ * with a message naming gps103 (what they accept is sane). */
+static const td_test_family family = {
+    .proto = &td_proto_gps103,
+    .corrupt = {0x00, ',', ';', '.', 'F', 'L', '9', 0xff},
+    .ncorrupt = 8,
+    .positions = 160,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"imei:" IMEI ",tracker,", "imei:" IMEI ",OBD,"},
+            .alphabet = "0123456789,.;:-+%FLAVNSEWimeh ",
+        },
+    .min_rejected = 1000,
+};
 
 int main(void)
 {
@@ -425,13 +412,11 @@ int main(void)
         cmocka_unit_test(test_decimal_layout),
         cmocka_unit_test(test_other_keywords),
         cmocka_unit_test(test_session_identity),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

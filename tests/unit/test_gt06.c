@@ -724,22 +724,32 @@ static void test_commands(void **state)
  * follows (0x8429) read as a signed altitude. */
 static const long long known_differences[] = {20};
 
-static void test_vectors(void **state)
-{
-    (void)state;
-    assert_true(td_test_family_vectors_except(P, known_differences,
-                                              TD_TEST_COUNT(known_differences)) >= 80);
-}
+/* The family checks: at least 80 vectors, decided within 5 bytes; cut at
+ * every length and corrupted at every byte, and random input, they decode
+ * or fail with a message naming gt06. */
+static const td_test_family family = {
+    .proto = &td_proto_gt06,
+    .min_vectors = 80,
+    .known = known_differences,
+    .nknown = TD_TEST_COUNT(known_differences),
+    .yes_by = 5,
+    .corrupt = {0x00, 0xff, 0x0d, 0x78},
+    .ncorrupt = 4,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"\x78\x78", "\x79\x79\x00"},
+            .head_len = {0, 3},
+            .alphabet = "\x01\x05\x0a\x0d\x10\x11\x12\x13\x16\x22\x78\x79\x94\xff",
+            .refusable = true,
+        },
+};
 
-/* Every gt06 vector is claimed by gt06 alone, decided within 5 bytes, and
- * no other protocol claims any prefix of it; gt06 claims no other family's
- * vector. */
+/* The first bytes decide as the layouts say (the vectors: TD_TEST_FAMILY_CASES). */
 static void test_detection(void **state)
 {
     (void)state;
-    td_test_family_detect_own(P, 5);
-    td_test_claims_no_other_family(P, 32);
-
     /* Short prefixes wait; wrong markers and unknown short types do not. */
     assert_int_equal(P->detect((const uint8_t *)"", 0), TD_DETECT_MAYBE);
     assert_int_equal(P->detect((const uint8_t *)"\x78", 1), TD_DETECT_MAYBE);
@@ -902,7 +912,7 @@ int main(void)
         cmocka_unit_test(test_address_request_and_unknown),
         cmocka_unit_test(test_other_reports),
         cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_vectors),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),

@@ -433,20 +433,11 @@ static void test_binary_long_id(void **state)
 
 /* ---- vectors, detection, framing ---- */
 
-static void test_family_vectors(void **state)
+/* h02 says yes to no frame of another family (TD_TEST_FAMILY_CASES): in
+ * particular not to meitrack's `$$`. */
+static void test_detect_meitrack(void **state)
 {
     (void)state;
-    assert_true(td_test_family_vectors_hold(P) >= 40);
-}
-
-/* h02 says yes to no frame of another family, registered or not, nor to
- * any prefix of one, and no within 12 bytes: in particular not to
- * meitrack's `$$`. */
-static void test_detect_other_families(void **state)
-{
-    (void)state;
-    td_test_claims_no_other_family(P, 12);
-
     /* The hard pair by hand: `$$` + flag + length + ',' never passes the
      * BCD time check of a binary record. */
     static const char *const meitrack[] = {"$$A141,012896005334567,AAA,35,",
@@ -615,31 +606,27 @@ static void test_errors(void **state)
                                "h02: bad latitude byte 0x3a at 13 in a binary record");
 }
 
-/* Every vector cut at every length and corrupted at every byte: decode()
- * on an exact-size copy never fails without a message naming h02, and what
- * it accepts is sane (support.c checks). */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ',', '#', '*', '$', 'A', '9', 0xff};
-    size_t ok, failed;
-    td_test_family_mutations(P, bytes, sizeof(bytes), SIZE_MAX, &ok, &failed);
-    assert_true(failed > ok);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 200,
-        .head = {"*HQ," ID ",V1,", "$\x41\x06\x00\x00\x01\x12\x13\x14\x01\x02\x24"},
-        .head_len = {0, 12},
-        .alphabet = "0123456789,.-*$#ABVNSEWHQ",
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 2500);
-}
+/* The family checks: at least 40 vectors; h02 says no within 12 bytes of
+ * another family's frame; every vector cut at every length and corrupted
+ * at every byte, and random input, decode or fail with a message naming
+ * h02 (what they accept is sane), mostly fail. */
+static const td_test_family family = {
+    .proto = &td_proto_h02,
+    .min_vectors = 40,
+    .no_by = 12,
+    .corrupt = {0x00, ',', '#', '*', '$', 'A', '9', 0xff},
+    .ncorrupt = 8,
+    .mostly_rejected = true,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"*HQ," ID ",V1,", "$\x41\x06\x00\x00\x01\x12\x13\x14\x01\x02\x24"},
+            .head_len = {0, 12},
+            .alphabet = "0123456789,.-*$#ABVNSEWHQ",
+        },
+    .min_rejected = 2500,
+};
 
 int main(void)
 {
@@ -663,16 +650,13 @@ int main(void)
         cmocka_unit_test(test_session_identity),
         cmocka_unit_test(test_binary_record),
         cmocka_unit_test(test_binary_long_id),
-        cmocka_unit_test(test_family_vectors),
-        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)P),
-        cmocka_unit_test(test_detect_other_families),
+        TD_TEST_FAMILY_CASES(&family),
+        cmocka_unit_test(test_detect_meitrack),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_extension_bytes),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,74 +20,26 @@
 #define GPS_LEN 45 /* characters of the GPS block */
 #define WIFI2 "net1|aa-bb-cc-dd-ee-01|62&net2|aa-bb-cc-dd-ee-02|55"
 
-static const td_protocol *iw(void)
-{
-    const td_protocol *p = td_protocol_find("iw");
-    assert_non_null(p);
-    return p;
-}
-
-static td_decode_ctx ctx; /* large: keep it off the stack */
-static td_session sess;
+TD_TEST_PROTOCOL(iw)
 
 /* A session that has logged in. */
 static td_session *logged_in(void)
 {
     memset(&sess, 0, sizeof(sess));
     memset(&ctx, 0, sizeof(ctx));
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWAP00" IMEI "#", &ctx), 0);
     assert_string_equal(sess.device_id, IMEI);
     return &sess;
 }
 
 /* Decodes one frame in the logged-in session; expects success and one record. */
-static const td_record *one(const char *frame)
+static const td_record *logged_one(const char *frame)
 {
     td_session *s = logged_in();
-    assert_int_equal(td_test_decode(iw(), s, frame, &ctx), 0);
+    assert_int_equal(td_test_decode(P, s, frame, &ctx), 0);
     assert_int_equal(ctx.nrec, 1);
     assert_string_equal(ctx.rec[0].device_id, IMEI);
     return &ctx.rec[0];
-}
-
-static int64_t attr_i(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].i;
-}
-
-static double attr_d(const td_record *r, td_attr a)
-{
-    assert_true(td_rec_has(r, a));
-    return r->attr[a].d;
-}
-
-static const char *raw_s(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    assert_non_null(x);
-    assert_int_equal(x->type, TD_T_STRING);
-    return r->arena + x->str;
-}
-
-static int64_t raw_i(const td_record *r, const char *key)
-{
-    const td_raw *x = td_rec_raw_find(r, key);
-    assert_non_null(x);
-    assert_int_equal(x->type, TD_T_INT);
-    return x->v.i;
-}
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    int64_t ms;
-    assert_true(td_utc_ms(y, mo, d, h, mi, s, &ms));
-    return ms;
-}
-
-static void assert_reply(const char *want)
-{
-    assert_string_equal(td_test_reply(&ctx), want);
 }
 
 /* The fix of GPS_A: 2024-03-15 10:15:30 UTC, 51deg 30.1234'N 0deg 7.5678'W. */
@@ -95,7 +47,7 @@ static void assert_gps_a(const td_record *r)
 {
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_true(r->has_time);
-    assert_int_equal(r->time_ms, utc(2024, 3, 15, 10, 15, 30));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
     assert_true(r->valid);
     assert_float_equal(r->latitude, 51 + 30.1234 / 60, 1e-6);
     assert_float_equal(r->longitude, -(7.5678 / 60), 1e-6);
@@ -105,11 +57,11 @@ static void assert_gps_a(const td_record *r)
 
 static void assert_status_a(const td_record *r)
 {
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 75);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 8);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 95);
-    assert_int_equal(raw_i(r, "fortification"), 0);
-    assert_int_equal(raw_i(r, "workMode"), 1);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 75);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 8);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 95);
+    assert_int_equal(td_test_raw_int(r, "fortification"), 0);
+    assert_int_equal(td_test_raw_int(r, "workMode"), 1);
 }
 
 static void test_login(void **state)
@@ -118,31 +70,30 @@ static void test_login(void **state)
     memset(&sess, 0, sizeof(sess));
     memset(&ctx, 0, sizeof(ctx));
     ctx.tz_minutes = 480;
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWAP00" IMEI "#", &ctx), 0);
     assert_int_equal(ctx.nrec, 1);
     assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
     assert_string_equal(ctx.rec[0].device_id, IMEI);
     assert_string_equal(sess.device_id, IMEI);
     assert_false(ctx.rec[0].has_time);
-    assert_reply("IWBP00,20260102030405,8#");
+    td_test_assert_reply(&ctx, "IWBP00,20260102030405,8#");
 
     /* Newer firmwares append ICCID and IMSI; a half-hour zone. */
     memset(&sess, 0, sizeof(sess));
     ctx.tz_minutes = -210;
     assert_int_equal(
-        td_test_decode(iw(), &sess, "IWAP00" IMEI ",89440000000000000001,234150000000001#", &ctx),
-        0);
+        td_test_decode(P, &sess, "IWAP00" IMEI ",89440000000000000001,234150000000001#", &ctx), 0);
     assert_string_equal(sess.device_id, IMEI);
-    assert_string_equal(raw_s(&ctx.rec[0], "iccid"), "89440000000000000001");
-    assert_string_equal(raw_s(&ctx.rec[0], "imsi"), "234150000000001");
-    assert_reply("IWBP00,20260102030405,-3.5#");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "iccid"), "89440000000000000001");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "imsi"), "234150000000001");
+    td_test_assert_reply(&ctx, "IWBP00,20260102030405,-3.5#");
     ctx.tz_minutes = 0;
 }
 
 static void test_position_ap01(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP01" GPS_A STATUS ",234,15,1234,56789," WIFI2 "#");
+    const td_record *r = logged_one("IWAP01" GPS_A STATUS ",234,15,1234,56789," WIFI2 "#");
     assert_gps_a(r);
     assert_status_a(r);
     assert_int_equal(r->alarms, 0);
@@ -158,42 +109,42 @@ static void test_position_ap01(void **state)
     assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:02");
     assert_int_equal(r->wifi[1].rssi, -55);
     assert_false(td_rec_has(r, TD_ATTR_IGNITION));
-    assert_reply("IWBP01#");
+    td_test_assert_reply(&ctx, "IWBP01#");
 }
 
 static void test_position_invalid_south_east(void **state)
 {
     (void)state;
     /* 'V' fix, southern/eastern hemisphere, extra status digits, no '#'. */
-    const td_record *r =
-        one("IWAP01240229V3352.1000S15112.6000E000.0235959359.99" STATUS "123,505,1,100,2000");
+    const td_record *r = logged_one("IWAP01240229V3352.1000S15112.6000E000.0235959359.99" STATUS
+                                    "123,505,1,100,2000");
     assert_int_equal(r->type, TD_REC_POSITION);
     assert_false(r->valid);
-    assert_int_equal(r->time_ms, utc(2024, 2, 29, 23, 59, 59));
+    assert_int_equal(r->time_ms, td_test_utc(2024, 2, 29, 23, 59, 59));
     assert_float_equal(r->latitude, -(33 + 52.1 / 60), 1e-6);
     assert_float_equal(r->longitude, 151 + 12.6 / 60, 1e-6);
     assert_float_equal(r->course, 359.99, 1e-9);
-    assert_string_equal(raw_s(r, "statusExtra"), "123");
+    assert_string_equal(td_test_raw_str(r, "statusExtra"), "123");
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->nwifi, 0);
-    assert_reply("IWBP01#");
+    td_test_assert_reply(&ctx, "IWBP01#");
 }
 
 static void test_alarm_ap10(void **state)
 {
     (void)state;
     const td_record *r =
-        one("IWAP10" GPS_A STATUS ",234,15,1234,56789,01,en,10,net1|aa-bb-cc-dd-ee-01|62#");
+        logged_one("IWAP10" GPS_A STATUS ",234,15,1234,56789,01,en,10,net1|aa-bb-cc-dd-ee-01|62#");
     assert_gps_a(r);
     assert_status_a(r);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_SOS));
-    assert_string_equal(raw_s(r, "alarmCode"), "01");
-    assert_string_equal(raw_s(r, "language"), "en");
+    assert_string_equal(td_test_raw_str(r, "alarmCode"), "01");
+    assert_string_equal(td_test_raw_str(r, "language"), "en");
     assert_true(td_rec_raw_find(r, "addressRequest")->v.b);
     assert_int_equal(r->ncells, 1);
     assert_int_equal(r->nwifi, 1);
     assert_int_equal(r->wifi[0].rssi, -62);
-    assert_reply("IWBP10#");
+    td_test_assert_reply(&ctx, "IWBP10#");
 
     static const struct {
         const char *code;
@@ -211,11 +162,11 @@ static void test_alarm_ap10(void **state)
         char frame[256];
         snprintf(frame, sizeof(frame), "IWAP10" GPS_A STATUS ",234,15,1234,56789,%s,en,00#",
                  codes[i].code);
-        r = one(frame);
+        r = logged_one(frame);
         assert_int_equal(r->type, TD_REC_POSITION);
         assert_int_equal(r->alarms, codes[i].alarms);
-        assert_string_equal(raw_s(r, "alarmCode"), codes[i].code);
-        assert_reply("IWBP10#");
+        assert_string_equal(td_test_raw_str(r, "alarmCode"), codes[i].code);
+        td_test_assert_reply(&ctx, "IWBP10#");
     }
 }
 
@@ -223,7 +174,7 @@ static void test_cells_ap02(void **state)
 {
     (void)state;
     const td_record *r =
-        one("IWAP02,en,0,3,234,15,1234|56789|40,1234|56790|35,1235|11111|20,2," WIFI2 "#");
+        logged_one("IWAP02,en,0,3,234,15,1234|56789|40,1234|56790|35,1235|11111|20,2," WIFI2 "#");
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_false(r->has_time);
     assert_int_equal(r->time_ms, TD_TEST_NOW_MS);
@@ -240,110 +191,110 @@ static void test_cells_ap02(void **state)
     assert_int_equal(r->nwifi, 2);
     assert_string_equal(r->wifi[1].mac, "aa:bb:cc:dd:ee:02");
     assert_int_equal(r->wifi[1].rssi, -55);
-    assert_string_equal(raw_s(r, "language"), "en");
-    assert_reply("IWBP02#");
+    assert_string_equal(td_test_raw_str(r, "language"), "en");
+    td_test_assert_reply(&ctx, "IWBP02#");
 }
 
 static void test_heartbeat_ap03(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP03," STATUS ",1234,3#");
+    const td_record *r = logged_one("IWAP03," STATUS ",1234,3#");
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
     assert_false(r->has_time);
     assert_status_a(r);
-    assert_int_equal(attr_i(r, TD_ATTR_STEPS), 1234);
-    assert_int_equal(raw_i(r, "rolls"), 3);
-    assert_reply("IWBP03#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_STEPS), 1234);
+    assert_int_equal(td_test_raw_int(r, "rolls"), 3);
+    td_test_assert_reply(&ctx, "IWBP03#");
 
     /* The L009 shape: kept raw, still answered. */
-    r = one("IWAP03,abc,0,00,1,300#");
+    r = logged_one("IWAP03,abc,0,00,1,300#");
     assert_int_equal(r->type, TD_REC_HEARTBEAT);
-    assert_string_equal(raw_s(r, "content"), "abc,0,00,1,300");
-    assert_reply("IWBP03#");
+    assert_string_equal(td_test_raw_str(r, "content"), "abc,0,00,1,300");
+    td_test_assert_reply(&ctx, "IWBP03#");
 }
 
 static void test_heart_rate_ap49(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP49,72#");
+    const td_record *r = logged_one("IWAP49,72#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
-    assert_reply("IWBP49#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_HEART_RATE), 72);
+    td_test_assert_reply(&ctx, "IWBP49#");
 }
 
 static void test_blood_pressure_apht(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAPHT,72,121,79#");
+    const td_record *r = logged_one("IWAPHT,72,121,79#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
-    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
-    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
-    assert_reply("IWBPHT#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_HEART_RATE), 72);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SYSTOLIC), 121);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_DIASTOLIC), 79);
+    td_test_assert_reply(&ctx, "IWBPHT#");
 }
 
 static void test_health_aphp(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAPHP,72,121,79,97,,36.4,,,,,,,#");
+    const td_record *r = logged_one("IWAPHP,72,121,79,97,,36.4,,,,,,,#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 72);
-    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
-    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
-    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 97);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_HEART_RATE), 72);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SYSTOLIC), 121);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_DIASTOLIC), 79);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SPO2), 97);
     assert_false(td_rec_has(r, TD_ATTR_BLOOD_SUGAR));
-    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.4, 1e-9);
-    assert_reply("IWBPHP#");
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BODY_TEMPERATURE), 36.4, 1e-9);
+    td_test_assert_reply(&ctx, "IWBPHP#");
 
     /* Blank heart rate; blood sugar in mmol/L, and in mg/dL (converted). */
-    r = one("IWAPHP,,,,98,5.6,36.9,,,,,,,#");
+    r = logged_one("IWAPHP,,,,98,5.6,36.9,,,,,,,#");
     assert_false(td_rec_has(r, TD_ATTR_HEART_RATE));
-    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 98);
-    assert_float_equal(attr_d(r, TD_ATTR_BLOOD_SUGAR), 5.6, 1e-9);
-    r = one("IWAPHP,70,120,80,96,108,36.6,1,2#");
-    assert_float_equal(attr_d(r, TD_ATTR_BLOOD_SUGAR), 108 / 18.016, 1e-6);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SPO2), 98);
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BLOOD_SUGAR), 5.6, 1e-9);
+    r = logged_one("IWAPHP,70,120,80,96,108,36.6,1,2#");
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BLOOD_SUGAR), 108 / 18.016, 1e-6);
     assert_float_equal(td_rec_raw_find(r, "bloodSugarReading")->v.d, 108, 1e-9);
-    assert_string_equal(raw_s(r, "field7"), "1");
-    assert_string_equal(raw_s(r, "field8"), "2");
+    assert_string_equal(td_test_raw_str(r, "field7"), "1");
+    assert_string_equal(td_test_raw_str(r, "field8"), "2");
 }
 
 static void test_temperature_ap50(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP50,36.6,80#");
+    const td_record *r = logged_one("IWAP50,36.6,80#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.6, 1e-9);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 80);
-    assert_reply("IWBP50#");
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BODY_TEMPERATURE), 36.6, 1e-9);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 80);
+    td_test_assert_reply(&ctx, "IWBP50#");
 
-    r = one("IWAPTP,36.8,33.1#");
-    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.8, 1e-9);
+    r = logged_one("IWAPTP,36.8,33.1#");
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BODY_TEMPERATURE), 36.8, 1e-9);
     assert_float_equal(td_rec_raw_find(r, "wristTemperature")->v.d, 33.1, 1e-9);
-    assert_reply("IWBPTP#");
+    td_test_assert_reply(&ctx, "IWBPTP#");
 
-    r = one("IWAPSP,96#");
-    assert_int_equal(attr_i(r, TD_ATTR_SPO2), 96);
-    assert_reply("IWBPSP#");
+    r = logged_one("IWAPSP,96#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SPO2), 96);
+    td_test_assert_reply(&ctx, "IWBPSP#");
 }
 
 static void test_health_apjk(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAPJK,20240315101530,1,79|121#");
+    const td_record *r = logged_one("IWAPJK,20240315101530,1,79|121#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_int_equal(attr_i(r, TD_ATTR_DIASTOLIC), 79);
-    assert_int_equal(attr_i(r, TD_ATTR_SYSTOLIC), 121);
-    assert_string_equal(raw_s(r, "measureTime"), "20240315101530");
-    assert_reply("IWBPJK,1#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_DIASTOLIC), 79);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SYSTOLIC), 121);
+    assert_string_equal(td_test_raw_str(r, "measureTime"), "20240315101530");
+    td_test_assert_reply(&ctx, "IWBPJK,1#");
 
-    r = one("IWAPJK,20240315101530,2,66#");
-    assert_int_equal(attr_i(r, TD_ATTR_HEART_RATE), 66);
-    assert_reply("IWBPJK,2#");
-    r = one("IWAPJK,2024-03-15 10:15:30,3,36.5#");
-    assert_float_equal(attr_d(r, TD_ATTR_BODY_TEMPERATURE), 36.5, 1e-9);
-    r = one("IWAPJK,20240315101530,6,420#");
-    assert_string_equal(raw_s(r, "healthValue"), "420");
-    assert_reply("IWBPJK,6#");
+    r = logged_one("IWAPJK,20240315101530,2,66#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_HEART_RATE), 66);
+    td_test_assert_reply(&ctx, "IWBPJK,2#");
+    r = logged_one("IWAPJK,2024-03-15 10:15:30,3,36.5#");
+    assert_float_equal(td_test_attr_double(r, TD_ATTR_BODY_TEMPERATURE), 36.5, 1e-9);
+    r = logged_one("IWAPJK,20240315101530,6,420#");
+    assert_string_equal(td_test_raw_str(r, "healthValue"), "420");
+    td_test_assert_reply(&ctx, "IWBPJK,6#");
 }
 
 /* A voice chunk whose payload holds '#', ',' and NUL bytes. */
@@ -364,26 +315,26 @@ static void test_voice_ap07(void **state)
     size_t n = voice_chunk(buf, sizeof(buf));
 
     logged_in();
-    assert_int_equal(td_test_decode_bytes(iw(), &sess, buf, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, &sess, buf, n, &ctx), 0);
     assert_int_equal(ctx.nrec, 1);
     const td_record *r = &ctx.rec[0];
     assert_int_equal(r->type, TD_REC_OTHER);
     assert_string_equal(r->device_id, IMEI);
-    assert_int_equal(raw_i(r, "chunkTotal"), 3);
-    assert_int_equal(raw_i(r, "chunkIndex"), 1);
-    assert_int_equal(raw_i(r, "chunkLength"), 20);
-    assert_string_equal(raw_s(r, "mediaType"), "voice");
+    assert_int_equal(td_test_raw_int(r, "chunkTotal"), 3);
+    assert_int_equal(td_test_raw_int(r, "chunkIndex"), 1);
+    assert_int_equal(td_test_raw_int(r, "chunkLength"), 20);
+    assert_string_equal(td_test_raw_str(r, "mediaType"), "voice");
     assert_true(td_rec_raw_find(r, "chunkComplete")->v.b);
-    assert_reply("IWBP07,20240315101530,3,1,1#");
+    td_test_assert_reply(&ctx, "IWBP07,20240315101530,3,1,1#");
 
     /* A short chunk is answered with 0 so the device sends it again. */
-    assert_int_equal(td_test_decode_bytes(iw(), &sess, buf, n - 5, &ctx), 0);
-    assert_reply("IWBP07,20240315101530,3,1,0#");
+    assert_int_equal(td_test_decode_bytes(P, &sess, buf, n - 5, &ctx), 0);
+    td_test_assert_reply(&ctx, "IWBP07,20240315101530,3,1,0#");
 
     /* A picture chunk in hex: acknowledged as BP42 and BP07. */
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
-    assert_string_equal(raw_s(&ctx.rec[0], "mediaType"), "picture");
-    assert_reply("IWBP42,20240315101530,2,2,1#IWBP07,20240315101530,2,2,1#");
+    assert_int_equal(td_test_decode(P, &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "mediaType"), "picture");
+    td_test_assert_reply(&ctx, "IWBP42,20240315101530,2,2,1#IWBP07,20240315101530,2,2,1#");
 }
 
 static void test_command_acks(void **state)
@@ -399,9 +350,9 @@ static void test_command_acks(void **state)
         "IWAP99,123456#",
     };
     for (size_t i = 0; i < sizeof(acks) / sizeof(acks[0]); i++) {
-        const td_record *r = one(acks[i]);
+        const td_record *r = logged_one(acks[i]);
         assert_int_equal(r->type, TD_REC_ACK);
-        assert_string_equal(raw_s(r, "serial"), i == 6 ? "123456" : "080835");
+        assert_string_equal(td_test_raw_str(r, "serial"), i == 6 ? "123456" : "080835");
         assert_int_equal(ctx.reply_len, 0);
     }
 }
@@ -409,15 +360,15 @@ static void test_command_acks(void **state)
 static void test_unknown_type(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP55,hello,1#");
+    const td_record *r = logged_one("IWAP55,hello,1#");
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_string_equal(raw_s(r, "type"), "AP55");
-    assert_string_equal(raw_s(r, "content"), "hello,1");
-    assert_reply("IWBP55#");
+    assert_string_equal(td_test_raw_str(r, "type"), "AP55");
+    assert_string_equal(td_test_raw_str(r, "content"), "hello,1");
+    td_test_assert_reply(&ctx, "IWBP55#");
 
-    r = one("IWAPZZ#");
+    r = logged_one("IWAPZZ#");
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_reply("IWBPZZ#");
+    td_test_assert_reply(&ctx, "IWBPZZ#");
 }
 
 static void test_wearable_types(void **state)
@@ -425,7 +376,7 @@ static void test_wearable_types(void **state)
     (void)state;
     memset(&sess, 0, sizeof(sess));
     /* APWR identifies a session that has not logged in. */
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAPWR," IMEI ",0,1710497730000#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWAPWR," IMEI ",0,1710497730000#", &ctx), 0);
     const td_record *r = &ctx.rec[0];
     assert_string_equal(r->device_id, IMEI);
     assert_int_equal(r->type, TD_REC_STATUS);
@@ -434,115 +385,108 @@ static void test_wearable_types(void **state)
     assert_int_equal(r->time_ms, 1710497730000LL);
     assert_int_equal(ctx.reply_len, 0);
 
-    r = one("IWAPVR," IMEI ",L17_V1.2#");
-    assert_string_equal(raw_s(r, "version"), "L17_V1.2");
+    r = logged_one("IWAPVR," IMEI ",L17_V1.2#");
+    assert_string_equal(td_test_raw_str(r, "version"), "L17_V1.2");
     assert_int_equal(ctx.reply_len, 0);
 
-    r = one("IWAPFD," IMEI ",1710497730#");
+    r = logged_one("IWAPFD," IMEI ",1710497730#");
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_FALL));
-    assert_reply("IWBPFD#");
+    td_test_assert_reply(&ctx, "IWBPFD#");
 
-    r = one("IWAPBL," IMEI ",aabbccddee01|-70|tag1;aabbccddee02|-80|,112233445566,1710497730#");
+    r = logged_one("IWAPBL," IMEI
+                   ",aabbccddee01|-70|tag1;aabbccddee02|-80|,112233445566,1710497730#");
     assert_int_equal(r->nble, 2);
     assert_string_equal(r->ble[1].mac, "aa:bb:cc:dd:ee:02");
     assert_int_equal(r->ble[1].rssi, -80);
-    assert_string_equal(raw_s(r, "bleMac"), "112233445566");
-    assert_reply("IWBPBL#");
+    assert_string_equal(td_test_raw_str(r, "bleMac"), "112233445566");
+    td_test_assert_reply(&ctx, "IWBPBL#");
 }
 
 static void test_other_ap_types(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP04,15#");
+    const td_record *r = logged_one("IWAP04,15#");
     assert_int_equal(r->type, TD_REC_STATUS);
     assert_int_equal(r->alarms, TD_ALARM_BIT(TD_ALARM_LOW_BATTERY));
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 15);
-    assert_reply("IWBP04#");
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 15);
+    td_test_assert_reply(&ctx, "IWBP04#");
 
-    r = one("IWAP05,1#");
+    r = logged_one("IWAP05,1#");
     assert_int_equal(r->type, TD_REC_OTHER);
-    assert_reply("IWBP05,0#");
+    td_test_assert_reply(&ctx, "IWBP05,0#");
 
-    r = one("IWAP97,2300@0700,3,123#");
+    r = logged_one("IWAP97,2300@0700,3,123#");
     assert_int_equal(r->type, TD_REC_STATUS);
-    assert_string_equal(raw_s(r, "content"), "2300@0700,3,123");
-    assert_reply("IWBP97#");
+    assert_string_equal(td_test_raw_str(r, "content"), "2300@0700,3,123");
+    td_test_assert_reply(&ctx, "IWBP97#");
 
-    r = one("IWAPTQ#");
+    r = logged_one("IWAPTQ#");
     assert_int_equal(r->type, TD_REC_OTHER);
     assert_int_equal(ctx.reply_len, 0);
 
-    r = one("IWAPHD,0102030405#");
-    assert_reply("IWBPHD#");
+    r = logged_one("IWAPHD,0102030405#");
+    td_test_assert_reply(&ctx, "IWBPHD#");
 }
 
 static void test_trv(void **state)
 {
     (void)state;
     memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVAP00" IMEI "#", &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_LOGIN);
     assert_string_equal(sess.device_id, IMEI);
-    assert_reply("TRVBP00#");
+    td_test_assert_reply(&ctx, "TRVBP00#");
 
     assert_int_equal(
-        td_test_decode(iw(), &sess, "TRVAP01" GPS_A "10001209010203,234,15,1234,56789#", &ctx), 0);
+        td_test_decode(P, &sess, "TRVAP01" GPS_A "10001209010203,234,15,1234,56789#", &ctx), 0);
     const td_record *r = &ctx.rec[0];
     assert_string_equal(r->device_id, IMEI);
     assert_gps_a(r);
-    assert_int_equal(attr_i(r, TD_ATTR_RSSI), 100);
-    assert_int_equal(attr_i(r, TD_ATTR_SATELLITES), 12);
-    assert_int_equal(attr_i(r, TD_ATTR_BATTERY_LEVEL), 90);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_RSSI), 100);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_SATELLITES), 12);
+    assert_int_equal(td_test_attr_int(r, TD_ATTR_BATTERY_LEVEL), 90);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
-    assert_int_equal(raw_i(r, "fortification"), 2);
-    assert_int_equal(raw_i(r, "workMode"), 3);
-    assert_reply("TRVBP01#");
+    assert_int_equal(td_test_raw_int(r, "fortification"), 2);
+    assert_int_equal(td_test_raw_int(r, "workMode"), 3);
+    td_test_assert_reply(&ctx, "TRVBP01#");
 
     /* YP14 may stop after the course. */
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVYP14" GPS_A "#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVYP14" GPS_A "#", &ctx), 0);
     assert_gps_a(&ctx.rec[0]);
-    assert_reply("TRVZP14#");
+    td_test_assert_reply(&ctx, "TRVZP14#");
 
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVCP01,07500809500001#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVCP01,07500809500001#", &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
-    assert_int_equal(attr_i(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 95);
+    assert_int_equal(td_test_attr_int(&ctx.rec[0], TD_ATTR_BATTERY_LEVEL), 95);
     assert_false(ctx.rec[0].attr[TD_ATTR_IGNITION].b);
-    assert_reply("TRVDP01#");
+    td_test_assert_reply(&ctx, "TRVDP01#");
 
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVYP16,0001#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVYP16,0001#", &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_HEARTBEAT);
-    assert_reply("TRVZP16#");
+    td_test_assert_reply(&ctx, "TRVZP16#");
 
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP14,234,15,1234,56789#", &ctx), 0);
-    assert_reply("TRVBP14,0.000,0.000#");
+    assert_int_equal(td_test_decode(P, &sess, "TRVAP14,234,15,1234,56789#", &ctx), 0);
+    td_test_assert_reply(&ctx, "TRVBP14,0.000,0.000#");
 
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVCP03,0#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVCP03,0#", &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_ACK);
     assert_int_equal(ctx.reply_len, 0);
 
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVWP05,1#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVWP05,1#", &ctx), 0);
     assert_int_equal(ctx.rec[0].type, TD_REC_OTHER);
-    assert_reply("TRVXP05#");
+    td_test_assert_reply(&ctx, "TRVXP05#");
 }
 
 static void test_detect(void **state)
 {
     (void)state;
-    static const struct {
-        const char *in;
-        int want;
-    } cases[] = {
-        {"IWAP00", TD_DETECT_YES},  {"TRVAP00", TD_DETECT_YES}, {"TRVYP14", TD_DETECT_YES},
-        {"TRVCP01", TD_DETECT_YES}, {"IWAPHT,", TD_DETECT_YES}, {"I", TD_DETECT_MAYBE},
-        {"IW", TD_DETECT_MAYBE},    {"IWAP0", TD_DETECT_MAYBE}, {"T", TD_DETECT_MAYBE},
-        {"TR", TD_DETECT_MAYBE},    {"TRV", TD_DETECT_MAYBE},   {"TRVA", TD_DETECT_MAYBE},
-        {"[SG*", TD_DETECT_NO},     {"8600", TD_DETECT_NO},     {"IX", TD_DETECT_NO},
-        {"IWBX00", TD_DETECT_NO},   {"IWap00", TD_DETECT_NO},   {"TRX", TD_DETECT_NO},
-        {"IWAP0,", TD_DETECT_NO},   {"GET /", TD_DETECT_NO},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(iw()->detect((const uint8_t *)cases[i].in, strlen(cases[i].in)),
-                         cases[i].want);
+    static const char *const yes[] = {"IWAP00", "TRVAP00", "TRVYP14", "TRVCP01", "IWAPHT,"};
+    static const char *const maybe[] = {"I", "IW", "IWAP0", "T", "TR", "TRV", "TRVA"};
+    static const char *const no[] = {"[SG*",   "8600", "IX",     "IWBX00",
+                                     "IWap00", "TRX",  "IWAP0,", "GET /"};
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
 }
 
 /* ---- framing ---- */
@@ -557,74 +501,34 @@ static void test_framer_split_everywhere(void **state)
         "IWAP49,72#",
         "IWAPXL,080835#",
     };
-    uint8_t want[5][256], buf[1024];
-    size_t wlen[5], n = 0;
+    static td_test_stream s;
+    uint8_t voice[256];
 
-    for (int i = 0; i < 5; i++) {
-        if (text[i]) {
-            wlen[i] = strlen(text[i]);
-            memcpy(want[i], text[i], wlen[i]);
-        } else {
-            wlen[i] = voice_chunk(want[i], sizeof(want[i]));
-        }
-        memcpy(buf + n, want[i], wlen[i]);
-        n += wlen[i];
-        if (i == 1) {
-            memcpy(buf + n, "\r\n##  ", 6); /* noise between frames */
-            n += 6;
-        }
-    }
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= n; cut++) {
-            td_test_frames got = {0};
-            td_stream st;
-            char err[128];
-            td_stream_init(&st, TD_TCP, forced ? iw() : NULL);
-            assert_int_equal(
-                td_stream_feed(&st, buf, cut, td_test_collect_frame, &got, err, sizeof(err)), 0);
-            assert_int_equal(td_stream_feed(&st, buf + cut, n - cut, td_test_collect_frame, &got,
-                                            err, sizeof(err)),
-                             0);
-            assert_ptr_equal(st.proto, iw());
-            assert_int_equal(st.len, 0);
-            td_stream_free(&st);
-            assert_int_equal(got.n, 5);
-            for (int i = 0; i < 5; i++) {
-                assert_int_equal(got.len[i], wlen[i]);
-                assert_memory_equal(got.data[i], want[i], wlen[i]);
-            }
-        }
-    }
+    td_test_stream_reset(&s);
+    td_test_stream_texts(&s, text, 2);
+    td_test_stream_noise(&s, "\r\n##  ", 6); /* noise between frames */
+    td_test_stream_frame(&s, voice, voice_chunk(voice, sizeof(voice)));
+    td_test_stream_texts(&s, text + 3, 2);
+    td_test_split_everywhere(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static uint8_t big[20000];
-    td_stream st;
-    char err[128];
-    td_test_frames got = {0};
     size_t skip;
 
     /* A text frame that never ends. */
-    memcpy(big, "IWAP03,", 7);
-    memset(big + 7, '1', sizeof(big) - 7);
-    td_stream_init(&st, TD_TCP, iw());
-    assert_int_equal(
-        td_stream_feed(&st, big, sizeof(big), td_test_collect_frame, &got, err, sizeof(err)),
-        TD_ETOOBIG);
-    td_stream_free(&st);
-    assert_int_equal(got.n, 0);
+    td_test_frame_too_big(P, "IWAP03,", '1', 20000);
 
     /* A media chunk announcing more than max_frame. */
     const char *huge = "IWAP07,20240315101530,1,1,99999,abc";
-    assert_int_equal(iw()->frame((const uint8_t *)huge, strlen(huge), &skip), TD_ETOOBIG);
+    assert_int_equal(P->frame((const uint8_t *)huge, strlen(huge), &skip), TD_ETOOBIG);
     /* Incomplete media header or payload: need more. */
     const char *part = "IWAP07,20240315101530,1,1,10,ab#c";
-    assert_int_equal(iw()->frame((const uint8_t *)part, strlen(part), &skip), 0);
-    assert_int_equal(iw()->frame((const uint8_t *)"IWAP07,2024", 11, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)part, strlen(part), &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"IWAP07,2024", 11, &skip), 0);
     /* Only noise. */
-    assert_int_equal(iw()->frame((const uint8_t *)"\r\n#", 3, &skip), 0);
+    assert_int_equal(P->frame((const uint8_t *)"\r\n#", 3, &skip), 0);
     assert_int_equal(skip, 3);
 }
 
@@ -633,7 +537,7 @@ static void test_framer_limits(void **state)
 static void expect_error(const char *frame, const char *needle)
 {
     logged_in();
-    assert_true(td_test_decode(iw(), &sess, frame, &ctx) < 0);
+    assert_true(td_test_decode(P, &sess, frame, &ctx) < 0);
     assert_true(strncmp(ctx.err, "iw: ", 4) == 0);
     if (!strstr(ctx.err, needle))
         fail_msg("'%s' -> '%s', want '%s'", frame, ctx.err, needle);
@@ -699,7 +603,7 @@ static void test_truncations(void **state)
             logged_in();
             /* td_test_decode checks: success with sane records, or an error
              * that names the protocol. */
-            int rc = td_test_decode_bytes(iw(), &sess, (const uint8_t *)frames[i], k, &ctx);
+            int rc = td_test_decode_bytes(P, &sess, (const uint8_t *)frames[i], k, &ctx);
             bool in_gps = (i == 1 || i == 2) && k < 6 + GPS_LEN;
             if (in_gps || k < 4)
                 assert_true(rc < 0);
@@ -707,7 +611,7 @@ static void test_truncations(void **state)
     }
     for (size_t k = 0; k < vn; k++) {
         logged_in();
-        td_test_decode_bytes(iw(), &sess, voice, k, &ctx);
+        td_test_decode_bytes(P, &sess, voice, k, &ctx);
     }
 }
 
@@ -737,11 +641,11 @@ static void test_encode_plain(void **state)
         {"measureSpo2", "IWBPXZ," IMEI ",000042#", "XZ,000042"},
         {"measureTemperature", "IWBPXT," IMEI ",000042#", "XT,000042"},
     };
-    td_test_expect_plain(&tc, iw(), logged_in, plain, sizeof(plain) / sizeof(plain[0]));
-    td_test_expect_plain(&tc, iw(), offline, plain, sizeof(plain) / sizeof(plain[0]));
+    td_test_expect_plain(&tc, P, logged_in, plain, sizeof(plain) / sizeof(plain[0]));
+    td_test_expect_plain(&tc, P, offline, plain, sizeof(plain) / sizeof(plain[0]));
 
     /* The serial is the command id modulo 1000000, six digits. */
-    td_test_cmd_start(&tc, iw(), "positionSingle");
+    td_test_cmd_start(&tc, P, "positionSingle");
     tc.cmd.id = 1234567;
     td_test_expect_encode(&tc, offline(), "IWBP16," IMEI ",234567#", "16,234567");
     tc.cmd.id = 1000000;
@@ -753,7 +657,7 @@ static void test_encode_plain(void **state)
 static void test_encode_interval(void **state)
 {
     (void)state;
-    td_test_cmd_start(&tc, iw(), "positionPeriodic");
+    td_test_cmd_start(&tc, P, "positionPeriodic");
     td_test_cmd_num(&tc, "frequency", 300);
     td_test_expect_encode(&tc, offline(), "IWBP15," IMEI ",000042,300#", "15,000042");
     td_test_cmd_num(&tc, "frequency", 86400);
@@ -763,17 +667,17 @@ static void test_encode_interval(void **state)
 static void test_encode_sos_numbers(void **state)
 {
     (void)state;
-    td_test_cmd_start(&tc, iw(), "sosNumber");
+    td_test_cmd_start(&tc, P, "sosNumber");
     td_test_cmd_str(&tc, "phone1", "+4915112345678");
     td_test_cmd_str(&tc, "phone3", "15551234567");
     td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,+4915112345678,,15551234567#",
                           "12,000042");
 
-    td_test_cmd_start(&tc, iw(), "sosNumber");
+    td_test_cmd_start(&tc, P, "sosNumber");
     td_test_cmd_str(&tc, "phone2", "112");
     td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,,112,#", "12,000042");
 
-    td_test_cmd_start(&tc, iw(), "sosNumber"); /* all three cleared */
+    td_test_cmd_start(&tc, P, "sosNumber"); /* all three cleared */
     td_test_expect_encode(&tc, offline(), "IWBP12," IMEI ",000042,,,#", "12,000042");
 }
 
@@ -782,7 +686,7 @@ static void test_encode_calls(void **state)
     (void)state;
     static const char *const types[] = {"voiceMonitoring", "callBack", "call"};
     for (size_t i = 0; i < 3; i++) {
-        td_test_cmd_start(&tc, iw(), types[i]);
+        td_test_cmd_start(&tc, P, types[i]);
         td_test_cmd_str(&tc, "phone", "+15551234567");
         td_test_expect_encode(&tc, offline(), "IWBP32," IMEI ",000042,+15551234567#", "32,000042");
     }
@@ -791,19 +695,19 @@ static void test_encode_calls(void **state)
 static void test_encode_message(void **state)
 {
     (void)state;
-    td_test_cmd_start(&tc, iw(), "message");
+    td_test_cmd_start(&tc, P, "message");
     td_test_cmd_str(&tc, "message", "Hi \xe2\x82\xac"); /* "Hi €" */
     td_test_expect_encode(&tc, offline(), "IWBP40," IMEI ",000042,00480069002020AC#", "40,000042");
 
     /* U+1F600 beyond the BMP: the surrogate pair D83D DE00. */
-    td_test_cmd_start(&tc, iw(), "message");
+    td_test_cmd_start(&tc, P, "message");
     td_test_cmd_str(&tc, "message", "A\xf0\x9f\x98\x80\xc3\xa9");
     td_test_expect_encode(&tc, offline(), "IWBP40," IMEI ",000042,0041D83DDE0000E9#", "40,000042");
 
     static const char *const bad[] = {"\xff", "a\xc3", "\xc0\x80", "\xed\xa0\x80",
                                       "\xf4\x90\x80\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        td_test_cmd_start(&tc, iw(), "message");
+        td_test_cmd_start(&tc, P, "message");
         td_test_cmd_str(&tc, "message", bad[i]);
         td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "iw: the message is not valid UTF-8");
     }
@@ -812,7 +716,7 @@ static void test_encode_message(void **state)
 static void test_encode_fall_alarm(void **state)
 {
     (void)state;
-    td_test_cmd_start(&tc, iw(), "alarmFall");
+    td_test_cmd_start(&tc, P, "alarmFall");
     td_test_cmd_num(&tc, "enable", 1);
     td_test_expect_encode(&tc, offline(), "IWBP76," IMEI ",000042,1#", "76,000042");
     td_test_cmd_num(&tc, "enable", 0);
@@ -832,13 +736,13 @@ static void test_encode_timezone(void **state)
         {840, -1, "IWBP20," IMEI ",000042,1,14#"},  {-720, -1, "IWBP20," IMEI ",000042,1,-12#"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        td_test_cmd_start(&tc, iw(), "setTimezone");
+        td_test_cmd_start(&tc, P, "setTimezone");
         td_test_cmd_num(&tc, "timezone", ok[i].min);
         if (ok[i].lang >= 0)
             td_test_cmd_num(&tc, "language", ok[i].lang);
         td_test_expect_encode(&tc, offline(), ok[i].bytes, "20,000042");
     }
-    td_test_cmd_start(&tc, iw(), "setTimezone");
+    td_test_cmd_start(&tc, P, "setTimezone");
     td_test_cmd_num(&tc, "timezone", 20);
     td_test_expect_encode_fail(&tc, offline(), TD_EINVAL,
                                "iw: the time zone must be a multiple of 15 minutes (20 is not)");
@@ -847,18 +751,18 @@ static void test_encode_timezone(void **state)
 static void test_encode_custom(void **state)
 {
     (void)state;
-    td_test_cmd_start(&tc, iw(), "custom");
+    td_test_cmd_start(&tc, P, "custom");
     td_test_cmd_str(&tc, "data", "IWBP33," IMEI ",080835,1#");
     td_test_expect_encode(&tc, offline(), "IWBP33," IMEI ",080835,1#", "");
     td_test_expect_encode(&tc, NULL, "IWBP33," IMEI ",080835,1#", ""); /* needs no session */
 
-    td_test_cmd_start(&tc, iw(), "custom");
+    td_test_cmd_start(&tc, P, "custom");
     td_cmd_arg *a = td_test_cmd_arg(&tc, "hex");
     a->str = "IWBPTF," IMEI ",1#";
     a->len = strlen(a->str);
     td_test_expect_encode(&tc, offline(), "IWBPTF," IMEI ",1#", "");
 
-    td_test_cmd_start(&tc, iw(), "custom");
+    td_test_cmd_start(&tc, P, "custom");
     td_test_expect_encode_fail(&tc, offline(), TD_EINVAL, "iw: give data or hex");
     td_test_cmd_str(&tc, "data", "a");
     td_test_cmd_str(&tc, "hex", "b");
@@ -869,7 +773,7 @@ static void test_encode_errors(void **state)
 {
     (void)state;
     /* No IMEI yet. */
-    td_test_cmd_start(&tc, iw(), "positionSingle");
+    td_test_cmd_start(&tc, P, "positionSingle");
     memset(&sess, 0, sizeof(sess));
     td_test_expect_encode_fail(&tc, &sess, TD_EINVAL,
                                "iw: no IMEI for this device yet (it has not logged in)");
@@ -878,18 +782,18 @@ static void test_encode_errors(void **state)
 
     /* TRV devices: only the documented TRVBP20 (force a report). */
     memset(&sess, 0, sizeof(sess));
-    assert_int_equal(td_test_decode(iw(), &sess, "TRVAP00" IMEI "#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "TRVAP00" IMEI "#", &ctx), 0);
     td_test_expect_encode(&tc, &sess, "TRVBP20#", "");
-    td_test_cmd_start(&tc, iw(), "rebootDevice");
+    td_test_cmd_start(&tc, P, "rebootDevice");
     td_test_expect_encode_fail(&tc, &sess, TD_EINVAL,
                                "iw: rebootDevice is not documented for TRV devices");
     /* An IW frame on the same session makes it IW again. */
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP03," STATUS ",1234,3#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWAP03," STATUS ",1234,3#", &ctx), 0);
     td_test_expect_encode(&tc, &sess, "IWBP18," IMEI ",000042#", "18,000042");
 
     /* Output buffer too small: TD_ETOOBIG, nothing written past cap. */
     static const char want[] = "IWBP16," IMEI ",000042#";
-    td_test_cmd_start(&tc, iw(), "positionSingle");
+    td_test_cmd_start(&tc, P, "positionSingle");
     td_test_expect_too_small(&tc, offline(), want, strlen(want));
 }
 
@@ -908,31 +812,31 @@ static void test_command_list(void **state)
         "measureSpo2",      "measureTemperature",
         "custom",
     };
-    td_test_expect_commands(iw(), types, sizeof(types) / sizeof(types[0]));
+    td_test_expect_commands(P, types, sizeof(types) / sizeof(types[0]));
 }
 
 /* Acknowledgements: `IWAPxx,<serial>[,...]#` gives the key "xx,serial". */
 static void test_command_answers(void **state)
 {
     (void)state;
-    const td_record *r = one("IWAP16,000042#");
+    const td_record *r = logged_one("IWAP16,000042#");
     assert_int_equal(r->type, TD_REC_ACK);
-    assert_string_equal(raw_s(r, "serial"), "000042");
+    assert_string_equal(td_test_raw_str(r, "serial"), "000042");
     assert_string_equal(ctx.ack, "16,000042");
     assert_string_equal(ctx.ack_result, "");
     assert_false(ctx.ack_failed);
 
-    one("IWAP12,000042,+4915112345678,,15551234567#");
+    logged_one("IWAP12,000042,+4915112345678,,15551234567#");
     assert_string_equal(ctx.ack, "12,000042");
     assert_string_equal(ctx.ack_result, "+4915112345678,,15551234567");
-    one("IWAPXL,000042#");
+    logged_one("IWAPXL,000042#");
     assert_string_equal(ctx.ack, "XL,000042");
-    one("IWAP86,080835,1,60#");
+    logged_one("IWAP86,080835,1,60#");
     assert_string_equal(ctx.ack, "86,080835");
     assert_string_equal(ctx.ack_result, "1,60");
 
     /* BPTF has no serial: its answer is keyed "TF". */
-    r = one("IWAPTF,1#");
+    r = logged_one("IWAPTF,1#");
     assert_int_equal(r->type, TD_REC_ACK);
     assert_string_equal(ctx.ack, "TF");
     assert_string_equal(ctx.ack_result, "1");
@@ -943,7 +847,7 @@ static void test_command_answers(void **state)
                                         "IWAP49,72#", "TRVCP03,0#"};
     for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
         logged_in();
-        assert_int_equal(td_test_decode(iw(), &sess, quiet[i], &ctx), 0);
+        assert_int_equal(td_test_decode(P, &sess, quiet[i], &ctx), 0);
         assert_string_equal(ctx.ack, "");
     }
 }
@@ -960,7 +864,7 @@ static void test_voice_media(void **state)
                                       0xff, '#', 'I', 'W', 0x91, 0x17, ',',  '#', 0x00, 0x42};
 
     logged_in();
-    assert_int_equal(td_test_decode_bytes(iw(), &sess, frame, n, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, &sess, frame, n, &ctx), 0);
     assert_true(ctx.media.present);
     assert_string_equal(ctx.media.key, "20240315101530");
     assert_int_equal(ctx.media.index, 1);
@@ -968,16 +872,16 @@ static void test_voice_media(void **state)
     assert_int_equal(ctx.media.len, sizeof(payload));
     assert_memory_equal(ctx.media.data, payload, sizeof(payload));
     assert_int_equal(ctx.nrec, 1); /* the record stays as it was */
-    assert_string_equal(raw_s(&ctx.rec[0], "mediaType"), "voice");
+    assert_string_equal(td_test_raw_str(&ctx.rec[0], "mediaType"), "voice");
 
     /* An incomplete chunk (answered 0) is no media. */
-    assert_int_equal(td_test_decode_bytes(iw(), &sess, frame, n - 5, &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, &sess, frame, n - 5, &ctx), 0);
     assert_false(ctx.media.present);
 
     /* Hex payload, two characters a byte. */
     ctx.media_buf = buf;
     ctx.media_cap = sizeof(buf);
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+    assert_int_equal(td_test_decode(P, &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
                      0);
     assert_true(ctx.media.present);
     assert_string_equal(ctx.media.key, "20240315101531");
@@ -989,21 +893,21 @@ static void test_voice_media(void **state)
 
     /* No room: still present, but no bytes. */
     ctx.media_cap = 5;
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+    assert_int_equal(td_test_decode(P, &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
                      0);
     assert_true(ctx.media.present);
     assert_int_equal(ctx.media.len, 0);
     ctx.media_buf = NULL;
     ctx.media_cap = 0;
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
+    assert_int_equal(td_test_decode(P, &sess, "IWAP07,20240315101531,2,2,6,2321414D520A#", &ctx),
                      0);
     assert_true(ctx.media.present);
     assert_int_equal(ctx.media.len, 0);
 
     /* Pictures are not voice messages. */
-    assert_int_equal(td_test_decode(iw(), &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWAP42,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
     assert_false(ctx.media.present);
-    assert_int_equal(td_test_decode(iw(), &sess, "IWnull,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
+    assert_int_equal(td_test_decode(P, &sess, "IWnull,20240315101530,2,2,3,ffd8ff#", &ctx), 0);
     assert_false(ctx.media.present);
 }
 

@@ -679,11 +679,23 @@ static void test_escaping_and_ids(void **state)
 
 /* ---- vectors, detection, framing, malformed input ---- */
 
-static void test_vectors(void **state)
-{
-    (void)state;
-    assert_true(td_test_family_vectors_hold(P) >= 50);
-}
+/* The family checks: at least 50 vectors; cut at every length and
+ * corrupted at every byte, and random input, they decode or fail with a
+ * message naming jt808. */
+static const td_test_family family = {
+    .proto = &td_proto_jt808,
+    .min_vectors = 50,
+    .corrupt = {0x00, 0xff, 0x7e, 0x7d, 0x01},
+    .ncorrupt = 5,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"\x7e\x02\x00", "\x7e"},
+            .head_len = {3, 0},
+            .alphabet = "\x01\x02\x7d\x7e\x80\xff",
+        },
+};
 
 /* Built frames of every kind are jt808's alone, over TCP and UDP, and no
  * prefix is refused by jt808 or claimed by another protocol. */
@@ -875,9 +887,7 @@ int main(void)
         cmocka_unit_test(test_packets_media_passthrough_other),
         cmocka_unit_test(test_events_texts_driver_parameters),
         cmocka_unit_test(test_escaping_and_ids),
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test_prestate(td_test_family_detect_own_case, (void *)P),
-        cmocka_unit_test_prestate(td_test_claims_no_other_family_case, (void *)P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),

@@ -612,31 +612,25 @@ static void test_errors(void **state)
     EXPECT_ERROR_BYTES("$$A40,1,CCC,\x02\x01*00", "meitrack: CCC header truncated");
 }
 
-/* Every vector cut at every length and corrupted at every byte: decode() on
- * an exact-size copy never fails without a message naming meitrack. */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ',', '*', '$', 'A', '9', '|', 0xff};
-    size_t ok, failed;
-
-    td_test_family_mutations(P, bytes, sizeof(bytes), 400, &ok, &failed);
-    assert_true(failed > ok);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 300,
-        .head = {"$$A150," IMEI ",AAA,", "$$B150," IMEI ",CCE,", "$$C150," IMEI ",CCC,"},
-        .alphabet = "0123456789,.-*$|ACEV\r\n",
-        .tail = "*00", /* some end like a frame */
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 2500);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted in its first 400 bytes, and random input (some ending like
+ * a frame), decode or fail with a message naming meitrack, mostly fail. */
+static const td_test_family family = {
+    .proto = &td_proto_meitrack,
+    .corrupt = {0x00, ',', '*', '$', 'A', '9', '|', 0xff},
+    .ncorrupt = 8,
+    .positions = 400,
+    .mostly_rejected = true,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 300,
+            .head = {"$$A150," IMEI ",AAA,", "$$B150," IMEI ",CCE,", "$$C150," IMEI ",CCC,"},
+            .alphabet = "0123456789,.-*$|ACEV\r\n",
+            .tail = "*00",
+        },
+    .min_rejected = 2500,
+};
 
 int main(void)
 {
@@ -653,14 +647,12 @@ int main(void)
         cmocka_unit_test(test_cce_two_byte_event_and_short_values),
         cmocka_unit_test(test_command_answers),
         cmocka_unit_test(test_session_identity),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_h02_binary),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

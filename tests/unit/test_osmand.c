@@ -409,34 +409,25 @@ static void test_errors(void **state)
                  "osmand: bad chunked body");
 }
 
-/* Every vector cut at every length and corrupted at sampled bytes: decode()
- * on an exact-size copy never fails without a message naming osmand, and
- * what it accepts is sane. */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, '&', '=', '%', '{', '"', ' ', '\n', 0xff};
-    size_t ok, failed;
-
-    td_test_family_mutations(P, bytes, sizeof(bytes), SIZE_MAX, &ok, &failed);
-    assert_true(failed > 0 && ok > 0);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 400,
-        .head = {"GET /?",
-                 "POST / HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"location\":",
-                 "GET /?id=1&lat="},
-        .alphabet = "0123456789=&%{}[]\":,.-+abcdefilnotu \r\n",
-        .refusable = true,
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 1500);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted at every byte, and random input, decode or fail with a
+ * message naming osmand (what they accept is sane). */
+static const td_test_family family = {
+    .proto = &td_proto_osmand,
+    .corrupt = {0x00, '&', '=', '%', '{', '"', ' ', '\n', 0xff},
+    .ncorrupt = 9,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 400,
+            .head = {"GET /?",
+                     "POST / HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"location\":",
+                     "GET /?id=1&lat="},
+            .alphabet = "0123456789=&%{}[]\":,.-+abcdefilnotu \r\n",
+            .refusable = true,
+        },
+    .min_rejected = 1500,
+};
 
 int main(void)
 {
@@ -452,13 +443,11 @@ int main(void)
         cmocka_unit_test(test_post_json_without_coords),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_answers),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -514,7 +514,7 @@ static void test_framer_limits(void **state)
     memcpy(part, "+RESP:GTFRI,", 12);
     memset(part + 12, '1', sizeof(part) - 12);
     assert_int_equal(P->frame(part, sizeof(part), &skip), 0);
-    td_test_frame_too_big(P, "+RESP:GTFRI,1A0102," IMEI ",", '1', 5000);
+    assert_int_equal(td_test_frame_too_big(P, "+RESP:GTFRI,1A0102," IMEI ",", '1', 5000), 0);
 }
 
 static void expect_error(const char *frame, const char *msg)
@@ -546,28 +546,23 @@ static void test_errors(void **state)
                  "queclink: bad GPS accuracy 'x'");
 }
 
-/* Every vector cut at every length and corrupted in its first 64 bytes. */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ',', '$', '+', ':', 'A', '9', '.', 0xff};
-    size_t ok, failed;
-    td_test_family_mutations(P, bytes, sizeof(bytes), 64, &ok, &failed);
-    assert_true(ok > 0 && failed > 0);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 300,
-        .head = {"+RESP:GTFRI,1A0102," IMEI ","},
-        .alphabet = "0123456789,.-+$:ABCDEFGTRSPU",
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 1000);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted in its first 64 bytes, and random input, decode or fail
+ * with a message naming queclink. */
+static const td_test_family family = {
+    .proto = &td_proto_queclink,
+    .corrupt = {0x00, ',', '$', '+', ':', 'A', '9', '.', 0xff},
+    .ncorrupt = 9,
+    .positions = 64,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 300,
+            .head = {"+RESP:GTFRI,1A0102," IMEI ","},
+            .alphabet = "0123456789,.-+$:ABCDEFGTRSPU",
+        },
+    .min_rejected = 1000,
+};
 
 int main(void)
 {
@@ -595,13 +590,11 @@ int main(void)
         cmocka_unit_test(test_binary_position),
         cmocka_unit_test(test_binary_framing),
         cmocka_unit_test(test_binary_errors),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -447,27 +447,23 @@ static void test_errors(void **state)
     assert_string_equal(ctx.err, "suntech: bad date in a zip report");
 }
 
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ';', '\r', '.', '-', 'A', '9', 0x02, 0xff};
-    size_t ok, failed;
-    td_test_family_mutations(P, bytes, sizeof(bytes), 64, &ok, &failed);
-    assert_true(ok > 0 && failed > 0);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 300,
-        .head = {"ST300STT;" ID ";04;512;"},
-        .alphabet = "0123456789;.-:+STAEV",
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 100);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted in its first 64 bytes, and random input, decode or fail
+ * with a message naming suntech. */
+static const td_test_family family = {
+    .proto = &td_proto_suntech,
+    .corrupt = {0x00, ';', '\r', '.', '-', 'A', '9', 0x02, 0xff},
+    .ncorrupt = 9,
+    .positions = 64,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 300,
+            .head = {"ST300STT;" ID ";04;512;"},
+            .alphabet = "0123456789;.-:+STAEV",
+        },
+    .min_rejected = 100,
+};
 
 int main(void)
 {
@@ -484,13 +480,11 @@ int main(void)
         cmocka_unit_test(test_universal_alert_and_emergency),
         cmocka_unit_test(test_universal_sensors),
         cmocka_unit_test(test_zip_reports),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

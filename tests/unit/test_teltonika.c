@@ -864,7 +864,26 @@ static void test_commands(void **state)
     td_test_expect_encode_n(&tc, &sess, fb, command_packet(fb, "cpureset"), "none");
 }
 
-/* ---- detection -------------------------------------------------------- */
+/* ---- vectors and detection ------------------------------------------- */
+
+/* The family checks: cut at every length and corrupted at every byte, and
+ * random input (after a preamble and codec 8 too), the vectors decode or
+ * fail with a message naming teltonika. */
+static const td_test_family family = {
+    .proto = &td_proto_teltonika,
+    .corrupt = {0x00, 0xff, 0x01, 0x80},
+    .ncorrupt = 4,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"\0\0\0\0\0\0\0\x40\x08\x01", "\x00\x0f"
+                                                   "3520930864"},
+            .head_len = {10, 12},
+            .alphabet = "\x01\x02\x08\x0c\x10\x8e\xff",
+            .refusable = true,
+        },
+};
 
 /* The first bytes decide as the layouts say (every teltonika vector is
  * claimed by teltonika alone, and teltonika claims no other family's:
@@ -1033,7 +1052,7 @@ int main(void)
         cmocka_unit_test(test_codec12),          cmocka_unit_test(test_codec13),
         cmocka_unit_test(test_codec14),          cmocka_unit_test(test_codec15_document),
         cmocka_unit_test(test_commands),         cmocka_unit_test(test_tolerated),
-        cmocka_unit_test(test_refused),          TD_TEST_FAMILY_CASES(P),
+        cmocka_unit_test(test_refused),          TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detection),        cmocka_unit_test(test_framing_split_everywhere),
         cmocka_unit_test(test_malformed),
     };

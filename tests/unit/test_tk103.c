@@ -336,16 +336,10 @@ static void test_framer_split_everywhere(void **state)
 static void test_framer_limits(void **state)
 {
     (void)state;
-    static char big[4096];
     size_t skip;
 
-    td_test_frame_too_big(P, "(" ID "BS51", 'a', sizeof(big));
-    memcpy(big, "(" ID "BS51", 17);
-    memset(big + 17, 'a', sizeof(big) - 17);
-    assert_int_equal(P->frame((const uint8_t *)big, 2000, &skip), 0);
-    big[2000] = ')';
-    assert_int_equal(P->frame((const uint8_t *)big, sizeof(big), &skip), 2001);
-    assert_int_equal(skip, 0);
+    td_test_frame_too_big(P, "(" ID "BS51", 'a', 4096);
+    td_test_frame_fits(P, "(" ID "BS51", 'a', 2000, ')');
     assert_int_equal(P->frame((const uint8_t *)"\r\nxx", 4, &skip), 0);
     assert_int_equal(skip, 4);
 }
@@ -387,29 +381,24 @@ static void test_errors(void **state)
     td_test_expect_errors(P, cases, TD_TEST_COUNT(cases));
 }
 
-/* Every vector cut at every length and corrupted at every byte: decode()
- * never fails without a message naming tk103, and what it accepts is sane. */
-static void test_truncations_and_corruptions(void **state)
-{
-    (void)state;
-    static const uint8_t bytes[] = {0x00, ',', '(', ')', '.', 'A', '9', 0xff};
-    size_t ok, failed;
-    td_test_family_mutations(P, bytes, sizeof(bytes), 160, &ok, &failed);
-    assert_true(failed > ok);
-}
-
-static void test_random_bytes(void **state)
-{
-    (void)state;
-    static const td_test_random spec = {
-        .rounds = 3000,
-        .max_len = 200,
-        .head = {"(" ID "BR00", "(" IMEI ",DW30,"},
-        .alphabet = "0123456789,.()${}ABLNSEWVPRZ \n",
-    };
-    int rejected = td_test_random_inputs(P, &spec);
-    assert_true(rejected > 2500);
-}
+/* The family checks: besides detection, every vector cut at every length
+ * and corrupted in its first 160 bytes, and random input, decode or fail
+ * with a message naming tk103 (what they accept is sane), mostly fail. */
+static const td_test_family family = {
+    .proto = &td_proto_tk103,
+    .corrupt = {0x00, ',', '(', ')', '.', 'A', '9', 0xff},
+    .ncorrupt = 8,
+    .positions = 160,
+    .mostly_rejected = true,
+    .random =
+        {
+            .rounds = 3000,
+            .max_len = 200,
+            .head = {"(" ID "BR00", "(" IMEI ",DW30,"},
+            .alphabet = "0123456789,.()${}ABLNSEWVPRZ \n",
+        },
+    .min_rejected = 2500,
+};
 
 int main(void)
 {
@@ -425,14 +414,12 @@ int main(void)
         cmocka_unit_test(test_comma_events),
         cmocka_unit_test(test_comma_cells_and_wifi),
         cmocka_unit_test(test_comma_battery_and_text),
-        TD_TEST_FAMILY_CASES(P),
+        TD_TEST_FAMILY_CASES(&family),
         cmocka_unit_test(test_detect_jt808_text),
         cmocka_unit_test(test_detect_shapes),
         cmocka_unit_test(test_framer_split_everywhere),
         cmocka_unit_test(test_framer_limits),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_truncations_and_corruptions),
-        cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

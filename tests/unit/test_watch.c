@@ -20,8 +20,7 @@
 
 #define ID "1234567890"
 
-static const td_protocol *P = &td_proto_watch;
-static td_decode_ctx ctx; /* large: keep it off the stack */
+TD_TEST_PROTOCOL(watch)
 
 #define assert_near(got, want, eps) near_((got), (want), (eps), __LINE__)
 
@@ -57,34 +56,24 @@ static const char *text_frame(const char *mf, const char *content)
     return buf;
 }
 
-static const td_raw *raw_of(const td_record *r, const char *key, td_attr_type type)
-{
-    const td_raw *raw = td_rec_raw_find(r, key);
-    if (!raw)
-        fail_msg("raw attribute %s missing", key);
-    assert_int_equal(raw->type, type);
-    return raw;
-}
-
 static void assert_raw_str(const td_record *r, const char *key, const char *want)
 {
-    assert_string_equal(r->arena + raw_of(r, key, TD_T_STRING)->str, want);
+    assert_string_equal(td_test_raw_str(r, key), want);
 }
 
 static void assert_raw_int(const td_record *r, const char *key, int64_t want)
 {
-    assert_int_equal(raw_of(r, key, TD_T_INT)->v.i, want);
+    assert_int_equal(td_test_raw_int(r, key), want);
 }
 
 static void assert_raw_double(const td_record *r, const char *key, double want)
 {
-    assert_near(raw_of(r, key, TD_T_DOUBLE)->v.d, want, 1e-9);
+    assert_near(td_test_raw_double(r, key), want, 1e-9);
 }
 
 static void assert_attr_int(const td_record *r, td_attr a, int64_t want)
 {
-    assert_true(td_rec_has(r, a));
-    assert_int_equal(r->attr[a].i, want);
+    assert_int_equal(td_test_attr_int(r, a), want);
 }
 
 /* Decodes a frame that must give one record of `type`, with `reply`
@@ -118,12 +107,9 @@ static void test_detect(void **state)
                                      "[SG*12 34*",
                                      "[SG*12345678901234567890123456789012*"};
 
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)yes[i], strlen(yes[i])), TD_DETECT_YES);
-    for (size_t i = 0; i < sizeof(maybe) / sizeof(maybe[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)maybe[i], strlen(maybe[i])), TD_DETECT_MAYBE);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        assert_int_equal(P->detect((const uint8_t *)no[i], strlen(no[i])), TD_DETECT_NO);
+    td_test_detect_each(P, yes, TD_TEST_COUNT(yes), TD_DETECT_YES);
+    td_test_detect_each(P, maybe, TD_TEST_COUNT(maybe), TD_DETECT_MAYBE);
+    td_test_detect_each(P, no, TD_TEST_COUNT(no), TD_DETECT_NO);
     assert_int_equal(P->detect((const uint8_t *)"", 0), TD_DETECT_MAYBE);
 }
 
@@ -321,7 +307,7 @@ static void test_status_bits(void **state)
         assert_int_equal(r->alarms, cases[i].alarms);
         assert_raw_str(r, "status", cases[i].hex);
         if (cases[i].raw_bool)
-            assert_true(raw_of(r, cases[i].raw_bool, TD_T_BOOL)->v.b);
+            assert_true(td_test_raw_bool(r, cases[i].raw_bool));
         assert_int_equal(td_rec_has(r, TD_ATTR_MOTION), cases[i].static_device);
         if (cases[i].static_device)
             assert_false(r->attr[TD_ATTR_MOTION].b);
@@ -678,90 +664,35 @@ static void test_session_id(void **state)
 /* ---- framer ---- */
 
 /* A stream of frames of every kind, with a TK whose payload holds ']' and
- * noise between two frames. starts[i] is where frame i begins. */
-static size_t joined(uint8_t *out, size_t *starts, int *count)
+ * noise between two frames. */
+static void joined(td_test_stream *s)
 {
-    uint8_t tk[64];
-    size_t n = 0;
-    int k = 0;
+    uint8_t b[128], tk[64];
 
-    starts[k++] = n;
-    n += build(out + n, "SG", ID, NULL, "LK", 2);
-    memcpy(out + n, "\r\n", 2);
-    n += 2;
+    td_test_stream_reset(s);
+    td_test_stream_frame(s, b, build(b, "SG", ID, NULL, "LK", 2));
+    td_test_stream_noise(s, "\r\n", 2);
     const char *ud = "UD,010125,000000,A,1.0,N,2.0,E,0,0,0,0,0,0,0,0,00000000,0";
-    starts[k++] = n;
-    n += build(out + n, "3G", ID, NULL, ud, strlen(ud));
+    td_test_stream_frame(s, b, build(b, "3G", ID, NULL, ud, strlen(ud)));
     memcpy(tk, "TK,", 3);
     memcpy(tk + 3, voice_wire, sizeof(voice_wire));
     tk[3 + sizeof(voice_wire)] = ']';
     tk[4 + sizeof(voice_wire)] = '[';
-    starts[k++] = n;
-    n += build(out + n, "CS", ID, NULL, tk, 5 + sizeof(voice_wire));
-    starts[k++] = n;
-    n += build(out + n, "ZJ", ID, "0001", "TEMP,36.5", 9);
-    starts[k++] = n;
-    n += build(out + n, "3G", ID, NULL, "oxygen,0,98", 11);
-    starts[k] = n;
-    *count = k;
-    return n;
-}
-
-static void feed_chunks(const uint8_t *data, size_t len, const size_t *cuts, int ncuts,
-                        td_test_frames *c)
-{
-    td_stream st;
-    char err[256];
-    size_t prev = 0;
-
-    memset(c, 0, sizeof(*c));
-    td_stream_init(&st, TD_TCP, P);
-    for (int i = 0; i <= ncuts; i++) {
-        size_t end = i < ncuts ? cuts[i] : len;
-        assert_int_equal(td_stream_feed(&st, data + prev, end - prev, td_test_collect_frame, c, err,
-                                        sizeof(err)),
-                         0);
-        prev = end;
-    }
-    assert_int_equal(td_stream_flush(&st, td_test_collect_frame, c, err, sizeof(err)), 0);
-    td_stream_free(&st);
+    td_test_stream_frame(s, b, build(b, "CS", ID, NULL, tk, 5 + sizeof(voice_wire)));
+    td_test_stream_frame(s, b, build(b, "ZJ", ID, "0001", "TEMP,36.5", 9));
+    td_test_stream_frame(s, b, build(b, "3G", ID, NULL, "oxygen,0,98", 11));
 }
 
 static void test_framer_every_split(void **state)
 {
     (void)state;
-    static uint8_t data[1024];
-    size_t starts[8];
-    int count;
-    size_t len = joined(data, starts, &count);
-    td_test_frames c, ref;
+    static td_test_stream s;
 
-    feed_chunks(data, len, NULL, 0, &ref);
-    assert_int_equal(ref.n, count);
-    for (int i = 0; i < count; i++) {
-        size_t n = starts[i + 1] - starts[i] - (i == 0 ? 2 : 0);
-        assert_int_equal(ref.len[i], n);
-        assert_memory_equal(ref.data[i], data + starts[i], n);
-    }
+    joined(&s);
+    td_test_split_everywhere(P, &s, s.n);
     /* The TK frame decodes and its payload's ']' did not end it. */
-    assert_int_equal(td_test_decode_bytes(P, NULL, ref.data[2], ref.len[2], &ctx), 0);
+    assert_int_equal(td_test_decode_bytes(P, NULL, s.bytes + s.at[2], s.flen[2], &ctx), 0);
     assert_raw_int(&ctx.rec[0], "voiceLength", (int64_t)sizeof(voice_wire) - 5 + 2);
-
-    for (size_t cut = 1; cut < len; cut++) {
-        feed_chunks(data, len, &cut, 1, &c);
-        assert_int_equal(c.n, ref.n);
-        for (int i = 0; i < c.n; i++) {
-            assert_int_equal(c.len[i], ref.len[i]);
-            assert_memory_equal(c.data[i], ref.data[i], c.len[i]);
-        }
-    }
-    size_t cuts[1024];
-    for (size_t i = 0; i + 1 < len; i++)
-        cuts[i] = i + 1;
-    feed_chunks(data, len, cuts, (int)len - 1, &c); /* one byte at a time */
-    assert_int_equal(c.n, ref.n);
-    for (int i = 0; i < c.n; i++)
-        assert_memory_equal(c.data[i], ref.data[i], c.len[i]);
 }
 
 static long frame_str(const char *s, size_t *skip)
@@ -839,9 +770,7 @@ static void test_framer_limits(void **state)
     assert_int_equal(td_test_decode_bytes(P, NULL, big, full, &ctx), 0);
 
     /* Text without ']' beyond the limit. */
-    k = sprintf((char *)big, "[3G*%s*0002*", ID);
-    memset(big + k, 'A', sizeof(big) - (size_t)k);
-    assert_int_equal(P->frame(big, sizeof(big), &skip), TD_ETOOBIG);
+    td_test_frame_too_big(P, "[3G*" ID "*0002*", 'A', sizeof(big));
 
     assert_int_equal(P->max_frame, 65600);
     assert_int_equal(P->transports, TD_TCP | TD_UDP);
@@ -886,17 +815,16 @@ static void test_bad_fields(void **state)
 static void test_truncations(void **state)
 {
     (void)state;
-    static uint8_t data[1024], buf[2048];
-    size_t starts[8];
-    int count;
-    size_t len = joined(data, starts, &count);
+    static td_test_stream s;
+    static uint8_t buf[2048];
+    joined(&s);
 
-    for (size_t cut = 0; cut < len; cut++) {
-        int rc = td_test_decode_bytes(P, NULL, data, cut, &ctx);
+    for (size_t cut = 0; cut < s.len; cut++) {
+        int rc = td_test_decode_bytes(P, NULL, s.bytes, cut, &ctx);
         assert_true(rc == 0 || (rc < 0 && strncmp(ctx.err, "watch: ", 7) == 0));
 
         td_test_run run;
-        memcpy(buf, data, cut);
+        memcpy(buf, s.bytes, cut);
         /* Enough following frames that a truncated binary frame, which
          * takes LLLL bytes whatever they are, cannot swallow the last. */
         size_t n = cut;
@@ -915,37 +843,18 @@ static void test_truncations(void **state)
 static void test_garbage(void **state)
 {
     (void)state;
-    static uint8_t buf[600];
-    unsigned seed = 12345;
-
-    for (int round = 0; round < 400; round++) {
-        size_t n = 1 + (size_t)(round * 7 % 590);
-        for (size_t i = 0; i < n; i++) {
-            seed = seed * 1103515245u + 12345u;
-            buf[i] = (uint8_t)(seed >> 16);
-            if (round % 2 && (seed >> 8) % 9 == 0)
-                buf[i] = "[]*,SG0123456789ALUD"[(seed >> 4) % 20];
-        }
-        if (round % 4 == 1)
-            memcpy(buf, "[SG*1*", n < 6 ? n : 6);
-        size_t skip;
-        long f = P->frame(buf, n, &skip);
-        assert_true(f >= 0 || f == TD_ETOOBIG);
-        assert_true(skip <= n);
-        assert_true(f <= 0 || skip + (size_t)f <= n);
-        P->detect(buf, n);
-        int rc = td_test_decode_bytes(P, NULL, buf, n, &ctx);
-        assert_true(rc == 0 || strncmp(ctx.err, "watch: ", 7) == 0);
-        td_test_run run;
-        td_test_run_bytes(P, buf, n, &run);
-        td_test_run_free(&run);
-    }
+    static const td_test_random spec = {
+        .rounds = 400,
+        .max_len = 590,
+        .head = {"[SG*1*"},
+        .alphabet = "[]*,SG0123456789ALUD",
+    };
+    td_test_random_inputs(P, &spec);
 }
 
 /* ---- downlink commands (fact sheet section 5) ---- */
 
 static td_test_cmd tc;
-static td_session sess;
 
 /* A session that has seen `frame` from the device. */
 static td_session *seen(const char *frame)
