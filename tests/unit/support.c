@@ -380,6 +380,24 @@ void td_test_frame_mutations(const td_protocol *p, const uint8_t *frame, size_t 
     }
 }
 
+void td_test_stream_mutations(const td_protocol *p, const td_test_stream *s, const uint8_t *bytes,
+                              size_t n, size_t *ok, size_t *bad)
+{
+    for (size_t i = 0; i < s->n; i++)
+        td_test_frame_mutations(p, s->bytes + s->at[i], s->flen[i], bytes, n, SIZE_MAX, ok, bad, ok,
+                                bad);
+    assert_true(*ok > 0);
+    assert_true(*bad > 0);
+}
+
+void td_test_stream_decodes(const td_protocol *p, const td_test_stream *s, td_session *sess)
+{
+    static td_decode_ctx ctx; /* large: keep it off the stack */
+    for (size_t i = 0; i < s->n; i++)
+        if (td_test_decode_bytes(p, sess, s->bytes + s->at[i], s->flen[i], &ctx) != 0)
+            fail_msg("%s frame %zu: %s", p->name, i, ctx.err);
+}
+
 void td_test_family_mutations(const td_protocol *p, const uint8_t *bytes, size_t n,
                               size_t positions, size_t *ok, size_t *failed)
 {

@@ -230,6 +230,13 @@ int td_test_try_malformed(const td_protocol *p, const uint8_t *data, size_t len,
 void td_test_frame_mutations(const td_protocol *p, const uint8_t *frame, size_t len,
                              const uint8_t *bytes, size_t n, size_t positions, size_t *ok,
                              size_t *bad, size_t *cok, size_t *cbad);
+/* td_test_frame_mutations() for each frame of s, at every byte: some of
+ * the changed frames decode and some fail (counted in *ok and *bad). */
+void td_test_stream_mutations(const td_protocol *p, const td_test_stream *s, const uint8_t *bytes,
+                              size_t n, size_t *ok, size_t *bad);
+/* Each frame of s decodes on its own, in session sess (each in a fresh one
+ * when NULL). */
+void td_test_stream_decodes(const td_protocol *p, const td_test_stream *s, td_session *sess);
 /* td_test_frame_mutations() for each of p's family vectors; sets *ok and
  * *failed to the truncations that decode and those rejected, and prints
  * all four counts. */
