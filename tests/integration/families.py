@@ -17,13 +17,19 @@ import tdtest as t
 
 # ---- gt06 -------------------------------------------------------------------
 
-def crc_itu(data):
-    fcs = 0xFFFF
+def crc16(data, poly, init=0, xorout=0):
+    """A reflected CRC-16: poly the reflected polynomial."""
+    crc = init
     for b in data:
-        fcs ^= b
+        crc ^= b
         for _ in range(8):
-            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
-    return ~fcs & 0xFFFF
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ xorout
+
+
+def crc_itu(data):
+    """CRC-ITU (X.25): polynomial 0x8408, initial value and final XOR 0xFFFF."""
+    return crc16(data, 0x8408, 0xFFFF, 0xFFFF)
 
 
 def gt06_frame(ptype, content, serial):
@@ -174,12 +180,7 @@ def meitrack_cce(records):
 
 def crc16_ibm(data):
     """CRC-16/IBM (ARC): reflected polynomial 0xA001, initial value 0."""
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
+    return crc16(data, 0xA001)
 
 
 def teltonika_handshake(imei):
@@ -279,12 +280,32 @@ def suntech_stt(uid, **kw):
 
 # ---- stored rows ---------------------------------------------------------------
 
+def stored_fix_times(db, dev, lat=22.5, lon=114.0):
+    """The device times of the position rows device `dev` has at lat, lon
+    (to 1e-6), in order."""
+    rows = t.db_rows(db, "SELECT p.latitude, p.longitude, p.device_time FROM positions p JOIN"
+                         " devices d ON d.id = p.device_id WHERE d.unique_id = ? AND"
+                         " p.type = 'position'", (dev,))
+    return sorted(ms for la, lo, ms in rows if abs(la - lat) < 1e-6 and abs(lo - lon) < 1e-6)
+
+
 def stored_fixes(db, dev, lat=22.5, lon=114.0):
     """How many position rows device `dev` has at lat, lon (to 1e-6)."""
-    rows = t.db_rows(db, "SELECT p.latitude, p.longitude FROM positions p JOIN devices d"
-                         " ON d.id = p.device_id WHERE d.unique_id = ? AND p.type = 'position'",
-                     (dev,))
-    return sum(1 for la, lo in rows if abs(la - lat) < 1e-6 and abs(lo - lon) < 1e-6)
+    return len(stored_fix_times(db, dev, lat, lon))
+
+
+def stored_lats(db, dev):
+    """The latitudes of device `dev`'s position rows, to 0.01, in order."""
+    rows = t.db_rows(db, "SELECT p.latitude FROM positions p JOIN devices d ON d.id = p.device_id"
+                         " WHERE d.unique_id = ? AND p.type = 'position'", (dev,))
+    return sorted(round(lat, 2) for (lat,) in rows)
+
+
+def stored_types(db, dev):
+    """The types of device `dev`'s rows, in the order they were stored."""
+    return [typ for (typ,) in t.db_rows(db, "SELECT p.type FROM positions p JOIN devices d ON"
+                                            " d.id = p.device_id WHERE d.unique_id = ?"
+                                            " ORDER BY p.id", (dev,))]
 
 
 def stored_events(db, dev, typ):
@@ -464,6 +485,15 @@ def conv_suntech(port, transport, uid):
     r = link.recv(uid.encode())
     link.close()
     return r == f"ST300ACK;{uid}".encode(), r
+
+
+def neighbour(results, label, family="watch", uid=None):
+    """A device for tdtest.run_devices: `family`'s conversation over TCP (as
+    device uid, or the family's own), next to the protocol under test; its
+    (ok, detail) goes to results[label]."""
+    def device(port):
+        results[label] = FAMILIES[family]["conv"](port, "tcp", uid or FAMILIES[family]["uid"])
+    return device
 
 
 FAMILIES = {

@@ -29,6 +29,13 @@ def args():
     return p.parse_args()
 
 
+def workspace():
+    """The command line and the path of a database in a fresh temporary
+    folder: (args, db)."""
+    a = args()
+    return a, os.path.join(tmpdir(), "trackd.db")
+
+
 def check(cond, what):
     if not cond:
         FAILURES.append(what)
@@ -149,6 +156,23 @@ def recv_until(sock, terminator, timeout=5.0):
     return data
 
 
+def recv_count(sock, token, n, timeout=5.0):
+    """Reads until token (bytes) has arrived n times or time runs out."""
+    data = b""
+    deadline = time.time() + timeout
+    while data.count(token) < n and time.time() < deadline:
+        data += recv_until(sock, token, max(0.1, deadline - time.time()))
+    return data
+
+
+def send_split(sock, data, step=1, pause=0.005):
+    """Sends data `step` bytes at a time, pausing between sends, so that the
+    server detects and frames it across reads."""
+    for i in range(0, len(data), step):
+        sock.send(data[i:i + step])
+        time.sleep(pause)
+
+
 def recv_quiet(sock, wait=0.3):
     """Whatever arrives within `wait` seconds (for "no reply expected")."""
     sock.settimeout(wait)
@@ -171,6 +195,11 @@ def db_rows(db, sql, params=()):
         return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def stored_devices(db):
+    """{unique id: protocol} of the stored devices."""
+    return dict(db_rows(db, "SELECT unique_id, protocol FROM devices"))
 
 
 def tmpdir():
@@ -224,6 +253,45 @@ def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeo
         return Response(r.status, headers, data)
     finally:
         conn.close()
+
+
+class Admin:
+    """The HTTP API on `port` as the admin, logged in once."""
+
+    def __init__(self, port, password):
+        self.port = port
+        r = request(port, "POST", "/api/session", {"user": "admin", "password": password})
+        self.auth = {"Cookie": r.header("set-cookie").split(";")[0]}
+
+    def call(self, method, path, body=None):
+        return request(self.port, method, path, body, headers=self.auth)
+
+    def devices(self):
+        """{unique id: device} of the devices the API lists."""
+        return {d["uniqueId"]: d for d in self.call("GET", "/api/devices").json()}
+
+    def command_types(self, device_id):
+        return [c["type"] for c in self.call("GET", f"/api/devices/{device_id}/commands/types")
+                .json()]
+
+    def send_command(self, device_id, typ):
+        """Queues a command of type typ; returns its id."""
+        return self.call("POST", "/api/commands", {"deviceId": device_id, "type": typ}).json()["id"]
+
+    def command(self, device_id, cid):
+        """The command cid of the device ({} when it is not listed)."""
+        cmds = self.call("GET", f"/api/commands?deviceId={device_id}").json()
+        return next((c for c in cmds if c["id"] == cid), {})
+
+    def wait_command(self, device_id, cid, done, timeout=5.0):
+        """Polls the command until done(status) holds or time runs out;
+        returns the command."""
+        deadline = time.time() + timeout
+        c = self.command(device_id, cid)
+        while time.time() < deadline and not done(c.get("status")):
+            time.sleep(0.05)
+            c = self.command(device_id, cid)
+        return c
 
 
 def iw_coord(value, degree_digits):

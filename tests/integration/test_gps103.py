@@ -3,15 +3,10 @@ an SOS over TCP and UDP on the one device port, next to a gotop device (whose
 frames also start with the IMEI) and a watch; the exact answers (LOAD, ON,
 the SOS cancel command, nothing for reports) and the stored rows with the
 right device ids."""
-import os
-import threading
-import time
-
 import tdtest as t
+from families import neighbour, stored_events, stored_fix_times, stored_fixes
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 IMEI1 = "865000000000011"
 IMEI2 = "865000000000012"
@@ -47,10 +42,7 @@ def dev_tcp(port):
 
 def dev_split(port):
     s = t.tcp(port)
-    login = f"##,imei:{IMEI2},A;".encode()
-    for i in range(len(login)):  # detected and framed across one-byte reads
-        s.send(login[i:i + 1])
-        time.sleep(0.005)
+    t.send_split(s, f"##,imei:{IMEI2},A;".encode())  # detected and framed across one-byte reads
     r1 = t.recv_until(s, b"LOAD")
     # A report without a fix: the serving cell, not answered.
     s.sendall(f"imei:{IMEI2},tracker,000000000,,L,,,fa8,,c9af,,,,,0,0,0.00%,,;".encode())
@@ -75,55 +67,20 @@ def dev_udp(port):
     results["udp"] = (r1 == b"ON" and r2 == b"", (r1, r2))
 
 
-def dev_gotop(port):
-    s = t.tcp(port)
-    s.sendall(f"#{GOTOP},CMD-T,A,DATE:240102,TIME:121314,LAT:22.5761300N,"
-              f"LON:113.7613150E,Speed:000.0,095-70,59.5#".encode())
-    r = t.recv_quiet(s, 0.5)
-    s.close()
-    results["gotop next to gps103"] = (r == b"", r)
-
-
-def dev_watch(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000019*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to gps103"] = (r == b"[SG*3000000019*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-threads = [threading.Thread(target=f, args=(srv.port,)) for f in
-           (dev_tcp, dev_split, dev_udp, dev_gotop, dev_watch)]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(30)
-for name, (ok, detail) in sorted(results.items()):
-    t.check(ok, f"{name}: {detail}")
-t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp,
+              neighbour(results, "gotop next to gps103", "gotop", GOTOP),
+              neighbour(results, "watch next to gps103", uid="3000000019"))
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(all(devices.get(i) == "gps103" for i in (IMEI1, IMEI2, IMEI3)) and
         devices.get(GOTOP) == "gotop" and devices.get("3000000019") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev):
-    """The device's stored fixes at 22 34.5678' N 113 45.6789' E."""
-    return sum(1 for d, typ, lat, lon, _ in rows if d == dev and typ == "position" and
-               abs(lat - LAT) < 1e-6 and abs(lon - LON) < 1e-6)
-
-
-t.check(fixes(IMEI1) == 2, f"{IMEI1}: {[r for r in rows if r[0] == IMEI1]}")
-t.check(fixes(IMEI2) == 1, f"{IMEI2}: {[r for r in rows if r[0] == IMEI2]}")
-t.check(fixes(IMEI3) == 1, f"{IMEI3}: {[r for r in rows if r[0] == IMEI3]}")
+for dev, n in ((IMEI1, 2), (IMEI2, 1), (IMEI3, 1)):
+    t.check(stored_fixes(db, dev, LAT, LON) == n, f"{dev}: {stored_fix_times(db, dev, LAT, LON)}")
 # The local time 20:13 at UTC+8 puts the 12:13:14 UTC fix on 2024-01-02.
-t.check(any(r[0] == IMEI1 and r[4] == 1704197594000 for r in rows),
-        [r[4] for r in rows if r[0] == IMEI1])
-sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = ? AND e.type = 'sos'", (IMEI1,))[0][0]
+times = stored_fix_times(db, IMEI1, LAT, LON)
+t.check(1704197594000 in times, times)
+sos = stored_events(db, IMEI1, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("gps103")

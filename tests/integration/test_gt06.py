@@ -4,7 +4,6 @@ their serials and CRC-ITU, the time answer), no reply to location packets,
 two frames in one write, the rows stored under the right device ids, an SOS
 event, and a command (engineStop) sent in the 0x80 packet and acknowledged
 by the device's answer carrying the same server flag."""
-import os
 import struct
 import time
 
@@ -16,18 +15,10 @@ from families import gt06_echo as echo
 from families import gt06_frame as frame
 from families import gt06_login as login
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 ADMIN_PW = "gt06-admin-pw"
 TCP_IMEI = "359000000000011"
 UDP_IMEI = "359000000000012"
-
-
-
-
-
-
 
 srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, http=True)
 port, hp = srv.port, srv.http_port
@@ -60,16 +51,12 @@ u.sendto(frame(0x22, GPS + CELL + bytes([1, 0, 0]), 2), ("127.0.0.1", port))
 u.close()
 
 # A command over the open TCP connection, acknowledged by the answer's flag.
-r = t.request(hp, "POST", "/api/session", {"user": "admin", "password": ADMIN_PW})
-auth = {"Cookie": r.header("set-cookie").split(";")[0]}
-devs = {d["uniqueId"]: d for d in t.request(hp, "GET", "/api/devices", headers=auth).json()}
+api = t.Admin(hp, ADMIN_PW)
+devs = api.devices()
 t.check(devs.get(TCP_IMEI, {}).get("protocol") == "gt06", f"TCP device: {devs.get(TCP_IMEI)}")
-types = [c["type"] for c in t.request(hp, "GET", f"/api/devices/{devs[TCP_IMEI]['id']}"
-                                                 "/commands/types", headers=auth).json()]
+types = api.command_types(devs[TCP_IMEI]["id"])
 t.check("engineStop" in types and "custom" in types, f"command types: {types}")
-r = t.request(hp, "POST", "/api/commands",
-              {"deviceId": devs[TCP_IMEI]["id"], "type": "engineStop"}, headers=auth)
-cid = r.json()["id"]
+cid = api.send_command(devs[TCP_IMEI]["id"], "engineStop")
 got = t.recv_until(s, b"\r\n")
 text = b"DYD,000000#"
 t.check(got == frame(0x80, bytes([4 + len(text)]) + struct.pack(">I", cid) + text, cid & 0xFFFF),
@@ -77,18 +64,12 @@ t.check(got == frame(0x80, bytes([4 + len(text)]) + struct.pack(">I", cid) + tex
 answer = b"Cut off the fuel supply: Success!"
 s.sendall(frame(0x15, bytes([4 + len(answer)]) + struct.pack(">I", cid) + answer + b"\x00\x02",
                 7))
-deadline = time.time() + 5
-status = None
-while time.time() < deadline and status != "acknowledged":
-    cmds = t.request(hp, "GET", f"/api/commands?deviceId={devs[TCP_IMEI]['id']}",
-                     headers=auth).json()
-    status = next((c["status"] for c in cmds if c["id"] == cid), None)
-    time.sleep(0.05)
+status = api.wait_command(devs[TCP_IMEI]["id"], cid, lambda st: st == "acknowledged").get("status")
 t.check(status == "acknowledged", f"command acknowledged by the flag: {status}")
 s.close()
 t.check(srv.stop() == 0, "clean exit")
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(devices == {TCP_IMEI: "gt06", UDP_IMEI: "gt06"}, f"devices: {devices}")
 rows = t.db_rows(db, "SELECT p.type, p.valid, round(p.latitude, 4), round(p.longitude, 4),"
                      " p.device_time FROM positions p JOIN devices d ON d.id = p.device_id"

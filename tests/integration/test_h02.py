@@ -2,16 +2,11 @@
 the one device port, next to a device of another protocol; the exact answers
 (V4,V1 and V4,NBR with the server's UTC time, heartbeat echoes, nothing for
 binary records) and the stored rows with the right device ids."""
-import os
-import threading
-import time
-
 import tdtest as t
+from families import neighbour, stored_events, stored_fixes, stored_types
 from families import h02_v4_reply as v4_reply
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 ID = "4106000001"
 IMEI = "865000000000002"
@@ -22,8 +17,8 @@ HTBT = f"*HQ,{IMEI},HTBT,80#".encode()
 # The 32-byte binary record: id 4106000003, 12:16:14 01.02.24, 22 34.5678' N
 # 113 45.6789' E, power step 4, 12 knots, course 45, status FFFFFBFF.
 BINARY = bytes.fromhex("244106000003121614010224223456780411345678" "9e012045fffffbffff0007")
+LAT, LON = 22 + 34.5678 / 60, 113 + 45.6789 / 60
 results = {}
-
 
 
 def dev_text_tcp(port):
@@ -31,10 +26,7 @@ def dev_text_tcp(port):
     s.sendall(V1)
     r1 = t.recv_until(s, b"#")
     s.sendall(V1_SOS + NBR)  # two frames in one write: two answers, in order
-    both = b""
-    deadline = time.time() + 5
-    while both.count(b"#") < 2 and time.time() < deadline:
-        both += t.recv_until(s, b"#")
+    both = t.recv_count(s, b"#", 2)
     r2, _, r3 = both.partition(b"#")
     r2 += b"#"
     # A binary record of the same unit: stored, not answered.
@@ -47,9 +39,7 @@ def dev_text_tcp(port):
 
 def dev_binary_split(port):
     s = t.tcp(port)
-    for i in range(0, len(BINARY), 5):  # detected and framed across reads
-        s.send(BINARY[i:i + 5])
-        time.sleep(0.01)
+    t.send_split(s, BINARY, 5, 0.01)  # detected and framed across reads
     r = t.recv_quiet(s, 0.5)
     s.send(HTBT.replace(IMEI.encode(), b"4106000003"))
     r2 = t.recv_until(s, b"#")
@@ -68,44 +58,19 @@ def dev_udp(port):
                       (r1, r2))
 
 
-def dev_other_protocol(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000009*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to h02"] = (r == b"[SG*3000000009*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-threads = [threading.Thread(target=f, args=(srv.port,)) for f in
-           (dev_text_tcp, dev_binary_split, dev_udp, dev_other_protocol)]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(30)
-for name, (ok, detail) in sorted(results.items()):
-    t.check(ok, f"{name}: {detail}")
-t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+t.run_devices(srv.port, results, dev_text_tcp, dev_binary_split, dev_udp,
+              neighbour(results, "watch next to h02", uid="3000000009"))
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(devices.get(ID) == "h02" and devices.get(IMEI) == "h02" and
         devices.get("4106000003") == "h02" and devices.get("3000000009") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev):
-    """The device's stored fixes at 22 34.5678' N 113 45.6789' E."""
-    return sum(1 for d, typ, lat, lon in rows if d == dev and typ == "position" and
-               abs(lat - (22 + 34.5678 / 60)) < 1e-6 and abs(lon - (113 + 45.6789 / 60)) < 1e-6)
-
-
-t.check(fixes(ID) == 2, f"{ID}: {[r for r in rows if r[0] == ID]}")  # V1 and the binary record
-t.check(fixes("4106000003") == 1, f"4106000003: {rows}")
-t.check(fixes(IMEI) == 1, f"{IMEI}: {rows}")
-t.check(sum(1 for r in rows if r[0] == ID and r[1] == "position") == 3, rows)
-sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = ? AND e.type = 'sos'", (ID,))[0][0]
+types = stored_types(db, ID)
+t.check(stored_fixes(db, ID, LAT, LON) == 2, f"{ID}: {types}")  # V1 and the binary record
+for dev in ("4106000003", IMEI):
+    t.check(stored_fixes(db, dev, LAT, LON) == 1, f"{dev}: {stored_types(db, dev)}")
+t.check(types.count("position") == 3, types)
+sos = stored_events(db, ID, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("h02")

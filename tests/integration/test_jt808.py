@@ -6,32 +6,23 @@ authentication code, 0x8001 with the message serial and the platform's own
 counter, the time request text) and the stored rows with the right device
 ids."""
 import calendar
-import os
 import re
-import threading
 import time
 
 import tdtest as t
+from families import neighbour, stored_events, stored_fix_times, stored_fixes
 from families import jt808_ack as ack
 from families import jt808_frame as frame
 from families import jt808_location as location
 from families import recv_frames as recv_frame
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 results = {}
 
 PHONE = "013912345678"  # device id 13912345678
 PHONE19 = "00000860000000000002"  # device id 860000000000002
 PHONE_UDP = "013900000003"
 PHONE_ALT = "00013900000004"  # 0xe7 framing, 7-byte number
-
-
-
-
-
-
 REGISTER = (44).to_bytes(2, "big") + (307).to_bytes(2, "big") + b"ABCDE" + b"TK-808".ljust(20, b"\0") + \
     b"T123456" + b"\x01" + b"B12345"
 LOC = location(22.54321, 114.054321, "240102110405", items=b"\x30\x01\x19\x31\x01\x0b")
@@ -41,17 +32,13 @@ BATCH = (2).to_bytes(2, "big") + b"\x01" + b"".join(
                                             location(22.6, 114.1, "240102100100")))
 
 
-
 def dev_tcp_2013(port):
     s = t.tcp(port)
     s.sendall(frame(0x0100, PHONE, 1, REGISTER))
     r1 = recv_frame(s)
     s.sendall(frame(0x0102, PHONE, 2, b"13912345678"))
     r2 = recv_frame(s)
-    wire = frame(0x0200, PHONE, 3, LOC)
-    for i in range(0, len(wire), 7):  # one frame across many reads
-        s.send(wire[i:i + 7])
-        time.sleep(0.01)
+    t.send_split(s, frame(0x0200, PHONE, 3, LOC), 7, 0.01)  # one frame across many reads
     r3 = recv_frame(s)
     s.sendall(frame(0x0200, PHONE, 4, LOC_SOS) + frame(0x0002, PHONE, 5, b""))
     r4 = recv_frame(s, n=2)
@@ -118,45 +105,22 @@ def dev_udp(port):
                       (r1.hex(), r2.hex()))
 
 
-def dev_other_protocol(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000009*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to jt808"] = (r == b"[SG*3000000009*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-devs = (dev_tcp_2013, dev_tcp_2019, dev_tcp_alt, dev_text, dev_udp, dev_other_protocol)
-threads = [threading.Thread(target=f, args=(srv.port,)) for f in devs]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(30)
-for name, (ok, detail) in sorted(results.items()):
-    t.check(ok, f"{name}: {detail}")
-t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+t.run_devices(srv.port, results, dev_tcp_2013, dev_tcp_2019, dev_tcp_alt, dev_text, dev_udp,
+              neighbour(results, "watch next to jt808", uid="3000000009"))
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 for dev in ("13912345678", "860000000000002", "13900000003", "13900000004", "794104004140"):
     t.check(devices.get(dev) == "jt808", f"{dev}: {devices}")
 t.check(devices.get("3000000009") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev, lat=22.54321, lon=114.054321):
-    return sum(1 for d, typ, la, lo in rows if d == dev and typ == "position" and
-               abs(la - lat) < 1e-6 and abs(lo - lon) < 1e-6)
-
-
-t.check(fixes("13912345678") == 1, rows)
-t.check(fixes("13912345678", 22.5433, 114.0544) == 1, rows)
-t.check(fixes("13912345678", 22.5, 114.0) == 1 and fixes("13912345678", 22.6, 114.1) == 1, rows)
-for dev in ("860000000000002", "13900000003", "13900000004"):
-    t.check(fixes(dev) == 1, f"{dev}: {rows}")
-sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = '13912345678' AND e.type = 'sos'")[0][0]
+LAT, LON = 22.54321, 114.054321
+for dev, lat, lon in (("13912345678", LAT, LON), ("13912345678", 22.5433, 114.0544),
+                      ("13912345678", 22.5, 114.0), ("13912345678", 22.6, 114.1),
+                      ("860000000000002", LAT, LON), ("13900000003", LAT, LON),
+                      ("13900000004", LAT, LON)):
+    t.check(stored_fixes(db, dev, lat, lon) == 1,
+            f"{dev} at {lat}, {lon}: {stored_fix_times(db, dev, lat, lon)}")
+sos = stored_events(db, "13912345678", "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("jt808")

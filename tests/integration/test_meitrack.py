@@ -4,20 +4,18 @@ next to a device of another protocol; the exact answers (nothing for AAA,
 `@@<flag><len>,<IMEI>,CCE|CCC,<n>*XX` confirmations with the frame's flag and
 the record count, nothing for a command answer) and the stored rows with the
 right device ids."""
-import os
 import struct
 import time
 
 import tdtest as t
+from families import neighbour, stored_lats
 from families import meitrack_aaa as aaa
 from families import meitrack_cce as cce
 from families import meitrack_cce_record as cce_record
 from families import meitrack_confirm as confirmation
 from families import meitrack_frame as frame
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 IMEI_A = "353358017784062"
 IMEI_B = "353358017784063"
@@ -48,10 +46,8 @@ def dev_tcp(port):
 
 def dev_split(port):
     s = t.tcp(port)
-    data = frame("X", IMEI_C, "CCC", ccc(22.53, 114.13, SECS + 20))
-    for i in range(0, len(data), 7):  # detected and framed across reads
-        s.send(data[i:i + 7])
-        time.sleep(0.01)
+    # Detected and framed across reads.
+    t.send_split(s, frame("X", IMEI_C, "CCC", ccc(22.53, 114.13, SECS + 20)), 7, 0.01)
     r1 = t.recv_until(s, b"\r\n")
     # An AAA whose length field is 2 too large, then a command answer, in one write.
     bad = bytearray(frame("B", IMEI_C, "AAA", aaa(35, 22.54, 114.14)))
@@ -73,33 +69,18 @@ def dev_udp(port):
     results["udp"] = (r == confirmation("e", IMEI_B, "CCE", 1), r)
 
 
-def dev_other_protocol(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000009*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to meitrack"] = (r == b"[SG*3000000009*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp, dev_other_protocol)
+t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp,
+              neighbour(results, "watch next to meitrack", uid="3000000009"))
 time.sleep(0.3)
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(devices.get(IMEI_A) == "meitrack" and devices.get(IMEI_B) == "meitrack" and
         devices.get(IMEI_C) == "meitrack" and devices.get("3000000009") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev):
-    return sorted(round(lat, 2) for d, typ, lat, lon in rows if d == dev and typ == "position")
-
-
-t.check(fixes(IMEI_A) == [22.5, 22.51, 22.52], f"{IMEI_A}: {rows}")
-t.check(fixes(IMEI_B) == [22.55, 22.56], f"{IMEI_B}: {rows}")
-t.check(fixes(IMEI_C) == [22.53, 22.54], f"{IMEI_C}: {rows}")
+for dev, lats in ((IMEI_A, [22.5, 22.51, 22.52]), (IMEI_B, [22.55, 22.56]),
+                  (IMEI_C, [22.53, 22.54])):
+    t.check(stored_lats(db, dev) == lats, f"{dev}: {stored_lats(db, dev)}")
 events = t.db_rows(db, "SELECT d.unique_id, e.type FROM events e JOIN devices d"
                        " ON d.id = e.device_id ORDER BY e.id")
 t.check((IMEI_A, "sos") in events and (IMEI_B, "lowBattery") in events, f"events: {events}")

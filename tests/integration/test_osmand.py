@@ -4,28 +4,21 @@ body of Traccar Client 9, a chunked body split across reads, a request that
 names no device, Connection: close, next to a device of another protocol; the
 exact HTTP answers and the stored rows with the right device ids."""
 import json
-import os
 import time
 
 import tdtest as t
-from families import OSMAND_OK, osmand_get, osmand_post
+from families import OSMAND_OK, neighbour, osmand_get, osmand_post, stored_events, stored_lats
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 NOW = int(time.time()) - 60
 BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 results = {}
 
 
-def answers(sock, n, timeout=5.0):
+def answers(sock, n):
     """n HTTP answers (each ends with its blank line: no bodies)."""
-    got = b""
-    deadline = time.time() + timeout
-    while got.count(b"\r\n\r\n") < n and time.time() < deadline:
-        got += t.recv_until(sock, b"\r\n\r\n", max(0.1, deadline - time.time()))
-    return got
+    return t.recv_count(sock, b"\r\n\r\n", n)
 
 
 def dev_traccar_client(port):
@@ -59,9 +52,7 @@ def dev_json(port):
     chunked = (b"POST / HTTP/1.1\r\nHost: trackd\r\nContent-Type: application/json\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) +
                body.replace(b"48.3", b"48.4") + b"\r\n0\r\n\r\n")
-    for i in range(0, len(chunked), 9):
-        s.send(chunked[i:i + 9])
-        time.sleep(0.005)
+    t.send_split(s, chunked, 9)
     r2 = answers(s, 1)
     s.close()
     results["json"] = (r1 == OSMAND_OK and r2 == OSMAND_OK, (r1, r2))
@@ -80,35 +71,18 @@ def dev_osmand_get(port):
         b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), (r1, r2))
 
 
-def dev_other_protocol(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000009*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to osmand"] = (r == b"[SG*3000000009*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_traccar_client, dev_json, dev_osmand_get, dev_other_protocol)
+t.run_devices(srv.port, results, dev_traccar_client, dev_json, dev_osmand_get,
+              neighbour(results, "watch next to osmand", uid="3000000009"))
 time.sleep(0.3)
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(devices.get("tc-android-1") == "osmand" and devices.get("tc-ios-2") == "osmand" and
         devices.get("osmand-3") == "osmand" and devices.get("3000000009") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev):
-    return sorted(round(lat, 2) for d, typ, lat, lon in rows if d == dev and typ == "position")
-
-
-t.check(fixes("tc-android-1") == [48.1, 48.2], f"tc-android-1: {rows}")
-t.check(fixes("tc-ios-2") == [48.3, 48.4], f"tc-ios-2: {rows}")
-t.check(fixes("osmand-3") == [48.5], f"osmand-3: {rows}")
+for dev, lats in (("tc-android-1", [48.1, 48.2]), ("tc-ios-2", [48.3, 48.4]), ("osmand-3", [48.5])):
+    t.check(stored_lats(db, dev) == lats, f"{dev}: {stored_lats(db, dev)}")
 t.check(len(devices) == 4, f"no device for the refused request: {devices}")
-events = t.db_rows(db, "SELECT d.unique_id, e.type FROM events e JOIN devices d"
-                       " ON d.id = e.device_id ORDER BY e.id")
-t.check(("tc-android-1", "sos") in events, f"events: {events}")
+sos = stored_events(db, "tc-android-1", "sos")
+t.check(sos == 1, f"sos events: {sos}")
 t.finish("osmand")

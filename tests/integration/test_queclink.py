@@ -4,20 +4,16 @@ another protocol. The exact answers (+SACK:GTHBD with the protocol version
 and count number for heartbeats, +SACK:<count> for every report, two frames
 in one write answered in order, a report without '$' cut at the next
 header), and the stored rows with the right device ids and the SOS event."""
-import os
 import struct
-import time
 
 import tdtest as t
-from families import FAMILIES, stored_events, stored_fixes
+from families import neighbour, stored_events, stored_fixes, stored_types
 from families import queclink_block as block
 from families import queclink_fri as fri
 from families import queclink_hbd as hbd
 from families import queclink_report as report
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 TCP_IMEI = "862000000000011"
 UDP_IMEI = "862000000000012"
@@ -47,17 +43,11 @@ def dev_tcp(port):
     # Two reports in one write: two answers, in order.
     sos = report("RESP", "SOS", TCP_IMEI, f",0,0,1,{block()},80", 0x0002)
     s.sendall(fri(TCP_IMEI, 0x0001) + sos)
-    both = b""
-    deadline = time.time() + 5
-    while both.count(b"$") < 2 and time.time() < deadline:
-        both += t.recv_until(s, b"$")
+    both = t.recv_count(s, b"$", 2)
     # An old firmware's report without '$', cut when the next one starts.
     old = fri(TCP_IMEI, 0x0003)[:-1]
     s.sendall(old + b"\r\n" + fri(TCP_IMEI, 0x0004))
-    more = b""
-    deadline = time.time() + 5
-    while more.count(b"$") < 2 and time.time() < deadline:
-        more += t.recv_until(s, b"$")
+    more = t.recv_count(s, b"$", 2)
     s.close()
     results["tcp"] = (r1 == b"+SACK:GTHBD,1A0102,11F0$" and both == b"+SACK:0001$+SACK:0002$" and
                       more == b"+SACK:0003$+SACK:0004$", (r1, both, more))
@@ -65,10 +55,7 @@ def dev_tcp(port):
 
 def dev_binary(port):
     s = t.tcp(port)
-    frame = binary_rsp(BIN_IMEI, 0x0A0B)
-    for i in range(0, len(frame), 7):  # detected and framed across reads
-        s.send(frame[i:i + 7])
-        time.sleep(0.01)
+    t.send_split(s, binary_rsp(BIN_IMEI, 0x0A0B), 7, 0.01)  # detected and framed across reads
     r = t.recv_until(s, b"$")
     s.close()
     results["binary"] = (r == b"+SACK:0A0B$", r)
@@ -84,25 +71,18 @@ def dev_udp(port):
     results["udp"] = (r1 == b"+SACK:GTHBD,02010B,0005$" and r2 == b"+SACK:0006$", (r1, r2))
 
 
-def dev_other_protocol(port):
-    results["watch next to queclink"] = FAMILIES["watch"]["conv"](port, "tcp", "3000000019")
-
-
 srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_binary, dev_udp, dev_other_protocol)
+t.run_devices(srv.port, results, dev_tcp, dev_binary, dev_udp,
+              neighbour(results, "watch next to queclink", uid="3000000019"))
 t.check(srv.stop() == 0, "clean exit on SIGTERM")
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 for imei in (TCP_IMEI, UDP_IMEI, BIN_IMEI):
     t.check(devices.get(imei) == "queclink", f"{imei}: {devices}")
 t.check(devices.get("3000000019") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type FROM positions p"
-                     " JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-t.check(stored_fixes(db, TCP_IMEI) == 4, f"{TCP_IMEI}: {[r for r in rows if r[0] == TCP_IMEI]}")
-t.check(stored_fixes(db, UDP_IMEI) == 1, f"{UDP_IMEI}: {rows}")
-t.check(stored_fixes(db, BIN_IMEI) == 1, f"{BIN_IMEI}: {rows}")
-t.check(any(r[0] == TCP_IMEI and r[1] == "heartbeat" for r in rows), f"heartbeat row: {rows}")
+for dev, n in ((TCP_IMEI, 4), (UDP_IMEI, 1), (BIN_IMEI, 1)):
+    t.check(stored_fixes(db, dev) == n, f"{dev}: {stored_types(db, dev)}")
+t.check("heartbeat" in stored_types(db, TCP_IMEI), f"heartbeat row: {stored_types(db, TCP_IMEI)}")
 sos = stored_events(db, TCP_IMEI, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("queclink")

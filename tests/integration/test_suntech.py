@@ -5,18 +5,12 @@ ACK;<id> for universal ones, 0x15 + the BCD id for zip ones, nothing for
 keep-alives), external data holding CR LF cut by its length across reads,
 two reports in one write, and the stored rows with the right device ids and
 the SOS event."""
-import os
-import time
-
 import tdtest as t
-from families import FAMILIES, stored_events, stored_fixes
-from families import suntech_fix as fix
+from families import neighbour, stored_events, stored_fixes, stored_types
 from families import suntech_report as report
 from families import suntech_stt as stt
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 TCP_ID = "205000011"
 UDP_ID = "205000012"
@@ -43,15 +37,10 @@ def dev_tcp(port):
     ack = f"ST300ACK;{TCP_ID}".encode()
     emg = report("EMG", TCP_ID, "41548;12.17;110000;1;0;4.2;1")
     s.sendall(stt(TCP_ID) + emg)  # two reports in one write: two ACKs
-    both = b""
-    deadline = time.time() + 5
-    while both.count(b"ACK") < 2 and time.time() < deadline:
-        both += t.recv_until(s, ack)
+    both = t.recv_count(s, ack, 2)
     # External data with CR LF inside, sent in pieces.
     uex = report("UEX", TCP_ID, "0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1")
-    for i in range(0, len(uex), 9):
-        s.send(uex[i:i + 9])
-        time.sleep(0.01)
+    t.send_split(s, uex, 9, 0.01)
     r3 = t.recv_until(s, ack)
     s.close()
     results["tcp"] = (r1 == b"" and both == ack + ack and r3 == ack, (r1, both, r3))
@@ -84,25 +73,18 @@ def dev_udp(port):
     results["udp"] = (r == f"SA200ACK;{UDP_ID}".encode(), r)
 
 
-def dev_other_protocol(port):
-    results["watch next to suntech"] = FAMILIES["watch"]["conv"](port, "tcp", "3000000029")
-
-
 srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_universal, dev_zip, dev_udp, dev_other_protocol)
+t.run_devices(srv.port, results, dev_tcp, dev_universal, dev_zip, dev_udp,
+              neighbour(results, "watch next to suntech", uid="3000000029"))
 t.check(srv.stop() == 0, "clean exit on SIGTERM")
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 for dev in (TCP_ID, UDP_ID, UNI_ID, ZIP_ID):
     t.check(devices.get(dev) == "suntech", f"{dev}: {devices}")
 t.check(devices.get("3000000029") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type FROM positions p"
-                     " JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-t.check(stored_fixes(db, TCP_ID) == 3, f"{TCP_ID}: {[r for r in rows if r[0] == TCP_ID]}")
-for dev in (UDP_ID, UNI_ID, ZIP_ID):
-    t.check(stored_fixes(db, dev) == 1, f"{dev}: {[r for r in rows if r[0] == dev]}")
-t.check(any(r[0] == TCP_ID and r[1] == "heartbeat" for r in rows), f"heartbeat row: {rows}")
+for dev, n in ((TCP_ID, 3), (UDP_ID, 1), (UNI_ID, 1), (ZIP_ID, 1)):
+    t.check(stored_fixes(db, dev) == n, f"{dev}: {stored_types(db, dev)}")
+t.check("heartbeat" in stored_types(db, TCP_ID), f"heartbeat row: {stored_types(db, TCP_ID)}")
 sos = stored_events(db, TCP_ID, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("suntech")

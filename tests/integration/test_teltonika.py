@@ -9,17 +9,12 @@ a UDP-only device refused; then the stored devices, fixes, attributes and
 the powerCut event."""
 import calendar
 import json
-import os
-import threading
-import time
 
 import tdtest as t
-from families import (crc16_ibm, gt06_echo, gt06_frame, gt06_login, teltonika_handshake,
+from families import (crc16_ibm, neighbour, stored_events, stored_fix_times, teltonika_handshake,
                       teltonika_packet, teltonika_record, teltonika_udp)
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 IMEI1 = "352093000000011"
 IMEI2 = "352093000000012"
@@ -67,15 +62,10 @@ def dev_tcp(port):
 
 def dev_split(port):
     s = t.tcp(port)
-    data = teltonika_handshake(IMEI2)
-    for i in range(len(data)):  # detected and framed across one-byte reads
-        s.send(data[i:i + 1])
-        time.sleep(0.003)
+    # Detected and framed across one-byte reads.
+    t.send_split(s, teltonika_handshake(IMEI2), pause=0.003)
     r1 = t.recv_until(s, b"\x01")
-    data = teltonika_packet([rec(5)])
-    for i in range(len(data)):
-        s.send(data[i:i + 1])
-        time.sleep(0.003)
+    t.send_split(s, teltonika_packet([rec(5)]), pause=0.003)
     r2 = t.recv_until(s, ACK1)
     s.close()
     results["split tcp"] = (r1 == b"\x01" and r2 == ACK1, (r1, r2))
@@ -106,33 +96,11 @@ def dev_udp(port):
                       r2 == bytes.fromhex("0005abce01de01"), (r1.hex(), r2.hex()))
 
 
-def dev_gt06(port):
-    s = t.tcp(port)
-    s.sendall(gt06_frame(0x01, gt06_login(GT06), 1))
-    r = t.recv_until(s, b"\r\n")
-    s.close()
-    results["gt06 next to teltonika"] = (r == gt06_echo(0x01, 1), r)
-
-
-def dev_watch(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000029*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to teltonika"] = (r == b"[SG*3000000029*0002*LK]", r)
-
-
 ADMIN_PW = "teltonika-admin-pw"
 srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, http=True)
-threads = [threading.Thread(target=f, args=(srv.port,)) for f in
-           (dev_tcp, dev_split, dev_late_handshake, dev_udp, dev_gt06, dev_watch)]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(30)
-for name, (ok, detail) in sorted(results.items()):
-    t.check(ok, f"{name}: {detail}")
-t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+t.run_devices(srv.port, results, dev_tcp, dev_split, dev_late_handshake, dev_udp,
+              neighbour(results, "gt06 next to teltonika", "gt06", GT06),
+              neighbour(results, "watch next to teltonika", uid="3000000029"))
 
 # A command over an open TCP connection: codec 12, answered by a codec 12
 # response that acknowledges it.
@@ -142,16 +110,11 @@ s.sendall(teltonika_handshake(CMD_IMEI))
 t.check(t.recv_until(s, b"\x01") == b"\x01", "command device: handshake answered")
 s.sendall(teltonika_packet([rec(11)]))
 t.check(t.recv_until(s, ACK1) == ACK1, "command device: packet answered")
-r = t.request(srv.http_port, "POST", "/api/session", {"user": "admin", "password": ADMIN_PW})
-auth = {"Cookie": r.header("set-cookie").split(";")[0]}
-devs = {d["uniqueId"]: d for d in t.request(srv.http_port, "GET", "/api/devices",
-                                            headers=auth).json()}
-types = [c["type"] for c in t.request(srv.http_port, "GET", f"/api/devices/{devs[CMD_IMEI]['id']}"
-                                      "/commands/types", headers=auth).json()]
+api = t.Admin(srv.http_port, ADMIN_PW)
+devs = api.devices()
+types = api.command_types(devs[CMD_IMEI]["id"])
 t.check("engineStop" in types and "custom" in types, f"command types: {types}")
-r = t.request(srv.http_port, "POST", "/api/commands",
-              {"deviceId": devs[CMD_IMEI]["id"], "type": "engineStop"}, headers=auth)
-cid = r.json()["id"]
+cid = api.send_command(devs[CMD_IMEI]["id"], "engineStop")
 cmd = b"setdigout 1"
 data = bytes([0x0C, 1, 0x05]) + len(cmd).to_bytes(4, "big") + cmd + b"\x01"
 want = (0).to_bytes(4, "big") + len(data).to_bytes(4, "big") + data + \
@@ -159,64 +122,35 @@ want = (0).to_bytes(4, "big") + len(data).to_bytes(4, "big") + data + \
 got = t.recv_until(s, want)
 t.check(got == want, f"engineStop sent as codec 12 'setdigout 1': {got.hex()}")
 s.sendall(codec12_response(b"DOUT1:1 Timeout:INFINITY"))
-
-
-def command(dev, cid):
-    cmds = t.request(srv.http_port, "GET", f"/api/commands?deviceId={devs[dev]['id']}",
-                     headers=auth).json()
-    return next((c for c in cmds if c["id"] == cid), {})
-
-
-deadline = time.time() + 5
-while time.time() < deadline and command(CMD_IMEI, cid).get("status") != "acknowledged":
-    time.sleep(0.05)
-c = command(CMD_IMEI, cid)
+c = api.wait_command(devs[CMD_IMEI]["id"], cid, lambda status: status == "acknowledged")
 t.check(c.get("status") == "acknowledged", f"command acknowledged by the response: {c}")
 s.close()
 
 # The UDP device has no connection for commands: the command fails, saying why.
 UDP_IMEI = "352093000000014"
-r = t.request(srv.http_port, "POST", "/api/commands",
-              {"deviceId": devs[UDP_IMEI]["id"], "type": "rebootDevice"}, headers=auth)
-ucid = r.json()["id"]
+ucid = api.send_command(devs[UDP_IMEI]["id"], "rebootDevice")
 u = t.udp()
 u.sendto(teltonika_udp(UDP_IMEI, 0xABCF, 0xDF, [rec(12)]), ("127.0.0.1", srv.port))
 r3, _ = u.recvfrom(4096)
 u.close()
 t.check(r3 == bytes.fromhex("0005abcf01df01"), f"udp answered: {r3.hex()}")
-deadline = time.time() + 5
-while time.time() < deadline and command(UDP_IMEI, ucid).get("status") == "queued":
-    time.sleep(0.05)
-c = command(UDP_IMEI, ucid)
+c = api.wait_command(devs[UDP_IMEI]["id"], ucid, lambda status: status != "queued")
 t.check(c.get("status") == "failed", f"command for the UDP device: {c}")
 t.check(srv.stop() == 0, "clean exit")
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(all(devices.get(i) == "teltonika" for i in (IMEI1, IMEI2, IMEI3, UDP_IMEI, CMD_IMEI)) and
         devices.get(GT06) == "gt06" and devices.get("3000000029") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time,"
-                     " p.attributes FROM positions p JOIN devices d ON d.id = p.device_id"
-                     " ORDER BY p.id")
-
-
-def fixes(dev):
-    """The device's stored fixes at LAT, LON, by device time."""
-    return sorted(r[4] for r in rows if r[0] == dev and r[1] == "position" and
-                  abs(r[2] - LAT) < 1e-6 and abs(r[3] - LON) < 1e-6)
-
-
-t.check(fixes(IMEI1) == [(T0 + i) * 1000 for i in range(5)],
-        f"{IMEI1}: {[r[:5] for r in rows if r[0] == IMEI1]}")
-t.check(fixes(IMEI2) == [(T0 + 5) * 1000], f"{IMEI2}: {fixes(IMEI2)}")
-t.check(fixes(IMEI3) == [(T0 + 7) * 1000], f"{IMEI3}: {fixes(IMEI3)}")
-t.check(fixes(UDP_IMEI) == [(T0 + i) * 1000 for i in (8, 9, 10, 12)],
-        f"udp: {fixes(UDP_IMEI)}")
-attrs = [json.loads(r[5] or "{}") for r in rows if r[0] == IMEI1 and r[1] == "position"]
+for dev, offsets in ((IMEI1, range(5)), (IMEI2, [5]), (IMEI3, [7]), (UDP_IMEI, (8, 9, 10, 12))):
+    times = stored_fix_times(db, dev, LAT, LON)
+    t.check(times == [(T0 + i) * 1000 for i in offsets], f"{dev}: {times}")
+rows = t.db_rows(db, "SELECT p.type, p.attributes FROM positions p JOIN devices d"
+                     " ON d.id = p.device_id WHERE d.unique_id = ? ORDER BY p.id", (IMEI1,))
+attrs = [json.loads(r[1] or "{}") for r in rows if r[0] == "position"]
 t.check(attrs and attrs[0].get("ignition") is True and attrs[1].get("battery") == 4.012,
         f"attributes: {attrs[:2]}")
-acks = [r for r in rows if r[0] == IMEI1 and r[1] == "ack"]
-t.check(len(acks) == 1 and "Param ID:239 Value:1" in (acks[0][5] or ""), f"ack rows: {acks}")
-cut = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = ? AND e.type = 'powerCut'", (IMEI1,))[0][0]
+acks = [r for r in rows if r[0] == "ack"]
+t.check(len(acks) == 1 and "Param ID:239 Value:1" in (acks[0][1] or ""), f"ack rows: {acks}")
+cut = stored_events(db, IMEI1, "powerCut")
 t.check(cut == 1, f"powerCut events: {cut}")
 t.finish("teltonika")

@@ -3,16 +3,10 @@ UDP on the one device port, next to a jt808 terminal sending its (...) text
 time request and a watch; the exact answers (AP05 to the log-on, AP01HSO to
 the handshake, AS01 with the code to an alarm, nothing for feedback) and the
 stored rows with the right device ids."""
-import os
-import threading
-import time
-
 import tdtest as t
-from families import tk103_gps
+from families import neighbour, stored_events, stored_fix_times, stored_fixes, tk103_gps
 
-a = t.args()
-work = t.tmpdir()
-db = os.path.join(work, "trackd.db")
+a, db = t.workspace()
 
 ID1 = "013600000011"
 ID2 = "013600000012"
@@ -39,10 +33,8 @@ def dev_tcp(port):
 
 def dev_split(port):
     s = t.tcp(port)
-    frame = f"({ID2}BR00{tk103_gps(**FIX)})".encode()
-    for i in range(len(frame)):  # detected and framed across one-byte reads
-        s.send(frame[i:i + 1])
-        time.sleep(0.003)
+    # Detected and framed across one-byte reads.
+    t.send_split(s, f"({ID2}BR00{tk103_gps(**FIX)})".encode(), pause=0.003)
     r1 = t.recv_quiet(s, 0.5)
     s.sendall(f"({ID2}BP00HSO)".encode())
     r2 = t.recv_until(s, b")")
@@ -76,45 +68,20 @@ def dev_jt808_text(port):
     results["jt808 text next to tk103"] = (r.startswith(b"(794104004140,1,001,BASE,2,"), r)
 
 
-def dev_watch(port):
-    s = t.tcp(port)
-    s.sendall(b"[SG*3000000029*0002*LK]")
-    r = t.recv_until(s, b"]")
-    s.close()
-    results["watch next to tk103"] = (r == b"[SG*3000000029*0002*LK]", r)
-
-
 srv = t.Server(a.trackd, db)
-threads = [threading.Thread(target=f, args=(srv.port,)) for f in
-           (dev_tcp, dev_split, dev_udp, dev_comma, dev_jt808_text, dev_watch)]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(30)
-for name, (ok, detail) in sorted(results.items()):
-    t.check(ok, f"{name}: {detail}")
-t.check(len(results) == len(threads), f"all devices finished: {sorted(results)}")
+t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp, dev_comma, dev_jt808_text,
+              neighbour(results, "watch next to tk103", uid="3000000029"))
 srv.stop()
 
-devices = dict(t.db_rows(db, "SELECT unique_id, protocol FROM devices"))
+devices = t.stored_devices(db)
 t.check(all(devices.get(i) == "tk103" for i in (ID1, ID2, ID3, IMEI4)) and
         devices.get("794104004140") == "jt808" and devices.get("3000000029") == "watch", devices)
-rows = t.db_rows(db, "SELECT d.unique_id, p.type, p.latitude, p.longitude, p.device_time"
-                     " FROM positions p JOIN devices d ON d.id = p.device_id ORDER BY p.id")
-
-
-def fixes(dev):
-    """The device's stored fixes at 22 34.5678' N 113 45.6789' E."""
-    return sum(1 for d, typ, lat, lon, _ in rows if d == dev and typ == "position" and
-               abs(lat - LAT) < 1e-6 and abs(lon - LON) < 1e-6)
-
-
-t.check(fixes(ID1) == 3, f"{ID1}: {[r for r in rows if r[0] == ID1]}")
-t.check(fixes(ID2) == 1 and fixes(ID3) == 1 and fixes(IMEI4) == 1, rows)
+t.check(stored_fixes(db, ID1, LAT, LON) == 3, f"{ID1}: {stored_fix_times(db, ID1, LAT, LON)}")
+for dev in (ID2, ID3, IMEI4):
+    t.check(stored_fixes(db, dev, LAT, LON) == 1, f"{dev}: {stored_fix_times(db, dev, LAT, LON)}")
 # The log-on's fix: 2024-01-02 12:13:14 UTC.
-t.check(any(r[0] == ID1 and r[4] == 1704197594000 for r in rows),
-        [r[4] for r in rows if r[0] == ID1])
-sos = t.db_rows(db, "SELECT count(*) FROM events e JOIN devices d ON d.id = e.device_id"
-                    " WHERE d.unique_id = ? AND e.type = 'sos'", (ID1,))[0][0]
+times = stored_fix_times(db, ID1, LAT, LON)
+t.check(1704197594000 in times, times)
+sos = stored_events(db, ID1, "sos")
 t.check(sos == 1, f"sos events: {sos}")
 t.finish("tk103")
