@@ -132,6 +132,17 @@ def run_devices(port, results, *devices, timeout=30):
     check(len(results) == len(devices), f"all devices finished: {sorted(results)}")
 
 
+def serve_devices(a, db, results, *devices, settle=0.0):
+    """Starts the real trackd (binary a.trackd, database db), runs the device
+    functions against its device port (run_devices), waits `settle` seconds
+    for the last rows to be written, stops it and checks it exited
+    cleanly."""
+    srv = Server(a.trackd, db)
+    run_devices(srv.port, results, *devices)
+    time.sleep(settle)
+    check(srv.stop() == 0, "clean exit on SIGTERM")
+
+
 def tcp(port, host="127.0.0.1", timeout=5.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)

@@ -67,11 +67,9 @@ def dev_udp(port):
     results["udp"] = (r1 == b"ON" and r2 == b"", (r1, r2))
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp,
-              neighbour(results, "gotop next to gps103", "gotop", GOTOP),
-              neighbour(results, "watch next to gps103", uid="3000000019"))
-srv.stop()
+t.serve_devices(a, db, results, dev_tcp, dev_split, dev_udp,
+                neighbour(results, "gotop next to gps103", "gotop", GOTOP),
+                neighbour(results, "watch next to gps103", uid="3000000019"))
 
 devices = t.stored_devices(db)
 t.check(all(devices.get(i) == "gps103" for i in (IMEI1, IMEI2, IMEI3)) and

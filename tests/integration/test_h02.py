@@ -58,10 +58,8 @@ def dev_udp(port):
                       (r1, r2))
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_text_tcp, dev_binary_split, dev_udp,
-              neighbour(results, "watch next to h02", uid="3000000009"))
-srv.stop()
+t.serve_devices(a, db, results, dev_text_tcp, dev_binary_split, dev_udp,
+                neighbour(results, "watch next to h02", uid="3000000009"))
 
 devices = t.stored_devices(db)
 t.check(devices.get(ID) == "h02" and devices.get(IMEI) == "h02" and

@@ -105,10 +105,8 @@ def dev_udp(port):
                       (r1.hex(), r2.hex()))
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp_2013, dev_tcp_2019, dev_tcp_alt, dev_text, dev_udp,
-              neighbour(results, "watch next to jt808", uid="3000000009"))
-srv.stop()
+t.serve_devices(a, db, results, dev_tcp_2013, dev_tcp_2019, dev_tcp_alt, dev_text, dev_udp,
+                neighbour(results, "watch next to jt808", uid="3000000009"))
 
 devices = t.stored_devices(db)
 for dev in ("13912345678", "860000000000002", "13900000003", "13900000004", "794104004140"):

@@ -69,11 +69,8 @@ def dev_udp(port):
     results["udp"] = (r == confirmation("e", IMEI_B, "CCE", 1), r)
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp,
-              neighbour(results, "watch next to meitrack", uid="3000000009"))
-time.sleep(0.3)
-srv.stop()
+t.serve_devices(a, db, results, dev_tcp, dev_split, dev_udp,
+                neighbour(results, "watch next to meitrack", uid="3000000009"), settle=0.3)
 
 devices = t.stored_devices(db)
 t.check(devices.get(IMEI_A) == "meitrack" and devices.get(IMEI_B) == "meitrack" and

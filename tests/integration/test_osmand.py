@@ -71,11 +71,8 @@ def dev_osmand_get(port):
         b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), (r1, r2))
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_traccar_client, dev_json, dev_osmand_get,
-              neighbour(results, "watch next to osmand", uid="3000000009"))
-time.sleep(0.3)
-srv.stop()
+t.serve_devices(a, db, results, dev_traccar_client, dev_json, dev_osmand_get,
+                neighbour(results, "watch next to osmand", uid="3000000009"), settle=0.3)
 
 devices = t.stored_devices(db)
 t.check(devices.get("tc-android-1") == "osmand" and devices.get("tc-ios-2") == "osmand" and

@@ -71,10 +71,8 @@ def dev_udp(port):
     results["udp"] = (r1 == b"+SACK:GTHBD,02010B,0005$" and r2 == b"+SACK:0006$", (r1, r2))
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_binary, dev_udp,
-              neighbour(results, "watch next to queclink", uid="3000000019"))
-t.check(srv.stop() == 0, "clean exit on SIGTERM")
+t.serve_devices(a, db, results, dev_tcp, dev_binary, dev_udp,
+                neighbour(results, "watch next to queclink", uid="3000000019"))
 
 devices = t.stored_devices(db)
 for imei in (TCP_IMEI, UDP_IMEI, BIN_IMEI):

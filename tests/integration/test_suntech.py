@@ -73,10 +73,8 @@ def dev_udp(port):
     results["udp"] = (r == f"SA200ACK;{UDP_ID}".encode(), r)
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_universal, dev_zip, dev_udp,
-              neighbour(results, "watch next to suntech", uid="3000000029"))
-t.check(srv.stop() == 0, "clean exit on SIGTERM")
+t.serve_devices(a, db, results, dev_tcp, dev_universal, dev_zip, dev_udp,
+                neighbour(results, "watch next to suntech", uid="3000000029"))
 
 devices = t.stored_devices(db)
 for dev in (TCP_ID, UDP_ID, UNI_ID, ZIP_ID):

@@ -68,10 +68,8 @@ def dev_jt808_text(port):
     results["jt808 text next to tk103"] = (r.startswith(b"(794104004140,1,001,BASE,2,"), r)
 
 
-srv = t.Server(a.trackd, db)
-t.run_devices(srv.port, results, dev_tcp, dev_split, dev_udp, dev_comma, dev_jt808_text,
-              neighbour(results, "watch next to tk103", uid="3000000029"))
-srv.stop()
+t.serve_devices(a, db, results, dev_tcp, dev_split, dev_udp, dev_comma, dev_jt808_text,
+                neighbour(results, "watch next to tk103", uid="3000000029"))
 
 devices = t.stored_devices(db)
 t.check(all(devices.get(i) == "tk103" for i in (ID1, ID2, ID3, IMEI4)) and
