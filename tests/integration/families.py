@@ -342,24 +342,33 @@ class Link:
         self.s.close()
 
 
-def conv_gotop(port, transport, uid):
+def talk(port, steps, transport="tcp"):
+    """Plays a device's side of a transcript over one link: each step is
+    (bytes to send, the exact answer owed: b"" for none within 0.5 s), or
+    (bytes, answer, n) to send the bytes n at a time over TCP. Returns
+    (every answer as owed, the answers)."""
     link = Link(port, transport)
-    link.send(f"#{uid},CMD-T,A,DATE:240315,TIME:101530,LAT:22.5000000N,LOT:114.0000000E,"
-              f"Speed:036.0,84-20,045#".encode())
-    got = link.recv(timeout=0.5)
+    got = []
+    for step in steps:
+        data, want = step[0], step[1]
+        if len(step) > 2 and not link.udp:
+            t.send_split(link.s, data, step[2])
+        else:
+            link.send(data)
+        got.append(link.recv(want) if want else link.recv(timeout=0.5))
     link.close()
-    return got == b"", got
+    return all(g == step[1] for g, step in zip(got, steps)), got
+
+
+def conv_gotop(port, transport, uid):
+    return talk(port, [(f"#{uid},CMD-T,A,DATE:240315,TIME:101530,LAT:22.5000000N,"
+                        f"LOT:114.0000000E,Speed:036.0,84-20,045#".encode(), b"")], transport)
 
 
 def conv_watch(port, transport, uid):
-    link = Link(port, transport)
-    link.send(watch_frame(uid, "LK"))
-    r1 = link.recv(b"]")
-    link.send(watch_frame(uid, "UD,150324,101530,A,22.500000,N,114.000000,E,36.0,45,100,9,80,"
-                               "90,1000,0,00000000,0"))
-    r2 = link.recv(timeout=0.5)
-    link.close()
-    return r1 == watch_frame(uid, "LK") and r2 == b"", (r1, r2)
+    return talk(port, [(watch_frame(uid, "LK"), watch_frame(uid, "LK")),
+                       (watch_frame(uid, "UD,150324,101530,A,22.500000,N,114.000000,E,36.0,45,100,"
+                                         "9,80,90,1000,0,00000000,0"), b"")], transport)
 
 
 def conv_iw(port, transport, uid):
@@ -408,83 +417,46 @@ def conv_jt808(port, transport, uid):
 
 
 def conv_gps103(port, transport, uid):
-    link = Link(port, transport)
-    link.send(f"##,imei:{uid},A;".encode())
-    r1 = link.recv(b"LOAD")
-    link.send(gps103_report(uid))
-    r2 = link.recv(timeout=0.5)
-    link.send(f"{uid};".encode())
-    r3 = link.recv(b"ON")
-    link.close()
-    return r1 == b"LOAD" and r2 == b"" and r3 == b"ON", (r1, r2, r3)
+    return talk(port, [(f"##,imei:{uid},A;".encode(), b"LOAD"), (gps103_report(uid), b""),
+                       (f"{uid};".encode(), b"ON")], transport)
 
 
 def conv_meitrack(port, transport, uid):
-    link = Link(port, transport)
-    link.send(meitrack_frame("A", uid, "AAA", meitrack_aaa(35, 22.5, 114.0)))
-    r1 = link.recv(timeout=0.5)
     secs = int(time.time()) - 946684800 - 30
-    link.send(meitrack_frame("c", uid, "CCE",
-                             meitrack_cce([meitrack_cce_record(35, 22.5, 114.0, secs)])))
-    r2 = link.recv(b"\r\n")
-    link.close()
-    return r1 == b"" and r2 == meitrack_confirm("c", uid, "CCE", 1), (r1, r2)
+    return talk(port, [(meitrack_frame("A", uid, "AAA", meitrack_aaa(35, 22.5, 114.0)), b""),
+                       (meitrack_frame("c", uid, "CCE",
+                                       meitrack_cce([meitrack_cce_record(35, 22.5, 114.0, secs)])),
+                        meitrack_confirm("c", uid, "CCE", 1))], transport)
 
 
 def conv_teltonika(port, transport, uid):
-    link = Link(port, transport)
     record = teltonika_record(calendar.timegm((2024, 3, 15, 10, 15, 30)), 22.5, 114.0)
-    if link.udp:
-        link.send(teltonika_udp(uid, 0xCAFE, 7, [record]))
-        r = link.recv()
-        link.close()
-        return r == bytes.fromhex("0005cafe010701"), r.hex()
-    link.send(teltonika_handshake(uid))
-    r1 = link.recv(b"\x01")
-    link.send(teltonika_packet([record]))
-    r2 = link.recv(b"\x00\x00\x00\x01")
-    link.close()
-    return r1 == b"\x01" and r2 == b"\x00\x00\x00\x01", (r1, r2)
+    if transport == "udp":
+        return talk(port, [(teltonika_udp(uid, 0xCAFE, 7, [record]),
+                            bytes.fromhex("0005cafe010701"))], "udp")
+    return talk(port, [(teltonika_handshake(uid), b"\x01"),
+                       (teltonika_packet([record]), b"\x00\x00\x00\x01")])
 
 
 def conv_tk103(port, transport, uid):
-    link = Link(port, transport)
-    link.send(f"({uid}BP05{'86500000' + uid[-7:]}{tk103_gps()})".encode())
-    r1 = link.recv(b")")
-    link.send(f"({uid}BR00{tk103_gps(hhmmss='101600')})".encode())
-    r2 = link.recv(timeout=0.5)
-    link.send(f"({uid}BP00HSO)".encode())
-    r3 = link.recv(b")")
-    link.close()
-    return (r1 == f"({uid}AP05)".encode() and r2 == b"" and r3 == f"({uid}AP01HSO)".encode(),
-            (r1, r2, r3))
+    return talk(port, [(f"({uid}BP05{'86500000' + uid[-7:]}{tk103_gps()})".encode(),
+                        f"({uid}AP05)".encode()),
+                       (f"({uid}BR00{tk103_gps(hhmmss='101600')})".encode(), b""),
+                       (f"({uid}BP00HSO)".encode(), f"({uid}AP01HSO)".encode())], transport)
 
 
 def conv_osmand(port, transport, uid):
-    link = Link(port, transport)
-    link.send(osmand_get(f"id={uid}&lat=22.5&lon=114.0&timestamp={int(time.time()) - 30}"
-                         "&speed=10.5&bearing=45&batt=80"))
-    r = link.recv(b"\r\n\r\n")
-    link.close()
-    return r == OSMAND_OK, r
+    return talk(port, [(osmand_get(f"id={uid}&lat=22.5&lon=114.0&timestamp={int(time.time()) - 30}"
+                                   "&speed=10.5&bearing=45&batt=80"), OSMAND_OK)], transport)
 
 
 def conv_queclink(port, transport, uid):
-    link = Link(port, transport)
-    link.send(queclink_hbd(uid, 1))
-    r1 = link.recv(b"$")
-    link.send(queclink_fri(uid, 2))
-    r2 = link.recv(b"$")
-    link.close()
-    return r1 == b"+SACK:GTHBD,1A0102,0001$" and r2 == b"+SACK:0002$", (r1, r2)
+    return talk(port, [(queclink_hbd(uid, 1), b"+SACK:GTHBD,1A0102,0001$"),
+                       (queclink_fri(uid, 2), b"+SACK:0002$")], transport)
 
 
 def conv_suntech(port, transport, uid):
-    link = Link(port, transport)
-    link.send(suntech_stt(uid))
-    r = link.recv(uid.encode())
-    link.close()
-    return r == f"ST300ACK;{uid}".encode(), r
+    return talk(port, [(suntech_stt(uid), f"ST300ACK;{uid}".encode())], transport)
 
 
 def neighbour(results, label, family="watch", uid=None):

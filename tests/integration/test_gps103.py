@@ -4,7 +4,7 @@ frames also start with the IMEI) and a watch; the exact answers (LOAD, ON,
 the SOS cancel command, nothing for reports) and the stored rows with the
 right device ids."""
 import tdtest as t
-from families import neighbour, stored_events, stored_fix_times, stored_fixes
+from families import neighbour, stored_events, stored_fix_times, stored_fixes, talk
 
 a, db = t.workspace()
 
@@ -24,47 +24,27 @@ results = {}
 
 
 def dev_tcp(port):
-    s = t.tcp(port)
-    s.sendall(f"##,imei:{IMEI1},A;".encode())
-    r1 = t.recv_until(s, b"LOAD")
-    s.sendall(f"{IMEI1};".encode())
-    r2 = t.recv_until(s, b"ON")
-    s.sendall(report(IMEI1))
-    r3 = t.recv_quiet(s, 0.5)
-    # An SOS and a heartbeat in one write: two answers, in order.
-    s.sendall(report(IMEI1, "help me", "121414") + f"{IMEI1};".encode())
-    want = f"**,imei:{IMEI1},E;ON".encode()
-    r4 = t.recv_until(s, want)
-    s.close()
-    results["tcp"] = (r1 == b"LOAD" and r2 == b"ON" and r3 == b"" and r4 == want,
-                      (r1, r2, r3, r4))
+    results["tcp"] = talk(port, [
+        (f"##,imei:{IMEI1},A;".encode(), b"LOAD"),
+        (f"{IMEI1};".encode(), b"ON"),
+        (report(IMEI1), b""),
+        # An SOS and a heartbeat in one write: two answers, in order.
+        (report(IMEI1, "help me", "121414") + f"{IMEI1};".encode(),
+         f"**,imei:{IMEI1},E;ON".encode()),
+    ])
 
 
 def dev_split(port):
-    s = t.tcp(port)
-    t.send_split(s, f"##,imei:{IMEI2},A;".encode())  # detected and framed across one-byte reads
-    r1 = t.recv_until(s, b"LOAD")
-    # A report without a fix: the serving cell, not answered.
-    s.sendall(f"imei:{IMEI2},tracker,000000000,,L,,,fa8,,c9af,,,,,0,0,0.00%,,;".encode())
-    r2 = t.recv_quiet(s, 0.5)
-    s.sendall(report(IMEI2))
-    r3 = t.recv_quiet(s, 0.5)
-    s.close()
-    results["split tcp"] = (r1 == b"LOAD" and r2 == b"" and r3 == b"", (r1, r2, r3))
+    results["split tcp"] = talk(port, [
+        (f"##,imei:{IMEI2},A;".encode(), b"LOAD", 1),  # detected and framed across one-byte reads
+        # A report without a fix: the serving cell, not answered.
+        (f"imei:{IMEI2},tracker,000000000,,L,,,fa8,,c9af,,,,,0,0,0.00%,,;".encode(), b""),
+        (report(IMEI2), b""),
+    ])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(f"{IMEI3};".encode(), ("127.0.0.1", port))
-    r1, _ = u.recvfrom(4096)
-    u.sendto(report(IMEI3), ("127.0.0.1", port))
-    u.settimeout(0.5)
-    try:
-        r2, _ = u.recvfrom(4096)
-    except OSError:
-        r2 = b""
-    u.close()
-    results["udp"] = (r1 == b"ON" and r2 == b"", (r1, r2))
+    results["udp"] = talk(port, [(f"{IMEI3};".encode(), b"ON"), (report(IMEI3), b"")], "udp")
 
 
 t.serve_devices(a, db, results, dev_tcp, dev_split, dev_udp,

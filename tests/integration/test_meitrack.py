@@ -8,7 +8,7 @@ import struct
 import time
 
 import tdtest as t
-from families import neighbour, stored_lats
+from families import neighbour, stored_lats, talk
 from families import meitrack_aaa as aaa
 from families import meitrack_cce as cce
 from families import meitrack_cce_record as cce_record
@@ -33,40 +33,33 @@ def ccc(lat, lon, secs):
 
 
 def dev_tcp(port):
-    s = t.tcp(port)
-    s.sendall(frame("A", IMEI_A, "AAA", aaa(1, 22.5, 114.1)))  # SOS: stored, not answered
-    r1 = t.recv_quiet(s, 0.5)
-    batch = frame("c", IMEI_A, "CCE", cce([cce_record(35, 22.51, 114.11, SECS),
-                                           cce_record(35, 22.52, 114.12, SECS + 10)]))
-    s.sendall(batch)
-    r2 = t.recv_until(s, b"\r\n")
-    s.close()
-    results["tcp"] = (r1 == b"" and r2 == confirmation("c", IMEI_A, "CCE", 2), (r1, r2))
+    results["tcp"] = talk(port, [
+        (frame("A", IMEI_A, "AAA", aaa(1, 22.5, 114.1)), b""),  # SOS: stored, not answered
+        (frame("c", IMEI_A, "CCE", cce([cce_record(35, 22.51, 114.11, SECS),
+                                        cce_record(35, 22.52, 114.12, SECS + 10)])),
+         confirmation("c", IMEI_A, "CCE", 2)),
+    ])
 
 
 def dev_split(port):
-    s = t.tcp(port)
-    # Detected and framed across reads.
-    t.send_split(s, frame("X", IMEI_C, "CCC", ccc(22.53, 114.13, SECS + 20)), 7, 0.01)
-    r1 = t.recv_until(s, b"\r\n")
-    # An AAA whose length field is 2 too large, then a command answer, in one write.
+    # An AAA whose length field is 2 too large.
     bad = bytearray(frame("B", IMEI_C, "AAA", aaa(35, 22.54, 114.14)))
-    length = int(bad[3:6]) + 2
-    bad[3:6] = str(length).encode()
-    s.sendall(bytes(bad) + frame("C", IMEI_C, "D03", b"OK"))
-    r2 = t.recv_quiet(s, 0.5)
-    s.close()
-    results["split tcp"] = (r1 == confirmation("X", IMEI_C, "CCC", 1) and r2 == b"", (r1, r2))
+    bad[3:6] = str(int(bad[3:6]) + 2).encode()
+    results["split tcp"] = talk(port, [
+        # Detected and framed across reads.
+        (frame("X", IMEI_C, "CCC", ccc(22.53, 114.13, SECS + 20)),
+         confirmation("X", IMEI_C, "CCC", 1), 7),
+        # The bad AAA, then a command answer, in one write.
+        (bytes(bad) + frame("C", IMEI_C, "D03", b"OK"), b""),
+    ])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(frame("D", IMEI_B, "AAA", aaa(35, 22.55, 114.15)), ("127.0.0.1", port))
-    u.sendto(frame("e", IMEI_B, "CCE", cce([cce_record(17, 22.56, 114.16, SECS)])),
-             ("127.0.0.1", port))
-    r, _ = u.recvfrom(4096)
-    u.close()
-    results["udp"] = (r == confirmation("e", IMEI_B, "CCE", 1), r)
+    results["udp"] = talk(port, [
+        (frame("D", IMEI_B, "AAA", aaa(35, 22.55, 114.15)), b""),
+        (frame("e", IMEI_B, "CCE", cce([cce_record(17, 22.56, 114.16, SECS)])),
+         confirmation("e", IMEI_B, "CCE", 1)),
+    ], "udp")
 
 
 t.serve_devices(a, db, results, dev_tcp, dev_split, dev_udp,

@@ -7,7 +7,7 @@ header), and the stored rows with the right device ids and the SOS event."""
 import struct
 
 import tdtest as t
-from families import neighbour, stored_events, stored_fixes, stored_types
+from families import neighbour, stored_events, stored_fixes, stored_types, talk
 from families import queclink_block as block
 from families import queclink_fri as fri
 from families import queclink_hbd as hbd
@@ -54,21 +54,13 @@ def dev_tcp(port):
 
 
 def dev_binary(port):
-    s = t.tcp(port)
-    t.send_split(s, binary_rsp(BIN_IMEI, 0x0A0B), 7, 0.01)  # detected and framed across reads
-    r = t.recv_until(s, b"$")
-    s.close()
-    results["binary"] = (r == b"+SACK:0A0B$", r)
+    # Detected and framed across reads.
+    results["binary"] = talk(port, [(binary_rsp(BIN_IMEI, 0x0A0B), b"+SACK:0A0B$", 7)])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(hbd(UDP_IMEI, 5, "02010B"), ("127.0.0.1", port))
-    r1, _ = u.recvfrom(4096)
-    u.sendto(fri(UDP_IMEI, 6), ("127.0.0.1", port))
-    r2, _ = u.recvfrom(4096)
-    u.close()
-    results["udp"] = (r1 == b"+SACK:GTHBD,02010B,0005$" and r2 == b"+SACK:0006$", (r1, r2))
+    results["udp"] = talk(port, [(hbd(UDP_IMEI, 5, "02010B"), b"+SACK:GTHBD,02010B,0005$"),
+                                 (fri(UDP_IMEI, 6), b"+SACK:0006$")], "udp")
 
 
 t.serve_devices(a, db, results, dev_tcp, dev_binary, dev_udp,

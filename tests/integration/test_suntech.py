@@ -6,7 +6,7 @@ keep-alives), external data holding CR LF cut by its length across reads,
 two reports in one write, and the stored rows with the right device ids and
 the SOS event."""
 import tdtest as t
-from families import neighbour, stored_events, stored_fixes, stored_types
+from families import neighbour, stored_events, stored_fixes, stored_types, talk
 from families import suntech_report as report
 from families import suntech_stt as stt
 
@@ -47,30 +47,19 @@ def dev_tcp(port):
 
 
 def dev_universal(port):
-    s = t.tcp(port)
-    s.sendall(f"STT;{UNI_ID};3FFFFF;26;398;1;20240315;10:15:30;087d4760;310;410;0ba0;23;"
-              f"+22.500000;+114.000000;36.00;45.00;9;1;00000001;00000000;1;1;0006;4.1;12.37\r"
-              .encode())
-    r = t.recv_until(s, UNI_ID.encode())
-    s.close()
-    results["universal"] = (r == f"ACK;{UNI_ID}".encode(), r)
+    results["universal"] = talk(port, [(
+        f"STT;{UNI_ID};3FFFFF;26;398;1;20240315;10:15:30;087d4760;310;410;0ba0;23;+22.500000;"
+        f"+114.000000;36.00;45.00;9;1;00000001;00000000;1;1;0006;4.1;12.37\r".encode(),
+        f"ACK;{UNI_ID}".encode())])
 
 
 def dev_zip(port):
-    s = t.tcp(port)
-    s.sendall(zip_report(ZIP_ID))
-    r = t.recv_until(s, bytes.fromhex(ZIP_ID + "0")[-1:])
-    s.close()
-    want = b"\x15" + bytes.fromhex(ZIP_ID + "0")
-    results["zip"] = (r == want, r.hex())
+    results["zip"] = talk(port, [(zip_report(ZIP_ID), b"\x15" + bytes.fromhex(ZIP_ID + "0"))])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(stt(UDP_ID, model="SA200"), ("127.0.0.1", port))
-    r, _ = u.recvfrom(4096)
-    u.close()
-    results["udp"] = (r == f"SA200ACK;{UDP_ID}".encode(), r)
+    results["udp"] = talk(port, [(stt(UDP_ID, model="SA200"), f"SA200ACK;{UDP_ID}".encode())],
+                          "udp")
 
 
 t.serve_devices(a, db, results, dev_tcp, dev_universal, dev_zip, dev_udp,

@@ -11,8 +11,8 @@ import calendar
 import json
 
 import tdtest as t
-from families import (crc16_ibm, neighbour, stored_events, stored_fix_times, teltonika_handshake,
-                      teltonika_packet, teltonika_record, teltonika_udp)
+from families import (crc16_ibm, neighbour, stored_events, stored_fix_times, talk,
+                      teltonika_handshake, teltonika_packet, teltonika_record, teltonika_udp)
 
 a, db = t.workspace()
 
@@ -39,61 +39,44 @@ results = {}
 
 
 def dev_tcp(port):
-    s = t.tcp(port)
-    s.sendall(teltonika_handshake(IMEI1))
-    r1 = t.recv_until(s, b"\x01")
-    # Two records: ignition on (239) and battery 4.012 V (67).
-    s.sendall(teltonika_packet([rec(0, io1=bytes([239, 1])),
-                                rec(1, io2=bytes([67, 0x0f, 0xac]))]))
-    r2 = t.recv_until(s, b"\x00\x00\x00\x02")
-    # The external power unplugged (252 = 1, as the record's event).
-    s.sendall(teltonika_packet([rec(2, io1=bytes([252, 1]), event=252)]))
-    r3 = t.recv_until(s, ACK1)
-    # Two packets in one write: two answers, in order.
-    s.sendall(teltonika_packet([rec(3)]) + teltonika_packet([rec(4)]))
-    r4 = t.recv_until(s, ACK1 + ACK1)
-    # A command response: nothing to answer.
-    s.sendall(codec12_response(b"Param ID:239 Value:1"))
-    r5 = t.recv_quiet(s, 0.5)
-    s.close()
-    results["tcp"] = (r1 == b"\x01" and r2 == b"\x00\x00\x00\x02" and r3 == ACK1 and
-                      r4 == ACK1 + ACK1 and r5 == b"", (r1, r2, r3, r4, r5))
+    results["tcp"] = talk(port, [
+        (teltonika_handshake(IMEI1), b"\x01"),
+        # Two records: ignition on (239) and battery 4.012 V (67).
+        (teltonika_packet([rec(0, io1=bytes([239, 1])), rec(1, io2=bytes([67, 0x0f, 0xac]))]),
+         b"\x00\x00\x00\x02"),
+        # The external power unplugged (252 = 1, as the record's event).
+        (teltonika_packet([rec(2, io1=bytes([252, 1]), event=252)]), ACK1),
+        # Two packets in one write: two answers, in order.
+        (teltonika_packet([rec(3)]) + teltonika_packet([rec(4)]), ACK1 + ACK1),
+        # A command response: nothing to answer.
+        (codec12_response(b"Param ID:239 Value:1"), b""),
+    ])
 
 
 def dev_split(port):
-    s = t.tcp(port)
-    # Detected and framed across one-byte reads.
-    t.send_split(s, teltonika_handshake(IMEI2), pause=0.003)
-    r1 = t.recv_until(s, b"\x01")
-    t.send_split(s, teltonika_packet([rec(5)]), pause=0.003)
-    r2 = t.recv_until(s, ACK1)
-    s.close()
-    results["split tcp"] = (r1 == b"\x01" and r2 == ACK1, (r1, r2))
+    results["split tcp"] = talk(port, [
+        # Detected and framed across one-byte reads.
+        (teltonika_handshake(IMEI2), b"\x01", 1),
+        (teltonika_packet([rec(5)]), ACK1, 1),
+    ])
 
 
 def dev_late_handshake(port):
-    s = t.tcp(port)
-    # Data before the handshake: nobody to store it for, so no answer.
-    s.sendall(teltonika_packet([rec(6)]))
-    r1 = t.recv_quiet(s, 0.5)
-    s.sendall(teltonika_handshake(IMEI3))
-    r2 = t.recv_until(s, b"\x01")
-    s.sendall(teltonika_packet([rec(7)]))
-    r3 = t.recv_until(s, ACK1)
-    s.close()
-    results["late handshake"] = (r1 == b"" and r2 == b"\x01" and r3 == ACK1, (r1, r2, r3))
+    results["late handshake"] = talk(port, [
+        # Data before the handshake: nobody to store it for, so no answer.
+        (teltonika_packet([rec(6)]), b""),
+        (teltonika_handshake(IMEI3), b"\x01"),
+        (teltonika_packet([rec(7)]), ACK1),
+    ])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(teltonika_udp("352093000000014", 0xABCD, 0xDD, [rec(8), rec(9)]),
-             ("127.0.0.1", port))
-    r1, _ = u.recvfrom(4096)
-    u.sendto(teltonika_udp("352093000000014", 0xABCE, 0xDE, [rec(10)]), ("127.0.0.1", port))
-    r2, _ = u.recvfrom(4096)
-    u.close()
-    results["udp"] = (r1 == bytes.fromhex("0005abcd01dd02") and
-                      r2 == bytes.fromhex("0005abce01de01"), (r1.hex(), r2.hex()))
+    results["udp"] = talk(port, [
+        (teltonika_udp("352093000000014", 0xABCD, 0xDD, [rec(8), rec(9)]),
+         bytes.fromhex("0005abcd01dd02")),
+        (teltonika_udp("352093000000014", 0xABCE, 0xDE, [rec(10)]),
+         bytes.fromhex("0005abce01de01")),
+    ], "udp")
 
 
 ADMIN_PW = "teltonika-admin-pw"

@@ -4,7 +4,7 @@ time request and a watch; the exact answers (AP05 to the log-on, AP01HSO to
 the handshake, AS01 with the code to an alarm, nothing for feedback) and the
 stored rows with the right device ids."""
 import tdtest as t
-from families import neighbour, stored_events, stored_fix_times, stored_fixes, tk103_gps
+from families import neighbour, stored_events, stored_fix_times, stored_fixes, talk, tk103_gps
 
 a, db = t.workspace()
 
@@ -18,45 +18,33 @@ results = {}
 
 
 def dev_tcp(port):
-    s = t.tcp(port)
-    s.sendall(f"({ID1}BP05865000000000011{tk103_gps(**FIX, hhmmss='121314')})".encode())
-    r1 = t.recv_until(s, b")")
-    s.sendall(f"({ID1}BR00{tk103_gps(**FIX, hhmmss='121414')})".encode())
-    r2 = t.recv_quiet(s, 0.5)
-    # An SOS alarm and a handshake in one write: two answers, in order.
-    s.sendall(f"({ID1}BO012{tk103_gps(**FIX, hhmmss='121514')})({ID1}BP00{ID1}HSO)".encode())
-    want = f"({ID1}AS012)({ID1}AP01HSO)".encode()
-    r3 = t.recv_until(s, want)
-    s.close()
-    results["tcp"] = (r1 == f"({ID1}AP05)".encode() and r2 == b"" and r3 == want, (r1, r2, r3))
+    results["tcp"] = talk(port, [
+        (f"({ID1}BP05865000000000011{tk103_gps(**FIX, hhmmss='121314')})".encode(),
+         f"({ID1}AP05)".encode()),
+        (f"({ID1}BR00{tk103_gps(**FIX, hhmmss='121414')})".encode(), b""),
+        # An SOS alarm and a handshake in one write: two answers, in order.
+        (f"({ID1}BO012{tk103_gps(**FIX, hhmmss='121514')})({ID1}BP00{ID1}HSO)".encode(),
+         f"({ID1}AS012)({ID1}AP01HSO)".encode()),
+    ])
 
 
 def dev_split(port):
-    s = t.tcp(port)
-    # Detected and framed across one-byte reads.
-    t.send_split(s, f"({ID2}BR00{tk103_gps(**FIX)})".encode(), pause=0.003)
-    r1 = t.recv_quiet(s, 0.5)
-    s.sendall(f"({ID2}BP00HSO)".encode())
-    r2 = t.recv_until(s, b")")
-    s.close()
-    results["split tcp"] = (r1 == b"" and r2 == f"({ID2}AP01HSO)".encode(), (r1, r2))
+    results["split tcp"] = talk(port, [
+        # Detected and framed across one-byte reads.
+        (f"({ID2}BR00{tk103_gps(**FIX)})".encode(), b"", 1),
+        (f"({ID2}BP00HSO)".encode(), f"({ID2}AP01HSO)".encode()),
+    ])
 
 
 def dev_udp(port):
-    u = t.udp()
-    u.sendto(f"({ID3}BP05865000000000013{tk103_gps(**FIX)})".encode(), ("127.0.0.1", port))
-    r1, _ = u.recvfrom(4096)
-    u.close()
-    results["udp"] = (r1 == f"({ID3}AP05)".encode(), r1)
+    results["udp"] = talk(port, [(f"({ID3}BP05865000000000013{tk103_gps(**FIX)})".encode(),
+                                  f"({ID3}AP05)".encode())], "udp")
 
 
 def dev_comma(port):
-    s = t.tcp(port)
-    s.sendall(f"({IMEI4},DW30,020124,A,2234.5678N,11345.6789E,0.5,121314,45.0,10.0,9,0)"
-              .encode())
-    r = t.recv_quiet(s, 0.5)
-    s.close()
-    results["comma variant"] = (r == b"", r)
+    results["comma variant"] = talk(port, [
+        (f"({IMEI4},DW30,020124,A,2234.5678N,11345.6789E,0.5,121314,45.0,10.0,9,0)".encode(),
+         b"")])
 
 
 def dev_jt808_text(port):
