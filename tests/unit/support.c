@@ -888,6 +888,18 @@ void td_test_assert_reply(const td_decode_ctx *ctx, const char *want)
     assert_string_equal(td_test_reply(ctx), want);
 }
 
+void td_test_assert_fix(const td_record *r, const char *iso, double lat, double lon, double speed,
+                        double course)
+{
+    assert_int_equal(r->type, TD_REC_POSITION);
+    assert_true(r->valid);
+    td_test_assert_time(r, iso);
+    td_test_assert_near(r->latitude, lat);
+    td_test_assert_near(r->longitude, lon);
+    if (!(fabs(r->speed - speed) <= 1e-9) || !(fabs(r->course - course) <= 1e-9))
+        fail_msg("speed %.9f, course %.9f; want %.9f, %.9f", r->speed, r->course, speed, course);
+}
+
 void td_test_assert_cell(const td_record *r, int i, int mcc, int mnc, int64_t lac, int64_t cid)
 {
     assert_true(i < r->ncells);

@@ -155,6 +155,10 @@ int td_test_vector_holds(json_t *v, const td_test_run *run);
 void td_test_assert_near(double got, double want);
 /* The reply in ctx is the text want. */
 void td_test_assert_reply(const td_decode_ctx *ctx, const char *want);
+/* r is a valid position fix at the ISO 8601 time iso, at lat, lon (to
+ * 1e-6), with this speed (km/h) and course (to 1e-9). */
+void td_test_assert_fix(const td_record *r, const char *iso, double lat, double lon, double speed,
+                        double course);
 /* Cell i of r exists and has these numbers. */
 void td_test_assert_cell(const td_record *r, int i, int mcc, int mnc, int64_t lac, int64_t cid);
 /* The attribute a of r, which must be set. */

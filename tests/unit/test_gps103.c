@@ -64,16 +64,11 @@ static void test_position(void **state)
     (void)state;
     const td_record *r =
         one("imei:" IMEI ",tracker,2401022013,13800000000," FIX ",120.5,1,0,45.50%,12.00%,+21;");
-    assert_int_equal(r->type, TD_REC_POSITION);
+    /* Local 2024-01-02 20:13 (UTC+8); the fix at 12:13:14 UTC that day;
+     * 10 knots. */
+    td_test_assert_fix(r, "2024-01-02T12:13:14Z", 22 + 34.5678 / 60, 113 + 45.6789 / 60, 18.52,
+                       45.5);
     assert_string_equal(r->device_id, IMEI);
-    assert_true(r->valid);
-    assert_true(r->has_time);
-    /* Local 2024-01-02 20:13 (UTC+8); the fix at 12:13:14 UTC that day. */
-    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
-    assert_true(fabs(r->latitude - (22 + 34.5678 / 60)) < 1e-6);
-    assert_true(fabs(r->longitude - (113 + 45.6789 / 60)) < 1e-6);
-    assert_true(fabs(r->speed - 18.52) < 1e-9); /* 10 knots */
-    assert_true(fabs(r->course - 45.5) < 1e-9);
     assert_true(fabs(r->altitude - 120.5) < 1e-9);
     assert_true(td_rec_has(r, TD_ATTR_IGNITION));
     assert_true(r->attr[TD_ATTR_IGNITION].b);

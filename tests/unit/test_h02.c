@@ -29,15 +29,10 @@ static void test_v1_position(void **state)
     (void)state;
     const td_record *r = one("*HQ," ID ",V1," FIX ",FFFFFBFF#");
 
-    assert_int_equal(r->type, TD_REC_POSITION);
+    td_test_assert_fix(r, "2024-02-01T12:13:14Z", 22 + 34.5678 / 60, 113 + 45.6789 / 60,
+                       12.30 * 1.852, 45);
     assert_string_equal(r->device_id, ID);
     assert_string_equal(sess.device_id, ID);
-    td_test_assert_time(r, "2024-02-01T12:13:14Z");
-    assert_true(r->valid);
-    td_test_assert_near(r->latitude, 22 + 34.5678 / 60);
-    td_test_assert_near(r->longitude, 113 + 45.6789 / 60);
-    td_test_assert_near(r->speed, 12.30 * 1.852);
-    td_test_assert_near(r->course, 45);
     assert_int_equal(r->alarms, 0);
     assert_true(td_rec_has(r, TD_ATTR_IGNITION));
     assert_false(r->attr[TD_ATTR_IGNITION].b);

@@ -45,14 +45,7 @@ static const td_record *logged_one(const char *frame)
 /* The fix of GPS_A: 2024-03-15 10:15:30 UTC, 51deg 30.1234'N 0deg 7.5678'W. */
 static void assert_gps_a(const td_record *r)
 {
-    assert_int_equal(r->type, TD_REC_POSITION);
-    assert_true(r->has_time);
-    assert_int_equal(r->time_ms, td_test_utc(2024, 3, 15, 10, 15, 30));
-    assert_true(r->valid);
-    assert_float_equal(r->latitude, 51 + 30.1234 / 60, 1e-6);
-    assert_float_equal(r->longitude, -(7.5678 / 60), 1e-6);
-    assert_float_equal(r->speed, 2.3, 1e-9);
-    assert_float_equal(r->course, 45.0, 1e-9);
+    td_test_assert_fix(r, "2024-03-15T10:15:30Z", 51 + 30.1234 / 60, -(7.5678 / 60), 2.3, 45.0);
 }
 
 static void assert_status_a(const td_record *r)

@@ -30,15 +30,9 @@ TD_TEST_PROTOCOL(suntech)
 /* The legacy FIX above. */
 static void assert_fix(const td_record *r, const char *id)
 {
-    assert_int_equal(r->type, TD_REC_POSITION);
+    td_test_assert_fix(r, "2024-02-14T01:32:54Z", -15.618743, -56.083221, 36.5, 92);
     assert_string_equal(r->device_id, id);
-    assert_true(r->valid);
-    td_test_assert_near(r->latitude, -15.618743);
-    td_test_assert_near(r->longitude, -56.083221);
-    td_test_assert_near(r->speed, 36.5);
-    td_test_assert_near(r->course, 92);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 10);
-    td_test_assert_time(r, "2024-02-14T01:32:54Z");
 }
 
 /* ---- legacy text reports ---- */
@@ -200,14 +194,8 @@ static void test_universal_status(void **state)
     (void)state;
     const td_record *r =
         one("STT;" UID ";3FFFFF;26;398;1;" UFIX ";00000001;00000000;1;1;0006;4.1;12.37\r");
-    assert_int_equal(r->type, TD_REC_POSITION);
+    td_test_assert_fix(r, "2024-02-14T01:32:54Z", 40.12342, -74.995971, 36.5, 92);
     assert_string_equal(r->device_id, UID);
-    assert_true(r->valid);
-    td_test_assert_near(r->latitude, 40.12342);
-    td_test_assert_near(r->longitude, -74.995971);
-    td_test_assert_near(r->speed, 36.5);
-    td_test_assert_near(r->course, 92);
-    td_test_assert_time(r, "2024-02-14T01:32:54Z");
     assert_int_equal(r->ncells, 1);
     td_test_assert_cell(r, 0, 310, 410, 0xba0, 0x087d4760);
     assert_int_equal(r->cells[0].rssi, 23);

@@ -28,14 +28,9 @@ TD_TEST_PROTOCOL(tk103)
 /* The fix of GPS, as decoded. */
 static void assert_gps(const td_record *r)
 {
-    assert_int_equal(r->type, TD_REC_POSITION);
+    td_test_assert_fix(r, "2024-01-02T12:13:14Z", 22 + 34.5678 / 60, 113 + 45.6789 / 60, 36.5,
+                       45.5);
     assert_string_equal(r->device_id, ID);
-    assert_true(r->valid);
-    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
-    assert_true(fabs(r->latitude - (22 + 34.5678 / 60)) < 1e-6);
-    assert_true(fabs(r->longitude - (113 + 45.6789 / 60)) < 1e-6);
-    assert_true(fabs(r->speed - 36.5) < 1e-9);
-    assert_true(fabs(r->course - 45.5) < 1e-9);
     assert_true(r->attr[TD_ATTR_CHARGING].b);
     assert_true(r->attr[TD_ATTR_IGNITION].b);
     assert_true(fabs(r->attr[TD_ATTR_ODOMETER].d - 0x1234) < 1e-9);
@@ -173,14 +168,8 @@ static void test_comma_fix(void **state)
      * satellites. */
     const td_record *r =
         one("(" IMEI ",DW30,020124,A,2234.56780N,11345.67890E,1.500,121314,45.50,120.4,9,0)");
-    assert_int_equal(r->type, TD_REC_POSITION);
+    td_test_assert_fix(r, "2024-01-02T12:13:14Z", 22 + 34.5678 / 60, 113 + 45.6789 / 60, 1.5, 45.5);
     assert_string_equal(r->device_id, IMEI);
-    assert_int_equal(r->time_ms, td_test_utc(2024, 1, 2, 12, 13, 14));
-    assert_true(r->valid);
-    assert_true(fabs(r->latitude - (22 + 34.5678 / 60)) < 1e-6);
-    assert_true(fabs(r->longitude - (113 + 45.6789 / 60)) < 1e-6);
-    assert_true(fabs(r->speed - 1.5) < 1e-9);
-    assert_true(fabs(r->course - 45.5) < 1e-9);
     assert_true(fabs(r->altitude - 120.4) < 1e-9);
     assert_int_equal(r->attr[TD_ATTR_SATELLITES].i, 9);
     assert_string_equal(td_test_raw_str(r, "extra1"), "0");
