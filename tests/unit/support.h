@@ -253,7 +253,7 @@ typedef struct td_test_random {
     size_t max_len;       /* 1 to max_len random bytes (200 when 0) ... */
     const char *head[3];  /* ... after nothing, then each head in turn */
     size_t head_len[3];   /* a head's length (0: strlen: binary heads) */
-    const char *alphabet; /* every other run of heads: bytes from here, not any byte */
+    const char *alphabet; /* every other run through the heads: bytes from here */
     const char *tail;     /* when set, one input in eight ends with it */
     bool refusable;       /* frame() may say TD_EUNFRAMEABLE */
 } td_test_random;
@@ -293,14 +293,17 @@ void td_test_family_detect_own_case(void **state);
 void td_test_claims_no_other_family_case(void **state);
 void td_test_family_mutations_case(void **state);
 void td_test_family_random_case(void **state);
-#define TD_TEST_FAMILY_CASES(f)                                                                    \
-    {"family vectors", td_test_family_vectors_case, NULL, NULL, (void *)(f)},                      \
-        {"family detects its own", td_test_family_detect_own_case, NULL, NULL, (void *)(f)},       \
-        {"claims no other family", td_test_claims_no_other_family_case, NULL, NULL, (void *)(f)},  \
-        {"family mutations", td_test_family_mutations_case, NULL, NULL, (void *)(f)},              \
+/* A cmocka test named `name` that runs fn with *state set to `state`. */
+#define TD_TEST_CASE(name, fn, state)                                                              \
     {                                                                                              \
-        "family random inputs", td_test_family_random_case, NULL, NULL, (void *)(f)                \
+        name, fn, NULL, NULL, (void *)(state)                                                      \
     }
+#define TD_TEST_FAMILY_CASES(f)                                                                    \
+    TD_TEST_CASE("family vectors", td_test_family_vectors_case, f),                                \
+        TD_TEST_CASE("family detects its own", td_test_family_detect_own_case, f),                 \
+        TD_TEST_CASE("claims no other family", td_test_claims_no_other_family_case, f),            \
+        TD_TEST_CASE("family mutations", td_test_family_mutations_case, f),                        \
+        TD_TEST_CASE("family random inputs", td_test_family_random_case, f)
 
 /* ---- downlink commands ---- */
 
