@@ -785,14 +785,23 @@ static void split_run(const td_protocol *p, bool forced, const td_test_stream *s
     }
 }
 
-void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, size_t early)
+static void split_all(const td_protocol *p, bool forced, const td_test_stream *s, size_t early)
 {
     assert_true(early <= s->n);
-    for (int forced = 0; forced < 2; forced++) {
-        for (size_t cut = 0; cut <= s->len; cut++)
-            split_run(p, forced, s, cut, 0, early);
-        split_run(p, forced, s, 0, 1, early);
-    }
+    for (size_t cut = 0; cut <= s->len; cut++)
+        split_run(p, forced, s, cut, 0, early);
+    split_run(p, forced, s, 0, 1, early);
+}
+
+void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, size_t early)
+{
+    split_all(p, true, s, early);
+    split_all(p, false, s, early);
+}
+
+void td_test_split_forced(const td_protocol *p, const td_test_stream *s, size_t early)
+{
+    split_all(p, true, s, early);
 }
 
 size_t td_test_frame_too_big(const td_protocol *p, const char *head, char fill, size_t size)

@@ -209,6 +209,9 @@ void td_test_stream_noise(td_test_stream *s, const void *bytes, size_t len);
  * stream is flushed (and when that is all of them, nothing stays
  * buffered). */
 void td_test_split_everywhere(const td_protocol *p, const td_test_stream *s, size_t early);
+/* The same with p forced only: for input detection cannot start on, such
+ * as noise before the first frame. */
+void td_test_split_forced(const td_protocol *p, const td_test_stream *s, size_t early);
 
 /* `head` then `fill` bytes up to `size` bytes: a frame that never ends.
  * frame() says it is too big, skipping less than the head, and so does the

@@ -802,21 +802,13 @@ static void test_framing_split_everywhere(void **state)
 
     td_test_split_everywhere(P, &s, s.n);
 
-    /* Byte by byte, with noise before the first frame (forced protocol). */
-    td_stream st;
-    td_test_frames f;
-    char err[256];
-    memset(&f, 0, sizeof(f));
-    td_stream_init(&st, TD_TCP, P);
-    assert_int_equal(td_stream_feed(&st, (const uint8_t *)"\x00\x78\x11", 3, td_test_collect_frame,
-                                    &f, err, sizeof(err)),
-                     0);
-    for (size_t i = 0; i < s.len; i++)
-        assert_int_equal(
-            td_stream_feed(&st, s.bytes + i, 1, td_test_collect_frame, &f, err, sizeof(err)), 0);
-    assert_int_equal(td_stream_flush(&st, td_test_collect_frame, &f, err, sizeof(err)), 0);
-    td_stream_free(&st);
-    assert_int_equal(f.n, (int)s.n);
+    /* With noise before the first frame (forced protocol). */
+    static td_test_stream noisy;
+    td_test_stream_reset(&noisy);
+    td_test_stream_noise(&noisy, "\x00\x78\x11", 3);
+    for (size_t i = 0; i < s.n; i++)
+        td_test_stream_frame(&noisy, s.bytes + s.at[i], s.flen[i]);
+    td_test_split_forced(P, &noisy, noisy.n);
 
     /* A declared length beyond max_frame. */
     size_t skip;

@@ -483,13 +483,14 @@ static void test_framer_split_everywhere(void **state)
     td_test_stream_texts(&s, text, TD_TEST_COUNT(text));
     td_test_split_everywhere(P, &s, s.n);
 
-    /* Line ends and noise between frames are skipped. */
+    /* Line ends and noise before and between frames are skipped. */
     td_test_stream_reset(&s);
+    td_test_stream_noise(&s, "\r\n\x01 ", 4);
     td_test_stream_text(&s, text[1]);
     td_test_stream_noise(&s, "\r\n\x01 ", 4);
     td_test_stream_text(&s, text[1]);
     td_test_stream_noise(&s, "\r\n", 2);
-    td_test_split_everywhere(P, &s, s.n);
+    td_test_split_forced(P, &s, s.n);
 }
 
 static void test_framer_limits(void **state)
