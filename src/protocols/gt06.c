@@ -308,6 +308,14 @@ static void set_time(td_record *r, bool ok, int64_t ms)
     }
 }
 
+/* The record's time from a 6-byte date at p, when it is a real one. */
+static void utc6_time(td_record *r, const uint8_t *p)
+{
+    int64_t ms = 0;
+    bool ok = utc6(p, &ms);
+    set_time(r, ok, ms);
+}
+
 /*
  * Course and status word: bit 13 differential fix, bit 12 positioned, bit
  * 11 west, bit 10 north, bits 9-0 course. A latitude/longitude pair in
@@ -749,9 +757,7 @@ static int m_lbs(td_decode_ctx *ctx, const gt06_msg *m)
         return rc;
     if (m->n < 14)
         return short_msg(ctx, m, "cell");
-    int64_t ms = 0;
-    bool ok = utc6(m->p, &ms);
-    set_time(r, ok, ms);
+    utc6_time(r, m->p);
     cell(r, m->p + 6, m->n - 6, 2, 3, false);
     raw_type(r, m->type);
     return 0;
@@ -825,9 +831,7 @@ static int m_lbs_wifi(td_decode_ctx *ctx, const gt06_msg *m)
     int rc = add(ctx, TD_REC_STATUS, &r);
     if (rc)
         return rc;
-    int64_t ms = 0;
-    bool ok = utc6(p, &ms);
-    set_time(r, ok, ms);
+    utc6_time(r, p);
     size_t at = 6 + cell_list(r, p + 6, n - 6, g4 ? 4 : 2, g4 ? 8 : 3, 7);
     if (at < n)
         td_rec_raw_int(r, "timingAdvance", p[at++]);
@@ -874,9 +878,7 @@ static int m_wifi_2(td_decode_ctx *ctx, const gt06_msg *m)
         return rc;
     if (m->n < 7)
         return short_msg(ctx, m, "WiFi list");
-    int64_t ms = 0;
-    bool ok = utc6(m->p, &ms);
-    set_time(r, ok, ms);
+    utc6_time(r, m->p);
     unsigned count = m->p[6];
     for (size_t i = 0, at = 7; i < count && at + 8 <= m->n; i++, at += 8) {
         char mac[13];
@@ -935,9 +937,7 @@ static int m_az735(td_decode_ctx *ctx, const gt06_msg *m)
         return rc;
     if (m->n < 7)
         return short_msg(ctx, m, "date");
-    int64_t ms = 0;
-    bool ok = utc6(m->p, &ms);
-    set_time(r, ok, ms);
+    utc6_time(r, m->p);
     size_t gl = m->p[6], at = 7;
     if (gl > m->n - at)
         return short_msg(ctx, m, "GPS data");
@@ -1165,9 +1165,7 @@ static int m_address(td_decode_ctx *ctx, const gt06_msg *m)
         return rc;
     if (m->n < GT06_GPS_LEN)
         return short_msg(ctx, m, "GPS block");
-    int64_t ms = 0;
-    bool ok = utc6(m->p, &ms);
-    set_time(r, ok, ms);
+    utc6_time(r, m->p);
     if (m->n >= GT06_GPS_LEN + 21)
         raw_text(r, "phone", m->p + GT06_GPS_LEN, 21);
     if (m->n >= GT06_GPS_LEN + 22)
