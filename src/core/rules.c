@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "trackd/error.h"
 
 #define EARTH_RADIUS 6371008.8 /* mean radius, metres */
@@ -828,7 +829,9 @@ void td_rules_tick(td_rules *rs, td_device *dev, int64_t now_ms, td_emit_fn emit
             continue;
         json_t *a = rule_attrs(ru);
         json_object_set_new(a, "minutes", json_real((double)ru->min_ms / 60000.0));
-        json_object_set_new(a, "lastSeen", json_integer(dev->st.last_seen_ms));
+        char iso[40];
+        json_object_set_new(a, "lastSeen",
+                            json_string(td_iso8601(dev->st.last_seen_ms, iso, sizeof(iso))));
         emit(arg, dev, "noReport", a);
     }
 }

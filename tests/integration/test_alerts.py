@@ -12,6 +12,7 @@ import tempfile
 import time
 
 import tdtest as t
+from families import watch_frame
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--trackd", required=True)
@@ -222,6 +223,37 @@ try:
             hr[0]["attributes"].get("limit") == 120, f"heart rate event values: {hr[:1]}")
     sock.close()
 
+    # ---- the same thresholds from a 3G watch's health frames ----------------
+    wear = call(port, olga, "POST", "/api/devices", {"uniqueId": "8800000077", "name": "wear"}).json()
+    expect(call(port, olga, "POST", "/api/rules",
+                {"type": "heartRate", "deviceIds": [wear["id"]], "attributes": {"above": 120, "below": 40}}),
+           200, "heartRate rule for the watch")
+    expect(call(port, olga, "POST", "/api/rules",
+                {"type": "spo2", "deviceIds": [wear["id"]], "attributes": {"below": 90}}),
+           200, "spo2 rule for the watch")
+    expect(call(port, olga, "POST", "/api/rules",
+                {"type": "bodyTemperature", "deviceIds": [wear["id"]], "attributes": {"above": 38}}),
+           200, "bodyTemperature rule for the watch")
+    sock = t.tcp(srv.port)
+    for content, answer in (("LK,50,100,80", b"LK"),
+                            ("bphrt,125,85,131,170,1,40,70", b"bphrt"),   # heart rate 131
+                            ("bphrt,110,70,72,170,1,40,70", b"bphrt"),
+                            ("bphrt,100,60,36,170,1,40,70", b"bphrt"),    # 36: low
+                            ("oxygen,1,87", b"oxygen,1"),
+                            ("btemp2,1,38.7", b"btemp2")):
+        sock.sendall(watch_frame("8800000077", content))
+        reply = t.recv_until(sock, b"]")
+        t.check(answer in reply, f"watch {content} answered: {reply!r}")
+    got = types(port, olga, wear["id"])
+    t.check(got == ["heartRateHigh", "heartRateLow", "spo2Low", "bodyTemperatureHigh"],
+            f"watch health events: {got}")
+    ev = {e["type"]: e["attributes"] for e in events(port, olga, wear["id"])}
+    t.check(ev.get("heartRateHigh", {}).get("heartRate") == 131 and
+            ev.get("spo2Low", {}).get("spo2") == 87 and
+            ev.get("bodyTemperatureHigh", {}).get("bodyTemperature") == 38.7,
+            f"watch health event values: {ev}")
+    sock.close()
+
     # A minimum duration: one high reading is not enough; still high 2 s on is.
     sock = t.iw_login(srv.port, devs["hold"]["imei"])
     send(sock, b"IWAP49,110#")
@@ -242,6 +274,10 @@ try:
     time.sleep(2)
     t.check(types(port, olga, devs["silent"]["id"]).count("noReport") == 1,
             "once per silence")
+    nr = [e for e in events(port, olga, devs["silent"]["id"]) if e["type"] == "noReport"]
+    t.check(nr and str(nr[0]["attributes"].get("lastSeen", "")).endswith("Z") and
+            nr[0]["attributes"].get("minutes") == 0.05,
+            f"noReport attributes: the limit and the last report as ISO 8601: {nr[:1]}")
     t.check(types(port, olga, devs["silent"]["id"])[:1] == ["deviceOnline"],
             f"online rule: deviceOnline first: {types(port, olga, devs['silent']['id'])}")
     sock.close()
