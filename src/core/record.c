@@ -6,7 +6,11 @@
 #include "core/record_json.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/text.h"
@@ -257,6 +261,259 @@ static json_t *scan_json(const td_wifi *list, int n)
         json_array_append_new(arr,
                               json_pack("{s:s,s:i}", "mac", list[i].mac, "rssi", list[i].rssi));
     return arr;
+}
+
+/* ---- the attributes as JSON text, without building a jansson tree ------ */
+
+typedef struct abuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} abuf;
+
+static void ab_reserve(abuf *b, size_t more)
+{
+    if (b->oom || b->n + more < b->cap)
+        return;
+    size_t cap = b->cap * 2 > b->n + more + 1 ? b->cap * 2 : b->n + more + 64;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void ab_put(abuf *b, const char *s, size_t n)
+{
+    ab_reserve(b, n);
+    if (b->oom)
+        return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void ab_fmt(abuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ab_fmt(abuf *b, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        ab_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A real as jansson writes it: 17 significant digits, ".0" when integral. */
+static void ab_real(abuf *b, double v, int places)
+{
+    double scale = pow(10, places);
+    v = round(v * scale) / scale;
+    char tmp[40];
+    int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    if (n <= 0 || (size_t)n >= sizeof(tmp) - 2 || !isfinite(v)) {
+        b->oom = true; /* jansson refuses these too: fall back */
+        return;
+    }
+    char *e = strchr(tmp, 'e');
+    if (!e && !strchr(tmp, '.')) {
+        tmp[n++] = '.';
+        tmp[n++] = '0';
+    }
+    if (e) { /* "1e+22" -> "1e22", "4e-07" -> "4e-7" */
+        char *d = e + 1, *q = d;
+        if (*q == '+')
+            q++;
+        else if (*q == '-')
+            d = ++q;
+        while (*q == '0' && q[1])
+            q++;
+        memmove(d, q, strlen(q) + 1);
+        n = (int)strlen(tmp);
+    }
+    ab_put(b, tmp, (size_t)n);
+}
+
+/* A string as jansson escapes it (compact, UTF-8 kept, '/' as is). */
+static void ab_str(abuf *b, const char *s)
+{
+    ab_put(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        const char *esc = NULL;
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            break;
+        }
+        if (esc)
+            ab_put(b, esc, strlen(esc));
+        else if (c < 0x20)
+            ab_fmt(b, "\\u%04X", c);
+        else
+            ab_put(b, p, 1);
+    }
+    ab_put(b, "\"", 1);
+}
+
+/* Valid UTF-8 as jansson requires it (no overlongs, surrogates or > U+10FFFF). */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, n, cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* The keys written before the raw ones, which a raw key must not repeat. */
+static bool key_taken(const td_record *r, const char *key)
+{
+    for (int i = 0; i < TD_ATTR_COUNT; i++)
+        if (td_rec_has(r, (td_attr)i) && strcmp(attr_names[i], key) == 0)
+            return true;
+    return (r->ncells && strcmp(key, "cells") == 0) || (r->nwifi && strcmp(key, "wifi") == 0) ||
+           (r->nble && strcmp(key, "ble") == 0);
+}
+
+static void ab_scan(abuf *b, const char *name, const td_wifi *list, int n)
+{
+    ab_fmt(b, ",\"%s\":[", name);
+    for (int i = 0; i < n; i++) {
+        ab_put(b, i ? ",{\"mac\":" : "{\"mac\":", i ? 8 : 7);
+        ab_str(b, list[i].mac);
+        ab_fmt(b, ",\"rssi\":%d}", list[i].rssi);
+    }
+    ab_put(b, "]", 1);
+}
+
+static char *attributes_text_slow(const td_record *r)
+{
+    json_t *a = td_record_attributes_json(r);
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+char *td_record_attributes_text(const td_record *r)
+{
+    /* A raw key that repeats an earlier key, or one that is not UTF-8, is
+     * rare: jansson's rules (replace in place, drop) are left to jansson. */
+    for (int i = 0; i < r->nraw; i++) {
+        const char *key = r->arena + r->raw[i].key;
+        if (key_taken(r, key) || !utf8_ok(key))
+            return attributes_text_slow(r);
+    }
+    abuf b = {0};
+    ab_reserve(&b, 256);
+    ab_put(&b, "{", 1);
+    for (int i = 0; i < TD_ATTR_COUNT; i++) {
+        if (!td_rec_has(r, (td_attr)i))
+            continue;
+        ab_fmt(&b, ",\"%s\":", attr_names[i]);
+        switch (attr_types[i]) {
+        case TD_T_INT:
+            ab_fmt(&b, "%" PRId64, r->attr[i].i);
+            break;
+        case TD_T_DOUBLE:
+            ab_real(&b, r->attr[i].d, 6);
+            break;
+        default:
+            ab_put(&b, r->attr[i].b ? "true" : "false", r->attr[i].b ? 4 : 5);
+            break;
+        }
+    }
+    if (r->ncells) {
+        ab_put(&b, ",\"cells\":[", 10);
+        for (int i = 0; i < r->ncells; i++) {
+            const td_cell *c = &r->cells[i];
+            ab_fmt(&b, "%s{\"mcc\":%d,\"mnc\":%d,", i ? "," : "", c->mcc, c->mnc);
+            ab_fmt(&b, "\"lac\":%" PRId64 ",\"cid\":%" PRId64, (int64_t)c->lac, (int64_t)c->cid);
+            if (c->has_rssi)
+                ab_fmt(&b, ",\"rssi\":%d", c->rssi);
+            ab_put(&b, "}", 1);
+        }
+        ab_put(&b, "]", 1);
+    }
+    if (r->nwifi)
+        ab_scan(&b, "wifi", r->wifi, r->nwifi);
+    if (r->nble)
+        ab_scan(&b, "ble", r->ble, r->nble);
+    for (int i = 0; i < r->nraw && !b.oom; i++) {
+        const td_raw *raw = &r->raw[i];
+        ab_put(&b, ",", 1);
+        ab_str(&b, r->arena + raw->key);
+        ab_put(&b, ":", 1);
+        switch (raw->type) {
+        case TD_T_STRING:
+            ab_str(&b, utf8_ok(r->arena + raw->str) ? r->arena + raw->str : "(binary)");
+            break;
+        case TD_T_INT:
+            ab_fmt(&b, "%" PRId64, raw->v.i);
+            break;
+        case TD_T_DOUBLE:
+            ab_real(&b, raw->v.d, 6);
+            break;
+        default:
+            ab_put(&b, raw->v.b ? "true" : "false", raw->v.b ? 4 : 5);
+            break;
+        }
+    }
+    ab_put(&b, "}", 2); /* with the terminating NUL */
+    if (b.oom) {
+        free(b.p);
+        return attributes_text_slow(r);
+    }
+    if (b.p[1] == ',') /* drop the comma before the first member */
+        memmove(b.p + 1, b.p + 2, b.n - 2);
+    return b.p;
 }
 
 json_t *td_record_attributes_json(const td_record *r)

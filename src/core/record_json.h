@@ -14,6 +14,10 @@
 json_t *td_record_json(const td_record *r, const char *protocol);
 /* Just the "attributes" object (canonical, scans, raw). New reference. */
 json_t *td_record_attributes_json(const td_record *r);
+/* The same attributes as compact JSON text, written directly (the store's
+ * hot path): byte for byte what json_dumps(td_record_attributes_json(r),
+ * JSON_COMPACT) gives. malloc'd; NULL when out of memory. */
+char *td_record_attributes_text(const td_record *r);
 /* Just the alarm names as an array. New reference. */
 json_t *td_record_alarms_json(const td_record *r);
 

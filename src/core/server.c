@@ -428,17 +428,53 @@ static void ep_drop(td_endpoint *ep)
     ep->tail = NULL;
 }
 
+/*
+ * Sends the replies a commit confirmed to one TCP connection in one write:
+ * a device with several frames in flight gets one syscall per commit, not
+ * one per frame.
+ */
+static void send_released(td_endpoint *ep, uint64_t seq)
+{
+    size_t total = 0, n = 0;
+    for (td_reply *r = ep->head; r && r->seq <= seq; r = r->next) {
+        total += r->len;
+        n++;
+    }
+    if (n < 2) {
+        if (n)
+            send_now(ep, ep->head->data, ep->head->len);
+        return;
+    }
+    uint8_t stack[4096];
+    uint8_t *buf = total <= sizeof(stack) ? stack : malloc(total);
+    if (!buf) {
+        for (td_reply *r = ep->head; r && r->seq <= seq; r = r->next)
+            send_now(ep, r->data, r->len);
+        return;
+    }
+    size_t off = 0;
+    for (td_reply *r = ep->head; r && r->seq <= seq; r = r->next) {
+        memcpy(buf + off, r->data, r->len);
+        off += r->len;
+    }
+    send_now(ep, buf, total);
+    if (buf != stack)
+        free(buf);
+}
+
 /* After a commit: send what it confirmed, drop what a failed one would have. */
 static void release_replies(td_server *srv, uint64_t seq, bool ok)
 {
     td_endpoint **pp = &srv->waiting;
     while (*pp) {
         td_endpoint *ep = *pp;
+        if (ok && !ep->is_udp)
+            send_released(ep, seq);
         while (ep->head && ep->head->seq <= seq) {
             td_reply *r = ep->head;
             ep->head = r->next;
-            if (ok)
-                send_now(ep, r->data, r->len);
+            if (ok && ep->is_udp)
+                send_now(ep, r->data, r->len); /* a datagram each */
             free(r);
         }
         if (!ep->head) {
@@ -595,9 +631,7 @@ static int add_row(td_server *srv, td_device *dev, const td_protocol *proto, con
         g->b.rows = rows;
         g->rows_cap = cap;
     }
-    json_t *attrs = td_record_attributes_json(r);
-    char *text = json_dumps(attrs, JSON_COMPACT);
-    json_decref(attrs);
+    char *text = td_record_attributes_text(r);
     if (!text)
         return TD_ENOMEM;
 

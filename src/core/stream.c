@@ -76,16 +76,21 @@ static int detect(td_stream *s, bool final, char *err, size_t errcap)
     return 0;
 }
 
-static int drain(td_stream *s, td_frame_cb cb, void *arg, char *err, size_t errcap)
+/*
+ * Hands out the complete frames at the start of buf[0..len) and sets *used
+ * to the bytes consumed (frames and skipped noise).
+ */
+static int frames_of(td_stream *s, const uint8_t *buf, size_t len, size_t *used, td_frame_cb cb,
+                     void *arg, char *err, size_t errcap)
 {
     size_t off = 0;
     int rc = 0;
 
-    while (off < s->len) {
+    while (off < len) {
         size_t skip = 0;
-        long n = s->proto->frame(s->buf + off, s->len - off, &skip);
-        if (skip > s->len - off)
-            skip = s->len - off;
+        long n = s->proto->frame(buf + off, len - off, &skip);
+        if (skip > len - off)
+            skip = len - off;
         off += skip;
         if (n == 0)
             break;
@@ -94,30 +99,61 @@ static int drain(td_stream *s, td_frame_cb cb, void *arg, char *err, size_t errc
             rc = (int)n;
             break;
         }
-        if ((size_t)n > s->len - off || (size_t)n > s->proto->max_frame) {
+        if ((size_t)n > len - off || (size_t)n > s->proto->max_frame) {
             snprintf(err, errcap, "%s: frame of %ld bytes exceeds limit", s->proto->name, n);
             rc = TD_ETOOBIG;
             break;
         }
         s->frames++;
-        cb(arg, s, s->buf + off, (size_t)n);
+        cb(arg, s, buf + off, (size_t)n);
         off += (size_t)n;
     }
+    *used = off;
+    return rc;
+}
+
+static int over_limit(td_stream *s, char *err, size_t errcap)
+{
+    if (s->len <= limit_of(s))
+        return 0;
+    snprintf(err, errcap, "%s: %zu bytes buffered without a complete frame (limit %zu)",
+             s->proto->name, s->len, limit_of(s));
+    return TD_ETOOBIG;
+}
+
+/* Frames out of the buffer; an emptied buffer is given back, so an idle
+ * connection holds no input memory. */
+static int drain(td_stream *s, td_frame_cb cb, void *arg, char *err, size_t errcap)
+{
+    size_t off = 0;
+    int rc = frames_of(s, s->buf, s->len, &off, cb, arg, err, errcap);
+
     if (off) {
         memmove(s->buf, s->buf + off, s->len - off);
         s->len -= off;
     }
-    if (rc == 0 && s->len > limit_of(s)) {
-        snprintf(err, errcap, "%s: %zu bytes buffered without a complete frame (limit %zu)",
-                 s->proto->name, s->len, limit_of(s));
-        rc = TD_ETOOBIG;
+    if (s->len == 0) {
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
     }
-    return rc;
+    return rc ? rc : over_limit(s, err, errcap);
 }
 
 int td_stream_feed(td_stream *s, const uint8_t *data, size_t len, td_frame_cb cb, void *arg,
                    char *err, size_t errcap)
 {
+    if (s->proto && s->len == 0) {
+        /* Nothing buffered: frame straight from the caller's bytes and keep
+         * only an incomplete tail. */
+        size_t off = 0;
+        int rc = frames_of(s, data, len, &off, cb, arg, err, errcap);
+        if (rc)
+            return rc;
+        if ((rc = append(s, data + off, len - off)) != 0)
+            return rc;
+        return over_limit(s, err, errcap);
+    }
     int rc = append(s, data, len);
     if (rc)
         return rc;

@@ -100,6 +100,19 @@ const td_record *td_test_find(const td_decode_ctx *ctx, td_rec_type type)
     return NULL;
 }
 
+void assert_attributes_text(const td_record *r)
+{
+    json_t *a = td_record_attributes_json(r);
+    char *want = json_dumps(a, JSON_COMPACT);
+    char *got = td_record_attributes_text(r);
+    json_decref(a);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
 void assert_record_sane(const td_record *r)
 {
     assert_true(r->type >= TD_REC_POSITION && r->type <= TD_REC_OTHER);
@@ -153,6 +166,7 @@ static void on_frame(void *arg, td_stream *s, const uint8_t *frame, size_t len)
     }
     for (int i = 0; i < a->ctx.nrec; i++) {
         assert_record_sane(&a->ctx.rec[i]);
+        assert_attributes_text(&a->ctx.rec[i]);
         json_array_append_new(a->run->records, td_record_json(&a->ctx.rec[i], s->proto->name));
     }
 }

@@ -73,6 +73,8 @@ void td_test_expect_errors(const td_protocol *p, const td_test_error *cases, siz
  * and not far in the future, latitude/longitude in range (positions),
  * speed below 2000 km/h, course 0-360, battery/heart-rate/SpO2 ranges. */
 void assert_record_sane(const td_record *r);
+/* The store's attribute text equals jansson's dump of the same attributes. */
+void assert_attributes_text(const td_record *r);
 
 /* Decodes frame with p in session s, zeroed first; fails the test unless it
  * succeeds with exactly n records, each sane. Returns the first (or NULL). */
