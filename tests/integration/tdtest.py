@@ -26,6 +26,7 @@ def args():
     p = argparse.ArgumentParser()
     p.add_argument("--trackd", required=True)
     p.add_argument("--vectors", required=True)
+    p.add_argument("--loadgen")  # build/trackd-loadgen, for the tests that drive load
     return p.parse_args()
 
 
