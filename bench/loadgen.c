@@ -757,8 +757,8 @@ static void pace(uint64_t t)
 }
 
 /* UDP: frames unanswered for --ack-timeout are lost. Answers without a
- * key cannot tell which frame they answer, so after a loss such a device
- * gives up every frame in flight and waits out late answers before it
+ * key cannot tell which frame they answer (such devices keep one frame in
+ * flight), so after a loss such a device waits out late answers before it
  * sends again. */
 static void expire(dev *d, uint64_t t, uint64_t limit)
 {
@@ -1339,7 +1339,11 @@ int main(int argc, char **argv)
         lg_dev_init(&d->p, g.protos[d->mix], g.device_offset + g.first + i, g.udp);
         g.ps[d->mix].devices++;
         if (awaits_acks(d)) {
-            d->cap = cap;
+            /* Over UDP, an answer that does not name its frame (iw) is
+             * only known to answer the one frame in flight: a datagram
+             * lost on the way would shift every later answer onto the
+             * wrong frame. */
+            d->cap = d->p.udp && !lg_keyed(&d->p) ? 1 : cap;
             d->ring = calloc(cap, sizeof(slot));
             if (!d->ring) {
                 fprintf(stderr, "trackd-loadgen: out of memory\n");
@@ -1353,6 +1357,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < g.mix.n; i++)
         lg_hist_init(&g.ps[i].hist);
 
+    /* A write to a connection the server has just reset must fail, not
+     * end the process. */
+    signal(SIGPIPE, SIG_IGN);
     g.loop = uv_default_loop();
     uv_timer_init(g.loop, &g.tick);
     uv_timer_init(g.loop, &g.phase_timer);
