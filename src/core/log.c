@@ -31,19 +31,74 @@ int td_log_level_from_name(const char *name)
     return -1;
 }
 
-void td_log(int level, const char *fmt, ...)
+static void vlog(int level, const char *fmt, va_list ap)
 {
     char line[1024], ts[40];
-    va_list ap;
 
-    if (level < current_level)
-        return;
     int64_t ms = td_now_ms();
     /* Always print milliseconds so lines align. */
     td_iso8601(ms - ms % 1000, ts, sizeof(ts));
     ts[19] = '\0';
-    va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     fprintf(stderr, "%s.%03dZ %s %s\n", ts, (int)(ms % 1000), tags[level], line);
+}
+
+void td_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level < current_level)
+        return;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- rate-limited lines ------------------------------------------------- */
+
+static td_log_limit *limits; /* every kind used so far */
+
+/* Ends l's window if it is over: the summary of what it left out. */
+static void limit_roll(td_log_limit *l, long long now)
+{
+    if (now - l->window_start_ms < TD_LOG_LIMIT_WINDOW_MS)
+        return;
+    if (l->suppressed)
+        td_log(TD_LOG_WARN, "%llu more lines like the above not logged in %d s (%s)", l->suppressed,
+               TD_LOG_LIMIT_WINDOW_MS / 1000, l->what);
+    l->window_start_ms = now;
+    l->lines = 0;
+    l->suppressed = 0;
+}
+
+void td_log_limited(td_log_limit *l, int level, const char *fmt, ...)
+{
+    va_list ap;
+    long long now = (long long)td_now_ms();
+
+    if (level < current_level)
+        return;
+    if (!l->linked) {
+        l->linked = 1;
+        l->next = limits;
+        limits = l;
+        l->window_start_ms = now;
+    }
+    limit_roll(l, now);
+    if (l->lines >= TD_LOG_LIMIT_LINES) {
+        l->suppressed++;
+        return;
+    }
+    l->lines++;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void td_log_limits_flush(void)
+{
+    long long now = (long long)td_now_ms();
+    for (td_log_limit *l = limits; l; l = l->next)
+        if (l->suppressed)
+            limit_roll(l, now);
 }

@@ -14,6 +14,32 @@ int td_log_get_level(void);
 int td_log_level_from_name(const char *name);
 void td_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * A rate-limited kind of log line, for what the network can make happen at
+ * will (refused connections, oversized frames, dropped datagrams), so a
+ * flood cannot flood the log. At most TD_LOG_LIMIT_LINES lines of one kind
+ * are written per TD_LOG_LIMIT_WINDOW_MS; the rest are counted and reported
+ * in one summary line when the window is over ("N more ... not logged").
+ * Declare one static instance per kind: {.what = "..."}.
+ */
+#define TD_LOG_LIMIT_LINES 10
+#define TD_LOG_LIMIT_WINDOW_MS 10000
+
+typedef struct td_log_limit {
+    const char *what; /* names the kind in the summary line */
+    long long window_start_ms;
+    unsigned lines;
+    unsigned long long suppressed;
+    struct td_log_limit *next; /* in the list td_log_limits_flush walks */
+    int linked;
+} td_log_limit;
+
+void td_log_limited(td_log_limit *l, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes the summary line of every kind whose window is over with lines
+ * left out (called once a second by the server). */
+void td_log_limits_flush(void);
+
 #define td_debug(...) td_log(TD_LOG_DEBUG, __VA_ARGS__)
 #define td_info(...) td_log(TD_LOG_INFO, __VA_ARGS__)
 #define td_warn(...) td_log(TD_LOG_WARN, __VA_ARGS__)
