@@ -45,6 +45,20 @@ static const opt opts[] = {
      "seconds a UDP address stays bound to its device (default 300)"},
     {"batch-max", OPT_INT, F(batch_max), 0, 100, 1000000,
      "records waiting for a commit before reading pauses (default 50000)"},
+    {"frame-timeout", OPT_INT, F(frame_timeout), 0, 1, 3600,
+     "seconds a frame that has started arriving has to complete (default 120)"},
+    {"max-connections", OPT_INT, F(max_conns), 0, 0, 10000000,
+     "device TCP connections at once; 0 = as many as the open-file limit allows (default 0)"},
+    {"max-connections-per-ip", OPT_INT, F(max_conns_per_ip), 0, 0, 10000000,
+     "device TCP connections from one address (IPv6: one /64); 0 = no limit (default 4096)"},
+    {"write-queue-max", OPT_INT, F(write_queue_max), 0, 16, 1048576,
+     "KiB of replies and commands queued for a device that does not read them before its"
+     " connection is closed (default 256)"},
+    {"udp-rate", OPT_INT, F(udp_rate), 0, 0, 1000000,
+     "UDP datagrams per second taken from one address (IPv6: one /64); 0 = no limit"
+     " (default 200)"},
+    {"udp-burst", OPT_INT, F(udp_burst), 0, 1, 1000000,
+     "UDP datagrams one address may send at once before --udp-rate applies (default 1000)"},
     {"reply-timezone", OPT_INT, F(reply_tz), 0, -720, 840,
      "minutes east of UTC sent to devices that ask for local time (default 0)"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, 0, "debug, info, warn or error (default info)"},
@@ -64,6 +78,12 @@ static const opt opts[] = {
      "failed logins allowed per address per minute (default 10)"},
     {"ws-queue", OPT_INT, F(ws_queue), 0, 4, 100000,
      "messages queued per WebSocket client before it is dropped (default 1024)"},
+    {"ws-max-clients", OPT_INT, F(ws_max_clients), 0, 1, 100000,
+     "live-feed (WebSocket) clients at once; more are refused with 503 (default 256)"},
+    {"http-max-connections", OPT_INT, F(http_max_conns), 0, 4, 100000,
+     "HTTP and WebSocket connections at once; more are closed at once (default 512)"},
+    {"http-header-max", OPT_INT, F(http_header_max), 0, 1024, 65535,
+     "bytes of an HTTP request line and headers; longer requests are closed (default 4096)"},
     {"critical-events", OPT_STR0, F(critical_events), SZ(critical_events), 0, 0,
      "event types that stay open until acknowledged and are re-notified (default sos,fall)"},
     {"renotify-interval", OPT_INT, F(renotify_interval), 0, 0, 86400,
@@ -112,6 +132,12 @@ void td_config_defaults(td_config *c)
     c->detect_timeout = 30;
     c->udp_timeout = 300;
     c->batch_max = 50000;
+    c->frame_timeout = 120;
+    c->max_conns = 0;
+    c->max_conns_per_ip = 4096;
+    c->write_queue_max = 256;
+    c->udp_rate = 200;
+    c->udp_burst = 1000;
     c->reply_tz = 0;
     c->log_level = TD_LOG_INFO;
 #ifdef TRACKD_WEB_ROOT
@@ -123,6 +149,9 @@ void td_config_defaults(td_config *c)
     c->token_days = 365;
     c->login_rate = 10;
     c->ws_queue = 1024;
+    c->ws_max_clients = 256;
+    c->http_max_conns = 512;
+    c->http_header_max = 4096;
     snprintf(c->critical_events, sizeof(c->critical_events), "sos,fall");
     c->renotify_interval = 300;
     c->geofence_margin = 20;
@@ -282,6 +311,6 @@ void td_config_usage(FILE *out)
                  o->kind == OPT_BOOL   ? "[=BOOL]"
                  : o->kind == OPT_FILE ? " FILE"
                                        : " VALUE");
-        fprintf(out, "  %-26s %s\n", flag, o->help);
+        fprintf(out, "  %-32s %s\n", flag, o->help);
     }
 }

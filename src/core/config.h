@@ -20,6 +20,12 @@ typedef struct td_config {
     int detect_timeout;    /* seconds to detect a TCP connection's protocol */
     int udp_timeout;       /* seconds a UDP peer stays bound to its device */
     int batch_max;         /* records buffered before reads pause */
+    int frame_timeout;     /* seconds a started frame has to complete */
+    int max_conns;         /* device TCP connections at once; 0 = from the fd limit */
+    int max_conns_per_ip;  /* device TCP connections per address (IPv6: per /64); 0 = any */
+    int write_queue_max;   /* KiB written to a connection and not yet taken by its peer */
+    int udp_rate;          /* datagrams per second per address; 0 = unlimited */
+    int udp_burst;         /* datagrams an address may send at once above udp_rate */
     int reply_tz;          /* minutes east of UTC for replies carrying time */
     int log_level;
 
@@ -32,6 +38,9 @@ typedef struct td_config {
     int token_days;      /* days an API token lasts */
     int login_rate;      /* failed logins per address per minute before 429 */
     int ws_queue;        /* messages queued per WebSocket client before it is dropped */
+    int ws_max_clients;  /* live-feed clients at once */
+    int http_max_conns;  /* HTTP and WebSocket connections at once */
+    int http_header_max; /* bytes of request line and headers */
 
     /* Alerts: events, rules and notifications */
     char critical_events[256]; /* event types that stay open until acknowledged */

@@ -58,8 +58,39 @@ typedef struct td_proto_stats {
 #define TD_COMMIT_BUCKETS 10
 extern const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS];
 
+/*
+ * The limits trackd enforces on what the network sends it, each counted
+ * when hit (/metrics: trackd_limit_hits_total{limit="name"}).
+ */
+#define TD_LIMIT_LIST(XX)                                                                          \
+    XX(CONNECTIONS, "connections")                         /* --max-connections */                 \
+    XX(CONNECTIONS_PER_ADDRESS, "connections_per_address") /* --max-connections-per-ip */          \
+    XX(DETECT_TIMEOUT, "detect_timeout")                   /* --detect-timeout */                  \
+    XX(DETECT_BYTES, "detect_bytes")                       /* 256 bytes without a protocol */      \
+    XX(FRAME_SIZE, "frame_size")                           /* a protocol's max_frame */            \
+    XX(FRAME_TIMEOUT, "frame_timeout")                     /* --frame-timeout */                   \
+    XX(IDLE_TIMEOUT, "idle_timeout")                       /* --idle-timeout */                    \
+    XX(WRITE_QUEUE, "write_queue")                         /* --write-queue-max */                 \
+    XX(UDP_RATE, "udp_rate")                               /* --udp-rate, --udp-burst */           \
+    XX(HTTP_CONNECTIONS, "http_connections")               /* --http-max-connections */            \
+    XX(HTTP_HEADERS, "http_headers")                       /* --http-header-max */                 \
+    XX(HTTP_BODY, "http_body")                             /* request bodies (413) */              \
+    XX(WEBSOCKET_CLIENTS, "websocket_clients")             /* --ws-max-clients */
+
+enum td_limit {
+#define XX(id, name) TD_LIMIT_##id,
+    TD_LIMIT_LIST(XX)
+#undef XX
+        TD_LIMIT_COUNT
+};
+extern const char *const td_limit_names[TD_LIMIT_COUNT];
+
 typedef struct td_gw_stats {
     td_proto_stats proto[TD_MAX_PROTOCOLS];
+    uint64_t limit_hits[TD_LIMIT_COUNT];
+    uint64_t fd_limit;       /* the open-file limit (RLIMIT_NOFILE) after start-up */
+    uint64_t max_conns;      /* device TCP connections allowed at once */
+    uint64_t udp_buckets;    /* addresses with a UDP rate bucket now */
     uint64_t unknown_frames; /* connections/datagrams no protocol claimed */
     uint64_t commits, commit_failures, committed_rows;
     uint64_t commit_buckets[TD_COMMIT_BUCKETS]; /* cumulative counts */
@@ -71,6 +102,8 @@ td_store *td_gw_store(td_server *srv);
 /* The device port actually bound (resolves --port 0). */
 int td_gw_port(td_server *srv);
 const td_gw_stats *td_gw_stats_get(td_server *srv);
+/* Counts a limit hit (the HTTP side's limits too). */
+void td_gw_limit_hit(td_server *srv, enum td_limit limit);
 /* Open TCP connections and bound UDP peers per protocol (index as
  * td_protocols[]; index td_protocol_count = not yet detected). */
 void td_gw_connections(td_server *srv, uint64_t *tcp, uint64_t *udp);

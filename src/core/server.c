@@ -20,9 +20,18 @@
  *     framed: the TCP connection is closed.
  *   - a device that is not registered with --register-unknown=false:
  *     TCP closed, datagram dropped, sample kept.
- *   - a connection silent for --idle-timeout: closed.
- *   - a peer that does not read its replies (more than 256 KiB queued):
- *     closed.
+ *   - a connection silent for --idle-timeout, or a frame that has started
+ *     and is not complete within --frame-timeout (a slow sender): closed.
+ *   - a peer that does not read its replies (more than --write-queue-max
+ *     queued): closed at once, its queued bytes dropped.
+ *
+ * Limits on what the network may hold (each counted in /metrics and logged
+ * through rate-limited lines): device TCP connections in all and per source
+ * address (IPv4 address or IPv6 /64) are bounded; a connection over either
+ * is accepted and closed at once, before anything is read. UDP datagrams
+ * are taken per source address through a token bucket (--udp-rate,
+ * --udp-burst); the excess is dropped before detection. The table of
+ * buckets is bounded (least recently used evicted).
  */
 #include "core/server.h"
 
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -50,8 +60,11 @@
 #include "trackd/protocol.h"
 #include "trackd/store.h"
 
-#define WRITE_QUEUE_MAX (256 * 1024)
 #define SWEEP_MS 1000
+#define CLOSE_LINGER_MS 5000          /* a closing connection's replies get this long to drain */
+#define FD_RESERVE 64                 /* descriptors kept for the store, media files, lws, pipes */
+#define UDP_BUCKETS_MAX 65536         /* addresses with a UDP rate bucket at once */
+#define ADDR_KEY_MAX 48               /* "1.2.3.4" or "2001:db8:1:2::/64" */
 #define RENOTIFY_CHECK_MS 5000        /* how often open critical events are looked at */
 #define PENDING_MAX 64                /* events one record can raise */
 #define COMMAND_CHECK_MS 5000         /* how often queued commands are checked for expiry */
@@ -83,11 +96,23 @@ typedef struct td_conn {
     td_server *srv;
     td_stream stream;
     char remote[72];
+    char addr[ADDR_KEY_MAX]; /* what the per-address limit counts it under */
     td_device *dev;
     uint64_t opened_ms, last_ms;
-    struct td_conn *prev, *next;
+    uint64_t partial_ms;         /* when the unfinished frame in the buffer began; 0: none */
+    uint64_t closing_ms;         /* when closing began */
+    struct td_conn *prev, *next; /* in srv->conns, or srv->closing once closing */
     bool closing;
+    bool counted; /* holds a place in the connection counts */
 } td_conn;
+
+/* A UDP source address's token bucket (--udp-rate, --udp-burst). */
+typedef struct udp_bucket {
+    struct udp_bucket *prev, *next; /* least recently used last */
+    double tokens;
+    uint64_t last_ms;
+    char key[ADDR_KEY_MAX];
+} udp_bucket;
 
 typedef struct td_peer {
     td_endpoint ep;
@@ -113,6 +138,11 @@ struct td_server {
     td_map peers;   /* remote string -> td_peer */
     td_conn *conns;
     size_t nconns;
+    td_conn *closing; /* closed, waiting for their replies to drain */
+    size_t nsockets;  /* TCP connections holding a descriptor, closing ones too */
+    td_map per_addr;  /* address key -> connections from it, as (void *)count */
+    td_map buckets;   /* address key -> udp_bucket */
+    udp_bucket *lru_head, *lru_tail;
 
     /* Group commit: batch[open] fills while batch[!open] is written. */
     struct gbatch {
@@ -155,6 +185,25 @@ struct td_server {
 
 const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                                            0.05,  0.1,    0.25,  0.5,  1.0};
+
+const char *const td_limit_names[TD_LIMIT_COUNT] = {
+#define XX(id, name) name,
+    TD_LIMIT_LIST(XX)
+#undef XX
+};
+
+/* Rate-limited log lines for what a flood repeats. */
+static td_log_limit log_connect = {.what = "connections opened"};
+static td_log_limit log_refused = {.what = "connections refused over a limit"};
+static td_log_limit log_accept = {.what = "accept errors"};
+static td_log_limit log_closed = {.what = "connections closed before identifying a device"};
+static td_log_limit log_detect = {.what = "unrecognised traffic"};
+static td_log_limit log_frame = {.what = "frames over a size or time limit"};
+static td_log_limit log_decode = {.what = "decode errors"};
+static td_log_limit log_udp_rate = {.what = "datagrams over --udp-rate"};
+static td_log_limit log_udp_peer = {.what = "new UDP peers"};
+static td_log_limit log_early = {.what = "records before identification"};
+static td_log_limit log_write = {.what = "peers not reading their replies"};
 
 static size_t proto_index(const td_protocol *p)
 {
@@ -204,6 +253,28 @@ static void format_addr(const struct sockaddr *sa, const char *transport, char *
         snprintf(out, cap, "%s:%s:%d", transport, ip + 7, ntohs(in6->sin6_port));
     else
         snprintf(out, cap, "%s:[%s]:%d", transport, ip, ntohs(in6->sin6_port));
+}
+
+/*
+ * The key the per-address limits count a peer under: its IPv4 address (also
+ * when mapped into IPv6), or the /64 prefix of an IPv6 address, since one
+ * IPv6 host is usually given a whole /64.
+ */
+static void addr_key(const struct sockaddr *sa, char *out, size_t cap)
+{
+    if (sa->sa_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)sa, out, cap);
+        return;
+    }
+    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        uv_inet_ntop(AF_INET, &a.s6_addr[12], out, cap);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN] = "?";
+    memset(&a.s6_addr[8], 0, 8);
+    uv_inet_ntop(AF_INET6, &a, ip, sizeof(ip));
+    snprintf(out, cap, "%s/64", ip);
 }
 
 /* ---- devices ------------------------------------------------------------ */
@@ -347,6 +418,7 @@ static void udp_send_done(uv_udp_send_t *req, int status)
 }
 
 static void conn_close(td_conn *c, const char *why);
+static void conn_abort(td_conn *c, const char *why);
 
 /* Sends bytes now. */
 static void send_now(td_endpoint *ep, const uint8_t *data, size_t len)
@@ -366,9 +438,15 @@ static void send_now(td_endpoint *ep, const uint8_t *data, size_t len)
     td_conn *c = (td_conn *)ep;
     if (c->closing)
         return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) > WRITE_QUEUE_MAX) {
-        td_warn("%s: peer does not read its replies; closing", c->remote);
-        conn_close(c, "write queue full");
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
+    if (queued && queued + len > (size_t)c->srv->cfg->write_queue_max * 1024) {
+        c->srv->stats.limit_hits[TD_LIMIT_WRITE_QUEUE]++;
+        td_log_limited(&log_write, TD_LOG_WARN,
+                       "%s %s %s: peer does not read what is sent to it (%zu bytes queued, "
+                       "--write-queue-max %d KiB); closing",
+                       c->remote, c->stream.proto ? c->stream.proto->name : "-",
+                       c->dev ? c->dev->st.unique_id : "-", queued, c->srv->cfg->write_queue_max);
+        conn_abort(c, "write queue full");
         return;
     }
     uv_write_t *req = malloc(sizeof(*req) + len);
@@ -1108,9 +1186,10 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
         srv->decode_errors++;
         ps->decode_errors++;
         td_hex_encode(frame, len < 48 ? len : 48, hex, sizeof(hex));
-        td_warn("%s %s %s: decode error: %s (frame %s%s)", src->remote, proto->name,
-                src->session->device_id[0] ? src->session->device_id : "-", ctx->err, hex,
-                len > 48 ? "..." : "");
+        td_log_limited(&log_decode, TD_LOG_WARN, "%s %s %s: decode error: %s (frame %s%s)",
+                       src->remote, proto->name,
+                       src->session->device_id[0] ? src->session->device_id : "-", ctx->err, hex,
+                       len > 48 ? "..." : "");
         return;
     }
 
@@ -1132,9 +1211,10 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
     uint64_t seq = 0;
     if (ctx->nrec > 0) {
         if (!dev) {
-            td_warn("%s %s: %d record(s) before the device identified itself; not stored or"
-                    " acknowledged",
-                    src->remote, proto->name, ctx->nrec);
+            td_log_limited(&log_early, TD_LOG_WARN,
+                           "%s %s: %d record(s) before the device identified itself; not stored"
+                           " or acknowledged",
+                           src->remote, proto->name, ctx->nrec);
             return;
         }
         for (int i = 0; i < ctx->nrec; i++) {
@@ -1168,9 +1248,36 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
 
 /* ---- TCP ---------------------------------------------------------------- */
 
+/* The connections counted from one address (0 when none). */
+static size_t addr_count(td_server *srv, const char *addr)
+{
+    return (size_t)(uintptr_t)td_map_get(&srv->per_addr, addr);
+}
+
+static void addr_count_set(td_server *srv, const char *addr, size_t n)
+{
+    if (n)
+        td_map_put(&srv->per_addr, addr, (void *)(uintptr_t)n);
+    else
+        td_map_del(&srv->per_addr, addr);
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
     td_conn *c = h->data;
+    td_server *srv = c->srv;
+    if (c->closing) { /* on the closing list */
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            srv->closing = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    if (c->counted) {
+        srv->nsockets--;
+        addr_count_set(srv, c->addr, addr_count(srv, c->addr) - 1);
+    }
     td_stream_free(&c->stream);
     free(c);
 }
@@ -1178,19 +1285,26 @@ static void on_conn_closed(uv_handle_t *h)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    uv_close((uv_handle_t *)req->handle, on_conn_closed);
+    if (!uv_is_closing((uv_handle_t *)req->handle)) /* not given up on meanwhile */
+        uv_close((uv_handle_t *)req->handle, on_conn_closed);
     free(req);
 }
 
-/* Closes a connection after its queued replies are written. */
-static void conn_close(td_conn *c, const char *why)
+/* Closes a connection: after its queued replies are written (within
+ * CLOSE_LINGER_MS), or at once dropping them (hard). */
+static void conn_close_how(td_conn *c, const char *why, bool hard)
 {
     td_server *srv = c->srv;
     if (c->closing)
         return;
     c->closing = true;
-    td_info("%s %s %s: disconnect (%s)", c->remote, c->stream.proto ? c->stream.proto->name : "-",
-            c->dev ? c->dev->st.unique_id : "-", why);
+    c->closing_ms = now_ms();
+    if (c->dev)
+        td_info("%s %s %s: disconnect (%s)", c->remote, c->stream.proto->name, c->dev->st.unique_id,
+                why);
+    else
+        td_log_limited(&log_closed, TD_LOG_INFO, "%s %s -: disconnect (%s)", c->remote,
+                       c->stream.proto ? c->stream.proto->name : "-", why);
     if (c->dev)
         unlink_device(srv, c->dev, &c->ep, c->remote, why);
     ep_forget(srv, &c->ep);
@@ -1201,12 +1315,29 @@ static void conn_close(td_conn *c, const char *why)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    c->prev = NULL;
+    c->next = srv->closing;
+    if (srv->closing)
+        srv->closing->prev = c;
+    srv->closing = c;
     uv_read_stop((uv_stream_t *)&c->handle);
-    uv_shutdown_t *req = malloc(sizeof(*req));
-    if (req && uv_shutdown(req, (uv_stream_t *)&c->handle, on_shutdown) == 0)
-        return;
-    free(req);
+    if (!hard) {
+        uv_shutdown_t *req = malloc(sizeof(*req));
+        if (req && uv_shutdown(req, (uv_stream_t *)&c->handle, on_shutdown) == 0)
+            return;
+        free(req);
+    }
     uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+}
+
+static void conn_close(td_conn *c, const char *why)
+{
+    conn_close_how(c, why, false);
+}
+
+static void conn_abort(td_conn *c, const char *why)
+{
+    conn_close_how(c, why, true);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -1230,7 +1361,8 @@ static void on_tcp_frame(void *arg, td_stream *s, const uint8_t *frame, size_t l
     if (a->src.rejected || a->c->closing)
         return;
     if (s->frames == 1)
-        td_info("%s: detected protocol %s", a->c->remote, s->proto->name);
+        td_log_limited(&log_connect, TD_LOG_INFO, "%s: detected protocol %s", a->c->remote,
+                       s->proto->name);
     handle_frame(a->c->srv, &a->src, s->proto, frame, len);
 }
 
@@ -1246,20 +1378,34 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_ms = now_ms();
+    uint64_t frames = c->stream.frames;
     struct tcp_frame_arg a = {c, {&c->ep, c->remote, &c->dev, &c->stream.session, false}};
     int rc = td_stream_feed(&c->stream, (const uint8_t *)buf->base, (size_t)nread, on_tcp_frame, &a,
                             err, sizeof(err));
     if (a.src.rejected) {
         conn_close(c, "device not registered");
     } else if (rc < 0) {
+        td_server *srv = c->srv;
         if (!c->stream.proto) {
-            td_warn("%s: %s; closing", c->remote, err);
-            keep_unknown(c->srv, c->remote, err, c->stream.buf, c->stream.len);
+            if (rc == TD_ETOOBIG)
+                srv->stats.limit_hits[TD_LIMIT_DETECT_BYTES]++;
+            td_log_limited(&log_detect, TD_LOG_WARN, "%s: %s; closing", c->remote, err);
+            keep_unknown(srv, c->remote, err, c->stream.buf, c->stream.len);
+        } else if (rc == TD_ETOOBIG) {
+            srv->stats.limit_hits[TD_LIMIT_FRAME_SIZE]++;
+            td_log_limited(&log_frame, TD_LOG_WARN, "%s %s %s: %s; closing", c->remote,
+                           c->stream.proto->name, c->dev ? c->dev->st.unique_id : "-", err);
         } else {
             td_warn("%s %s %s: %s; closing", c->remote, c->stream.proto->name,
                     c->dev ? c->dev->st.unique_id : "-", err);
         }
         conn_close(c, td_strerror(rc));
+    } else if (!c->stream.len) {
+        c->partial_ms = 0;
+    } else if (c->stream.proto && (!c->partial_ms || c->stream.frames != frames)) {
+        /* Bytes wait for the rest of a frame that began in this read (this
+         * read completed the frames before it, or nothing was waiting). */
+        c->partial_ms = c->last_ms;
     }
 }
 
@@ -1270,7 +1416,8 @@ static void on_connection(uv_stream_t *server, int status)
     int len = sizeof(ss);
 
     if (status < 0) {
-        td_warn("accept: %s", uv_strerror(status));
+        td_log_limited(&log_accept, TD_LOG_WARN, "accept: %s (%zu device connections open)",
+                       uv_strerror(status), srv->nsockets);
         return;
     }
     td_conn *c = calloc(1, sizeof(*c));
@@ -1283,11 +1430,37 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->handle, on_conn_closed);
         return;
     }
-    uv_tcp_nodelay(&c->handle, 1);
-    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0)
+    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0) {
         format_addr((struct sockaddr *)&ss, "tcp", c->remote, sizeof(c->remote));
-    else
+        addr_key((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+    } else {
         snprintf(c->remote, sizeof(c->remote), "tcp:?");
+        snprintf(c->addr, sizeof(c->addr), "?");
+    }
+    size_t from_addr = addr_count(srv, c->addr) + 1;
+    c->counted = true;
+    srv->nsockets++;
+    addr_count_set(srv, c->addr, from_addr);
+    int per_addr = srv->cfg->max_conns_per_ip;
+    if (srv->nsockets > srv->stats.max_conns || (per_addr && from_addr > (size_t)per_addr)) {
+        /* Over a limit: closed before anything is read or sent. */
+        bool total = srv->nsockets > srv->stats.max_conns;
+        srv->stats.limit_hits[total ? TD_LIMIT_CONNECTIONS : TD_LIMIT_CONNECTIONS_PER_ADDRESS]++;
+        if (total)
+            td_log_limited(&log_refused, TD_LOG_WARN,
+                           "%s: connection refused: %llu device connections open"
+                           " (--max-connections %llu)",
+                           c->remote, (unsigned long long)srv->nsockets - 1,
+                           (unsigned long long)srv->stats.max_conns);
+        else
+            td_log_limited(&log_refused, TD_LOG_WARN,
+                           "%s: connection refused: %zu connections from %s open"
+                           " (--max-connections-per-ip %d)",
+                           c->remote, from_addr - 1, c->addr, per_addr);
+        uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->handle, 1);
     td_stream_init(&c->stream, TD_TCP, NULL);
     c->opened_ms = c->last_ms = now_ms();
     c->next = srv->conns;
@@ -1295,7 +1468,7 @@ static void on_connection(uv_stream_t *server, int status)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    td_info("%s: connect", c->remote);
+    td_log_limited(&log_connect, TD_LOG_INFO, "%s: connect", c->remote);
     if (!srv->paused)
         uv_read_start((uv_stream_t *)&c->handle, alloc_cb, on_read);
 }
@@ -1323,16 +1496,97 @@ static void peer_free(td_server *srv, td_peer *p, const char *why)
     free(p);
 }
 
+static void lru_unlink(td_server *srv, udp_bucket *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        srv->lru_head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        srv->lru_tail = b->prev;
+    b->prev = b->next = NULL;
+}
+
+static void bucket_free(td_server *srv, udp_bucket *b)
+{
+    lru_unlink(srv, b);
+    td_map_del(&srv->buckets, b->key);
+    free(b);
+    srv->stats.udp_buckets = srv->buckets.len;
+}
+
+/*
+ * Takes a datagram from address `key` out of its token bucket: the bucket
+ * holds up to --udp-burst tokens and gains --udp-rate per second. Returns
+ * false when it is empty (the datagram is to be dropped).
+ */
+static bool udp_admit(td_server *srv, const char *key, uint64_t now)
+{
+    const td_config *cfg = srv->cfg;
+    if (!cfg->udp_rate)
+        return true;
+    udp_bucket *b = td_map_get(&srv->buckets, key);
+    if (b) {
+        b->tokens += (double)(now - b->last_ms) * cfg->udp_rate / 1000.0;
+        if (b->tokens > cfg->udp_burst)
+            b->tokens = cfg->udp_burst;
+        lru_unlink(srv, b);
+    } else {
+        if (srv->buckets.len >= UDP_BUCKETS_MAX)
+            bucket_free(srv, srv->lru_tail);
+        b = calloc(1, sizeof(*b));
+        if (!b)
+            return true;
+        snprintf(b->key, sizeof(b->key), "%s", key);
+        if (td_map_put(&srv->buckets, b->key, b)) {
+            free(b);
+            return true;
+        }
+        b->tokens = cfg->udp_burst;
+        srv->stats.udp_buckets = srv->buckets.len;
+    }
+    b->last_ms = now;
+    b->next = srv->lru_head;
+    if (srv->lru_head)
+        srv->lru_head->prev = b;
+    srv->lru_head = b;
+    if (!srv->lru_tail)
+        srv->lru_tail = b;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+/* Forgets the buckets that have been idle long enough to be full again. */
+static void udp_buckets_expire(td_server *srv, uint64_t now)
+{
+    uint64_t full_ms =
+        srv->cfg->udp_rate ? (uint64_t)srv->cfg->udp_burst * 1000 / srv->cfg->udp_rate + 1 : 0;
+    while (srv->lru_tail && now - srv->lru_tail->last_ms >= full_ms)
+        bucket_free(srv, srv->lru_tail);
+}
+
 static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                         const struct sockaddr *addr, unsigned flags)
 {
     td_server *srv = h->data;
-    char remote[72], err[256];
+    char remote[72], err[256], key[ADDR_KEY_MAX];
     bool maybe;
 
     (void)flags;
     if (nread <= 0 || !addr)
         return;
+    addr_key(addr, key, sizeof(key));
+    if (!udp_admit(srv, key, now_ms())) {
+        srv->stats.limit_hits[TD_LIMIT_UDP_RATE]++;
+        td_log_limited(&log_udp_rate, TD_LOG_WARN,
+                       "udp %s: more than %d datagrams per second (burst %d); dropped", key,
+                       srv->cfg->udp_rate, srv->cfg->udp_burst);
+        return;
+    }
     format_addr(addr, "udp", remote, sizeof(remote));
     const uint8_t *data = (const uint8_t *)buf->base;
     /* A datagram is whole: what only its end can decide is decided. */
@@ -1342,7 +1596,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         td_hex_encode(data, nread < 32 ? (size_t)nread : 32, hex, sizeof(hex));
         snprintf(err, sizeof(err), "unknown protocol: first bytes %s%s", hex,
                  nread > 32 ? "..." : "");
-        td_warn("%s: %s; datagram dropped", remote, err);
+        td_log_limited(&log_detect, TD_LOG_WARN, "%s: %s; datagram dropped", remote, err);
         keep_unknown(srv, remote, err, data, (size_t)nread);
         return;
     }
@@ -1360,7 +1614,8 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                            : sizeof(struct sockaddr_in));
         snprintf(p->remote, sizeof(p->remote), "%s", remote);
-        td_info("%s: new UDP peer, protocol %s", remote, proto->name);
+        td_log_limited(&log_udp_peer, TD_LOG_INFO, "%s: new UDP peer, protocol %s", remote,
+                       proto->name);
     }
     if (p->proto != proto) {
         /* A different protocol from the same address is a new session. */
@@ -1379,7 +1634,8 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     if (rc == 0)
         rc = td_stream_flush(&st, on_udp_frame, &a, err, sizeof(err));
     if (rc < 0)
-        td_warn("%s %s: %s; rest of datagram dropped", remote, proto->name, err);
+        td_log_limited(&log_frame, TD_LOG_WARN, "%s %s: %s; rest of datagram dropped", remote,
+                       proto->name, err);
     p->session = st.session;
     td_stream_free(&st);
     if (a.src.rejected) {
@@ -1498,8 +1754,10 @@ static void on_sweep(uv_timer_t *t)
     }
     uint64_t idle = (uint64_t)srv->cfg->idle_timeout * 1000;
     uint64_t detect = (uint64_t)srv->cfg->detect_timeout * 1000;
+    uint64_t frame = (uint64_t)srv->cfg->frame_timeout * 1000;
     uint64_t udp = (uint64_t)srv->cfg->udp_timeout * 1000;
 
+    td_log_limits_flush();
     for (td_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing)
@@ -1508,14 +1766,29 @@ static void on_sweep(uv_timer_t *t)
             char reason[128];
             snprintf(reason, sizeof(reason), "protocol not detected within %d s (%zu bytes)",
                      srv->cfg->detect_timeout, c->stream.len);
-            td_warn("%s: %s; closing", c->remote, reason);
+            srv->stats.limit_hits[TD_LIMIT_DETECT_TIMEOUT]++;
+            td_log_limited(&log_detect, TD_LOG_WARN, "%s: %s; closing", c->remote, reason);
             if (c->stream.len)
                 keep_unknown(srv, c->remote, reason, c->stream.buf, c->stream.len);
             conn_close(c, "detect timeout");
+        } else if (c->partial_ms && now - c->partial_ms >= frame) {
+            srv->stats.limit_hits[TD_LIMIT_FRAME_TIMEOUT]++;
+            td_log_limited(&log_frame, TD_LOG_WARN,
+                           "%s %s %s: frame not complete within %d s (%zu bytes of it received);"
+                           " closing",
+                           c->remote, c->stream.proto->name, c->dev ? c->dev->st.unique_id : "-",
+                           srv->cfg->frame_timeout, c->stream.len);
+            conn_close(c, "frame timeout");
         } else if (now - c->last_ms >= idle) {
+            srv->stats.limit_hits[TD_LIMIT_IDLE_TIMEOUT]++;
             conn_close(c, "idle timeout");
         }
     }
+    /* Closed connections whose peer does not take their last replies. */
+    for (td_conn *c = srv->closing; c; c = c->next)
+        if (now - c->closing_ms >= CLOSE_LINGER_MS && !uv_is_closing((uv_handle_t *)&c->handle))
+            uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+    udp_buckets_expire(srv, now);
     for (size_t i = 0; i < srv->peers.cap; i++) {
         td_map_slot *slot = &srv->peers.slots[i];
         if (!slot->key)
@@ -1551,6 +1824,11 @@ static void maybe_finish_stop(td_server *srv)
     }
     td_info("store: all records committed (%llu records in %llu commits); closing",
             (unsigned long long)srv->records, (unsigned long long)srv->commits);
+    /* Closed connections still writing to a peer that does not read. */
+    for (td_conn *c = srv->closing; c; c = c->next)
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) &&
+            !uv_is_closing((uv_handle_t *)&c->handle))
+            uv_close((uv_handle_t *)&c->handle, on_conn_closed);
     close_handle((uv_handle_t *)&srv->udp);
     close_handle((uv_handle_t *)&srv->sweep);
     close_handle((uv_handle_t *)&srv->check);
@@ -1609,6 +1887,11 @@ int td_gw_port(td_server *srv)
 const td_gw_stats *td_gw_stats_get(td_server *srv)
 {
     return &srv->stats;
+}
+
+void td_gw_limit_hit(td_server *srv, enum td_limit limit)
+{
+    srv->stats.limit_hits[limit]++;
 }
 
 void td_gw_connections(td_server *srv, uint64_t *tcp, uint64_t *udp)
@@ -1797,6 +2080,55 @@ void td_gw_user_deleted(td_server *srv, int64_t user_id)
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/*
+ * Raises the open-file soft limit to the hard limit, logs it, and derives
+ * the device connections allowed at once: --max-connections, or with 0 what
+ * the limit leaves after the HTTP side's connections and FD_RESERVE.
+ */
+static void set_fd_limits(td_server *srv)
+{
+    const td_config *cfg = srv->cfg;
+    struct rlimit rl;
+    uint64_t limit = 1024, before = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        before = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+        if (rl.rlim_cur != rl.rlim_max) {
+            struct rlimit want = {rl.rlim_max, rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+                rl = want;
+            else
+                td_warn("cannot raise the open-file limit from %llu to %llu",
+                        (unsigned long long)before, (unsigned long long)rl.rlim_max);
+        }
+        limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    }
+    uint64_t reserved = (uint64_t)cfg->http_max_conns + FD_RESERVE;
+    uint64_t room = limit > reserved + 16 ? limit - reserved : 16;
+    if (room > 10000000)
+        room = 10000000;
+    if (!cfg->max_conns) {
+        srv->stats.max_conns = room;
+    } else {
+        srv->stats.max_conns = (uint64_t)cfg->max_conns;
+        if (srv->stats.max_conns > room)
+            td_warn("--max-connections %d is more than the open-file limit %llu leaves for"
+                    " devices (%llu); connections past it fail to be accepted",
+                    cfg->max_conns, (unsigned long long)limit, (unsigned long long)room);
+    }
+    srv->stats.fd_limit = limit;
+    char raised[64] = "";
+    if (limit != before)
+        snprintf(raised, sizeof(raised), ", raised from %llu", (unsigned long long)before);
+    char per_addr[48] = "no limit per address";
+    if (cfg->max_conns_per_ip)
+        snprintf(per_addr, sizeof(per_addr), "%d per address", cfg->max_conns_per_ip);
+    td_info("open-file limit %llu%s; device connections at most %llu (%s), HTTP connections at"
+            " most %d",
+            (unsigned long long)limit, raised, (unsigned long long)srv->stats.max_conns, per_addr,
+            cfg->http_max_conns);
+}
+
 static int bind_port(td_server *srv, char *err, size_t errcap)
 {
     struct sockaddr_storage ss;
@@ -1880,7 +2212,10 @@ int td_serve(const td_config *cfg)
     td_map_init(&srv.devices);
     td_map_init(&srv.peers);
     td_map_init(&srv.by_id);
+    td_map_init(&srv.per_addr);
+    td_map_init(&srv.buckets);
     signal(SIGPIPE, SIG_IGN);
+    set_fd_limits(&srv);
 
     rc = td_store_open(cfg->db, &srv.store, err, sizeof(err));
     if (rc) {
@@ -1983,6 +2318,10 @@ out:
         }
     td_map_free(&srv.devices);
     td_map_free(&srv.peers);
+    while (srv.lru_head)
+        bucket_free(&srv, srv.lru_head);
+    td_map_free(&srv.buckets);
+    td_map_free(&srv.per_addr);
     free_batch(&srv.batch[0]);
     free_batch(&srv.batch[1]);
     free(srv.media_buf);

@@ -94,13 +94,20 @@ static int frames_of(td_stream *s, const uint8_t *buf, size_t len, size_t *used,
         off += skip;
         if (n == 0)
             break;
+        if (n == TD_ETOOBIG) {
+            snprintf(err, errcap, "%s: frame over the limit of %zu bytes (%zu bytes received)",
+                     s->proto->name, s->proto->max_frame, len - off);
+            rc = TD_ETOOBIG;
+            break;
+        }
         if (n < 0) {
             snprintf(err, errcap, "%s: %s", s->proto->name, td_strerror((int)n));
             rc = (int)n;
             break;
         }
         if ((size_t)n > len - off || (size_t)n > s->proto->max_frame) {
-            snprintf(err, errcap, "%s: frame of %ld bytes exceeds limit", s->proto->name, n);
+            snprintf(err, errcap, "%s: frame of %ld bytes exceeds the limit of %zu bytes",
+                     s->proto->name, n, s->proto->max_frame);
             rc = TD_ETOOBIG;
             break;
         }

@@ -263,6 +263,35 @@ void td_metrics(td_req *r)
                    "trackd_websocket_dropped_total %llu\n",
                    r->h->nclients, (unsigned long long)r->h->ws_messages,
                    (unsigned long long)r->h->ws_dropped);
+    /* Limits: what is in force, and how often each was hit. */
+    const td_config *cfg = r->h->cfg;
+    td_sbuf_printf(&b,
+                   "# HELP trackd_limits Limits in force (0: none).\n"
+                   "# TYPE trackd_limits gauge\n"
+                   "trackd_limits{limit=\"open_files\"} %llu\n"
+                   "trackd_limits{limit=\"connections\"} %llu\n"
+                   "trackd_limits{limit=\"connections_per_address\"} %d\n"
+                   "trackd_limits{limit=\"udp_rate\"} %d\n"
+                   "trackd_limits{limit=\"udp_burst\"} %d\n"
+                   "trackd_limits{limit=\"http_connections\"} %d\n"
+                   "trackd_limits{limit=\"websocket_clients\"} %d\n",
+                   (unsigned long long)st->fd_limit, (unsigned long long)st->max_conns,
+                   cfg->max_conns_per_ip, cfg->udp_rate, cfg->udp_burst, cfg->http_max_conns,
+                   cfg->ws_max_clients);
+    td_sbuf_puts(&b, "# HELP trackd_limit_hits_total Connections refused or closed, datagrams"
+                     " dropped and requests refused because a limit was reached, by limit.\n"
+                     "# TYPE trackd_limit_hits_total counter\n");
+    for (int i = 0; i < TD_LIMIT_COUNT; i++)
+        td_sbuf_printf(&b, "trackd_limit_hits_total{limit=\"%s\"} %llu\n", td_limit_names[i],
+                       (unsigned long long)st->limit_hits[i]);
+    td_sbuf_printf(&b,
+                   "# HELP trackd_http_connections Open HTTP and WebSocket connections.\n"
+                   "# TYPE trackd_http_connections gauge\n"
+                   "trackd_http_connections %u\n"
+                   "# HELP trackd_udp_rate_addresses Source addresses with a UDP rate bucket.\n"
+                   "# TYPE trackd_udp_rate_addresses gauge\n"
+                   "trackd_udp_rate_addresses %llu\n",
+                   r->h->nconns, (unsigned long long)st->udp_buckets);
     /* Notifications: the outbox by state, and the deliverer's attempts. */
     td_store *s = td_gw_store(srv);
     int64_t pending, sent, failed;

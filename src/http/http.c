@@ -4,11 +4,18 @@
  * the live WebSocket at /api/socket.
  *
  * Request life: LWS_CALLBACK_HTTP parses the method, path and query; a
- * request with a body collects it (bounded by TD_HTTP_BODY_MAX) until
- * BODY_COMPLETION; the route handler then sets a response (td_reply*),
- * whose headers and body are written from HTTP_WRITEABLE callbacks, one
- * write per callback. Streamed bodies (exports) have no content-length and
- * end by closing the connection.
+ * request with a body collects it (bounded by body_limit(): 64 KiB of JSON,
+ * a voice upload up to TD_VOICE_MAX_BYTES) until BODY_COMPLETION; the route
+ * handler then sets a response (td_reply*), whose headers and body are
+ * written from HTTP_WRITEABLE callbacks, one write per callback. Streamed
+ * bodies (exports) have no content-length and end by closing the
+ * connection.
+ *
+ * Limits (each counted in /metrics, logged through rate-limited lines):
+ * connections at once (--http-max-connections: more are closed as they are
+ * accepted), request line and headers (--http-header-max: lws closes the
+ * connection), bodies (413 before the body is read), live-feed clients
+ * (--ws-max-clients: 503).
  */
 #include "http/internal.h"
 
@@ -21,7 +28,12 @@
 
 #include "core/log.h"
 #include "core/text.h"
+#include "core/voice.h"
 #include "trackd/error.h"
+
+static td_log_limit log_http_limit = {.what = "HTTP requests over a limit"};
+static td_log_limit log_http_conns = {.what = "HTTP connections refused"};
+static td_log_limit log_lws = {.what = "libwebsockets messages"};
 
 /* ---- responses ---------------------------------------------------------- */
 
@@ -190,7 +202,7 @@ static int write_response(td_req *r)
         r->headers_sent = true;
         if (!r->stream && r->out.len == 0) {
             r->done = true;
-            return lws_http_transaction_completed(wsi) ? -1 : 0;
+            return r->close_after || lws_http_transaction_completed(wsi) ? -1 : 0;
         }
         lws_callback_on_writable(wsi);
         return 0;
@@ -219,7 +231,7 @@ static int write_response(td_req *r)
     r->out_sent += n;
     if (last) {
         r->done = true;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return r->close_after || lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     lws_callback_on_writable(wsi);
     return 0;
@@ -312,12 +324,14 @@ void td_req_parse_args(td_req *r)
             return;
         }
         if ((size_t)len >= sizeof(r->args[0])) {
-            char big[8192]; /* headers are at most 4096 bytes */
-            int n = lws_hdr_copy_fragment(r->wsi, big, sizeof(big), WSI_TOKEN_HTTP_URI_ARGS, i);
+            char *big = malloc((size_t)len + 1); /* within --http-header-max */
+            int n =
+                big ? lws_hdr_copy_fragment(r->wsi, big, len + 1, WSI_TOKEN_HTTP_URI_ARGS, i) : -1;
             size_t name = n > 0 ? strcspn(big, "=") : 0;
             snprintf(r->bad_args, sizeof(r->bad_args),
                      "query parameter '%.*s' is too long (at most %zu characters)",
-                     (int)(name < 40 ? name : 40), big, sizeof(r->args[0]) - 1);
+                     (int)(name < 40 ? name : 40), n > 0 ? big : "", sizeof(r->args[0]) - 1);
+            free(big);
             return;
         }
         if (lws_hdr_copy_fragment(r->wsi, r->args[r->nargs], sizeof(r->args[0]),
@@ -338,10 +352,36 @@ static void parse_request(td_req *r, const char *uri)
         r->content_length = atoll(len);
 }
 
+/* The largest body the request's route takes: a voice upload holds a
+ * whole AMR clip, every other body is JSON. */
+static long long body_limit(const td_req *r)
+{
+    size_t n = strlen(r->path);
+    bool voice = r->method == M_POST && strncmp(r->path, "/api/voice", 10) == 0 &&
+                 (n == 10 || (n == 11 && r->path[10] == '/'));
+    return voice ? TD_VOICE_MAX_BYTES : TD_HTTP_BODY_MAX;
+}
+
+/* 413 for a body over the route's limit (of `len` bytes, or -1 when it
+ * was still coming). */
+static void body_too_large(td_req *r, long long len)
+{
+    char size[48] = "";
+    if (len >= 0)
+        snprintf(size, sizeof(size), " (%lld bytes)", len);
+    td_gw_limit_hit(r->h->srv, TD_LIMIT_HTTP_BODY);
+    td_log_limited(&log_http_limit, TD_LOG_WARN, "http %s %s: request body too large%s; limit %lld",
+                   r->peer, r->path, size, body_limit(r));
+    td_add_header(r, "connection", "close");
+    r->close_after = true; /* whatever is left of the body is not read */
+    td_reply_error(r, 413, "request body too large%s; the limit is %lld bytes", size,
+                   body_limit(r));
+}
+
 static void dispatch(td_req *r)
 {
     if (r->body_too_big) {
-        td_reply_error(r, 400, "request body too large (limit %d bytes)", TD_HTTP_BODY_MAX);
+        body_too_large(r, -1);
         return;
     }
     if (r->bad_args[0]) {
@@ -358,16 +398,15 @@ static int on_http(td_req *r, const char *uri)
                strcmp(r->path, "/metrics") == 0;
     if (!api)
         return serve_static(r);
-    if (r->content_length > TD_HTTP_BODY_MAX) {
-        /* Answer before reading it; the connection is closed after. */
-        td_add_header(r, "connection", "close");
-        td_reply_error(r, 400, "request body too large (%lld bytes; limit %d)", r->content_length,
-                       TD_HTTP_BODY_MAX);
+    if (r->content_length > body_limit(r)) {
+        /* Answered before it is read; the connection is closed after. */
+        body_too_large(r, r->content_length);
         return 0;
     }
     if (r->content_length < 0 && lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
         /* libwebsockets 4.1 does not decode chunked request bodies. */
         td_add_header(r, "connection", "close");
+        r->close_after = true;
         td_reply_error(r, 400, "chunked request bodies are not supported; send Content-Length");
         return 0;
     }
@@ -376,6 +415,29 @@ static int on_http(td_req *r, const char *uri)
         return 0; /* wait for the body */
     dispatch(r);
     return 0;
+}
+
+/* Refuses a WebSocket handshake with an HTTP status and a JSON error; lws
+ * closes the connection after. Returns the callback's "refused". */
+static int ws_refuse(struct lws *wsi, int status, const char *msg)
+{
+    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_puts(&b, "{\"error\":");
+    td_json_str(&b, msg);
+    td_sbuf_puts(&b, "}");
+    if (!b.oom &&
+        !lws_add_http_common_headers(wsi, (unsigned)status, "application/json", b.len, &p, end) &&
+        !lws_add_http_header_by_name(wsi, (const uint8_t *)"connection:", (const uint8_t *)"close",
+                                     5, &p, end) &&
+        !lws_finalize_http_header(wsi, &p, end) && (size_t)(end - p) >= b.len) {
+        memcpy(p, td_sbuf_text(&b), b.len);
+        p += b.len;
+        lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+    }
+    td_sbuf_free(&b);
+    return 1;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -390,12 +452,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_http(r, in);
 
     case LWS_CALLBACK_HTTP_BODY:
-        if (r->responding)
+        if (r->responding || r->body_too_big)
             return 0;
-        if (r->body.len + len > TD_HTTP_BODY_MAX)
+        if ((long long)(r->body.len + len) > body_limit(r)) {
             r->body_too_big = true;
-        else
+            td_sbuf_free(&r->body); /* nothing more is kept */
+            td_sbuf_init(&r->body, 0);
+        } else {
             td_sbuf_add(&r->body, in, len);
+        }
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -420,23 +485,32 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     /* ---- WebSocket: /api/socket ---- */
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        char uri[64];
+        char uri[64] = "";
         req_begin(r, h, wsi);
         lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
         if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
             strcmp(uri, "/api/socket") != 0) {
             td_info("http %s: WebSocket refused: no socket at %s", r->peer, uri);
-            return 1;
+            return ws_refuse(wsi, 404, "no WebSocket here; the live feed is /api/socket");
         }
         snprintf(r->path, sizeof(r->path), "%s", uri);
+        if (h->nclients >= (unsigned)h->cfg->ws_max_clients) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "too many live clients (--ws-max-clients %d); try later",
+                     h->cfg->ws_max_clients);
+            td_gw_limit_hit(h->srv, TD_LIMIT_WEBSOCKET_CLIENTS);
+            td_log_limited(&log_http_limit, TD_LOG_WARN, "http %s: WebSocket refused: %s", r->peer,
+                           msg);
+            return ws_refuse(wsi, 503, msg);
+        }
         td_req_parse_args(r);
         if (r->bad_args[0]) {
             td_info("http %s: WebSocket refused: %s", r->peer, r->bad_args);
-            return 1;
+            return ws_refuse(wsi, 400, r->bad_args);
         }
         if (!td_api_authenticate(r)) {
             td_info("http %s: WebSocket refused: not logged in", r->peer);
-            return 1;
+            return ws_refuse(wsi, 401, "not logged in: POST /api/session or send a bearer token");
         }
         /* A page of another site must not ride on the user's cookie. */
         char origin[256], host[256];
@@ -445,7 +519,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             const char *o = strstr(origin, "://");
             if (!o || strcmp(o + 3, host) != 0) {
                 td_warn("http %s: WebSocket refused: origin %s is not %s", r->peer, origin, host);
-                return 1;
+                return ws_refuse(wsi, 403, "the page's origin is not this server");
             }
         }
         r->ws = true;
@@ -466,6 +540,31 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         req_free(r);
         return 0;
 
+    /* ---- connections at once: --http-max-connections ---- */
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: { /* wsi: the listener; in: the new socket */
+        if (h->nconns < (unsigned)h->cfg->http_max_conns)
+            return 0;
+        char peer[64] = "?";
+        lws_get_peer_simple_fd((lws_sockfd_type)(intptr_t)in, peer, sizeof(peer));
+        td_gw_limit_hit(h->srv, TD_LIMIT_HTTP_CONNECTIONS);
+        td_log_limited(&log_http_conns, TD_LOG_WARN,
+                       "http %s: connection refused: %u open (--http-max-connections %d)", peer,
+                       h->nconns, h->cfg->http_max_conns);
+        return 1; /* lws closes it */
+    }
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        lws_set_opaque_user_data(wsi, &h->nconns); /* counted */
+        h->nconns++;
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (lws_get_opaque_user_data(wsi) == &h->nconns) {
+            lws_set_opaque_user_data(wsi, NULL);
+            h->nconns--;
+        }
+        return 0;
+
     default:
         return 0;
     }
@@ -478,6 +577,8 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* lws 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 
+static td_http *log_owner; /* lws logs without a context: the one server */
+
 static void lws_to_log(int level, const char *line)
 {
     char msg[512];
@@ -486,10 +587,19 @@ static void lws_to_log(int level, const char *line)
     /* lws prefixes its own timestamp and level; keep the text. */
     const char *text = strstr(msg, ": ");
     text = text ? text + 2 : msg;
-    if (level & LLL_ERR)
-        td_error("http: %s", text);
-    else
-        td_warn("http: %s", text);
+    if (strstr(text, "Ran out of header data space") || strstr(text, "More hdr frags")) {
+        /* A client's request line and headers are over --http-header-max. */
+        if (log_owner)
+            td_gw_limit_hit(log_owner->srv, TD_LIMIT_HTTP_HEADERS);
+        td_log_limited(&log_http_limit, TD_LOG_WARN,
+                       "http: request line and headers over --http-header-max (%d bytes);"
+                       " connection closed",
+                       log_owner ? log_owner->cfg->http_header_max : 0);
+        return;
+    }
+    if (strstr(text, "User code denied connection"))
+        return; /* a refused WebSocket, logged with its reason */
+    td_log_limited(&log_lws, level & LLL_ERR ? TD_LOG_ERROR : TD_LOG_WARN, "http: %s", text);
 }
 
 static void on_check(uv_check_t *c)
@@ -543,6 +653,7 @@ int td_http_start(td_server *srv, uv_loop_t *loop, td_http **out, char *err, siz
     h->loop = loop;
     td_map_init(&h->rate);
 
+    log_owner = h;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_LIBUV;
@@ -552,8 +663,9 @@ int td_http_start(td_server *srv, uv_loop_t *loop, td_http **out, char *err, siz
     info.protocols = protocols;
     info.user = h;
     info.timeout_secs = 30;
+    info.timeout_secs_ah_idle = 10; /* request headers must arrive within this */
     info.keepalive_timeout = 30;
-    info.max_http_header_data = 4096;
+    info.max_http_header_data = (unsigned short)h->cfg->http_header_max;
     info.max_http_header_pool = 64;
     info.vhost_name = "trackd";
     info.server_string = "trackd";
@@ -563,6 +675,7 @@ int td_http_start(td_server *srv, uv_loop_t *loop, td_http **out, char *err, siz
                  "cannot start the HTTP server on port %d (port in use, or the libuv event"
                  " library of libwebsockets, package libwebsockets-evlib-uv, is missing)",
                  h->cfg->http_port);
+        log_owner = NULL;
         td_map_free(&h->rate);
         free(h);
         return TD_EIO;
@@ -602,6 +715,8 @@ void td_http_free(td_http *h)
 {
     if (!h)
         return;
+    if (log_owner == h)
+        log_owner = NULL;
     if (h->ctx)
         lws_context_destroy(h->ctx); /* second stage, after the loop ran dry */
     td_live_free_all(h);

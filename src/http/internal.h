@@ -16,7 +16,7 @@
 #include "http/http.h"
 #include "http/sbuf.h"
 
-#define TD_HTTP_BODY_MAX (64 * 1024) /* request bodies larger than this get 400 */
+#define TD_HTTP_BODY_MAX (64 * 1024) /* JSON request bodies larger than this get 413 */
 #define TD_HTTP_CHUNK (16 * 1024)    /* bytes written per writeable callback */
 #define TD_MAX_ARGS 24
 #define TD_COOKIE "trackd_session"
@@ -60,6 +60,7 @@ struct td_req {
     /* response */
     bool responding; /* a response is set; headers/body go out on writeable */
     bool headers_sent, done;
+    bool close_after; /* the connection closes once the response is written */
     int status;
     const char *ctype;
     char extra[768]; /* extra header lines "name: value\r\n" */
@@ -88,6 +89,7 @@ struct td_http {
 
     td_client *clients;
     unsigned nclients;
+    unsigned nconns; /* HTTP and WebSocket connections open */
     uint64_t ws_messages, ws_dropped;
     td_map rate; /* peer address -> login attempts */
 };
