@@ -95,8 +95,9 @@ static int frames_of(td_stream *s, const uint8_t *buf, size_t len, size_t *used,
         if (n == 0)
             break;
         if (n == TD_ETOOBIG) {
-            snprintf(err, errcap, "%s: frame over the limit of %zu bytes (%zu bytes received)",
-                     s->proto->name, s->proto->max_frame, len - off);
+            snprintf(err, errcap,
+                     "%s: frame too large (%zu bytes received; largest frame %zu bytes)",
+                     s->proto->name, len - off, s->proto->max_frame);
             rc = TD_ETOOBIG;
             break;
         }

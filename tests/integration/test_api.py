@@ -981,7 +981,7 @@ def test_bodies_and_routes(port, srv, admin, alice):
     st, b = raw_exchange(port, (f"POST {p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                                 f"\r\nContent-Length: {len(body)}\r\n"
                                 f"Authorization: Bearer {TOKEN}\r\n\r\n{body}").encode())
-    t.check(st == 400 and b"too large" in b, f"65,537-byte body: {st} {b[:200]!r}")
+    t.check(st == 413 and b"too large" in b, f"65,537-byte body: {st} {b[:200]!r}")
     # Chunked bodies: read like any other (or refused as a whole), never taken as empty.
     small = '{"uniqueId":"chunked-dev"}'
     st, b = raw_exchange(port, (f"POST {p} HTTP/1.1\r\nHost: x\r\nContent-Type: "
