@@ -58,14 +58,18 @@ void td_log(int level, const char *fmt, ...)
 
 static td_log_limit *limits; /* every kind used so far */
 
-/* Ends l's window if it is over: the summary of what it left out. */
-static void limit_roll(td_log_limit *l, long long now)
+/* Ends l's window if it is over (or now, force): the summary of what it
+ * left out. */
+static void limit_roll(td_log_limit *l, long long now, bool force)
 {
-    if (now - l->window_start_ms < TD_LOG_LIMIT_WINDOW_MS)
+    long long secs = now - l->window_start_ms < TD_LOG_LIMIT_WINDOW_MS
+                         ? (now - l->window_start_ms + 999) / 1000
+                         : TD_LOG_LIMIT_WINDOW_MS / 1000;
+    if (!force && now - l->window_start_ms < TD_LOG_LIMIT_WINDOW_MS)
         return;
     if (l->suppressed)
-        td_log(TD_LOG_WARN, "%llu more lines like the above not logged in %d s (%s)", l->suppressed,
-               TD_LOG_LIMIT_WINDOW_MS / 1000, l->what);
+        td_log(TD_LOG_WARN, "%llu more lines like the above not logged in %lld s (%s)",
+               l->suppressed, secs, l->what);
     l->window_start_ms = now;
     l->lines = 0;
     l->suppressed = 0;
@@ -84,8 +88,8 @@ void td_log_limited(td_log_limit *l, int level, const char *fmt, ...)
         limits = l;
         l->window_start_ms = now;
     }
-    limit_roll(l, now);
-    if (l->lines >= TD_LOG_LIMIT_LINES) {
+    limit_roll(l, now, false);
+    if (l->lines >= (l->max ? l->max : TD_LOG_LIMIT_LINES)) {
         l->suppressed++;
         return;
     }
@@ -95,10 +99,10 @@ void td_log_limited(td_log_limit *l, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void td_log_limits_flush(void)
+void td_log_limits_flush(bool all)
 {
     long long now = (long long)td_now_ms();
     for (td_log_limit *l = limits; l; l = l->next)
         if (l->suppressed)
-            limit_roll(l, now);
+            limit_roll(l, now, all);
 }

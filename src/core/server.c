@@ -204,6 +204,11 @@ static td_log_limit log_udp_rate = {.what = "datagrams over --udp-rate"};
 static td_log_limit log_udp_peer = {.what = "new UDP peers"};
 static td_log_limit log_early = {.what = "records before identification"};
 static td_log_limit log_write = {.what = "peers not reading their replies"};
+/* Devices' comings and goings: many at once after a restart, or a flood of
+ * logins; the first 100 in 10 s are logged. */
+static td_log_limit log_online = {.what = "devices online", .max = 100};
+static td_log_limit log_offline = {.what = "devices offline and disconnects", .max = 100};
+static td_log_limit log_new = {.what = "devices registered", .max = 100};
 
 static size_t proto_index(const td_protocol *p)
 {
@@ -374,7 +379,8 @@ static void unlink_device(td_server *srv, td_device *dev, td_endpoint *ep, const
     if (!srv->stopping && dev->st.id > 0 && td_rules_online(srv->rules, dev))
         raise_event(srv, dev, -1, "deviceOffline",
                     json_pack("{ssss}", "remote", remote, "reason", why));
-    td_info("device %s offline (%s, %s)", dev->st.unique_id, remote, why);
+    td_log_limited(&log_offline, TD_LOG_INFO, "device %s offline (%s, %s)", dev->st.unique_id,
+                   remote, why);
 }
 
 /* ---- unknown traffic ---------------------------------------------------- */
@@ -1156,7 +1162,8 @@ static td_device *bind_device(td_server *srv, const char *uid, const char *remot
     snprintf(dev->st.name, sizeof(dev->st.name), "%s", uid);
     dev->st.first_seen_ms = (int64_t)now_ms();
     dev->latest_loaded = true; /* nothing stored yet */
-    td_info("%s %s: registered new device %s", remote, proto->name, uid);
+    td_log_limited(&log_new, TD_LOG_INFO, "%s %s: registered new device %s", remote, proto->name,
+                   uid);
     return dev;
 }
 
@@ -1204,7 +1211,8 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
             unlink_device(srv, *src->dev, src->ep, src->remote, "identity changed");
         *src->dev = dev;
         link_device(srv, dev, src->ep, src->remote, proto->name);
-        td_info("%s %s: device %s online", src->remote, proto->name, uid);
+        td_log_limited(&log_online, TD_LOG_INFO, "%s %s: device %s online", src->remote,
+                       proto->name, uid);
     }
 
     td_device *dev = *src->dev;
@@ -1300,8 +1308,8 @@ static void conn_close_how(td_conn *c, const char *why, bool hard)
     c->closing = true;
     c->closing_ms = now_ms();
     if (c->dev)
-        td_info("%s %s %s: disconnect (%s)", c->remote, c->stream.proto->name, c->dev->st.unique_id,
-                why);
+        td_log_limited(&log_offline, TD_LOG_INFO, "%s %s %s: disconnect (%s)", c->remote,
+                       c->stream.proto->name, c->dev->st.unique_id, why);
     else
         td_log_limited(&log_closed, TD_LOG_INFO, "%s %s -: disconnect (%s)", c->remote,
                        c->stream.proto ? c->stream.proto->name : "-", why);
@@ -1757,7 +1765,7 @@ static void on_sweep(uv_timer_t *t)
     uint64_t frame = (uint64_t)srv->cfg->frame_timeout * 1000;
     uint64_t udp = (uint64_t)srv->cfg->udp_timeout * 1000;
 
-    td_log_limits_flush();
+    td_log_limits_flush(false);
     for (td_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing)
@@ -1822,6 +1830,7 @@ static void maybe_finish_stop(td_server *srv)
         }
         return; /* the offline states are one more commit */
     }
+    td_log_limits_flush(true);
     td_info("store: all records committed (%llu records in %llu commits); closing",
             (unsigned long long)srv->records, (unsigned long long)srv->commits);
     /* Closed connections still writing to a peer that does not read. */

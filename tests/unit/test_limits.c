@@ -138,7 +138,13 @@ static void flood_log(void)
     for (int i = 0; i < 3; i++)
         td_log_limited(&drops, TD_LOG_WARN, "dropped datagram %d", i);
     td_log_limited(&drops, TD_LOG_DEBUG, "below the level: neither written nor counted");
-    td_log_limits_flush(); /* the window is not over: no summary yet */
+    td_log_limits_flush(false); /* the window is not over: no summary yet */
+}
+
+static void stop_log(void)
+{
+    td_log_limits_flush(true);
+    td_log_limited(&refusals, TD_LOG_WARN, "refused connection %d", 25);
 }
 
 static void test_log_limited(void **state)
@@ -157,6 +163,16 @@ static void test_log_limited(void **state)
     free(text);
     assert_int_equal(refusals.suppressed, 25 - TD_LOG_LIMIT_LINES);
     assert_int_equal(drops.suppressed, 0);
+
+    /* When the server stops, what was left out is reported at once, and
+     * a new window starts. */
+    text = capture_stderr(stop_log);
+    assert_non_null(strstr(text, "WARN  15 more lines like the above not logged in "));
+    assert_non_null(strstr(text, " s (refusals)\n"));
+    assert_int_equal(count(text, "not logged"), 1);
+    assert_non_null(strstr(text, "refused connection 25\n"));
+    free(text);
+    assert_int_equal(refusals.suppressed, 0);
 }
 
 typedef struct feed_result {
