@@ -23,8 +23,11 @@ metric() {
 
 # run_load WITH_FLOOD DEVICES FRAMES WINDOW
 run_load() {
-    rm -f "$work"/bench.db*
+    # A fresh store, and no log of the last run for start_trackd to read
+    # the old ports from.
+    rm -f "$work"/bench.db* "$work/log"
     start_trackd
+    [ -n "$port" ] || { echo "trackd did not start"; exit 1; }
     if [ "$1" = flood ]; then
         "$BUILD/trackd-flood" --port "$port" --seconds 120 $FLOOD_OPTS >"$work/flood.out" &
         fpid=$!
