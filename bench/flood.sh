@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 FLOOD_OPTS=${*:---conns 6000 --udp-rate 20000}
 fpid=
-trap 'kill $fpid $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $fpid $pid 2>/dev/null || true; rm -rf "$work"' EXIT # lib.sh's, and the flood
 
 # metric NAME: the lines of /metrics that start with NAME.
 metric() {
@@ -23,9 +23,6 @@ metric() {
 
 # run_load WITH_FLOOD DEVICES FRAMES WINDOW
 run_load() {
-    # A fresh store, and no log of the last run for start_trackd to read
-    # the old ports from.
-    rm -f "$work"/bench.db* "$work/log"
     start_trackd
     [ -n "$port" ] || { echo "trackd did not start"; exit 1; }
     if [ "$1" = flood ]; then
@@ -35,7 +32,8 @@ run_load() {
     fi
     printf '%-8s ' "$1"
     "$BUILD/trackd-loadgen" --port "$port" --protocol iw --devices "$2" --frames "$3" \
-        --window "$4" --timeout 120 || echo "loadgen failed"
+        --window "$4" --timeout 120 >"$work/load.out" || echo "loadgen failed"
+    grep -v '^{' "$work/load.out" # the summary line, not the JSON
     if [ "$1" = flood ]; then
         kill -TERM $fpid
         wait $fpid || true
@@ -44,8 +42,7 @@ run_load() {
         metric 'trackd_limit_hits_total' | grep -v ' 0$' | sed 's/^/         /'
         metric 'trackd_unknown_traffic_total ' | sed 's/^/         /'
     fi
-    kill -TERM $pid
-    wait $pid || true
+    stop_trackd
     # The load's devices only: the flood's datagrams within --udp-rate are
     # a device's positions too.
     rows=$(sqlite3 "$work/bench.db" "SELECT count(*) FROM positions p JOIN devices d ON
