@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,10 @@ bool td_parse_fixed(const char *p, int digits, int *out)
     for (int i = 0; i < digits; i++) {
         if (!isdigit((unsigned char)p[i]))
             return false;
-        v = v * 10 + (p[i] - '0');
+        int d = p[i] - '0';
+        if (v > (INT_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
     }
     *out = v;
     return true;

@@ -40,7 +40,8 @@ bool td_span_hex(td_span s);
 bool td_parse_int(td_span s, int64_t *out);
 bool td_parse_hex(td_span s, int64_t *out);
 bool td_parse_double(td_span s, double *out);
-/* Parses exactly `digits` decimal digits at p (no sign). */
+/* Parses exactly `digits` decimal digits at p (no sign); false when one is
+ * not a digit or the value does not fit an int. */
 bool td_parse_fixed(const char *p, int digits, int *out);
 
 /* UTC calendar time to milliseconds since the epoch; false when a field is

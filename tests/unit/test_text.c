@@ -199,6 +199,11 @@ static void test_parse_fixed(void **state)
     assert_int_equal(v, 930);
     assert_false(td_parse_fixed("09a0", 4, &v));
     assert_false(td_parse_fixed("-1", 2, &v));
+    /* As many digits as given, while the value fits an int. */
+    assert_true(td_parse_fixed("0000000000002147483647", 22, &v));
+    assert_int_equal(v, 2147483647);
+    assert_false(td_parse_fixed("2147483648", 10, &v));
+    assert_false(td_parse_fixed("19333333333333333333", 20, &v));
 }
 
 static void test_utc_ms(void **state)
@@ -353,6 +358,8 @@ static void test_parse_dm(void **state)
             fail_msg("td_parse_dm accepted '%s'", bad[i]);
     }
     assert_true(d == -1);
+    /* Degrees too long for an int are refused, not overflowed. */
+    assert_false(td_parse_dm(S("1933333333333333333335.70640"), 20, &d));
 }
 
 static void test_hex(void **state)
