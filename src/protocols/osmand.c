@@ -304,7 +304,9 @@ static bool parse_time(const char *s, int64_t *out)
 
     if (strchr(s, '-'))
         return td_parse_iso8601(s, out);
-    if (!parse_num(s, &v) || v < 0)
+    /* From 1e15 on, neither seconds nor milliseconds of a time set_time()
+     * takes, nor a number that converts to int64_t. */
+    if (!parse_num(s, &v) || v < 0 || v >= 1e15)
         return false;
     if (v >= 1e11) /* milliseconds */
         *out = (int64_t)v;

@@ -386,6 +386,9 @@ static void test_errors(void **state)
     expect_error(get("id=1&lat=1&lon=2&timestamp=yesterday"), "osmand: bad timestamp 'yesterday'");
     expect_error(get("id=1&lat=1&lon=2&timestamp=1999-12-31T23:59:59Z"),
                  "osmand: bad timestamp '1999-12-31T23:59:59Z'");
+    /* Too big for milliseconds in an int64_t: refused before converting. */
+    expect_error(get("id=1&lat=1&lon=2&timestamp=137710000000000000000000000000077267"),
+                 "osmand: bad timestamp '137710000000000000000000000000077267'");
     expect_error(get("id=1&lat=1&lon=2&speed=fast"), "osmand: bad speed 'fast'");
     expect_error(get("id=1&lat=1&lon=2&batt=120"), "osmand: bad battery level '120'");
     expect_error(get("id=1&lat=1&lon=2&valid=maybe"), "osmand: bad valid 'maybe'");
