@@ -8,8 +8,8 @@
 #   (watches' AMR voice messages decoded to WAV);
 #   Node.js and npm when no node is on the PATH (the web UI is built with
 #   npm packages). With --test also Debian's chromium and the browser test's
-#   npm packages (playwright-core), and the mosquitto broker (notification
-#   test).
+#   npm packages (playwright-core), the mosquitto broker (notification
+#   test), and clang with its libFuzzer runtime (the fuzz targets).
 set -eu
 
 PACKAGES="build-essential cmake pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
@@ -18,7 +18,7 @@ libcurl4-openssl-dev libmosquitto-dev libopencore-amrnb-dev"
 TEST=0
 [ "${1:-}" = "--test" ] && TEST=1
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
-[ $TEST = 1 ] && PACKAGES="$PACKAGES chromium mosquitto"
+[ $TEST = 1 ] && PACKAGES="$PACKAGES chromium mosquitto clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
