@@ -155,9 +155,9 @@ static bool within(const uint8_t *p, size_t n, const uint8_t *base, size_t cap)
     return base && a >= b && a - b <= cap && n <= cap - (a - b);
 }
 
-/* A record's bounds, and its JSON form as `trackd decode` prints it and the
- * store keeps its attributes (a record whose JSON cannot be written would
- * never be acknowledged). */
+/* A record's bounds, its JSON form as `trackd decode` prints it, and its
+ * attribute text as the store keeps it (a record whose text cannot be
+ * written would never be acknowledged). */
 static void check_record(fuzz_run *run, const td_protocol *p, const td_record *r)
 {
     CHECK(run, r->type >= TD_REC_POSITION && r->type <= TD_REC_OTHER);
@@ -180,11 +180,26 @@ static void check_record(fuzz_run *run, const td_protocol *p, const td_record *r
     if (run->failed)
         return;
 
+    /* As `trackd decode` prints it. */
     json_t *o = td_record_json(r, p->name);
-    CHECK(run, o && json_is_object(json_object_get(o, "attributes")));
+    json_t *attrs = o ? json_object_get(o, "attributes") : NULL;
+    CHECK(run, json_is_object(attrs));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     CHECK(run, text != NULL);
     free(text);
+
+    /* The store writes the attribute text directly: byte for byte what
+     * jansson makes of the same attributes (record_json.h). */
+    char *direct = td_record_attributes_text(r);
+    char *ref = attrs ? json_dumps(attrs, JSON_COMPACT) : NULL;
+    CHECK(run, direct != NULL && ref != NULL);
+    if (direct && ref && strcmp(direct, ref) != 0) {
+        fprintf(stderr, "fuzz harness: attribute text\n  direct:  %.400s\n  jansson: %.400s\n",
+                direct, ref);
+        CHECK(run, strcmp(direct, ref) == 0);
+    }
+    free(direct);
+    free(ref);
     json_decref(o);
 }
 
@@ -292,8 +307,15 @@ static void tcp_pass(fuzz_run *run, const td_protocol *forced, unsigned transpor
     td_stream_init(&st, transport, forced);
     while (off < len && !run->failed) {
         size_t n = next_chunk(seed, len - off);
+        /* Each read in a buffer of its own size, so a framer that looks
+         * past the bytes it was given is caught. */
+        uint8_t *bytes = malloc(n);
+        if (!bytes)
+            break;
+        memcpy(bytes, data + off, n);
         err[0] = '\0';
-        rc = td_stream_feed(&st, data + off, n, on_frame, run, err, sizeof(err));
+        rc = td_stream_feed(&st, bytes, n, on_frame, run, err, sizeof(err));
+        free(bytes);
         off += n;
         if (rc == 0)
             continue;
