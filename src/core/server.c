@@ -2263,6 +2263,14 @@ int td_serve(const td_config *cfg)
     if (!srv.rules || td_rules_load(srv.rules, srv.store))
         goto out;
 
+    /* Before the ports open: a SIGTERM that comes once a client can see
+     * the server up stops it cleanly, even while the HTTP side starts. */
+    uv_signal_init(srv.loop, &srv.sigint);
+    uv_signal_init(srv.loop, &srv.sigterm);
+    srv.sigint.data = srv.sigterm.data = &srv;
+    uv_signal_start(&srv.sigint, on_signal, SIGINT);
+    uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+
     rc = bind_port(&srv, err, sizeof(err));
     if (!rc)
         rc = td_http_start(&srv, srv.loop, &srv.http, err, sizeof(err));
@@ -2278,11 +2286,6 @@ int td_serve(const td_config *cfg)
     uv_timer_init(srv.loop, &srv.sweep);
     srv.sweep.data = &srv;
     uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-    uv_signal_init(srv.loop, &srv.sigint);
-    uv_signal_init(srv.loop, &srv.sigterm);
-    srv.sigint.data = srv.sigterm.data = &srv;
-    uv_signal_start(&srv.sigint, on_signal, SIGINT);
-    uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
 
     uv_run(srv.loop, UV_RUN_DEFAULT);
     exit_code = 0;
@@ -2294,6 +2297,10 @@ out:
             close_handle((uv_handle_t *)&srv.tcp);
         if (srv.udp.loop)
             close_handle((uv_handle_t *)&srv.udp);
+        if (srv.sigint.loop)
+            close_handle((uv_handle_t *)&srv.sigint);
+        if (srv.sigterm.loop)
+            close_handle((uv_handle_t *)&srv.sigterm);
         if (srv.http)
             td_http_stop(srv.http);
         td_notify_stop(srv.notify);
