@@ -1465,7 +1465,10 @@ static void on_connection(uv_stream_t *server, int status)
                            "%s: connection refused: %zu connections from %s open"
                            " (--max-connections-per-ip %d)",
                            c->remote, from_addr - 1, c->addr, per_addr);
-        uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+        /* A reset, not an orderly close: no FIN exchange and no TIME_WAIT
+         * for a connection that is refused anyway, so a flood costs less. */
+        if (uv_tcp_close_reset(&c->handle, on_conn_closed) != 0)
+            uv_close((uv_handle_t *)&c->handle, on_conn_closed);
         return;
     }
     uv_tcp_nodelay(&c->handle, 1);
