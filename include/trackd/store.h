@@ -100,6 +100,15 @@ typedef struct td_store_position {
     const char *attributes;
 } td_store_position;
 
+/* The walk of one retention pass over the records, a batch at a time (see
+ * purge in td_store_ops). Zero it and set before_ms to start a pass. */
+typedef struct td_store_purge {
+    int64_t before_ms;          /* records with a device time before it go */
+    int64_t after_ms, after_id; /* the last record examined (id 0: none yet) */
+    int64_t purged;             /* records the last call deleted */
+    bool done;                  /* set when no record older than before_ms is left to examine */
+} td_store_purge;
+
 /* A user account. */
 typedef struct td_store_user {
     int64_t id;
@@ -271,6 +280,18 @@ typedef struct td_store_ops {
                  int limit, td_store_position_cb cb, void *arg);
     /* Marks every device offline (at start and clean shutdown). */
     int (*reset_online)(td_store *s);
+    /*
+     * Retention (writer thread, between put_batch calls): examines at most
+     * limit records with device time before p->before_ms, oldest first from
+     * where the last call stopped, and deletes them in one transaction,
+     * except each device's newest record (by device time, then id), which is
+     * kept so the device keeps its latest state. Sets p->purged, moves the
+     * walk on, and sets p->done when nothing older is left to examine.
+     * Events keep their own time, place and attributes; their link to a
+     * deleted record is cleared. Commands and voice messages are not
+     * touched.
+     */
+    int (*purge)(td_store *s, td_store_purge *p, int limit);
 
     /* Devices managed through the API (loop thread). device_add gives
      * TD_EEXISTS when the unique id is taken; device_update and

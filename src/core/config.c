@@ -59,6 +59,9 @@ static const opt opts[] = {
      " (default 200)"},
     {"udp-burst", OPT_INT, F(udp_burst), 0, 1, 1000000,
      "UDP datagrams one address may send at once before --udp-rate applies (default 1000)"},
+    {"retention-days", OPT_INT, F(retention_days), 0, 0, 36500,
+     "days records are kept, by their device time; older ones are purged in the background,"
+     " each device's newest record excepted (default 0: kept forever)"},
     {"reply-timezone", OPT_INT, F(reply_tz), 0, -720, 840,
      "minutes east of UTC sent to devices that ask for local time (default 0)"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, 0, "debug, info, warn or error (default info)"},

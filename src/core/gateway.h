@@ -95,6 +95,10 @@ typedef struct td_gw_stats {
     uint64_t commits, commit_failures, committed_rows;
     uint64_t commit_buckets[TD_COMMIT_BUCKETS]; /* cumulative counts */
     double commit_seconds;                      /* sum */
+    /* Retention: records deleted, batches (transactions) run and failed,
+     * complete passes, and the writer's time spent on them. */
+    uint64_t retention_rows, retention_batches, retention_failures, retention_passes;
+    double retention_seconds;
 } td_gw_stats;
 
 const td_config *td_gw_config(td_server *srv);

@@ -11,6 +11,14 @@
  * every reply tagged with its sequence number is sent, in order. A failed
  * commit sends none of them, so the device retransmits.
  *
+ * Retention (--retention-days): a pass starts a second after start-up and
+ * then every hour, and deletes the records older than the cut-off in
+ * batches of RETENTION_BATCH, each its own transaction on the same writer
+ * thread. Batches and commits take turns: after a commit, a waiting batch
+ * runs before the next commit, and after a batch the next commit goes
+ * first, so ingest waits for at most one batch and a busy port never
+ * starves the purge.
+ *
  * Rules for bad input (each with a log line):
  *   - undetected protocol: TCP closed once detection fails or the detect
  *     limit/timeout passes; a UDP datagram is dropped. Either way the first
@@ -70,6 +78,9 @@
 #define COMMAND_CHECK_MS 5000         /* how often queued commands are checked for expiry */
 #define COMMAND_FRAME_MAX (70 * 1024) /* one encoded command (a voice message fits) */
 #define DELIVER_MAX 64                /* commands sent to one device at once */
+#define RETENTION_BATCH 2000          /* records examined (and deleted) per transaction */
+#define RETENTION_PASS_MS (3600 * 1000) /* from one retention pass to the next */
+#define RETENTION_RETRY_MS (60 * 1000)  /* after a failed batch */
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
@@ -181,6 +192,21 @@ struct td_server {
     uint64_t commands_checked_ms;
     char media_dir[600];
     uint8_t *media_buf; /* decoders unescape voice bytes into it */
+
+    /* Retention: the current pass, walked one batch at a time. */
+    struct retention {
+        td_store_purge walk;
+        bool active;      /* a pass is under way */
+        bool running;     /* a batch is on the writer */
+        bool turn;        /* a commit just ran: the next batch goes first */
+        int rc;           /* the last batch's result */
+        uint64_t next_ms; /* when the next pass starts */
+        uint64_t started_ms, batch_ns;
+        int64_t rows;
+        uint64_t batches;
+        double seconds; /* writer time of this pass */
+        uv_work_t work;
+    } retention;
 };
 
 const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -624,6 +650,7 @@ static void commit_done(uv_work_t *w, int status)
 
     srv->committing = false;
     srv->commits++;
+    srv->retention.turn = true;
     count_commit(srv, b, ok);
     if (ok) {
         /* New devices learn their store ids; deleted ones are skipped. */
@@ -668,14 +695,11 @@ static bool batch_empty(const td_store_batch *b)
     return !b->nrows && !b->ndevices && !b->nunknown && !b->nevents;
 }
 
-/* Runs after every loop iteration: starts a commit when there is work. */
-static void on_check(uv_check_t *h)
+/* Hands the open batch to the writer (the caller checked it is free). */
+static void start_commit(td_server *srv)
 {
-    td_server *srv = h->data;
     struct gbatch *g = &srv->batch[srv->open];
 
-    if (srv->committing || batch_empty(&g->b))
-        return;
     /* Snapshot the devices' state, then the open batch becomes inflight. */
     for (size_t i = 0; i < g->b.ndevices; i++) {
         g->b.devices[i] = g->devs[i]->st;
@@ -696,6 +720,32 @@ static void on_check(uv_check_t *h)
         srv->committing = false;
         td_error("store: cannot queue a commit");
     }
+}
+
+static void start_purge(td_server *srv);
+
+/*
+ * Starts the writer's next job when it is free: the open batch's commit or
+ * a retention batch. They take turns when both wait (see the top).
+ */
+static void writer_next(td_server *srv)
+{
+    struct retention *rt = &srv->retention;
+    bool commit = !batch_empty(&srv->batch[srv->open].b);
+    bool purge = rt->active && !srv->stopping;
+
+    if (srv->committing || rt->running)
+        return;
+    if (purge && (!commit || rt->turn))
+        start_purge(srv);
+    else if (commit)
+        start_commit(srv);
+}
+
+/* Runs after every loop iteration: gives the writer its next job. */
+static void on_check(uv_check_t *h)
+{
+    writer_next(h->data);
 }
 
 /* Adds one decoded record to the open batch. */
@@ -1704,6 +1754,101 @@ static int collect_due(void *arg, const td_store_event *e)
     return 0;
 }
 
+/* ---- retention ---------------------------------------------------------- */
+
+static void purge_work(uv_work_t *w)
+{
+    td_server *srv = w->data;
+    struct retention *rt = &srv->retention;
+    uint64_t t0 = uv_hrtime();
+    rt->rc = srv->store->ops->purge(srv->store, &rt->walk, RETENTION_BATCH);
+    rt->batch_ns = uv_hrtime() - t0;
+}
+
+/* Ends the pass (logging what it did) and schedules the next one in
+ * `after` ms. */
+static void end_pass(td_server *srv, uint64_t now, uint64_t after, bool complete)
+{
+    struct retention *rt = &srv->retention;
+    char cut[32];
+    double secs = (double)(now - rt->started_ms) / 1000.0;
+
+    td_iso8601(rt->walk.before_ms, cut, sizeof(cut));
+    if (rt->rows > 0 || !complete)
+        td_info("retention: %s %lld records older than %s in %.1f s (%llu batches, %.1f s of"
+                " writing)",
+                complete ? "purged" : "stopped after purging", (long long)rt->rows, cut, secs,
+                (unsigned long long)rt->batches, rt->seconds);
+    else
+        td_debug("retention: nothing older than %s to purge", cut);
+    if (complete)
+        srv->stats.retention_passes++;
+    rt->active = false;
+    rt->next_ms = now + after;
+}
+
+static void purge_done(uv_work_t *w, int status)
+{
+    td_server *srv = w->data;
+    struct retention *rt = &srv->retention;
+    td_gw_stats *st = &srv->stats;
+    double secs = (double)rt->batch_ns / 1e9;
+
+    rt->running = false;
+    rt->batches++;
+    rt->seconds += secs;
+    st->retention_batches++;
+    st->retention_seconds += secs;
+    if (status == 0 && rt->rc == 0) {
+        rt->rows += rt->walk.purged;
+        st->retention_rows += (uint64_t)rt->walk.purged;
+        if (rt->walk.done)
+            end_pass(srv, now_ms(), RETENTION_PASS_MS, true);
+    } else {
+        st->retention_failures++;
+        td_error("retention: a batch failed (%s); trying again in %d s",
+                 td_strerror(status ? TD_ESTORE : rt->rc), RETENTION_RETRY_MS / 1000);
+        end_pass(srv, now_ms(), RETENTION_RETRY_MS, false);
+    }
+    maybe_finish_stop(srv);
+}
+
+/* Hands the next batch of the pass to the writer (the caller checked it is
+ * free). */
+static void start_purge(td_server *srv)
+{
+    struct retention *rt = &srv->retention;
+    rt->running = true;
+    rt->turn = false;
+    rt->work.data = srv;
+    if (uv_queue_work(srv->loop, &rt->work, purge_work, purge_done) < 0) {
+        rt->running = false;
+        td_error("retention: cannot queue a batch");
+        end_pass(srv, now_ms(), RETENTION_RETRY_MS, false);
+    }
+}
+
+/* Starts a pass when one is due. */
+static void retention_tick(td_server *srv, uint64_t now)
+{
+    struct retention *rt = &srv->retention;
+    int days = srv->cfg->retention_days;
+
+    if (days <= 0 || rt->active || srv->stopping || now < rt->next_ms)
+        return;
+    memset(&rt->walk, 0, sizeof(rt->walk));
+    rt->walk.before_ms = (int64_t)now - (int64_t)days * 86400000;
+    rt->active = true;
+    rt->started_ms = now;
+    rt->rows = 0;
+    rt->batches = 0;
+    rt->seconds = 0;
+    char cut[32];
+    td_debug("retention: pass started; records older than %s go",
+             td_iso8601(rt->walk.before_ms, cut, sizeof(cut)));
+    writer_next(srv);
+}
+
 /*
  * Re-notifies unacknowledged critical events every --renotify-interval:
  * reminders go to the event's notification channels (new outbox entries)
@@ -1756,6 +1901,7 @@ static void on_sweep(uv_timer_t *t)
                                   timer_event, srv);
         renotify(srv, now);
         expire_commands(srv, now);
+        retention_tick(srv, now);
         for (size_t i = 0; i < srv->devices.cap; i++) {
             td_device *d = srv->devices.slots[i].key ? srv->devices.slots[i].value : NULL;
             if (d && d->voice && td_voice_expire(&d->voice, (int64_t)now))
@@ -1824,7 +1970,8 @@ static void close_handle(uv_handle_t *h)
 /* Once nothing is left to commit, closes everything so uv_run returns. */
 static void maybe_finish_stop(td_server *srv)
 {
-    if (!srv->stopping || srv->committing || !batch_empty(&srv->batch[srv->open].b))
+    if (!srv->stopping || srv->committing || srv->retention.running ||
+        !batch_empty(&srv->batch[srv->open].b))
         return;
     if (srv->nconns) {
         for (td_conn *c = srv->conns, *next; c; c = next) {
@@ -1841,6 +1988,8 @@ static void maybe_finish_stop(td_server *srv)
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) &&
             !uv_is_closing((uv_handle_t *)&c->handle))
             uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+    if (srv->retention.active)
+        end_pass(srv, now_ms(), 0, false);
     close_handle((uv_handle_t *)&srv->udp);
     close_handle((uv_handle_t *)&srv->sweep);
     close_handle((uv_handle_t *)&srv->check);

@@ -251,6 +251,27 @@ void td_metrics(td_req *r)
                    "trackd_store_rows_total %llu\n",
                    (unsigned long long)st->commit_failures, (unsigned long long)st->committed_rows);
     td_sbuf_printf(&b,
+                   "# HELP trackd_retention_purged_records_total Records deleted for being older"
+                   " than --retention-days.\n"
+                   "# TYPE trackd_retention_purged_records_total counter\n"
+                   "trackd_retention_purged_records_total %llu\n"
+                   "# HELP trackd_retention_batches_total Retention batches run (one transaction"
+                   " each), and those that failed.\n"
+                   "# TYPE trackd_retention_batches_total counter\n"
+                   "trackd_retention_batches_total{outcome=\"ok\"} %llu\n"
+                   "trackd_retention_batches_total{outcome=\"failed\"} %llu\n"
+                   "# HELP trackd_retention_passes_total Retention passes completed.\n"
+                   "# TYPE trackd_retention_passes_total counter\n"
+                   "trackd_retention_passes_total %llu\n"
+                   "# HELP trackd_retention_seconds_total Time the store's writer spent on"
+                   " retention batches.\n"
+                   "# TYPE trackd_retention_seconds_total counter\n"
+                   "trackd_retention_seconds_total %.6f\n",
+                   (unsigned long long)st->retention_rows,
+                   (unsigned long long)(st->retention_batches - st->retention_failures),
+                   (unsigned long long)st->retention_failures,
+                   (unsigned long long)st->retention_passes, st->retention_seconds);
+    td_sbuf_printf(&b,
                    "# HELP trackd_websocket_clients Connected live-feed (WebSocket) clients.\n"
                    "# TYPE trackd_websocket_clients gauge\n"
                    "trackd_websocket_clients %u\n"

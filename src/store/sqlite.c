@@ -2,7 +2,8 @@
  * The embedded SQLite store (the default, `--db trackd.db`).
  *
  * Two connections to one WAL database: the writer, used only by put_batch()
- * on the writer thread, and the reader, used by the event-loop thread. WAL
+ * and the retention purge on the writer thread (never both at once), and the
+ * reader, used by the event-loop thread. WAL
  * lets the reader see committed data while a batch is being written.
  * synchronous=FULL makes a committed batch survive a crash or power loss;
  * group commit (one transaction per batch) keeps that cheap.
@@ -165,6 +166,10 @@ static const char *const migrations[] = {
     "  duration INTEGER NOT NULL,"
     "  file TEXT NOT NULL);"
     "CREATE INDEX voice_device ON voice(device_id, id);",
+
+    /* 6: retention finds the oldest records through an index on their time
+     * (appended to at the end, so ingest hardly pays for it). */
+    "CREATE INDEX positions_time ON positions(device_time);",
 };
 
 #define MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -181,6 +186,8 @@ enum {
     W_OUTBOX,
     W_UNKNOWN,
     W_UNKNOWN_TRIM,
+    W_PURGE_SCAN,
+    W_PURGE_DELETE,
     W_COUNT
 };
 
@@ -221,6 +228,14 @@ static const char *const writer_sql[W_COUNT] = {
         "INSERT INTO unknown_traffic (time, remote, reason, bytes) VALUES (?1, ?2, ?3, ?4)",
     [W_UNKNOWN_TRIM] = "DELETE FROM unknown_traffic WHERE id <= (SELECT max(id) FROM"
                        " unknown_traffic) - ?1",
+    /* Records older than ?1 after (?2, ?3) in (time, id) order, each with
+     * whether its device has a newer one (else it is kept). */
+    [W_PURGE_SCAN] = "SELECT p.id, p.device_time, EXISTS (SELECT 1 FROM positions q"
+                     " WHERE q.device_id = p.device_id AND (q.device_time, q.id) >"
+                     " (p.device_time, p.id)) FROM positions p WHERE p.device_time < ?1"
+                     " AND (p.device_time, p.id) > (?2, ?3) ORDER BY p.device_time, p.id"
+                     " LIMIT ?4",
+    [W_PURGE_DELETE] = "DELETE FROM positions WHERE id = ?1",
 };
 
 #define POSITION_COLUMNS                                                                           \
@@ -544,6 +559,54 @@ static int sqlite_put_batch(td_store *base, td_store_batch *b)
             b->events[i].id = 0;
     }
     free(fresh);
+    return rc;
+}
+
+/* Retention: one batch of the walk in one transaction (see store.h). The
+ * scan is read to the end before anything is deleted. */
+static int sqlite_purge(td_store *base, td_store_purge *p, int limit)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *scan = s->w[W_PURGE_SCAN], *del = s->w[W_PURGE_DELETE];
+    int64_t *ids = limit > 0 ? malloc((size_t)limit * sizeof(*ids)) : NULL;
+    int64_t after_ms = p->after_id ? p->after_ms : INT64_MIN, after_id = p->after_id;
+    int examined = 0, nids = 0, step;
+    int rc = ids ? step_done(s->w[W_BEGIN]) : TD_EINVAL;
+
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    sqlite3_bind_int64(scan, 1, p->before_ms);
+    sqlite3_bind_int64(scan, 2, after_ms);
+    sqlite3_bind_int64(scan, 3, after_id);
+    sqlite3_bind_int(scan, 4, limit);
+    while ((step = sqlite3_step(scan)) == SQLITE_ROW) {
+        after_id = sqlite3_column_int64(scan, 0);
+        after_ms = sqlite3_column_int64(scan, 1);
+        if (sqlite3_column_int(scan, 2))
+            ids[nids++] = after_id;
+        examined++;
+    }
+    sqlite3_reset(scan);
+    sqlite3_clear_bindings(scan);
+    if (step != SQLITE_DONE)
+        rc = TD_ESTORE;
+    for (int i = 0; !rc && i < nids; i++) {
+        sqlite3_bind_int64(del, 1, ids[i]);
+        rc = step_done(del);
+    }
+    if (!rc)
+        rc = step_done(s->w[W_COMMIT]);
+    if (rc) {
+        step_done(s->w[W_ROLLBACK]);
+    } else {
+        p->purged = nids;
+        p->after_ms = after_ms;
+        p->after_id = after_id;
+        p->done = examined < limit;
+    }
+    free(ids);
     return rc;
 }
 
@@ -1591,6 +1654,7 @@ const td_store_ops td_store_sqlite = {
     .latest = sqlite_latest,             /* loop thread */
     .query = sqlite_query,               /* loop thread, keyset paging */
     .reset_online = sqlite_reset_online, /* loop thread */
+    .purge = sqlite_purge,               /* writer thread, one transaction per batch */
     /* The API side, all on the loop thread. */
     .device_add = sqlite_device_add,
     .device_update = sqlite_device_update,

@@ -4,7 +4,10 @@
  * group-committed batches (device upserts, records of every kind, alarms and
  * their event rows, unknown-traffic samples and their cap), the read side
  * (devices, latest, time-range queries with keyset paging), online reset,
- * all-or-nothing batches, and the errors for targets it cannot open. Some
+ * all-or-nothing batches, the retention purge (batches, the cut-off, each
+ * device's newest record, events that pointed at purged records), the
+ * migration that added its index, and the errors for targets it cannot
+ * open. Some
  * checks read the file with sqlite3 directly to see what was written.
  */
 #include "support.h"
@@ -19,7 +22,7 @@
 #include "trackd/store.h"
 
 #define T0 1709210096000LL /* 2024-02-29T12:34:56Z */
-#define SCHEMA_VERSION 5   /* migrations in src/store/sqlite.c */
+#define SCHEMA_VERSION 6   /* migrations in src/store/sqlite.c */
 
 typedef struct fixture {
     char dir[64];
@@ -205,7 +208,7 @@ static void test_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
     /* The file is untouched: put it back and it opens again. */
-    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 5 RETURNING version"),
+    assert_int_equal(sql_int(f, "UPDATE schema_version SET version = 6 RETURNING version"),
                      SCHEMA_VERSION);
     open_store(f);
 }
@@ -986,6 +989,268 @@ static void test_commands_and_voice(void **state)
     assert_int_equal(sql_int(f, "SELECT count(*) FROM commands"), 0);
 }
 
+/* Runs statements on their own connection. */
+static void sql_exec(const fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* Events as read back, with their strings copied. */
+typedef struct collected_events {
+    td_store_event ev[8];
+    char type[8][32], attrs[8][64];
+    int n;
+} collected_events;
+
+static int on_stored_event(void *arg, const td_store_event *e)
+{
+    collected_events *c = arg;
+    assert_true(c->n < 8);
+    c->ev[c->n] = *e;
+    snprintf(c->type[c->n], sizeof(c->type[0]), "%s", e->type);
+    snprintf(c->attrs[c->n], sizeof(c->attrs[0]), "%s", e->attributes);
+    c->n++;
+    return 0;
+}
+
+/* The ids of the stored records, in id order, as "id,id,...". */
+static const char *stored_ids(const fixture *f, char *buf, size_t cap)
+{
+    return sql_text(f, "SELECT group_concat(id, ',') FROM (SELECT id FROM positions ORDER BY id)",
+                    buf, cap);
+}
+
+#define CUT (T0 + 86400000LL) /* the retention cut-off in these tests */
+
+/*
+ * Three devices with records around the cut-off, stored in an order that is
+ * not their time order. ids[i] gets the id of rows[i]:
+ *   a: 6 records older than CUT (times CUT-60 s .. CUT-10 s, newest first),
+ *      one exactly at CUT, one newer; an SOS on the oldest;
+ *   b: 3 records, all older (its newest, CUT-5 s, must stay);
+ *   c: 2 records at the same old time (the one with the higher id is its
+ *      newest and stays).
+ */
+static void retention_batch(fixture *f, td_store_device dev[3], int64_t ids[13])
+{
+    td_store_row rows[13];
+    td_store_new_event ev;
+    td_store_batch b = {0};
+    int n = 0;
+
+    device(&dev[0], "ret-a", "watch", T0);
+    device(&dev[1], "ret-b", "iw", T0);
+    device(&dev[2], "ret-c", "gotop", T0);
+    for (int k = 1; k <= 6; k++) /* CUT-10 s first, CUT-60 s last */
+        rows[n++] = row(0, "watch", TD_REC_POSITION, CUT - k * 10000, "{\"batteryLevel\":50}");
+    rows[n++] = row(0, "watch", TD_REC_POSITION, CUT, NULL);
+    rows[n++] = row(0, "watch", TD_REC_STATUS, CUT + 1000, NULL);
+    rows[n++] = row(1, "iw", TD_REC_HEARTBEAT, CUT - 5000, NULL);
+    rows[n++] = row(1, "iw", TD_REC_POSITION, CUT - 45000, NULL);
+    rows[n++] = row(1, "iw", TD_REC_POSITION, CUT - 25000, NULL);
+    rows[n++] = row(2, "gotop", TD_REC_POSITION, CUT - 35000, NULL);
+    rows[n++] = row(2, "gotop", TD_REC_POSITION, CUT - 35000, NULL);
+    rows[5].valid = rows[5].located = true; /* a: the oldest, CUT-60 s */
+    rows[5].latitude = 22.549677;
+    rows[5].longitude = 114.082258;
+    rows[5].alarms = TD_ALARM_BIT(TD_ALARM_SOS);
+    ev = (td_store_new_event){.dev = 0,
+                              .row = 5,
+                              .type = "sos",
+                              .time_ms = CUT - 60000,
+                              .server_ms = CUT,
+                              .located = true,
+                              .latitude = 22.549677,
+                              .longitude = 114.082258};
+    b.devices = dev;
+    b.ndevices = 3;
+    b.rows = rows;
+    b.nrows = (size_t)n;
+    b.events = &ev;
+    b.nevents = 1;
+    assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+    for (int i = 0; i < n; i++)
+        ids[i] = rows[i].id;
+    td_store_batch_clear(&b);
+}
+
+static void test_purge_batches_and_cutoff(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    td_store_device dev[3];
+    int64_t ids[13];
+    char want[256], got[256], sql[256];
+
+    retention_batch(f, dev, ids);
+    td_store_command cmd = {.device_id = dev[0].id,
+                            .type = "positionSingle",
+                            .attributes = "{}",
+                            .created_ms = CUT - 50000,
+                            .expires_ms = CUT - 40000};
+    td_store_voice voice = {.device_id = dev[0].id,
+                            .direction = "in",
+                            .time_ms = CUT - 50000,
+                            .size = 10,
+                            .duration_ms = 1000,
+                            .file = "a.amr"};
+    assert_int_equal(s->ops->command_add(s, &cmd), 0);
+    assert_int_equal(s->ops->voice_add(s, &voice), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 13);
+
+    /* 11 records are older than CUT; at most 3 are examined per call, the
+     * oldest first: a's -60/-50 s and b's -45 s go in the first batch. */
+    td_store_purge walk = {.before_ms = CUT};
+    assert_int_equal(s->ops->purge(s, &walk, 3), 0);
+    assert_int_equal(walk.purged, 3);
+    assert_false(walk.done);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM positions WHERE id IN (%lld, %lld, %lld)",
+             (long long)ids[5], (long long)ids[4], (long long)ids[9]);
+    assert_int_equal(sql_int(f, sql), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 10);
+
+    int64_t total = walk.purged;
+    int calls = 1;
+    while (!walk.done) {
+        assert_int_equal(s->ops->purge(s, &walk, 3), 0);
+        assert_true(walk.purged >= 0 && walk.purged <= 3);
+        total += walk.purged;
+        calls++;
+        assert_true(calls <= 5);
+    }
+    /* 11 examined, 3 per call: 4 calls, the last short (2 examined). */
+    assert_int_equal(calls, 4);
+    /* a's six older records, b's two older than its newest, c's lower id. */
+    assert_int_equal(total, 9);
+
+    /* Left: a at CUT and after, b's newest, c's higher id. */
+    snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld", (long long)ids[6], (long long)ids[7],
+             (long long)ids[8], (long long)ids[12]);
+    assert_string_equal(stored_ids(f, got, sizeof(got)), want);
+
+    /* The SOS event stays whole, without its record. */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 1);
+    td_store_event_filter all = {.to_ms = INT64_MAX, .limit = 10};
+    collected_events ce = {0};
+    assert_int_equal(s->ops->events(s, &all, on_stored_event, &ce), 0);
+    assert_int_equal(ce.n, 1);
+    assert_int_equal(ce.ev[0].position_id, 0);
+    assert_int_equal(ce.ev[0].time_ms, CUT - 60000);
+    assert_true(ce.ev[0].located && fabs(ce.ev[0].latitude - 22.549677) < 1e-9);
+    assert_string_equal(ce.type[0], "sos");
+    assert_string_equal(ce.attrs[0], "{\"batteryLevel\":50}");
+    /* Commands and voice messages are not records: kept. */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM commands"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM voice"), 1);
+
+    /* The latest records are still each device's newest. */
+    collected *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(s->ops->latest(s, dev[d].id, on_position, c), 0);
+    assert_int_equal(c->npos, 3);
+    assert_int_equal(c->pos[0].id, ids[7]);
+    assert_int_equal(c->pos[1].id, ids[8]);
+    assert_int_equal(c->pos[2].id, ids[12]);
+    free(c);
+
+    /* A second pass finds nothing more (the kept records are examined). */
+    td_store_purge again = {.before_ms = CUT};
+    assert_int_equal(s->ops->purge(s, &again, 100), 0);
+    assert_int_equal(again.purged, 0);
+    assert_true(again.done);
+    assert_string_equal(stored_ids(f, got, sizeof(got)), want);
+}
+
+/* One batch as large as everything older deletes it all and is done; a
+ * cut-off before every record deletes nothing; a record stored behind the
+ * walk waits for the next pass. */
+static void test_purge_one_batch_and_late_records(void **state)
+{
+    fixture *f = *state;
+    td_store *s = f->s;
+    td_store_device dev[3];
+    int64_t ids[13];
+
+    retention_batch(f, dev, ids);
+    td_store_purge none = {.before_ms = CUT - 60000};
+    assert_int_equal(s->ops->purge(s, &none, 1000), 0);
+    assert_int_equal(none.purged, 0);
+    assert_true(none.done);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 13);
+
+    td_store_purge walk = {.before_ms = CUT};
+    assert_int_equal(s->ops->purge(s, &walk, 2), 0);
+    assert_int_equal(walk.purged, 2); /* a's -60 s and -50 s */
+
+    /* A late upload for a, older than where the walk is. */
+    td_store_row late = row(0, "watch", TD_REC_POSITION, CUT - 3600000, NULL);
+    td_store_batch b = {.devices = dev, .ndevices = 1, .rows = &late, .nrows = 1};
+    assert_int_equal(s->ops->put_batch(s, &b), 0);
+    td_store_batch_clear(&b);
+    assert_int_equal(s->ops->purge(s, &walk, 1000), 0);
+    assert_true(walk.done);
+    assert_int_equal(walk.purged, 7);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM positions WHERE id = %lld",
+             (long long)late.id);
+    assert_int_equal(sql_int(f, sql), 1);
+
+    td_store_purge next = {.before_ms = CUT};
+    assert_int_equal(s->ops->purge(s, &next, 1000), 0);
+    assert_int_equal(next.purged, 1);
+    assert_int_equal(sql_int(f, sql), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 4);
+}
+
+/* Migration 6 on a version-5 store: the time index is added, the records
+ * stay, and the purge uses it. */
+static void test_migration_adds_time_index(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[3];
+    int64_t ids[13];
+
+    retention_batch(f, dev, ids);
+    close_store(f);
+    sql_exec(f, "DROP INDEX positions_time; UPDATE schema_version SET version = 5");
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'positions_time'"),
+                     0);
+    open_store(f);
+    assert_int_equal(sql_int(f, "SELECT version FROM schema_version"), SCHEMA_VERSION);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+                                " name = 'positions_time' AND tbl_name = 'positions'"),
+                     1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), 13);
+
+    /* The oldest records are found through it, not by a scan. */
+    char plan[256] = "";
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT p.id FROM positions p WHERE"
+                                        " p.device_time < ?1 AND (p.device_time, p.id) > (?2, ?3)"
+                                        " ORDER BY p.device_time, p.id LIMIT 10",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof(plan) - strlen(plan) - 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_non_null(strstr(plan, "positions_time"));
+
+    td_store_purge walk = {.before_ms = CUT};
+    assert_int_equal(f->s->ops->purge(f->s, &walk, 1000), 0);
+    assert_int_equal(walk.purged, 9);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1005,6 +1270,9 @@ int main(void)
         T(test_sessions),
         T(test_managed_devices_access_and_events),
         T(test_commands_and_voice),
+        T(test_purge_batches_and_cutoff),
+        T(test_purge_one_batch_and_late_records),
+        T(test_migration_adds_time_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -565,6 +565,13 @@ static void test_config_flags(void **state)
     char *a14[] = {"serve", "--idle-timeout", "0"}; /* below its minimum of 1 */
     assert_int_equal(parse(&c, err, sizeof(err), 3, a14), TD_EINVAL);
     assert_non_null(strstr(err, "idle-timeout"));
+
+    char *a15[] = {"serve", "--retention-days", "-1"};
+    assert_int_equal(parse(&c, err, sizeof(err), 3, a15), TD_EINVAL);
+    assert_non_null(strstr(err, "retention-days"));
+    char *a16[] = {"serve", "--retention-days=30"};
+    assert_int_equal(parse(&c, err, sizeof(err), 2, a16), 0);
+    assert_int_equal(c.retention_days, 30);
 }
 
 static void write_file(const char *path, const char *text)
@@ -593,10 +600,13 @@ static void test_config_file(void **state)
                      "\t# indented comment\n"
                      "register-unknown = no\n"
                      "db = /var/lib/trackd/t.db\r\n"
+                     "retention-days = 90\n"
                      "log-level = debug\n");
     td_config_defaults(&c);
+    assert_int_equal(c.retention_days, 0); /* kept forever unless set */
     err[0] = '\0';
     assert_int_equal(td_config_load_file(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.retention_days, 90);
     assert_int_equal(c.port, 1234);
     assert_int_equal(c.http_port, 9001);
     assert_false(c.register_unknown);
