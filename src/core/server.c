@@ -14,10 +14,11 @@
  * Retention (--retention-days): a pass starts a second after start-up and
  * then every hour, and deletes the records older than the cut-off in
  * batches of RETENTION_BATCH, each its own transaction on the same writer
- * thread. Batches and commits take turns: after a commit, a waiting batch
- * runs before the next commit, and after a batch the next commit goes
- * first, so ingest waits for at most one batch and a busy port never
- * starves the purge.
+ * thread. When records wait for a commit, a batch may go first only once
+ * the commits since the last batch have had RETENTION_YIELD times its
+ * writing time; when none wait, batches follow each other. So ingest waits
+ * for at most one batch at a time and keeps at least 3/4 of the writer
+ * under load, and a busy port never stops the purge.
  *
  * Rules for bad input (each with a log line):
  *   - undetected protocol: TCP closed once detection fails or the detect
@@ -81,6 +82,7 @@
 #define RETENTION_BATCH 2000          /* records examined (and deleted) per transaction */
 #define RETENTION_PASS_MS (3600 * 1000) /* from one retention pass to the next */
 #define RETENTION_RETRY_MS (60 * 1000)  /* after a failed batch */
+#define RETENTION_YIELD 3               /* commit time owed per unit of batch time, under load */
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
@@ -198,7 +200,7 @@ struct td_server {
         td_store_purge walk;
         bool active;      /* a pass is under way */
         bool running;     /* a batch is on the writer */
-        bool turn;        /* a commit just ran: the next batch goes first */
+        uint64_t owed_ns; /* commit time due before a batch may pass a commit */
         int rc;           /* the last batch's result */
         uint64_t next_ms; /* when the next pass starts */
         uint64_t started_ms, batch_ns;
@@ -628,7 +630,11 @@ static void commit_work(uv_work_t *w)
 static void count_commit(td_server *srv, const td_store_batch *b, bool ok)
 {
     td_gw_stats *st = &srv->stats;
-    double secs = (double)(uv_hrtime() - srv->commit_start_ns) / 1e9;
+    uint64_t ns = uv_hrtime() - srv->commit_start_ns;
+    double secs = (double)ns / 1e9;
+    uint64_t *owed = &srv->retention.owed_ns;
+
+    *owed -= *owed < ns ? *owed : ns;
     st->commits++;
     if (!ok) {
         st->commit_failures++;
@@ -650,7 +656,6 @@ static void commit_done(uv_work_t *w, int status)
 
     srv->committing = false;
     srv->commits++;
-    srv->retention.turn = true;
     count_commit(srv, b, ok);
     if (ok) {
         /* New devices learn their store ids; deleted ones are skipped. */
@@ -726,7 +731,8 @@ static void start_purge(td_server *srv);
 
 /*
  * Starts the writer's next job when it is free: the open batch's commit or
- * a retention batch. They take turns when both wait (see the top).
+ * a retention batch; when both wait, the batch only once the commits have
+ * had their share (see the top).
  */
 static void writer_next(td_server *srv)
 {
@@ -736,7 +742,7 @@ static void writer_next(td_server *srv)
 
     if (srv->committing || rt->running)
         return;
-    if (purge && (!commit || rt->turn))
+    if (purge && (!commit || rt->owed_ns == 0))
         start_purge(srv);
     else if (commit)
         start_commit(srv);
@@ -1795,6 +1801,7 @@ static void purge_done(uv_work_t *w, int status)
     double secs = (double)rt->batch_ns / 1e9;
 
     rt->running = false;
+    rt->owed_ns = rt->batch_ns * RETENTION_YIELD;
     rt->batches++;
     rt->seconds += secs;
     st->retention_batches++;
@@ -1819,7 +1826,6 @@ static void start_purge(td_server *srv)
 {
     struct retention *rt = &srv->retention;
     rt->running = true;
-    rt->turn = false;
     rt->work.data = srv;
     if (uv_queue_work(srv->loop, &rt->work, purge_work, purge_done) < 0) {
         rt->running = false;
