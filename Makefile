@@ -9,7 +9,7 @@ FUZZ_SMOKE_SECONDS ?= 20
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 
-.PHONY: all deps deps-test build run test test-asan fuzz fuzz-smoke lint bench clean
+.PHONY: all deps deps-test build run test test-asan fuzz fuzz-smoke lint bench bench-decode bench-retention clean
 
 all: build
 
@@ -53,6 +53,12 @@ lint:
 
 bench: build
 	./bench/run.sh
+
+bench-decode: build
+	./$(BUILD)/trackd-bench-decode
+
+bench-retention: build
+	./bench/retention.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
