@@ -39,7 +39,11 @@ static const char *const type_names[] = {"position",  "status", "login",
 
 void td_record_init(td_record *r, td_rec_type type)
 {
-    memset(r, 0, offsetof(td_record, arena));
+    /* The scans and raw entries past their counts are never read: clearing
+     * the counts is enough (the arrays are 2 KiB of the record). */
+    memset(r, 0, offsetof(td_record, cells));
+    r->ncells = r->nwifi = r->nble = r->nraw = 0;
+    r->arena_used = 0;
     r->arena[0] = '\0';
     r->type = type;
 }
@@ -183,9 +187,11 @@ int td_rec_raw_bool(td_record *r, const char *key, bool v)
 
 const td_raw *td_rec_raw_find(const td_record *r, const char *key)
 {
-    for (int i = 0; i < r->nraw; i++)
-        if (strcmp(r->arena + r->raw[i].key, key) == 0)
+    for (int i = 0; i < r->nraw; i++) {
+        const char *k = r->arena + r->raw[i].key;
+        if (k[0] == key[0] && strcmp(k, key) == 0)
             return &r->raw[i];
+    }
     return NULL;
 }
 

@@ -49,18 +49,6 @@ td_span td_trim(td_span s)
     return s;
 }
 
-bool td_span_eq(td_span s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.n == n && memcmp(s.p, lit, n) == 0;
-}
-
-bool td_span_starts(td_span s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.n >= n && memcmp(s.p, lit, n) == 0;
-}
-
 char *td_span_cstr(td_span s, char *buf, size_t cap)
 {
     size_t n = s.n < cap - 1 ? s.n : cap - 1;
@@ -94,22 +82,38 @@ bool td_span_hex(td_span s)
     return s.n > 0;
 }
 
+/* The part of s before its first NUL: the parsers read a span as the C
+ * string it would be copied into. */
+static size_t cstr_len(td_span s)
+{
+    const char *nul = memchr(s.p, '\0', s.n);
+    return nul ? (size_t)(nul - s.p) : s.n;
+}
+
 bool td_parse_int(td_span s, int64_t *out)
 {
-    char buf[32];
-    char *end;
+    size_t i = 0, n;
+    bool neg = false;
+    uint64_t v = 0;
 
-    if (s.n == 0 || s.n >= sizeof(buf))
+    if (s.n == 0 || s.n >= 32)
         return false;
-    td_span_cstr(s, buf, sizeof(buf));
-    if (!(isdigit((unsigned char)buf[0]) ||
-          ((buf[0] == '-' || buf[0] == '+') && s.n > 1 && isdigit((unsigned char)buf[1]))))
+    n = cstr_len(s);
+    if (n > 0 && (s.p[0] == '-' || s.p[0] == '+')) {
+        neg = s.p[0] == '-';
+        i = 1;
+    }
+    if (i >= n)
         return false;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)((unsigned char)s.p[i] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX + neg)
+        return false; /* out of range, as strtoll's ERANGE */
+    *out = !neg ? (int64_t)v : v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
     return true;
 }
 
@@ -129,27 +133,54 @@ bool td_parse_hex(td_span s, int64_t *out)
     return true;
 }
 
+/* 10^0 .. 10^22: every one exactly a double. */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 bool td_parse_double(td_span s, double *out)
 {
     char buf[48];
     char *end;
-    size_t i = 0;
+    size_t i = 0, n;
+    uint64_t m = 0;
+    int frac = -1, sig = 0;
 
     if (s.n == 0 || s.n >= sizeof(buf))
         return false;
-    td_span_cstr(s, buf, sizeof(buf));
-    if (buf[0] == '-' || buf[0] == '+')
+    n = cstr_len(s);
+    if (n > 0 && (s.p[0] == '-' || s.p[0] == '+'))
         i = 1;
     /* Only plain decimal notation: no hex floats, inf, nan or exponents. */
     bool digit = false;
-    for (size_t k = i; buf[k]; k++) {
-        if (isdigit((unsigned char)buf[k]))
+    for (size_t k = i; k < n; k++) {
+        char c = s.p[k];
+        if (c >= '0' && c <= '9') {
             digit = true;
-        else if (buf[k] != '.')
-            return false;
+            if (m || c != '0')
+                sig++;
+            if (sig <= 19)
+                m = m * 10 + (uint64_t)(c - '0');
+            if (frac >= 0)
+                frac++;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            return false; /* strtod would stop at it (a second point too) */
+        }
     }
     if (!digit)
         return false;
+    /* The mantissa and the power of ten are both exact doubles, so one
+     * correctly rounded division gives what strtod gives. */
+    if (frac < 0)
+        frac = 0;
+    if (sig <= 19 && m <= (1ULL << 53) && frac <= 22) {
+        double v = (double)m / pow10_exact[frac];
+        *out = s.p[0] == '-' ? -v : v;
+        return true;
+    }
+    td_span_cstr(s, buf, sizeof(buf));
     errno = 0;
     double v = strtod(buf, &end);
     if (errno || *end || !isfinite(v))

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct td_span {
     const char *p;
@@ -22,8 +23,17 @@ int td_split(td_span s, char sep, td_span *out, int max);
 
 /* Removes leading and trailing spaces/tabs/CR/LF. */
 td_span td_trim(td_span s);
-bool td_span_eq(td_span s, const char *lit);
-bool td_span_starts(td_span s, const char *lit);
+/* Inline, so the length of a literal is known at compile time. */
+static inline bool td_span_eq(td_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+static inline bool td_span_starts(td_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n >= n && memcmp(s.p, lit, n) == 0;
+}
 /* Copies s into buf as a C string (truncating to cap - 1). */
 char *td_span_cstr(td_span s, char *buf, size_t cap);
 /* The same for an error message: bytes other than printable ASCII become

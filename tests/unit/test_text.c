@@ -7,6 +7,7 @@
  */
 #include "support.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,100 @@ static void test_parse_double(void **state)
             fail_msg("td_parse_double accepted '%s'", bad[i]);
     }
     assert_true(d == 42.0);
+}
+
+/* The parsers read numbers without the C library, so they are checked
+ * against it: every accepted string must give exactly what strtod/strtoll
+ * give for it (bit for bit for doubles, -0.0 included), over numbers as
+ * devices write them (coordinates, speeds, voltages with many digits) and
+ * the edges of the fast path (2^53, 22 decimals, 19 digits, long zeros). */
+static void test_parse_matches_libc(void **state)
+{
+    static const char *const edge[] = {"9007199254740992",
+                                       "9007199254740993",
+                                       "0.9007199254740993",
+                                       "-0",
+                                       "-0.0",
+                                       "+0.000",
+                                       "0.0000000000000000000001",
+                                       "0.00000000000000000000001",
+                                       "1234567890123456789",
+                                       "12345678901234567890",
+                                       "0.1234567890123456789",
+                                       "00000000000000000000000000001.5",
+                                       "179.99999999999999",
+                                       "22.549677",
+                                       "114.082258",
+                                       "4.35",
+                                       "1.",
+                                       ".000001",
+                                       "999999999999999999999",
+                                       "18446744073709551615",
+                                       "18446744073709551616",
+                                       "9223372036854775807",
+                                       "-9223372036854775808",
+                                       "9223372036854775808"};
+    char buf[64];
+    uint64_t seed = 12345;
+    int doubles = 0, ints = 0;
+    (void)state;
+
+    for (int i = 0; i < 200000 + (int)(sizeof(edge) / sizeof(edge[0])); i++) {
+        const char *text = buf;
+        if (i < (int)(sizeof(edge) / sizeof(edge[0]))) {
+            text = edge[i];
+        } else {
+            /* sign, up to 20 integer digits, an optional point and up to 25
+             * decimals, leading zeros now and then */
+            size_t n = 0;
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint64_t r = seed >> 11;
+            if (r % 3 == 0)
+                buf[n++] = r % 2 ? '-' : '+';
+            int nint = (int)((r >> 3) % 21), decs = (int)((r >> 8) % 26);
+            for (int k = 0; k < nint; k++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                buf[n++] = (char)('0' + (k == 0 && (r >> 14) % 4 == 0 ? 0 : (seed >> 33) % 10));
+            }
+            if ((r >> 16) % 4)
+                buf[n++] = '.';
+            for (int k = 0; k < decs; k++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                buf[n++] = (char)('0' + (seed >> 33) % 10);
+            }
+            buf[n] = '\0';
+        }
+        double d = 0, want;
+        int64_t v = 0;
+        char *end;
+        if (td_parse_double(S(text), &d)) {
+            doubles++;
+            want = strtod(text, &end);
+            if (*end || memcmp(&d, &want, sizeof(d)) != 0)
+                fail_msg("td_parse_double('%s') = %.17g, strtod %.17g", text, d, want);
+        }
+        if (td_parse_int(S(text), &v)) {
+            ints++;
+            errno = 0;
+            long long w = strtoll(text, &end, 10);
+            if (*end || errno || v != w)
+                fail_msg("td_parse_int('%s') = %lld, strtoll %lld", text, (long long)v, w);
+        } else if (strlen(text) < 32) {
+            errno = 0;
+            strtoll(text, &end, 10);
+            if (end != text && !*end && !errno)
+                fail_msg("td_parse_int refused '%s', which strtoll reads", text);
+        }
+    }
+    /* Both paths of each parser ran. */
+    assert_true(doubles > 100000 && ints > 10000);
+    /* A NUL inside a span ends the number, as in the C string it was read
+     * from before. */
+    td_span nul = {"12\0x", 4};
+    int64_t v;
+    double d;
+    assert_true(td_parse_int(nul, &v) && v == 12);
+    assert_true(td_parse_double(nul, &d) && d == 12.0);
 }
 
 static void test_parse_fixed(void **state)
@@ -657,11 +752,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split),        cmocka_unit_test(test_trim_and_spans),
         cmocka_unit_test(test_parse_int),    cmocka_unit_test(test_parse_hex),
-        cmocka_unit_test(test_parse_double), cmocka_unit_test(test_parse_fixed),
-        cmocka_unit_test(test_utc_ms),       cmocka_unit_test(test_utc_fields),
-        cmocka_unit_test(test_iso8601),      cmocka_unit_test(test_parse_dm),
-        cmocka_unit_test(test_hex),          cmocka_unit_test(test_map),
-        cmocka_unit_test(test_config_flags), cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_parse_double), cmocka_unit_test(test_parse_matches_libc),
+        cmocka_unit_test(test_parse_fixed),  cmocka_unit_test(test_utc_ms),
+        cmocka_unit_test(test_utc_fields),   cmocka_unit_test(test_iso8601),
+        cmocka_unit_test(test_parse_dm),     cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_map),          cmocka_unit_test(test_config_flags),
+        cmocka_unit_test(test_config_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
