@@ -37,6 +37,8 @@
 #define OS_KEY_MAX 32      /* a parameter name kept as an attribute */
 #define OS_VALUE_MAX 256   /* a parameter value, decoded */
 #define OS_JSON_DEPTH 8
+#define OS_JSON_MEMBERS 32 /* members of an object indexed at once */
+#define OS_JSON_OBJECTS 32 /* objects of a body indexed while it is read */
 #define OS_KNOTS_KMH 1.852
 #define OS_MS_KMH 3.6
 
@@ -531,9 +533,26 @@ static const char *js_ws(const char *p, const char *end)
     return p;
 }
 
+/* The members of an object, read once so that looking up each key does not
+ * read the whole object again. */
+typedef struct js_obj {
+    js_val obj;
+    int n;
+    bool more; /* more than OS_JSON_MEMBERS: a key not among them is looked up in the text */
+    js_val key[OS_JSON_MEMBERS], val[OS_JSON_MEMBERS];
+} js_obj;
+
+/* The objects of a body, indexed while js_value() reads it (in the order
+ * they open; the first OS_JSON_OBJECTS of them). */
+typedef struct js_body {
+    int n;
+    js_obj obj[OS_JSON_OBJECTS];
+} js_body;
+
 /* Reads one value at p. Returns the position after it, or NULL when the
- * text is not JSON (or nests deeper than OS_JSON_DEPTH). */
-static const char *js_value(const char *p, const char *end, int depth, js_val *out)
+ * text is not JSON (or nests deeper than OS_JSON_DEPTH). With b, indexes
+ * the objects it reads into b. */
+static const char *js_value(const char *p, const char *end, int depth, js_val *out, js_body *b)
 {
     p = js_ws(p, end);
     if (p >= end || depth > OS_JSON_DEPTH)
@@ -542,28 +561,43 @@ static const char *js_value(const char *p, const char *end, int depth, js_val *o
     if (*p == '{' || *p == '[') {
         char close = *p == '{' ? '}' : ']';
         bool obj = *p == '{';
+        js_obj *m = obj && b && b->n < OS_JSON_OBJECTS ? &b->obj[b->n++] : NULL;
+        if (m) {
+            m->n = 0;
+            m->more = false;
+        }
         p = js_ws(p + 1, end);
         if (p < end && *p == close) {
             *out = (js_val){obj ? JS_OBJ : JS_ARR, start, (size_t)(p + 1 - start)};
+            if (m)
+                m->obj = *out;
             return p + 1;
         }
         for (;;) {
-            js_val v;
+            js_val k, v;
             if (obj) {
-                if (!(p = js_value(p, end, depth + 1, &v)) || v.type != JS_STR)
+                if (!(p = js_value(p, end, depth + 1, &k, b)) || k.type != JS_STR)
                     return NULL;
                 p = js_ws(p, end);
                 if (p >= end || *p != ':')
                     return NULL;
                 p++;
             }
-            if (!(p = js_value(p, end, depth + 1, &v)))
+            if (!(p = js_value(p, end, depth + 1, &v, b)))
                 return NULL;
+            if (m && m->n < OS_JSON_MEMBERS) {
+                m->key[m->n] = k;
+                m->val[m->n++] = v;
+            } else if (m) {
+                m->more = true;
+            }
             p = js_ws(p, end);
             if (p >= end)
                 return NULL;
             if (*p == close) {
                 *out = (js_val){obj ? JS_OBJ : JS_ARR, start, (size_t)(p + 1 - start)};
+                if (m)
+                    m->obj = *out;
                 return p + 1;
             }
             if (*p != ',')
@@ -589,12 +623,13 @@ static const char *js_value(const char *p, const char *end, int depth, js_val *o
     } words[] = {{"true", JS_TRUE}, {"false", JS_FALSE}, {"null", JS_NULL}};
     for (size_t i = 0; i < 3; i++) {
         size_t n = strlen(words[i].lit);
-        if ((size_t)(end - p) >= n && memcmp(p, words[i].lit, n) == 0) {
+        if (*p == words[i].lit[0] && (size_t)(end - p) >= n && memcmp(p, words[i].lit, n) == 0) {
             *out = (js_val){words[i].type, p, n};
             return p + n;
         }
     }
-    while (p < end && (isdigit((unsigned char)*p) || (*p && strchr("+-.eE", *p))))
+    while (p < end && (isdigit((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.' ||
+                       *p == 'e' || *p == 'E'))
         p++;
     if (p == start)
         return NULL;
@@ -611,10 +646,10 @@ static bool js_get(js_val o, const char *key, js_val *out)
     size_t kn = strlen(key);
     while ((p = js_ws(p, end)) < end) {
         js_val k, v;
-        if (!(p = js_value(p, end, 1, &k)))
+        if (!(p = js_value(p, end, 1, &k, NULL)))
             return false;
         p = js_ws(p, end);
-        if (p >= end || *p != ':' || !(p = js_value(p + 1, end, 1, &v)))
+        if (p >= end || *p != ':' || !(p = js_value(p + 1, end, 1, &v, NULL)))
             return false;
         if (k.type == JS_STR && k.n == kn && memcmp(k.p, key, kn) == 0) {
             *out = v;
@@ -627,34 +662,131 @@ static bool js_get(js_val o, const char *key, js_val *out)
     return false;
 }
 
-/* The i-th element of array a. */
-static bool js_at(js_val a, size_t i, js_val *out)
+/* The value at p of text that js_value() has already accepted, read without
+ * checking it again (so that the parts of a body are not all re-read for
+ * every level they are nested in): the same js_val and end as js_value()
+ * gives for it. */
+/* The closing quote of the accepted string whose text starts at p: the
+ * first quote after an even run of backslashes. */
+static const char *js_str_end(const char *p, const char *end)
 {
-    const char *p = a.p + 1, *end = a.p + a.n - 1;
-    for (size_t k = 0; (p = js_ws(p, end)) < end; k++) {
-        if (!(p = js_value(p, end, 1, out)))
-            return false;
-        if (k == i)
-            return true;
+    for (const char *q;; p = q + 1) {
+        q = memchr(p, '"', (size_t)(end - p));
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q;
+    }
+}
+
+static const char *js_skip(const char *p, const char *end, js_val *out)
+{
+    p = js_ws(p, end);
+    const char *start = p;
+    switch (*p) {
+    case '{':
+    case '[':
+        for (int depth = 0; p < end; p++) {
+            if (*p == '"') {
+                p = js_str_end(p + 1, end);
+            } else if (*p == '{' || *p == '[') {
+                depth++;
+            } else if ((*p == '}' || *p == ']') && --depth == 0) {
+                break;
+            }
+        }
+        *out = (js_val){*start == '{' ? JS_OBJ : JS_ARR, start, (size_t)(p + 1 - start)};
+        return p + 1;
+    case '"':
+        p = js_str_end(p + 1, end);
+        *out = (js_val){JS_STR, start + 1, (size_t)(p - start - 1)};
+        return p + 1;
+    case 't':
+    case 'n':
+        *out = (js_val){*p == 't' ? JS_TRUE : JS_NULL, p, 4};
+        return p + 4;
+    case 'f':
+        *out = (js_val){JS_FALSE, p, 5};
+        return p + 5;
+    default:
+        while (p < end && (isdigit((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.' ||
+                           *p == 'e' || *p == 'E'))
+            p++;
+        *out = (js_val){JS_NUM, start, (size_t)(p - start)};
+        return p;
+    }
+}
+
+/* The index of o, a value inside a body js_value() accepted into b: the one
+ * made while reading it, or (past the first OS_JSON_OBJECTS) one made now in
+ * spare. Anything but an object has no members. */
+static const js_obj *js_index(const js_body *b, js_val o, js_obj *m)
+{
+    for (int i = 0; o.type == JS_OBJ && i < b->n; i++)
+        if (b->obj[i].obj.p == o.p)
+            return &b->obj[i];
+    m->obj = o;
+    m->n = 0;
+    m->more = false;
+    if (o.type != JS_OBJ)
+        return m;
+    const char *p = o.p + 1, *end = o.p + o.n - 1;
+    while ((p = js_ws(p, end)) < end) {
+        js_val k, v;
+        p = js_skip(p, end, &k);
+        p = js_skip(js_ws(p, end) + 1, end, &v); /* after the ':' */
+        if (m->n == OS_JSON_MEMBERS) {
+            m->more = true;
+            return m;
+        }
+        m->key[m->n] = k;
+        m->val[m->n++] = v;
         p = js_ws(p, end);
         if (p < end && *p == ',')
             p++;
     }
-    return false;
+    return m;
+}
+
+/* js_get over an index: the first member named key. */
+static bool js_find(const js_obj *m, const char *key, js_val *out)
+{
+    size_t kn = strlen(key);
+    for (int i = 0; i < m->n; i++)
+        if (m->key[i].type == JS_STR && m->key[i].n == kn && memcmp(m->key[i].p, key, kn) == 0) {
+            *out = m->val[i];
+            return true;
+        }
+    return m->more && js_get(m->obj, key, out);
+}
+
+/* The next element of an array inside an accepted body: *p starts at
+ * a.p + 1. */
+static bool js_next(js_val a, const char **p, js_val *out)
+{
+    const char *end = a.p + a.n - 1;
+    if ((*p = js_ws(*p, end)) >= end)
+        return false;
+    *p = js_skip(*p, end, out);
+    *p = js_ws(*p, end);
+    if (*p < end && **p == ',')
+        (*p)++;
+    return true;
 }
 
 /* A number member, or false when absent or not a number. */
-static bool js_num(js_val o, const char *key, double *out)
+static bool js_num(const js_obj *o, const char *key, double *out)
 {
     js_val v;
-    return js_get(o, key, &v) && v.type == JS_NUM && td_parse_double((td_span){v.p, v.n}, out);
+    return js_find(o, key, &v) && v.type == JS_NUM && td_parse_double((td_span){v.p, v.n}, out);
 }
 
 /* A string member without escapes, or a number, copied as text. */
-static bool js_text(js_val o, const char *key, char *out, size_t cap)
+static bool js_text(const js_obj *o, const char *key, char *out, size_t cap)
 {
     js_val v;
-    if (!js_get(o, key, &v) || (v.type != JS_STR && v.type != JS_NUM) || v.n == 0 || v.n >= cap ||
+    if (!js_find(o, key, &v) || (v.type != JS_STR && v.type != JS_NUM) || v.n == 0 || v.n >= cap ||
         memchr(v.p, '\\', v.n))
         return false;
     memcpy(out, v.p, v.n);
@@ -663,10 +795,12 @@ static bool js_text(js_val o, const char *key, char *out, size_t cap)
 }
 
 /* One location object of the JSON form into a new record. */
-static int json_location(td_decode_ctx *ctx, js_val loc)
+static int json_location(td_decode_ctx *ctx, const js_body *b, js_val val)
 {
     td_record *r = td_ctx_add(ctx, TD_REC_POSITION);
-    js_val coords, v, battery, activity;
+    js_val v, sub;
+    js_obj spare[4];
+    const js_obj *loc, *coords, *battery, *activity;
     char text[OS_VALUE_MAX];
     double d, lat, lon;
     int64_t ms;
@@ -674,12 +808,14 @@ static int json_location(td_decode_ctx *ctx, js_val loc)
     if (!r)
         return td_ctx_error(ctx, TD_ENOMEM, "osmand: more than %d locations in one request",
                             TD_MAX_RECORDS);
-    if (loc.type != JS_OBJ)
+    if (val.type != JS_OBJ)
         return td_ctx_error(ctx, TD_EBADFRAME, "osmand: a location that is not an object");
+    loc = js_index(b, val, &spare[0]);
     if (js_text(loc, "timestamp", text, sizeof(text)) &&
         (!parse_time(text, &ms) || !set_time(r, ms)))
         return bad(ctx, "timestamp", text);
-    bool has_coords = js_get(loc, "coords", &coords) && coords.type == JS_OBJ;
+    bool has_coords = js_find(loc, "coords", &sub) && sub.type == JS_OBJ;
+    coords = js_index(b, has_coords ? sub : (js_val){JS_NULL, NULL, 0}, &spare[1]);
     if (has_coords && js_num(coords, "latitude", &lat) && js_num(coords, "longitude", &lon)) {
         if (lat < -90 || lat > 90 || lon < -180 || lon > 180)
             return td_ctx_error(ctx, TD_EBADFRAME, "osmand: coordinates %.6f,%.6f out of range",
@@ -700,35 +836,44 @@ static int json_location(td_decode_ctx *ctx, js_val loc)
         if (js_num(coords, "accuracy", &d))
             td_rec_raw_double(r, "accuracy", d);
     }
-    if (js_get(loc, "is_moving", &v) && (v.type == JS_TRUE || v.type == JS_FALSE))
+    if (js_find(loc, "is_moving", &v) && (v.type == JS_TRUE || v.type == JS_FALSE))
         td_rec_set_bool(r, TD_ATTR_MOTION, v.type == JS_TRUE);
     if (js_num(loc, "odometer", &d) && d >= 0)
         td_rec_set_double(r, TD_ATTR_ODOMETER, d);
     if (js_text(loc, "event", text, sizeof(text)))
         td_rec_raw_str(r, "event", text, strlen(text));
-    if (js_get(loc, "mock", &v) && v.type == JS_TRUE)
+    if (js_find(loc, "mock", &v) && v.type == JS_TRUE)
         td_rec_raw_bool(r, "mock", true);
-    if (js_get(loc, "battery", &battery)) {
+    if (js_find(loc, "battery", &sub)) {
+        battery = js_index(b, sub, &spare[2]);
         if (js_num(battery, "level", &d) && d >= 0 && d <= 1) /* -1 is unknown */
             td_rec_set_int(r, TD_ATTR_BATTERY_LEVEL, (int64_t)llround(d * 100));
-        if (js_get(battery, "is_charging", &v) && (v.type == JS_TRUE || v.type == JS_FALSE))
+        if (js_find(battery, "is_charging", &v) && (v.type == JS_TRUE || v.type == JS_FALSE))
             td_rec_set_bool(r, TD_ATTR_CHARGING, v.type == JS_TRUE);
     }
-    if (js_get(loc, "activity", &activity) && js_text(activity, "type", text, sizeof(text)))
-        td_rec_raw_str(r, "activity", text, strlen(text));
+    if (js_find(loc, "activity", &sub)) {
+        activity = js_index(b, sub, &spare[3]);
+        if (js_text(activity, "type", text, sizeof(text)))
+            td_rec_raw_str(r, "activity", text, strlen(text));
+    }
     return 0;
 }
 
 /* {"location": {...} | [{...}, ...], "device_id": "..."} */
 static int decode_json(td_decode_ctx *ctx, const char *body, size_t n, bool *identified)
 {
-    js_val root, loc, el;
+    static js_body b; /* large; the loop decodes one frame at a time */
+    js_val val, loc, el;
+    js_obj spare;
+    const js_obj *root;
     char id[TD_DEVICE_ID_MAX + 1];
     int rc;
 
-    const char *after = js_value(body, body + n, 0, &root);
-    if (!after || js_ws(after, body + n) != body + n || root.type != JS_OBJ)
+    b.n = 0;
+    const char *after = js_value(body, body + n, 0, &val, &b);
+    if (!after || js_ws(after, body + n) != body + n || val.type != JS_OBJ)
         return td_ctx_error(ctx, TD_EBADFRAME, "osmand: body is not a JSON object");
+    root = js_index(&b, val, &spare);
     if (js_text(root, "device_id", id, sizeof(id)) || js_text(root, "id", id, sizeof(id))) {
         if (td_session_identify(ctx->session, id, strlen(id)) < 0)
             return bad(ctx, "device id", id);
@@ -736,12 +881,12 @@ static int decode_json(td_decode_ctx *ctx, const char *body, size_t n, bool *ide
     }
     if (!ctx->session->device_id[0])
         return 0;
-    if (!js_get(root, "location", &loc))
+    if (!js_find(root, "location", &loc))
         return td_ctx_error(ctx, TD_EBADFRAME, "osmand: JSON body without a location");
     if (loc.type != JS_ARR)
-        return json_location(ctx, loc);
-    for (size_t i = 0; js_at(loc, i, &el); i++)
-        if ((rc = json_location(ctx, el)) < 0)
+        return json_location(ctx, &b, loc);
+    for (const char *p = loc.p + 1; js_next(loc, &p, &el);)
+        if ((rc = json_location(ctx, &b, el)) < 0)
             return rc;
     return 0;
 }

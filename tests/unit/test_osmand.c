@@ -242,6 +242,46 @@ static void test_post_json_batch(void **state)
     td_test_assert_near(ctx.rec[1].latitude, 1.6);
 }
 
+/* Bodies past what the decoder indexes while reading them (32 objects, 32
+ * members each): a batch of 20 locations with 4 objects each, the last with
+ * 40 members before its coords. Every value is still found, in order. */
+static void test_post_json_large_batch(void **state)
+{
+    static char body[12000];
+    size_t n = 0;
+    (void)state;
+
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "{\"device_id\":\"big\",\"location\":[");
+    for (int i = 0; i < 20; i++) {
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{", i ? "," : "");
+        for (int k = 0; i == 19 && k < 40; k++)
+            n += (size_t)snprintf(body + n, sizeof(body) - n, "\"x%d\":%d,", k, k);
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "\"timestamp\":%d,\"coords\":{\"latitude\":%d.25,"
+                              "\"longitude\":-%d.5},\"battery\":{\"level\":0.%02d},"
+                              "\"activity\":{\"type\":\"t%d\"},\"extras\":{\"e\":{}}}",
+                              1767323045 + i, i, i, 10 + i, i);
+    }
+    snprintf(body + n, sizeof(body) - n, "]}");
+    static char req[12500];
+    snprintf(req, sizeof(req),
+             "POST / HTTP/1.1\r\n" HOST "Content-Type: application/json\r\nContent-Length: %zu"
+             "\r\n\r\n%s",
+             strlen(body), body);
+    ok_n(req, 20);
+    for (int i = 0; i < 20; i++) {
+        const td_record *r = &ctx.rec[i];
+        char want[16];
+        assert_int_equal(r->type, TD_REC_POSITION);
+        assert_true(r->time_ms == (1767323045LL + i) * 1000);
+        td_test_assert_near(r->latitude, i + 0.25);
+        td_test_assert_near(r->longitude, -(i + 0.5));
+        assert_int_equal(r->attr[TD_ATTR_BATTERY_LEVEL].i, 10 + i);
+        snprintf(want, sizeof(want), "t%d", i);
+        assert_string_equal(td_test_raw_str(r, "activity"), want);
+    }
+}
+
 static void test_post_json_without_coords(void **state)
 {
     (void)state;
@@ -443,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_post_query_and_form),
         cmocka_unit_test(test_post_json),
         cmocka_unit_test(test_post_json_batch),
+        cmocka_unit_test(test_post_json_large_batch),
         cmocka_unit_test(test_post_json_without_coords),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_answers),
