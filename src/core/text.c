@@ -57,6 +57,21 @@ char *td_span_cstr(td_span s, char *buf, size_t cap)
     return buf;
 }
 
+/* isdigit()/isxdigit() without the locale table lookup (every locale gives
+ * the same answers for them). */
+static inline bool is_digit(unsigned char c)
+{
+    return (unsigned)(c - '0') <= 9;
+}
+
+static inline int hex_value(unsigned char c)
+{
+    if (is_digit(c))
+        return c - '0';
+    c |= 0x20; /* lower case */
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 const char *td_span_show(td_span s, char *buf, size_t cap)
 {
     td_span_cstr(s, buf, cap);
@@ -69,7 +84,7 @@ const char *td_span_show(td_span s, char *buf, size_t cap)
 bool td_span_digits(td_span s)
 {
     for (size_t i = 0; i < s.n; i++)
-        if (!isdigit((unsigned char)s.p[i]))
+        if (!is_digit((unsigned char)s.p[i]))
             return false;
     return s.n > 0;
 }
@@ -77,7 +92,7 @@ bool td_span_digits(td_span s)
 bool td_span_hex(td_span s)
 {
     for (size_t i = 0; i < s.n; i++)
-        if (!isxdigit((unsigned char)s.p[i]))
+        if (hex_value((unsigned char)s.p[i]) < 0)
             return false;
     return s.n > 0;
 }
@@ -125,9 +140,9 @@ bool td_parse_hex(td_span s, int64_t *out)
         return false;
     for (size_t i = 0; i < s.n; i++) {
         int c = (unsigned char)s.p[i];
-        if (!isxdigit(c))
+        if (hex_value((unsigned char)c) < 0)
             return false;
-        v = v * 16 + (isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
+        v = v * 16 + hex_value((unsigned char)c);
     }
     *out = v;
     return true;
@@ -193,7 +208,7 @@ bool td_parse_fixed(const char *p, int digits, int *out)
 {
     int v = 0;
     for (int i = 0; i < digits; i++) {
-        if (!isdigit((unsigned char)p[i]))
+        if (!is_digit((unsigned char)p[i]))
             return false;
         int d = p[i] - '0';
         if (v > (INT_MAX - d) / 10)

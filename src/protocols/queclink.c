@@ -215,8 +215,16 @@ static long frame(const uint8_t *buf, size_t len, size_t *skip)
         return len >= flen ? (long)flen : 0;
     if (b == TD_DETECT_MAYBE)
         return 0;
+    /* The bytes that can end a text frame, for a scan that looks at each
+     * byte once. */
+    static const bool stop[256] = {
+        ['$'] = true, ['\r'] = true, ['\n'] = true, ['\0'] = true, ['+'] = true};
     size_t lim = len < QL_TEXT_MAX ? len : QL_TEXT_MAX;
     for (size_t i = 1; i < lim; i++) {
+        while (i < lim && !stop[buf[i]])
+            i++;
+        if (i == lim)
+            break;
         uint8_t c = buf[i];
         if (c == '$')
             return (long)i + 1;
@@ -471,9 +479,10 @@ static void tail_fields(const ql_msg *m, int l, bool vehicle, td_record *r)
 /* Common raw attributes of every record of a frame. */
 static void common(const ql_msg *m, td_record *r)
 {
-    char type[8];
-    snprintf(type, sizeof(type), "GT%.*s", (int)m->type.n, m->type.p);
-    td_rec_raw_str(r, "type", type, strlen(type));
+    char type[8] = "GT";
+    size_t n = m->type.n < sizeof(type) - 3 ? m->type.n : sizeof(type) - 3;
+    memcpy(type + 2, m->type.p, n);
+    td_rec_raw_str(r, "type", type, n + 2);
     if (td_span_eq(m->kind, "BUFF"))
         td_rec_raw_bool(r, "buffered", true);
     if (m->version.n)
@@ -621,11 +630,33 @@ static bool is_unique_id(td_span s)
 }
 
 /* Splits a text frame; checks the header, the id and the tail. */
+/* How many leading bytes of s, in whole 8-byte words, are surely printable
+ * ASCII (0x20-0x7e): eight bytes are tested at once (the "hasless" and
+ * "hasmore" bit tricks); the byte loop goes on from there. */
+static size_t printable_prefix(td_span s)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= s.n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s.p + i, 8);
+        uint64_t below = (x - ones * 0x20) & ~x & highs;          /* a byte < 0x20 */
+        uint64_t above = ((x + ones * (127 - 0x7e)) | x) & highs; /* a byte > 0x7e */
+        if (below | above)
+            break;
+    }
+    return i;
+}
+
 static int split_text(td_decode_ctx *ctx, const uint8_t *frame, size_t len, ql_msg *m)
 {
     size_t hl = 0;
 
-    memset(m, 0, sizeof(*m));
+    /* Fields past m->n are never read: the 4 KiB of them are not cleared. */
+    memset(m, 0, offsetof(ql_msg, f));
+    m->n = m->first = m->send = 0;
+    m->count = (td_span){NULL, 0};
+    m->send_ms = 0;
     if (text_head(frame, len, &hl) != TD_DETECT_YES)
         return td_ctx_error(ctx, TD_EBADFRAME,
                             "queclink: frame does not start with +RESP:GT, +BUFF:GT or +ACK:GT");
@@ -638,7 +669,7 @@ static int split_text(td_decode_ctx *ctx, const uint8_t *frame, size_t len, ql_m
         body.n--;
     if (body.n && body.p[body.n - 1] == '$')
         body.n--;
-    for (size_t i = 0; i < body.n; i++)
+    for (size_t i = printable_prefix(body); i < body.n; i++)
         if ((unsigned char)body.p[i] < 0x20 || (unsigned char)body.p[i] > 0x7e)
             return td_ctx_error(ctx, TD_EBADFRAME, "queclink: byte 0x%02x at %zu in a text frame",
                                 (unsigned char)body.p[i], hl + i);
@@ -690,7 +721,7 @@ static int split_text(td_decode_ctx *ctx, const uint8_t *frame, size_t len, ql_m
 
 static int decode_text(td_decode_ctx *ctx, const uint8_t *frame, size_t len)
 {
-    ql_msg *m = &(ql_msg){0};
+    ql_msg msg, *m = &msg; /* split_text() fills it */
     int rc;
 
     if ((rc = split_text(ctx, frame, len, m)) != 0)
