@@ -164,7 +164,7 @@ static long frame_end(const uint8_t *b, size_t len, const mt_head *h)
     }
     size_t from = binary_type(h->type) ? end - 5 : h->body;
     for (size_t p = from; p < len; p++) {
-        if (p + 5 <= len && tail_at(b, p + 5))
+        if (b[p] == '*' && p + 5 <= len && tail_at(b, p + 5))
             return (long)(p + 5);
         if (p > h->body && b[p] == '$') {
             mt_head next;
