@@ -1842,6 +1842,12 @@ static void retention_tick(td_server *srv, uint64_t now)
 
     if (days <= 0 || rt->active || srv->stopping || now < rt->next_ms)
         return;
+    if (!srv->store->ops->purge) {
+        td_warn("retention: the %s store cannot purge; --retention-days is ignored",
+                srv->store->ops->name);
+        rt->next_ms = UINT64_MAX;
+        return;
+    }
     memset(&rt->walk, 0, sizeof(rt->walk));
     rt->walk.before_ms = (int64_t)now - (int64_t)days * 86400000;
     rt->active = true;
