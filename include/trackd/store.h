@@ -292,6 +292,15 @@ typedef struct td_store_ops {
      * touched.
      */
     int (*purge)(td_store *s, td_store_purge *p, int limit);
+    /*
+     * Copies what the write-ahead log holds back into the database file,
+     * as far as it can without waiting, on a connection of its own: it runs
+     * on a thread other than the writer's, at the same time as put_batch()
+     * and purge() (one call at a time), so that the log a purge writes is
+     * not copied back inside a commit. NULL for a backend without such a
+     * log.
+     */
+    int (*checkpoint)(td_store *s);
 
     /* Devices managed through the API (loop thread). device_add gives
      * TD_EEXISTS when the unique id is taken; device_update and

@@ -18,7 +18,8 @@
  * the commits since the last batch have had RETENTION_YIELD times its
  * writing time; when none wait, batches follow each other. So ingest waits
  * for at most one batch at a time and keeps at least 3/4 of the writer
- * under load, and a busy port never stops the purge.
+ * under load, and a busy port never stops the purge. A checkpoint beside
+ * the writer follows each batch (see start_checkpoint()).
  *
  * Rules for bad input (each with a log line):
  *   - undetected protocol: TCP closed once detection fails or the detect
@@ -203,11 +204,15 @@ struct td_server {
         uint64_t owed_ns; /* commit time due before a batch may pass a commit */
         int rc;           /* the last batch's result */
         uint64_t next_ms; /* when the next pass starts */
-        uint64_t started_ms, batch_ns;
+        uint64_t started_ms, batch_ns, longest_ns;
         int64_t rows;
         uint64_t batches;
         double seconds; /* writer time of this pass */
         uv_work_t work;
+        /* A checkpoint beside the writer after each batch, one at a time. */
+        bool checkpointing;
+        int checkpoint_rc;
+        uv_work_t checkpoint_work;
     } retention;
 };
 
@@ -1782,15 +1787,50 @@ static void end_pass(td_server *srv, uint64_t now, uint64_t after, bool complete
     td_iso8601(rt->walk.before_ms, cut, sizeof(cut));
     if (rt->rows > 0 || !complete)
         td_info("retention: %s %lld records older than %s in %.1f s (%llu batches, %.1f s of"
-                " writing)",
+                " writing, the longest batch %.0f ms)",
                 complete ? "purged" : "stopped after purging", (long long)rt->rows, cut, secs,
-                (unsigned long long)rt->batches, rt->seconds);
+                (unsigned long long)rt->batches, rt->seconds, (double)rt->longest_ns / 1e6);
     else
         td_debug("retention: nothing older than %s to purge", cut);
     if (complete)
         srv->stats.retention_passes++;
     rt->active = false;
     rt->next_ms = now + after;
+}
+
+static void checkpoint_work(uv_work_t *w)
+{
+    td_server *srv = w->data;
+    srv->retention.checkpoint_rc = srv->store->ops->checkpoint(srv->store);
+}
+
+static void checkpoint_done(uv_work_t *w, int status)
+{
+    td_server *srv = w->data;
+    srv->retention.checkpointing = false;
+    static td_log_limit log_failed = {.what = "failed retention checkpoints"};
+    if (status || srv->retention.checkpoint_rc)
+        td_log_limited(&log_failed, TD_LOG_WARN, "retention: checkpoint failed (%s)",
+                       td_strerror(status ? TD_ESTORE : srv->retention.checkpoint_rc));
+    maybe_finish_stop(srv);
+}
+
+/*
+ * A purge writes the write-ahead log many times faster than ingest, and
+ * the writer's own automatic checkpoint would copy it back 80 MB at a time
+ * inside whichever transaction crossed the mark, a commit holding
+ * acknowledgements as often as not. A checkpoint on its own thread after
+ * each batch keeps the log short, so that never happens.
+ */
+static void start_checkpoint(td_server *srv)
+{
+    struct retention *rt = &srv->retention;
+    if (rt->checkpointing || !srv->store->ops->checkpoint || srv->stopping)
+        return;
+    rt->checkpointing = true;
+    rt->checkpoint_work.data = srv;
+    if (uv_queue_work(srv->loop, &rt->checkpoint_work, checkpoint_work, checkpoint_done) < 0)
+        rt->checkpointing = false;
 }
 
 static void purge_done(uv_work_t *w, int status)
@@ -1802,11 +1842,14 @@ static void purge_done(uv_work_t *w, int status)
 
     rt->running = false;
     rt->owed_ns = rt->batch_ns * RETENTION_YIELD;
+    if (rt->batch_ns > rt->longest_ns)
+        rt->longest_ns = rt->batch_ns;
     rt->batches++;
     rt->seconds += secs;
     st->retention_batches++;
     st->retention_seconds += secs;
     if (status == 0 && rt->rc == 0) {
+        start_checkpoint(srv);
         rt->rows += rt->walk.purged;
         st->retention_rows += (uint64_t)rt->walk.purged;
         if (rt->walk.done)
@@ -1855,6 +1898,7 @@ static void retention_tick(td_server *srv, uint64_t now)
     rt->rows = 0;
     rt->batches = 0;
     rt->seconds = 0;
+    rt->longest_ns = 0;
     char cut[32];
     td_debug("retention: pass started; records older than %s go",
              td_iso8601(rt->walk.before_ms, cut, sizeof(cut)));
@@ -1983,7 +2027,7 @@ static void close_handle(uv_handle_t *h)
 static void maybe_finish_stop(td_server *srv)
 {
     if (!srv->stopping || srv->committing || srv->retention.running ||
-        !batch_empty(&srv->batch[srv->open].b))
+        srv->retention.checkpointing || !batch_empty(&srv->batch[srv->open].b))
         return;
     if (srv->nconns) {
         for (td_conn *c = srv->conns, *next; c; c = next) {

@@ -3,7 +3,8 @@
  *
  * Two connections to one WAL database: the writer, used only by put_batch()
  * and the retention purge on the writer thread (never both at once), and the
- * reader, used by the event-loop thread. WAL
+ * reader, used by the event-loop thread; a third only checkpoints, beside
+ * the writer, while a purge runs. WAL
  * lets the reader see committed data while a batch is being written.
  * synchronous=FULL makes a committed batch survive a crash or power loss;
  * group commit (one transaction per batch) keeps that cheap.
@@ -245,6 +246,7 @@ static const char *const writer_sql[W_COUNT] = {
 typedef struct sqlite_store {
     td_store base;
     sqlite3 *writer, *reader;
+    sqlite3 *checkpointer; /* checkpoint() only, on its own thread */
     sqlite3_stmt *w[W_COUNT];
 } sqlite_store;
 
@@ -324,6 +326,7 @@ static void sqlite_close(td_store *base)
         return;
     for (int i = 0; i < W_COUNT; i++)
         sqlite3_finalize(s->w[i]);
+    sqlite3_close(s->checkpointer);
     if (s->writer) {
         /* Fold the WAL back into the main file on a clean close. */
         sqlite3_exec(s->writer, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
@@ -349,6 +352,8 @@ static int sqlite_open(const char *target, td_store **out, char *err, size_t err
         rc = migrate(s->writer, err, errcap);
     if (!rc)
         rc = open_conn(target, &s->reader, err, errcap);
+    if (!rc)
+        rc = open_conn(target, &s->checkpointer, err, errcap);
     for (int i = 0; !rc && i < W_COUNT; i++) {
         if (sqlite3_prepare_v2(s->writer, writer_sql[i], -1, &s->w[i], NULL) != SQLITE_OK) {
             snprintf(err, errcap, "sqlite: %s", sqlite3_errmsg(s->writer));
@@ -608,6 +613,16 @@ static int sqlite_purge(td_store *base, td_store_purge *p, int limit)
     }
     free(ids);
     return rc;
+}
+
+/* A passive checkpoint: it copies the log's pages that no reader still
+ * needs and waits for nobody; the writer goes on appending meanwhile. */
+static int sqlite_checkpoint(td_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc =
+        sqlite3_wal_checkpoint_v2(s->checkpointer, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : TD_ESTORE;
 }
 
 static const char *column_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
@@ -1655,6 +1670,7 @@ const td_store_ops td_store_sqlite = {
     .query = sqlite_query,               /* loop thread, keyset paging */
     .reset_online = sqlite_reset_online, /* loop thread */
     .purge = sqlite_purge,               /* writer thread, one transaction per batch */
+    .checkpoint = sqlite_checkpoint,     /* a thread of its own, beside the writer */
     /* The API side, all on the loop thread. */
     .device_add = sqlite_device_add,
     .device_update = sqlite_device_update,
