@@ -15,11 +15,12 @@
  * then every hour, and deletes the records older than the cut-off in
  * batches of RETENTION_BATCH, each its own transaction on the same writer
  * thread. When records wait for a commit, a batch may go first only once
- * the commits since the last batch have had RETENTION_YIELD times its
- * writing time; when none wait, batches follow each other. So ingest waits
- * for at most one batch at a time and keeps at least 3/4 of the writer
- * under load, and a busy port never stops the purge. A checkpoint beside
- * the writer follows each batch (see start_checkpoint()).
+ * RETENTION_YIELD times the last batch's time has passed since it ended;
+ * when none wait, a batch starts then too, or once the writer has been idle
+ * for RETENTION_IDLE_MS after a commit. So ingest waits for at most one
+ * batch at a time and has at least 3/4 of the time when it is busy, and
+ * neither a busy port nor a trickle of small commits stops the purge. A
+ * checkpoint beside the writer follows each batch (see start_checkpoint()).
  *
  * Rules for bad input (each with a log line):
  *   - undetected protocol: TCP closed once detection fails or the detect
@@ -83,7 +84,8 @@
 #define RETENTION_BATCH 2000          /* records examined (and deleted) per transaction */
 #define RETENTION_PASS_MS (3600 * 1000) /* from one retention pass to the next */
 #define RETENTION_RETRY_MS (60 * 1000)  /* after a failed batch */
-#define RETENTION_YIELD 3               /* commit time owed per unit of batch time, under load */
+#define RETENTION_YIELD 3               /* time left to ingest per unit of batch time, under load */
+#define RETENTION_IDLE_MS 5 /* the writer idle this long after a commit: a batch may run */
 
 typedef struct td_server td_server;
 typedef struct gbatch gbatch;
@@ -199,11 +201,13 @@ struct td_server {
     /* Retention: the current pass, walked one batch at a time. */
     struct retention {
         td_store_purge walk;
-        bool active;      /* a pass is under way */
-        bool running;     /* a batch is on the writer */
-        uint64_t owed_ns; /* commit time due before a batch may pass a commit */
-        int rc;           /* the last batch's result */
-        uint64_t next_ms; /* when the next pass starts */
+        bool active;             /* a pass is under way */
+        bool running;            /* a batch is on the writer */
+        uint64_t next_ns;        /* from then on a batch may go before a waiting commit */
+        uint64_t last_commit_ns; /* when the last commit ended */
+        uv_timer_t idle;         /* to look again once the writer has been idle */
+        int rc;                  /* the last batch's result */
+        uint64_t next_ms;        /* when the next pass starts */
         uint64_t started_ms, batch_ns, longest_ns;
         int64_t rows;
         uint64_t batches;
@@ -635,11 +639,7 @@ static void commit_work(uv_work_t *w)
 static void count_commit(td_server *srv, const td_store_batch *b, bool ok)
 {
     td_gw_stats *st = &srv->stats;
-    uint64_t ns = uv_hrtime() - srv->commit_start_ns;
-    double secs = (double)ns / 1e9;
-    uint64_t *owed = &srv->retention.owed_ns;
-
-    *owed -= *owed < ns ? *owed : ns;
+    double secs = (double)(uv_hrtime() - srv->commit_start_ns) / 1e9;
     st->commits++;
     if (!ok) {
         st->commit_failures++;
@@ -661,6 +661,7 @@ static void commit_done(uv_work_t *w, int status)
 
     srv->committing = false;
     srv->commits++;
+    srv->retention.last_commit_ns = uv_hrtime();
     count_commit(srv, b, ok);
     if (ok) {
         /* New devices learn their store ids; deleted ones are skipped. */
@@ -733,24 +734,46 @@ static void start_commit(td_server *srv)
 }
 
 static void start_purge(td_server *srv);
+static void writer_next(td_server *srv);
+
+static void on_retention_idle(uv_timer_t *t)
+{
+    writer_next(t->data);
+}
 
 /*
  * Starts the writer's next job when it is free: the open batch's commit or
- * a retention batch; when both wait, the batch only once the commits have
- * had their share (see the top).
+ * a retention batch. A batch goes before a waiting commit only once
+ * RETENTION_YIELD times its predecessor's time has passed since it ended
+ * (see the top). When nothing waits, a batch also starts once nothing has
+ * been committed for RETENTION_IDLE_MS: right after a commit, devices are
+ * answering the acknowledgements it sent, and a batch started then would
+ * make each of their next frames wait for it.
  */
 static void writer_next(td_server *srv)
 {
     struct retention *rt = &srv->retention;
     bool commit = !batch_empty(&srv->batch[srv->open].b);
     bool purge = rt->active && !srv->stopping;
+    uint64_t now = uv_hrtime();
+    bool due = now >= rt->next_ns;
 
     if (srv->committing || rt->running)
         return;
-    if (purge && (!commit || rt->owed_ns == 0))
-        start_purge(srv);
-    else if (commit)
+    if (commit && !(purge && due)) {
         start_commit(srv);
+    } else if (purge && (commit || due)) {
+        start_purge(srv);
+    } else if (purge) {
+        uint64_t idle_ms = (now - rt->last_commit_ns) / 1000000;
+        uint64_t wait_ms = (rt->next_ns - now) / 1000000 + 1;
+        if (idle_ms >= RETENTION_IDLE_MS)
+            start_purge(srv);
+        else if (!uv_is_active((uv_handle_t *)&rt->idle))
+            uv_timer_start(
+                &rt->idle, on_retention_idle,
+                RETENTION_IDLE_MS - idle_ms < wait_ms ? RETENTION_IDLE_MS - idle_ms : wait_ms, 0);
+    }
 }
 
 /* Runs after every loop iteration: gives the writer its next job. */
@@ -1841,7 +1864,7 @@ static void purge_done(uv_work_t *w, int status)
     double secs = (double)rt->batch_ns / 1e9;
 
     rt->running = false;
-    rt->owed_ns = rt->batch_ns * RETENTION_YIELD;
+    rt->next_ns = uv_hrtime() + rt->batch_ns * RETENTION_YIELD;
     if (rt->batch_ns > rt->longest_ns)
         rt->longest_ns = rt->batch_ns;
     rt->batches++;
@@ -2048,6 +2071,7 @@ static void maybe_finish_stop(td_server *srv)
         end_pass(srv, now_ms(), 0, false);
     close_handle((uv_handle_t *)&srv->udp);
     close_handle((uv_handle_t *)&srv->sweep);
+    close_handle((uv_handle_t *)&srv->retention.idle);
     close_handle((uv_handle_t *)&srv->check);
     close_handle((uv_handle_t *)&srv->sigint);
     close_handle((uv_handle_t *)&srv->sigterm);
@@ -2491,6 +2515,8 @@ int td_serve(const td_config *cfg)
     uv_check_init(srv.loop, &srv.check);
     srv.check.data = &srv;
     uv_check_start(&srv.check, on_check);
+    uv_timer_init(srv.loop, &srv.retention.idle);
+    srv.retention.idle.data = &srv;
     uv_timer_init(srv.loop, &srv.sweep);
     srv.sweep.data = &srv;
     uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
