@@ -301,6 +301,12 @@ typedef struct td_store_ops {
      * log.
      */
     int (*checkpoint)(td_store *s);
+    /*
+     * Whether the log has grown enough since the last due checkpoint for
+     * another (loop thread, after a commit). *last is the caller's memory
+     * of the log's size then, updated when it says yes. NULL: never.
+     */
+    bool (*checkpoint_due)(td_store *s, int *last);
 
     /* Devices managed through the API (loop thread). device_add gives
      * TD_EEXISTS when the unique id is taken; device_update and

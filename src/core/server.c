@@ -183,6 +183,7 @@ struct td_server {
     td_http *http;
     td_gw_stats stats;
     uint64_t commit_start_ns;
+    int wal_last; /* the log's size at the last checkpoint beside the writer */
 
     td_rules *rules;
     td_notify *notify;
@@ -625,6 +626,8 @@ static void ep_forget(td_server *srv, td_endpoint *ep)
 static void pause_reading(td_server *srv, bool pause);
 static void maybe_finish_stop(td_server *srv);
 
+static void start_checkpoint(td_server *srv);
+
 static td_store_batch *inflight(td_server *srv)
 {
     return &srv->batch[!srv->open].b;
@@ -695,6 +698,11 @@ static void commit_done(uv_work_t *w, int status)
     }
     srv->committed_seq = seq;
     release_replies(srv, seq, ok);
+    /* Copying the log back is done beside the writer, not in a commit that
+     * holds acknowledgements. */
+    if (ok && srv->store->ops->checkpoint_due &&
+        srv->store->ops->checkpoint_due(srv->store, &srv->wal_last))
+        start_checkpoint(srv);
     td_store_batch_clear(b);
     if (srv->paused)
         pause_reading(srv, false);
@@ -1831,19 +1839,19 @@ static void checkpoint_done(uv_work_t *w, int status)
 {
     td_server *srv = w->data;
     srv->retention.checkpointing = false;
-    static td_log_limit log_failed = {.what = "failed retention checkpoints"};
+    static td_log_limit log_failed = {.what = "failed checkpoints"};
     if (status || srv->retention.checkpoint_rc)
-        td_log_limited(&log_failed, TD_LOG_WARN, "retention: checkpoint failed (%s)",
+        td_log_limited(&log_failed, TD_LOG_WARN, "store: checkpoint failed (%s)",
                        td_strerror(status ? TD_ESTORE : srv->retention.checkpoint_rc));
     maybe_finish_stop(srv);
 }
 
 /*
- * A purge writes the write-ahead log many times faster than ingest, and
- * the writer's own automatic checkpoint would copy it back 80 MB at a time
- * inside whichever transaction crossed the mark, a commit holding
- * acknowledgements as often as not. A checkpoint on its own thread after
- * each batch keeps the log short, so that never happens.
+ * The writer's own automatic checkpoint would copy the write-ahead log
+ * back 80 MB at a time inside whichever transaction crossed the mark, a
+ * commit holding acknowledgements as often as not. A checkpoint on its own
+ * thread, after each purge batch and after commits once the log has grown
+ * by 16 MB, keeps the log short, so that this rarely happens.
  */
 static void start_checkpoint(td_server *srv)
 {

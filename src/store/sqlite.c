@@ -248,7 +248,28 @@ typedef struct sqlite_store {
     sqlite3 *writer, *reader;
     sqlite3 *checkpointer; /* checkpoint() only, on its own thread */
     sqlite3_stmt *w[W_COUNT];
+    /* Pages in the write-ahead log after the writer's last commit (set on
+     * the writer's thread, read by the loop after the commit is done). */
+    _Atomic int wal_pages;
 } sqlite_store;
+
+/* Past this many pages (80 MB) the writer checkpoints itself, as SQLite's
+ * own automatic checkpoint would; the checkpoints beside the writer
+ * (checkpoint_due) normally keep the log far shorter, so this one finds
+ * little left to copy. */
+#define WAL_WRITER_CHECKPOINT 20000
+/* A checkpoint beside the writer is due once the log holds this many
+ * pages (16 MB) that were not there at the last one. */
+#define WAL_CHECKPOINT_DUE 4000
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    sqlite_store *s = arg;
+    s->wal_pages = pages;
+    if (pages >= WAL_WRITER_CHECKPOINT)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
 
 static bool sqlite_accepts(const char *target)
 {
@@ -346,8 +367,9 @@ static int sqlite_open(const char *target, td_store **out, char *err, size_t err
     s->base.ops = &td_store_sqlite;
     rc = open_conn(target, &s->writer, err, errcap);
     if (!rc)
-        rc = exec(s->writer, "PRAGMA wal_autocheckpoint = 20000; PRAGMA cache_size = -65536;", err,
-                  errcap);
+        rc = exec(s->writer, "PRAGMA cache_size = -65536;", err, errcap);
+    if (!rc) /* instead of wal_autocheckpoint: it also counts the log's pages */
+        sqlite3_wal_hook(s->writer, wal_hook, s);
     if (!rc)
         rc = migrate(s->writer, err, errcap);
     if (!rc)
@@ -617,6 +639,18 @@ static int sqlite_purge(td_store *base, td_store_purge *p, int limit)
 
 /* A passive checkpoint: it copies the log's pages that no reader still
  * needs and waits for nobody; the writer goes on appending meanwhile. */
+static bool sqlite_checkpoint_due(td_store *base, int *last_pages)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int pages = s->wal_pages;
+    if (pages < *last_pages) /* the log was restarted */
+        *last_pages = 0;
+    if (pages - *last_pages < WAL_CHECKPOINT_DUE)
+        return false;
+    *last_pages = pages;
+    return true;
+}
+
 static int sqlite_checkpoint(td_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1661,16 +1695,17 @@ static int sqlite_voices(td_store *base, int64_t id, int64_t device_id, int limi
 
 const td_store_ops td_store_sqlite = {
     .name = "sqlite",
-    .accepts = sqlite_accepts,           /* any plain path or file: URI */
-    .open = sqlite_open,                 /* creates and migrates */
-    .close = sqlite_close,               /* checkpoints the WAL */
-    .put_batch = sqlite_put_batch,       /* writer thread, one transaction */
-    .devices = sqlite_devices,           /* loop thread */
-    .latest = sqlite_latest,             /* loop thread */
-    .query = sqlite_query,               /* loop thread, keyset paging */
-    .reset_online = sqlite_reset_online, /* loop thread */
-    .purge = sqlite_purge,               /* writer thread, one transaction per batch */
-    .checkpoint = sqlite_checkpoint,     /* a thread of its own, beside the writer */
+    .accepts = sqlite_accepts,               /* any plain path or file: URI */
+    .open = sqlite_open,                     /* creates and migrates */
+    .close = sqlite_close,                   /* checkpoints the WAL */
+    .put_batch = sqlite_put_batch,           /* writer thread, one transaction */
+    .devices = sqlite_devices,               /* loop thread */
+    .latest = sqlite_latest,                 /* loop thread */
+    .query = sqlite_query,                   /* loop thread, keyset paging */
+    .reset_online = sqlite_reset_online,     /* loop thread */
+    .purge = sqlite_purge,                   /* writer thread, one transaction per batch */
+    .checkpoint = sqlite_checkpoint,         /* a thread of its own, beside the writer */
+    .checkpoint_due = sqlite_checkpoint_due, /* loop thread, after a commit */
     /* The API side, all on the loop thread. */
     .device_add = sqlite_device_add,
     .device_update = sqlite_device_update,

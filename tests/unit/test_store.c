@@ -510,6 +510,46 @@ static void test_query_and_paging(void **state)
     free(page);
 }
 
+/* The writer's log is measured after each commit: a checkpoint beside the
+ * writer is due once it has grown by 4,000 pages since the last due one,
+ * not before, and not again until it grows that much more. */
+static void test_checkpoint_due_as_the_log_grows(void **state)
+{
+    fixture *f = *state;
+    td_store_device dev[1];
+    static td_store_row rows[2000];
+    static char attrs[2000][600];
+    td_store_batch b;
+    int last = 0, due = 0, batches = 0;
+
+    device(&dev[0], "logger", "iw", T0);
+    assert_false(f->s->ops->checkpoint_due(f->s, &last));
+    /* 2,000 records of about 600 bytes a batch: some 300 pages each. */
+    while (due == 0 && batches < 40) {
+        for (int i = 0; i < 2000; i++) {
+            snprintf(attrs[i], sizeof(attrs[i]), "{\"pad\":\"%0560d\",\"k\":%d}", i,
+                     batches * 2000 + i);
+            rows[i] =
+                row(0, "iw", TD_REC_POSITION, T0 + (int64_t)(batches * 2000 + i) * 1000, attrs[i]);
+        }
+        memset(&b, 0, sizeof(b));
+        b.devices = dev;
+        b.ndevices = 1;
+        b.rows = rows;
+        b.nrows = 2000;
+        assert_int_equal(f->s->ops->put_batch(f->s, &b), 0);
+        td_store_batch_clear(&b);
+        batches++;
+        due += f->s->ops->checkpoint_due(f->s, &last);
+    }
+    assert_int_equal(due, 1);
+    assert_true(batches > 1); /* not after the first, small log */
+    assert_true(last >= 4000);
+    assert_false(f->s->ops->checkpoint_due(f->s, &last)); /* not twice for the same growth */
+    assert_int_equal(f->s->ops->checkpoint(f->s), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM positions"), batches * 2000);
+}
+
 static void test_unknown_traffic_is_capped(void **state)
 {
     fixture *f = *state;
@@ -1267,6 +1307,7 @@ int main(void)
         T(test_callback_stops_iteration),
         T(test_alarms_and_events),
         T(test_query_and_paging),
+        T(test_checkpoint_due_as_the_log_grows),
         T(test_unknown_traffic_is_capped),
         T(test_reset_online),
         T(test_failed_batch_rolls_back),
