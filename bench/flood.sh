@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 FLOOD_OPTS=${*:---conns 6000 --udp-rate 20000}
+# FLOOD_CPUS=1 SERVER_CPUS=0: pin the flooder, and trackd with the honest
+# load, to CPUs of their own (taskset), as when the flood comes from
+# another machine; unset, everything shares every CPU.
+flood_pin=${FLOOD_CPUS:+taskset -c $FLOOD_CPUS}
+server_pin=${SERVER_CPUS:+taskset -c $SERVER_CPUS}
 fpid=
 trap 'kill $fpid $pid 2>/dev/null || true; rm -rf "$work"' EXIT # lib.sh's, and the flood
 
@@ -23,15 +28,15 @@ metric() {
 
 # run_load WITH_FLOOD DEVICES FRAMES WINDOW
 run_load() {
-    start_trackd
+    TRACKD_PIN=$server_pin start_trackd
     [ -n "$port" ] || { echo "trackd did not start"; exit 1; }
     if [ "$1" = flood ]; then
-        "$BUILD/trackd-flood" --port "$port" --seconds 120 $FLOOD_OPTS >"$work/flood.out" &
+        $flood_pin "$BUILD/trackd-flood" --port "$port" --seconds 120 $FLOOD_OPTS >"$work/flood.out" &
         fpid=$!
         sleep 2 # the flood at full strength before the load starts
     fi
     printf '%-8s ' "$1"
-    "$BUILD/trackd-loadgen" --port "$port" --protocol iw --devices "$2" --frames "$3" \
+    $server_pin "$BUILD/trackd-loadgen" --port "$port" --protocol iw --devices "$2" --frames "$3" \
         --window "$4" --timeout 120 >"$work/load.out" || echo "loadgen failed"
     grep -v '^{' "$work/load.out" # the summary line, not the JSON
     if [ "$1" = flood ]; then

@@ -13,8 +13,9 @@ trap 'kill $pid $sink_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 start_trackd() {
     # The old log goes first: the wait below must not read its ports.
     rm -f "$work/bench.db" "$work/bench.db-wal" "$work/bench.db-shm" "$work/log"
-    "$BUILD/trackd" serve --listen 127.0.0.1 --port 0 --http-port 0 --db "$work/bench.db" "$@" \
-        2>"$work/log" &
+    # TRACKD_PIN: a command to run trackd under, e.g. "taskset -c 0".
+    ${TRACKD_PIN:-} "$BUILD/trackd" serve --listen 127.0.0.1 --port 0 --http-port 0 \
+        --db "$work/bench.db" "$@" 2>"$work/log" &
     pid=$!
     i=0
     until grep -q "http port" "$work/log" 2>/dev/null || [ $i -ge 50 ]; do
