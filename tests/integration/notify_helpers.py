@@ -3,6 +3,7 @@ minimal SMTP server, the mosquitto broker and a minimal MQTT 3.1.1
 subscriber. Each records what it received (thread-safe) and stops within a
 bounded time; each listens on 127.0.0.1 only.
 """
+import atexit
 import http.server
 import json
 import os
@@ -195,6 +196,8 @@ class Broker:
                     "persistence false\n")
         self.log = open(os.path.join(workdir, "mosquitto.log"), "w")
         self.proc = subprocess.Popen([binary, "-c", conf], stdout=self.log, stderr=self.log)
+        # A test that fails with an exception must not leave the broker behind.
+        atexit.register(lambda p=self.proc: p.poll() is None and p.kill())
         if not wait_until(self._listening, 10):
             self.stop()
             raise RuntimeError("mosquitto did not start")

@@ -5,6 +5,7 @@ port and a temporary database, talks to it over TCP and UDP, and checks
 replies and stored rows. Every wait is bounded; every process is stopped.
 """
 import argparse
+import atexit
 import http.client
 import json
 import os
@@ -70,6 +71,9 @@ class Server:
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", "0", "--listen", listen, "--db", db, "--log-level",
              "debug", *more, *extra], stdout=self.log, stderr=self.log)
+        # A test that fails with an exception never reaches stop(): the
+        # server must not outlive it.
+        atexit.register(self._kill_if_running)
         self.port = None
         self.http_port = None
         deadline = time.time() + 10
@@ -106,6 +110,11 @@ class Server:
                 return True
             time.sleep(0.05)
         return False
+
+    def _kill_if_running(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self, timeout=10):
         if self.proc.poll() is None:
