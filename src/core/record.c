@@ -8,11 +8,11 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sbuf.h"
 #include "core/text.h"
 #include "trackd/error.h"
 
@@ -271,49 +271,8 @@ static json_t *scan_json(const td_wifi *list, int n)
 
 /* ---- the attributes as JSON text, without building a jansson tree ------ */
 
-typedef struct abuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} abuf;
-
-static void ab_reserve(abuf *b, size_t more)
-{
-    if (b->oom || b->n + more < b->cap)
-        return;
-    size_t cap = b->cap * 2 > b->n + more + 1 ? b->cap * 2 : b->n + more + 64;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void ab_put(abuf *b, const char *s, size_t n)
-{
-    ab_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-static void ab_fmt(abuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ab_fmt(abuf *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        ab_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* A real as jansson writes it: 17 significant digits, ".0" when integral. */
-static void ab_real(abuf *b, double v, int places)
+static void ab_real(td_sbuf *b, double v, int places)
 {
     double scale = pow(10, places);
     v = round(v * scale) / scale;
@@ -339,13 +298,13 @@ static void ab_real(abuf *b, double v, int places)
         memmove(d, q, strlen(q) + 1);
         n = (int)strlen(tmp);
     }
-    ab_put(b, tmp, (size_t)n);
+    td_sbuf_add(b, tmp, (size_t)n);
 }
 
 /* A string as jansson escapes it (compact, UTF-8 kept, '/' as is). */
-static void ab_str(abuf *b, const char *s)
+static void ab_str(td_sbuf *b, const char *s)
 {
-    ab_put(b, "\"", 1);
+    td_sbuf_add(b, "\"", 1);
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
         const char *esc = NULL;
@@ -375,13 +334,13 @@ static void ab_str(abuf *b, const char *s)
             break;
         }
         if (esc)
-            ab_put(b, esc, strlen(esc));
+            td_sbuf_add(b, esc, strlen(esc));
         else if (c < 0x20)
-            ab_fmt(b, "\\u%04X", c);
+            td_sbuf_printf(b, "\\u%04X", c);
         else
-            ab_put(b, p, 1);
+            td_sbuf_add(b, p, 1);
     }
-    ab_put(b, "\"", 1);
+    td_sbuf_add(b, "\"", 1);
 }
 
 /* Valid UTF-8 as jansson requires it (no overlongs, surrogates or > U+10FFFF). */
@@ -429,15 +388,15 @@ static bool key_taken(const td_record *r, const char *key)
            (r->nble && strcmp(key, "ble") == 0);
 }
 
-static void ab_scan(abuf *b, const char *name, const td_wifi *list, int n)
+static void ab_scan(td_sbuf *b, const char *name, const td_wifi *list, int n)
 {
-    ab_fmt(b, ",\"%s\":[", name);
+    td_sbuf_printf(b, ",\"%s\":[", name);
     for (int i = 0; i < n; i++) {
-        ab_put(b, i ? ",{\"mac\":" : "{\"mac\":", i ? 8 : 7);
+        td_sbuf_add(b, i ? ",{\"mac\":" : "{\"mac\":", i ? 8 : 7);
         ab_str(b, list[i].mac);
-        ab_fmt(b, ",\"rssi\":%d}", list[i].rssi);
+        td_sbuf_printf(b, ",\"rssi\":%d}", list[i].rssi);
     }
-    ab_put(b, "]", 1);
+    td_sbuf_add(b, "]", 1);
 }
 
 static char *attributes_text_slow(const td_record *r)
@@ -457,36 +416,37 @@ char *td_record_attributes_text(const td_record *r)
         if (key_taken(r, key) || !utf8_ok(key))
             return attributes_text_slow(r);
     }
-    abuf b = {0};
-    ab_reserve(&b, 256);
-    ab_put(&b, "{", 1);
+    td_sbuf b;
+    td_sbuf_init(&b, 0);
+    td_sbuf_add(&b, "{", 1);
     for (int i = 0; i < TD_ATTR_COUNT; i++) {
         if (!td_rec_has(r, (td_attr)i))
             continue;
-        ab_fmt(&b, ",\"%s\":", attr_names[i]);
+        td_sbuf_printf(&b, ",\"%s\":", attr_names[i]);
         switch (attr_types[i]) {
         case TD_T_INT:
-            ab_fmt(&b, "%" PRId64, r->attr[i].i);
+            td_sbuf_printf(&b, "%" PRId64, r->attr[i].i);
             break;
         case TD_T_DOUBLE:
             ab_real(&b, r->attr[i].d, 6);
             break;
         default:
-            ab_put(&b, r->attr[i].b ? "true" : "false", r->attr[i].b ? 4 : 5);
+            td_sbuf_add(&b, r->attr[i].b ? "true" : "false", r->attr[i].b ? 4 : 5);
             break;
         }
     }
     if (r->ncells) {
-        ab_put(&b, ",\"cells\":[", 10);
+        td_sbuf_add(&b, ",\"cells\":[", 10);
         for (int i = 0; i < r->ncells; i++) {
             const td_cell *c = &r->cells[i];
-            ab_fmt(&b, "%s{\"mcc\":%d,\"mnc\":%d,", i ? "," : "", c->mcc, c->mnc);
-            ab_fmt(&b, "\"lac\":%" PRId64 ",\"cid\":%" PRId64, (int64_t)c->lac, (int64_t)c->cid);
+            td_sbuf_printf(&b, "%s{\"mcc\":%d,\"mnc\":%d,", i ? "," : "", c->mcc, c->mnc);
+            td_sbuf_printf(&b, "\"lac\":%" PRId64 ",\"cid\":%" PRId64, (int64_t)c->lac,
+                           (int64_t)c->cid);
             if (c->has_rssi)
-                ab_fmt(&b, ",\"rssi\":%d", c->rssi);
-            ab_put(&b, "}", 1);
+                td_sbuf_printf(&b, ",\"rssi\":%d", c->rssi);
+            td_sbuf_add(&b, "}", 1);
         }
-        ab_put(&b, "]", 1);
+        td_sbuf_add(&b, "]", 1);
     }
     if (r->nwifi)
         ab_scan(&b, "wifi", r->wifi, r->nwifi);
@@ -494,32 +454,32 @@ char *td_record_attributes_text(const td_record *r)
         ab_scan(&b, "ble", r->ble, r->nble);
     for (int i = 0; i < r->nraw && !b.oom; i++) {
         const td_raw *raw = &r->raw[i];
-        ab_put(&b, ",", 1);
+        td_sbuf_add(&b, ",", 1);
         ab_str(&b, r->arena + raw->key);
-        ab_put(&b, ":", 1);
+        td_sbuf_add(&b, ":", 1);
         switch (raw->type) {
         case TD_T_STRING:
             ab_str(&b, utf8_ok(r->arena + raw->str) ? r->arena + raw->str : "(binary)");
             break;
         case TD_T_INT:
-            ab_fmt(&b, "%" PRId64, raw->v.i);
+            td_sbuf_printf(&b, "%" PRId64, raw->v.i);
             break;
         case TD_T_DOUBLE:
             ab_real(&b, raw->v.d, 6);
             break;
         default:
-            ab_put(&b, raw->v.b ? "true" : "false", raw->v.b ? 4 : 5);
+            td_sbuf_add(&b, raw->v.b ? "true" : "false", raw->v.b ? 4 : 5);
             break;
         }
     }
-    ab_put(&b, "}", 2); /* with the terminating NUL */
+    td_sbuf_add(&b, "}", 1);
     if (b.oom) {
-        free(b.p);
+        td_sbuf_free(&b);
         return attributes_text_slow(r);
     }
-    if (b.p[1] == ',') /* drop the comma before the first member */
-        memmove(b.p + 1, b.p + 2, b.n - 2);
-    return b.p;
+    if (b.data[1] == ',') /* drop the comma before the first member */
+        memmove(b.data + 1, b.data + 2, b.len - 1);
+    return b.data;
 }
 
 json_t *td_record_attributes_json(const td_record *r)

@@ -1,8 +1,6 @@
 /*
- * A growable byte buffer for building HTTP and WebSocket bodies, and the
- * JSON writers of the API objects (position, event, device, user). Writers
- * append; an allocation failure sets `oom` and later appends do nothing, so
- * callers check once at the end.
+ * The JSON writers of the API objects (position, event, device, user), on
+ * the growable buffer of core/sbuf.h.
  */
 #ifndef TRACKD_SBUF_H
 #define TRACKD_SBUF_H
@@ -12,27 +10,8 @@
 #include <stdint.h>
 
 #include "core/gateway.h"
+#include "core/sbuf.h"
 #include "trackd/store.h"
-
-typedef struct td_sbuf {
-    char *data;
-    size_t len, cap;
-    size_t pre; /* bytes reserved in front of data (LWS_PRE) */
-    bool oom;
-} td_sbuf;
-
-void td_sbuf_init(td_sbuf *b, size_t pre);
-void td_sbuf_free(td_sbuf *b);
-void td_sbuf_reset(td_sbuf *b);
-bool td_sbuf_reserve(td_sbuf *b, size_t more);
-void td_sbuf_add(td_sbuf *b, const void *data, size_t len);
-void td_sbuf_puts(td_sbuf *b, const char *s);
-void td_sbuf_printf(td_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The text with its reserved front space (for lws_write). */
-static inline char *td_sbuf_text(td_sbuf *b)
-{
-    return b->data ? b->data + b->pre : NULL;
-}
 
 /* JSON pieces. */
 void td_json_str(td_sbuf *b, const char *s); /* quoted, escaped; NULL -> null */
