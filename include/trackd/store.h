@@ -302,11 +302,10 @@ typedef struct td_store_ops {
      */
     int (*checkpoint)(td_store *s);
     /*
-     * Whether the log has grown enough since the last due checkpoint for
-     * another (loop thread, after a commit). *last is the caller's memory
-     * of the log's size then, updated when it says yes. NULL: never.
+     * Whether the log has grown enough since the last time this said yes
+     * for another checkpoint() (loop thread, after a commit). NULL: never.
      */
-    bool (*checkpoint_due)(td_store *s, int *last);
+    bool (*checkpoint_due)(td_store *s);
 
     /* Devices managed through the API (loop thread). device_add gives
      * TD_EEXISTS when the unique id is taken; device_update and

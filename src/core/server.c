@@ -183,7 +183,6 @@ struct td_server {
     td_http *http;
     td_gw_stats stats;
     uint64_t commit_start_ns;
-    int wal_last; /* the log's size at the last checkpoint beside the writer */
 
     td_rules *rules;
     td_notify *notify;
@@ -214,11 +213,15 @@ struct td_server {
         uint64_t batches;
         double seconds; /* writer time of this pass */
         uv_work_t work;
-        /* A checkpoint beside the writer after each batch, one at a time. */
-        bool checkpointing;
-        int checkpoint_rc;
-        uv_work_t checkpoint_work;
     } retention;
+
+    /* A checkpoint beside the writer (after purge batches and after
+     * commits once the log has grown), one at a time. */
+    struct {
+        bool running;
+        int rc;
+        uv_work_t work;
+    } checkpoint;
 };
 
 const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -700,8 +703,7 @@ static void commit_done(uv_work_t *w, int status)
     release_replies(srv, seq, ok);
     /* Copying the log back is done beside the writer, not in a commit that
      * holds acknowledgements. */
-    if (ok && srv->store->ops->checkpoint_due &&
-        srv->store->ops->checkpoint_due(srv->store, &srv->wal_last))
+    if (ok && srv->store->ops->checkpoint_due && srv->store->ops->checkpoint_due(srv->store))
         start_checkpoint(srv);
     td_store_batch_clear(b);
     if (srv->paused)
@@ -1832,17 +1834,17 @@ static void end_pass(td_server *srv, uint64_t now, uint64_t after, bool complete
 static void checkpoint_work(uv_work_t *w)
 {
     td_server *srv = w->data;
-    srv->retention.checkpoint_rc = srv->store->ops->checkpoint(srv->store);
+    srv->checkpoint.rc = srv->store->ops->checkpoint(srv->store);
 }
 
 static void checkpoint_done(uv_work_t *w, int status)
 {
     td_server *srv = w->data;
-    srv->retention.checkpointing = false;
+    srv->checkpoint.running = false;
     static td_log_limit log_failed = {.what = "failed checkpoints"};
-    if (status || srv->retention.checkpoint_rc)
+    if (status || srv->checkpoint.rc)
         td_log_limited(&log_failed, TD_LOG_WARN, "store: checkpoint failed (%s)",
-                       td_strerror(status ? TD_ESTORE : srv->retention.checkpoint_rc));
+                       td_strerror(status ? TD_ESTORE : srv->checkpoint.rc));
     maybe_finish_stop(srv);
 }
 
@@ -1855,13 +1857,12 @@ static void checkpoint_done(uv_work_t *w, int status)
  */
 static void start_checkpoint(td_server *srv)
 {
-    struct retention *rt = &srv->retention;
-    if (rt->checkpointing || !srv->store->ops->checkpoint || srv->stopping)
+    if (srv->checkpoint.running || !srv->store->ops->checkpoint || srv->stopping)
         return;
-    rt->checkpointing = true;
-    rt->checkpoint_work.data = srv;
-    if (uv_queue_work(srv->loop, &rt->checkpoint_work, checkpoint_work, checkpoint_done) < 0)
-        rt->checkpointing = false;
+    srv->checkpoint.running = true;
+    srv->checkpoint.work.data = srv;
+    if (uv_queue_work(srv->loop, &srv->checkpoint.work, checkpoint_work, checkpoint_done) < 0)
+        srv->checkpoint.running = false;
 }
 
 static void purge_done(uv_work_t *w, int status)
@@ -2057,8 +2058,8 @@ static void close_handle(uv_handle_t *h)
 /* Once nothing is left to commit, closes everything so uv_run returns. */
 static void maybe_finish_stop(td_server *srv)
 {
-    if (!srv->stopping || srv->committing || srv->retention.running ||
-        srv->retention.checkpointing || !batch_empty(&srv->batch[srv->open].b))
+    if (!srv->stopping || srv->committing || srv->retention.running || srv->checkpoint.running ||
+        !batch_empty(&srv->batch[srv->open].b))
         return;
     if (srv->nconns) {
         for (td_conn *c = srv->conns, *next; c; c = next) {

@@ -251,6 +251,7 @@ typedef struct sqlite_store {
     /* Pages in the write-ahead log after the writer's last commit (set on
      * the writer's thread, read by the loop after the commit is done). */
     _Atomic int wal_pages;
+    int wal_due; /* wal_pages at the last due checkpoint (loop thread) */
 } sqlite_store;
 
 /* Past this many pages (80 MB) the writer checkpoints itself, as SQLite's
@@ -639,15 +640,15 @@ static int sqlite_purge(td_store *base, td_store_purge *p, int limit)
 
 /* A passive checkpoint: it copies the log's pages that no reader still
  * needs and waits for nobody; the writer goes on appending meanwhile. */
-static bool sqlite_checkpoint_due(td_store *base, int *last_pages)
+static bool sqlite_checkpoint_due(td_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
     int pages = s->wal_pages;
-    if (pages < *last_pages) /* the log was restarted */
-        *last_pages = 0;
-    if (pages - *last_pages < WAL_CHECKPOINT_DUE)
+    if (pages < s->wal_due) /* the log was restarted */
+        s->wal_due = 0;
+    if (pages - s->wal_due < WAL_CHECKPOINT_DUE)
         return false;
-    *last_pages = pages;
+    s->wal_due = pages;
     return true;
 }
 
