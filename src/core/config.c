@@ -59,6 +59,12 @@ static const opt opts[] = {
      " (default 200)"},
     {"udp-burst", OPT_INT, F(udp_burst), 0, 1, 1000000,
      "UDP datagrams one address may send at once before --udp-rate applies (default 1000)"},
+    {"ban-after", OPT_INT, F(ban_after), 0, 0, 10000000,
+     "connections refused over --max-connections-per-ip (or UDP datagrams dropped over"
+     " --udp-rate) from one address within 10 s that ban it: the kernel then drops its new"
+     " connections (datagrams) for --ban-seconds; 0 = never ban (default 1000)"},
+    {"ban-seconds", OPT_INT, F(ban_seconds), 0, 1, 86400,
+     "how long a ban lasts (default 60)"},
     {"retention-days", OPT_INT, F(retention_days), 0, 0, 36500,
      "days records are kept, by their device time; older ones are purged in the background,"
      " each device's newest record excepted (default 0: kept forever)"},
@@ -141,6 +147,8 @@ void td_config_defaults(td_config *c)
     c->write_queue_max = 256;
     c->udp_rate = 200;
     c->udp_burst = 1000;
+    c->ban_after = 1000;
+    c->ban_seconds = 60;
     c->reply_tz = 0;
     c->log_level = TD_LOG_INFO;
 #ifdef TRACKD_WEB_ROOT

@@ -72,6 +72,7 @@ extern const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS];
     XX(IDLE_TIMEOUT, "idle_timeout")                       /* --idle-timeout */                    \
     XX(WRITE_QUEUE, "write_queue")                         /* --write-queue-max */                 \
     XX(UDP_RATE, "udp_rate")                               /* --udp-rate, --udp-burst */           \
+    XX(BANS, "bans")                                       /* --ban-after, --ban-seconds */        \
     XX(HTTP_CONNECTIONS, "http_connections")               /* --http-max-connections */            \
     XX(HTTP_HEADERS, "http_headers")                       /* --http-header-max */                 \
     XX(HTTP_BODY, "http_body")                             /* request bodies (413) */              \
@@ -91,6 +92,7 @@ typedef struct td_gw_stats {
     uint64_t fd_limit;       /* the open-file limit (RLIMIT_NOFILE) after start-up */
     uint64_t max_conns;      /* device TCP connections allowed at once */
     uint64_t udp_buckets;    /* addresses with a UDP rate bucket now */
+    uint64_t banned[2];      /* addresses banned now: [0] TCP, [1] UDP */
     uint64_t unknown_frames; /* connections/datagrams no protocol claimed */
     uint64_t commits, commit_failures, committed_rows;
     uint64_t commit_buckets[TD_COMMIT_BUCKETS]; /* cumulative counts */

@@ -55,6 +55,7 @@
 #include <uv.h>
 
 #include "core/amr.h"
+#include "core/ban.h"
 #include "core/command.h"
 #include "core/gateway.h"
 #include "core/log.h"
@@ -159,6 +160,7 @@ struct td_server {
     td_map per_addr;  /* address key -> connections from it, as (void *)count */
     td_map buckets;   /* address key -> udp_bucket */
     udp_bucket *lru_head, *lru_tail;
+    td_banlist bans[2]; /* addresses the kernel drops: [0] TCP connections, [1] UDP datagrams */
 
     /* Group commit: batch[open] fills while batch[!open] is written. */
     struct gbatch {
@@ -1348,6 +1350,62 @@ static void handle_frame(td_server *srv, frame_src *src, const td_protocol *prot
         deliver(srv, dev, src->ep, proto, src->session);
 }
 
+/* ---- bans --------------------------------------------------------------- */
+
+/* Compiles a transport's ban list into its socket's filter again. 0 or a
+ * negative errno. */
+static int ban_reload(td_server *srv, bool udp)
+{
+    uv_os_fd_t fd;
+    int rc = uv_fileno(udp ? (uv_handle_t *)&srv->udp : (uv_handle_t *)&srv->tcp, &fd);
+    if (rc == 0)
+        rc = td_ban_apply(&srv->bans[udp], fd);
+    srv->stats.banned[udp] = td_ban_count(&srv->bans[udp]);
+    return rc;
+}
+
+/*
+ * Counts one offence of the address sa (a connection refused over its
+ * per-address limit, or a datagram over its rate); an address that
+ * offends --ban-after times within TD_BAN_WINDOW_MS is banned for
+ * --ban-seconds and its socket's filter reloaded.
+ */
+static void ban_offence(td_server *srv, bool udp, const struct sockaddr *sa)
+{
+    td_banlist *b = &srv->bans[udp];
+    td_ban_addr a;
+    if (!b->after || td_ban_addr_from(sa, &a) != 0 || !td_ban_offence(b, &a, now_ms()))
+        return;
+    char name[INET6_ADDRSTRLEN + 4], why[160] = "";
+    td_ban_addr_format(&a, name, sizeof(name));
+    srv->stats.limit_hits[TD_LIMIT_BANS]++;
+    int rc = ban_reload(srv, udp);
+    if (rc)
+        snprintf(why, sizeof(why),
+                 "; but the kernel refused the filter (%s), so they are still refused one by one",
+                 strerror(-rc));
+    td_warn("%s %s: banned for %d s after %u %s within %d s; its new %s are dropped by the"
+            " kernel until then%s",
+            udp ? "udp" : "tcp", name, srv->cfg->ban_seconds, b->after,
+            udp ? "datagrams over --udp-rate" : "connections over --max-connections-per-ip",
+            TD_BAN_WINDOW_MS / 1000, udp ? "datagrams" : "connections", why);
+}
+
+static void ban_lifted(void *arg, const td_ban_entry *e)
+{
+    char name[INET6_ADDRSTRLEN + 4];
+    td_ban_addr_format(&e->addr, name, sizeof(name));
+    td_info("%s %s: ban lifted", (const char *)arg, name);
+}
+
+/* Lifts the bans that ran out (from the sweep timer). */
+static void bans_expire(td_server *srv, uint64_t now)
+{
+    for (int udp = 0; udp < 2; udp++)
+        if (td_ban_expire(&srv->bans[udp], now, ban_lifted, udp ? "udp" : "tcp"))
+            ban_reload(srv, udp);
+}
+
 /* ---- TCP ---------------------------------------------------------------- */
 
 /* The connections counted from one address (0 when none). */
@@ -1563,6 +1621,8 @@ static void on_connection(uv_stream_t *server, int status)
          * for a connection that is refused anyway, so a flood costs less. */
         if (uv_tcp_close_reset(&c->handle, on_conn_closed) != 0)
             uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+        if (!total && c->addr[0] != '?')
+            ban_offence(srv, false, (struct sockaddr *)&ss);
         return;
     }
     uv_tcp_nodelay(&c->handle, 1);
@@ -1690,6 +1750,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         td_log_limited(&log_udp_rate, TD_LOG_WARN,
                        "udp %s: more than %d datagrams per second (burst %d); dropped", key,
                        srv->cfg->udp_rate, srv->cfg->udp_burst);
+        ban_offence(srv, true, addr);
         return;
     }
     format_addr(addr, "udp", remote, sizeof(remote));
@@ -2034,6 +2095,7 @@ static void on_sweep(uv_timer_t *t)
         if (now - c->closing_ms >= CLOSE_LINGER_MS && !uv_is_closing((uv_handle_t *)&c->handle))
             uv_close((uv_handle_t *)&c->handle, on_conn_closed);
     udp_buckets_expire(srv, now);
+    bans_expire(srv, now);
     for (size_t i = 0; i < srv->peers.cap; i++) {
         td_map_slot *slot = &srv->peers.slots[i];
         if (!slot->key)
@@ -2512,6 +2574,8 @@ int td_serve(const td_config *cfg)
     uv_signal_start(&srv.sigint, on_signal, SIGINT);
     uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
 
+    td_ban_init(&srv.bans[0], false, (uint32_t)cfg->ban_after, (uint64_t)cfg->ban_seconds * 1000);
+    td_ban_init(&srv.bans[1], true, (uint32_t)cfg->ban_after, (uint64_t)cfg->ban_seconds * 1000);
     rc = bind_port(&srv, err, sizeof(err));
     if (!rc)
         rc = td_http_start(&srv, srv.loop, &srv.http, err, sizeof(err));

@@ -294,11 +294,13 @@ void td_metrics(td_req *r)
                    "trackd_limits{limit=\"connections_per_address\"} %d\n"
                    "trackd_limits{limit=\"udp_rate\"} %d\n"
                    "trackd_limits{limit=\"udp_burst\"} %d\n"
+                   "trackd_limits{limit=\"ban_after\"} %d\n"
+                   "trackd_limits{limit=\"ban_seconds\"} %d\n"
                    "trackd_limits{limit=\"http_connections\"} %d\n"
                    "trackd_limits{limit=\"websocket_clients\"} %d\n",
                    (unsigned long long)st->fd_limit, (unsigned long long)st->max_conns,
-                   cfg->max_conns_per_ip, cfg->udp_rate, cfg->udp_burst, cfg->http_max_conns,
-                   cfg->ws_max_clients);
+                   cfg->max_conns_per_ip, cfg->udp_rate, cfg->udp_burst, cfg->ban_after,
+                   cfg->ban_seconds, cfg->http_max_conns, cfg->ws_max_clients);
     td_sbuf_puts(&b, "# HELP trackd_limit_hits_total Connections refused or closed, datagrams"
                      " dropped and requests refused because a limit was reached, by limit.\n"
                      "# TYPE trackd_limit_hits_total counter\n");
@@ -311,8 +313,14 @@ void td_metrics(td_req *r)
                    "trackd_http_connections %u\n"
                    "# HELP trackd_udp_rate_addresses Source addresses with a UDP rate bucket.\n"
                    "# TYPE trackd_udp_rate_addresses gauge\n"
-                   "trackd_udp_rate_addresses %llu\n",
-                   r->h->nconns, (unsigned long long)st->udp_buckets);
+                   "trackd_udp_rate_addresses %llu\n"
+                   "# HELP trackd_banned_addresses Addresses whose new connections (tcp) or"
+                   " datagrams (udp) the kernel drops now (--ban-after).\n"
+                   "# TYPE trackd_banned_addresses gauge\n"
+                   "trackd_banned_addresses{transport=\"tcp\"} %llu\n"
+                   "trackd_banned_addresses{transport=\"udp\"} %llu\n",
+                   r->h->nconns, (unsigned long long)st->udp_buckets,
+                   (unsigned long long)st->banned[0], (unsigned long long)st->banned[1]);
     /* Notifications: the outbox by state, and the deliverer's attempts. */
     td_store *s = td_gw_store(srv);
     int64_t pending, sent, failed;

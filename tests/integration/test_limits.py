@@ -141,7 +141,7 @@ def ms(when):
 out = subprocess.run([a.trackd, "--help"], capture_output=True, text=True, timeout=10).stdout
 for flag in ("--max-connections", "--max-connections-per-ip", "--frame-timeout",
              "--write-queue-max", "--udp-rate", "--udp-burst", "--ws-max-clients",
-             "--http-max-connections", "--http-header-max"):
+             "--http-max-connections", "--http-header-max", "--ban-after", "--ban-seconds"):
     t.check(re.search(rf"^  {re.escape(flag)} VALUE +\S", out, re.M) is not None,
             f"--help lists {flag}")
 
@@ -195,7 +195,7 @@ hits, limits, _ = metrics(hp)
 t.check(0 < limits.get("connections", 0) and
         limits["connections"] + limits.get("http_connections", 0) < limits.get("open_files", 0),
         f"the default connection limit fits under the open-file limit: {limits}")
-t.check(all(v == 0 for v in hits.values()) and len(hits) == 13, f"no limit hit yet: {hits}")
+t.check(all(v == 0 for v in hits.values()) and len(hits) == 14, f"no limit hit yet: {hits}")
 
 
 
@@ -671,5 +671,96 @@ t.check(acked(honest, sent[-1]), "the honest device reports to the end")
 honest.close()
 t.check(srv.stop() == 0, "clean exit")
 t.check("store closed cleanly" in srv.text(), "store closed cleanly")
+
+# ---- bans ----------------------------------------------------------------------
+
+# An address that keeps running into its per-address limit is banned: the
+# kernel drops its new connections (its datagrams) for --ban-seconds, so a
+# flood from it costs the server nothing. Other addresses, and the
+# connections it already had open, go on as before.
+db_c = os.path.join(work, "bans.db")
+srv = t.Server(a.trackd, db_c, "--max-connections-per-ip", "2", "--ban-after", "5",
+               "--ban-seconds", "3", "--udp-rate", "5", "--udp-burst", "5", http=True)
+port, hp = srv.port, srv.http_port
+BANNED, BANNED_UDP = "127.0.0.5", "127.0.0.7"
+
+
+def answered(src, timeout=0.5):
+    """Whether a TCP connection from src gets any answer (accepted or reset)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    try:
+        s.connect(("127.0.0.1", port))
+        return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+mine = [iw_login_from(port, BANNED, f"35345678903000{i}") for i in range(2)]
+t.check(all(mine), "two devices from one address connect")
+n = sum(1 for _ in range(5) if refused(port, BANNED))
+t.check(n == 5, f"five more are refused over --max-connections-per-ip 2 ({n})")
+t.check(srv.wait_log(r"(?m)WARN  tcp 127\.0\.0\.5: banned for 3 s after 5 connections over "
+                     r"--max-connections-per-ip within 10 s; its new connections are dropped "
+                     r"by the kernel until then$", 3.0), "the ban is logged")
+t.check(not answered(BANNED), "a new connection from the banned address gets no answer at all")
+t.check(all(s and acked(s, 1700030000 + i) for i, s in enumerate(mine)),
+        "its devices already connected go on reporting")
+other = iw_login_from(port, "127.0.0.6", "353456789030005")
+t.check(other is not None and acked(other, 1700030005), "another address connects and reports")
+hits, limits, body = metrics(hp)
+t.check(hits.get("bans") == 1 and hits.get("connections_per_address") == 5,
+        f"one ban, after five refusals: {hits}")
+t.check('trackd_banned_addresses{transport="tcp"} 1' in body and
+        'trackd_banned_addresses{transport="udp"} 0' in body, "banned addresses in /metrics")
+t.check(limits.get("ban_after") == 5 and limits.get("ban_seconds") == 3, f"limits: {limits}")
+t.check(srv.wait_log(r"INFO  tcp 127\.0\.0\.5: ban lifted", 6.0), "the ban ends on time")
+mine[0].close()
+time.sleep(0.3)
+again = iw_login_from(port, BANNED, "353456789030009")
+t.check(again is not None and acked(again, 1700030009),
+        "then the address connects and reports again")
+_, _, body = metrics(hp)
+t.check('trackd_banned_addresses{transport="tcp"} 0' in body, "and is no longer counted banned")
+
+# UDP: 5 datagrams within the burst are answered, the next 5 are dropped
+# over the rate, and the 5th drop bans the address on UDP only.
+u = udp_from(BANNED_UDP)
+for i in range(15):
+    u.sendto(b"IWAP00353456789030010#", ("127.0.0.1", port))
+replies = []
+u.settimeout(0.5)
+try:
+    while True:
+        replies.append(u.recvfrom(4096)[0])
+except socket.timeout:
+    pass
+t.check(len(replies) == 5, f"the burst of 5 is answered ({len(replies)})")
+t.check(srv.wait_log(r"(?m)WARN  udp 127\.0\.0\.7: banned for 3 s after 5 datagrams over "
+                     r"--udp-rate within 10 s; its new datagrams are dropped by the kernel "
+                     r"until then$", 3.0), "the UDP ban is logged")
+time.sleep(1.2)  # the rate bucket refills: only the ban keeps it out now
+hits_before, _, body = metrics(hp)
+t.check('trackd_banned_addresses{transport="udp"} 1' in body, "one address banned on UDP")
+u.sendto(b"IWAP00353456789030010#", ("127.0.0.1", port))
+t.check(t.recv_quiet(u, 0.5) == b"", "a datagram from the banned address is not answered")
+hits_after, _, _ = metrics(hp)
+t.check(hits_after.get("udp_rate") == hits_before.get("udp_rate"),
+        "nor counted: the kernel dropped it before trackd saw it")
+v = udp_from("127.0.0.8")
+v.sendto(b"IWAP00353456789030011#", ("127.0.0.1", port))
+t.check(t.recv_quiet(v, 1.0).startswith(b"IWBP00,"), "another address is answered")
+t.check(answered(BANNED_UDP), "the UDP ban does not touch TCP from the same address")
+t.check(srv.wait_log(r"INFO  udp 127\.0\.0\.7: ban lifted", 6.0), "the UDP ban ends on time")
+u.sendto(b"IWAP00353456789030010#", ("127.0.0.1", port))
+t.check(t.recv_quiet(u, 1.0).startswith(b"IWBP00,"), "then the address is answered again")
+for s in (u, v, other, again, mine[1]):
+    s.close()
+t.check(srv.stop() == 0, "clean exit (bans)")
 
 t.finish("limits")
