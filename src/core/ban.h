@@ -26,8 +26,8 @@
 
 #include <linux/filter.h>
 
-#define TD_BAN_MAX 64           /* addresses tracked per list, offending or banned */
-#define TD_BAN_WINDOW_MS 10000  /* offences are counted over this long */
+#define TD_BAN_MAX 64          /* addresses tracked per list, offending or banned */
+#define TD_BAN_WINDOW_MS 10000 /* offences are counted over this long */
 #define TD_BAN_PROGRAM_MAX (16 + 5 * TD_BAN_MAX) /* instructions of the largest filter */
 
 /* An address as the per-address limits count it: IPv4 (also when mapped

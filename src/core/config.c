@@ -63,8 +63,7 @@ static const opt opts[] = {
      "connections refused over --max-connections-per-ip (or UDP datagrams dropped over"
      " --udp-rate) from one address within 10 s that ban it: the kernel then drops its new"
      " connections (datagrams) for --ban-seconds; 0 = never ban (default 1000)"},
-    {"ban-seconds", OPT_INT, F(ban_seconds), 0, 1, 86400,
-     "how long a ban lasts (default 60)"},
+    {"ban-seconds", OPT_INT, F(ban_seconds), 0, 1, 86400, "how long a ban lasts (default 60)"},
     {"retention-days", OPT_INT, F(retention_days), 0, 0, 36500,
      "days records are kept, by their device time; older ones are purged in the background,"
      " each device's newest record excepted (default 0: kept forever)"},
