@@ -8,6 +8,8 @@
 # acknowledged frame was stored. Loopback only; every run is bounded.
 #
 # usage: bench/flood.sh [flood options, default: --conns 6000 --udp-rate 20000]
+# TRACKD_OPTS: more serve flags for trackd, e.g. "--ban-after 0" to see the
+# flood without bans.
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -28,7 +30,7 @@ metric() {
 
 # run_load WITH_FLOOD DEVICES FRAMES WINDOW
 run_load() {
-    TRACKD_PIN=$server_pin start_trackd
+    TRACKD_PIN=$server_pin start_trackd ${TRACKD_OPTS:-}
     [ -n "$port" ] || { echo "trackd did not start"; exit 1; }
     if [ "$1" = flood ]; then
         $flood_pin "$BUILD/trackd-flood" --port "$port" --seconds 120 $FLOOD_OPTS >"$work/flood.out" &
@@ -46,6 +48,7 @@ run_load() {
         sed 's/^/         /' "$work/flood.out"
         metric 'trackd_limit_hits_total' | grep -v ' 0$' | sed 's/^/         /'
         metric 'trackd_unknown_traffic_total ' | sed 's/^/         /'
+        metric 'trackd_banned_addresses' | sed 's/^/         /'
     fi
     stop_trackd
     # The load's devices only: the flood's datagrams within --udp-rate are
@@ -55,8 +58,9 @@ run_load() {
     echo "         the load's position rows stored: $rows (expected $(($2 * $3)))"
 }
 
-echo "trackd on 127.0.0.1 ($(nproc) cores); flood from 127.0.0.2: $FLOOD_OPTS"
-for load in "100 500 10" "1000 50 1"; do
+echo "trackd on 127.0.0.1 ($(nproc) cores)${TRACKD_OPTS:+ with $TRACKD_OPTS};" \
+    "flood from 127.0.0.2: $FLOOD_OPTS"
+for load in "100 2000 10" "1000 200 1"; do
     set -- $load
     run_load alone "$1" "$2" "$3"
     run_load flood "$1" "$2" "$3"
