@@ -59,6 +59,9 @@ static const opt opts[] = {
      " (default 200)"},
     {"udp-burst", OPT_INT, F(udp_burst), 0, 1, 1000000,
      "UDP datagrams one address may send at once before --udp-rate applies (default 1000)"},
+    {"max-udp-peers", OPT_INT, F(max_udp_peers), 0, 1, 100000000,
+     "UDP peers (source address and port) kept at once; past it the one heard least recently"
+     " is forgotten (default 200000)"},
     {"ban-after", OPT_INT, F(ban_after), 0, 0, 10000000,
      "connections refused over --max-connections-per-ip (or UDP datagrams dropped over"
      " --udp-rate) from one address within 10 s that ban it: the kernel then drops its new"
@@ -146,6 +149,7 @@ void td_config_defaults(td_config *c)
     c->write_queue_max = 256;
     c->udp_rate = 200;
     c->udp_burst = 1000;
+    c->max_udp_peers = 200000;
     c->ban_after = 1000;
     c->ban_seconds = 60;
     c->reply_tz = 0;

@@ -26,6 +26,7 @@ typedef struct td_config {
     int write_queue_max;   /* KiB written to a connection and not yet taken by its peer */
     int udp_rate;          /* datagrams per second per address; 0 = unlimited */
     int udp_burst;         /* datagrams an address may send at once above udp_rate */
+    int max_udp_peers;     /* UDP source addresses and ports bound at once */
     int ban_after;         /* per-address limit hits within 10 s that ban the address; 0 = never */
     int ban_seconds;       /* how long a ban lasts */
     int retention_days;    /* records older than this (device time) are purged; 0 = kept */

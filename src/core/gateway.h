@@ -72,6 +72,7 @@ extern const double td_commit_bucket_bounds[TD_COMMIT_BUCKETS];
     XX(IDLE_TIMEOUT, "idle_timeout")                       /* --idle-timeout */                    \
     XX(WRITE_QUEUE, "write_queue")                         /* --write-queue-max */                 \
     XX(UDP_RATE, "udp_rate")                               /* --udp-rate, --udp-burst */           \
+    XX(UDP_PEERS, "udp_peers")                             /* --max-udp-peers */                   \
     XX(BANS, "bans")                                       /* --ban-after, --ban-seconds */        \
     XX(HTTP_CONNECTIONS, "http_connections")               /* --http-max-connections */            \
     XX(HTTP_HEADERS, "http_headers")                       /* --http-header-max */                 \

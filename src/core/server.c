@@ -140,6 +140,7 @@ typedef struct td_peer {
     td_session session;
     td_device *dev;
     uint64_t last_ms;
+    struct td_peer *lru_prev, *lru_next; /* the most recently heard first */
 } td_peer;
 
 struct td_server {
@@ -151,8 +152,9 @@ struct td_server {
     uv_signal_t sigint, sigterm;
     uv_timer_t sweep;
     uv_check_t check;
-    td_map devices; /* unique id -> td_device */
-    td_map peers;   /* remote string -> td_peer */
+    td_map devices;                 /* unique id -> td_device */
+    td_map peers;                   /* remote string -> td_peer */
+    td_peer *peer_head, *peer_tail; /* by the time they were last heard, newest first */
     td_conn *conns;
     size_t nconns;
     td_conn *closing; /* closed, waiting for their replies to drain */
@@ -245,6 +247,7 @@ static td_log_limit log_frame = {.what = "frames over a size or time limit"};
 static td_log_limit log_decode = {.what = "decode errors"};
 static td_log_limit log_udp_rate = {.what = "datagrams over --udp-rate"};
 static td_log_limit log_udp_peer = {.what = "new UDP peers"};
+static td_log_limit log_udp_peers = {.what = "UDP peers forgotten over the limit"};
 static td_log_limit log_early = {.what = "records before identification"};
 static td_log_limit log_write = {.what = "peers not reading their replies"};
 /* Devices' comings and goings: many at once after a restart, or a flood of
@@ -1653,8 +1656,37 @@ static void on_udp_frame(void *arg, td_stream *s, const uint8_t *frame, size_t l
     handle_frame(a->p->srv, &a->src, s->proto, frame, len);
 }
 
+static void peer_lru_unlink(td_server *srv, td_peer *p)
+{
+    if (p->lru_prev)
+        p->lru_prev->lru_next = p->lru_next;
+    else if (srv->peer_head == p)
+        srv->peer_head = p->lru_next;
+    if (p->lru_next)
+        p->lru_next->lru_prev = p->lru_prev;
+    else if (srv->peer_tail == p)
+        srv->peer_tail = p->lru_prev;
+    p->lru_prev = p->lru_next = NULL;
+}
+
+/* Puts p first: the most recently heard. */
+static void peer_lru_touch(td_server *srv, td_peer *p)
+{
+    if (srv->peer_head == p)
+        return;
+    peer_lru_unlink(srv, p);
+    p->lru_next = srv->peer_head;
+    if (srv->peer_head)
+        srv->peer_head->lru_prev = p;
+    srv->peer_head = p;
+    if (!srv->peer_tail)
+        srv->peer_tail = p;
+}
+
+/* The caller has taken p out of srv->peers. */
 static void peer_free(td_server *srv, td_peer *p, const char *why)
 {
+    peer_lru_unlink(srv, p);
     if (p->dev)
         unlink_device(srv, p->dev, &p->ep, p->remote, why);
     ep_forget(srv, &p->ep);
@@ -1782,7 +1814,20 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         snprintf(p->remote, sizeof(p->remote), "%s", remote);
         td_log_limited(&log_udp_peer, TD_LOG_INFO, "%s: new UDP peer, protocol %s", remote,
                        proto->name);
+        if (srv->peers.len > (size_t)srv->cfg->max_udp_peers) {
+            /* Full: the peer heard least recently makes room. */
+            td_peer *old = srv->peer_tail;
+            srv->stats.limit_hits[TD_LIMIT_UDP_PEERS]++;
+            td_log_limited(&log_udp_peers, TD_LOG_WARN,
+                           "%s: %zu UDP peers (--max-udp-peers %d); the one heard least"
+                           " recently, %s, %llu s ago, is forgotten",
+                           remote, srv->peers.len, srv->cfg->max_udp_peers, old->remote,
+                           (unsigned long long)((now_ms() - old->last_ms) / 1000));
+            td_map_del(&srv->peers, old->remote);
+            peer_free(srv, old, "too many UDP peers");
+        }
     }
+    peer_lru_touch(srv, p);
     if (p->proto != proto) {
         /* A different protocol from the same address is a new session. */
         memset(&p->session, 0, sizeof(p->session));

@@ -294,13 +294,14 @@ void td_metrics(td_req *r)
                    "trackd_limits{limit=\"connections_per_address\"} %d\n"
                    "trackd_limits{limit=\"udp_rate\"} %d\n"
                    "trackd_limits{limit=\"udp_burst\"} %d\n"
+                   "trackd_limits{limit=\"udp_peers\"} %d\n"
                    "trackd_limits{limit=\"ban_after\"} %d\n"
                    "trackd_limits{limit=\"ban_seconds\"} %d\n"
                    "trackd_limits{limit=\"http_connections\"} %d\n"
                    "trackd_limits{limit=\"websocket_clients\"} %d\n",
                    (unsigned long long)st->fd_limit, (unsigned long long)st->max_conns,
-                   cfg->max_conns_per_ip, cfg->udp_rate, cfg->udp_burst, cfg->ban_after,
-                   cfg->ban_seconds, cfg->http_max_conns, cfg->ws_max_clients);
+                   cfg->max_conns_per_ip, cfg->udp_rate, cfg->udp_burst, cfg->max_udp_peers,
+                   cfg->ban_after, cfg->ban_seconds, cfg->http_max_conns, cfg->ws_max_clients);
     td_sbuf_puts(&b, "# HELP trackd_limit_hits_total Connections refused or closed, datagrams"
                      " dropped and requests refused because a limit was reached, by limit.\n"
                      "# TYPE trackd_limit_hits_total counter\n");

@@ -141,7 +141,7 @@ def ms(when):
 out = subprocess.run([a.trackd, "--help"], capture_output=True, text=True, timeout=10).stdout
 for flag in ("--max-connections", "--max-connections-per-ip", "--frame-timeout",
              "--write-queue-max", "--udp-rate", "--udp-burst", "--ws-max-clients",
-             "--http-max-connections", "--http-header-max", "--ban-after", "--ban-seconds"):
+             "--http-max-connections", "--http-header-max", "--ban-after", "--ban-seconds", "--max-udp-peers"):
     t.check(re.search(rf"^  {re.escape(flag)} VALUE +\S", out, re.M) is not None,
             f"--help lists {flag}")
 
@@ -195,7 +195,7 @@ hits, limits, _ = metrics(hp)
 t.check(0 < limits.get("connections", 0) and
         limits["connections"] + limits.get("http_connections", 0) < limits.get("open_files", 0),
         f"the default connection limit fits under the open-file limit: {limits}")
-t.check(all(v == 0 for v in hits.values()) and len(hits) == 14, f"no limit hit yet: {hits}")
+t.check(all(v == 0 for v in hits.values()) and len(hits) == 15, f"no limit hit yet: {hits}")
 
 
 
@@ -680,7 +680,8 @@ t.check("store closed cleanly" in srv.text(), "store closed cleanly")
 # connections it already had open, go on as before.
 db_c = os.path.join(work, "bans.db")
 srv = t.Server(a.trackd, db_c, "--max-connections-per-ip", "2", "--ban-after", "5",
-               "--ban-seconds", "3", "--udp-rate", "5", "--udp-burst", "5", http=True)
+               "--ban-seconds", "3", "--udp-rate", "5", "--udp-burst", "5", "--max-udp-peers", "3",
+               http=True)
 port, hp = srv.port, srv.http_port
 BANNED, BANNED_UDP = "127.0.0.5", "127.0.0.7"
 
@@ -759,7 +760,33 @@ t.check(answered(BANNED_UDP), "the UDP ban does not touch TCP from the same addr
 t.check(srv.wait_log(r"INFO  udp 127\.0\.0\.7: ban lifted", 6.0), "the UDP ban ends on time")
 u.sendto(b"IWAP00353456789030010#", ("127.0.0.1", port))
 t.check(t.recv_quiet(u, 1.0).startswith(b"IWBP00,"), "then the address is answered again")
-for s in (u, v, other, again, mine[1]):
+
+
+def udp_bound(body):
+    return sum(int(m.group(1)) for m in re.finditer(
+        r'^trackd_connections\{protocol="[^"]*",transport="udp"\} (\d+)$', body, re.M))
+
+
+# UDP peers: at most --max-udp-peers (3 here) are kept; each new one past
+# that makes the one heard least recently go.
+_, _, body = metrics(hp)
+bound = udp_bound(body)
+peers = [udp_from("127.0.0.9") for _ in range(4)]
+answers = 0
+for i, p in enumerate(peers):
+    p.sendto(f"IWAP00{353456789040000 + i}#".encode(), ("127.0.0.1", port))
+    answers += t.recv_quiet(p, 1.0).startswith(b"IWBP00,")
+    time.sleep(0.05)
+t.check(answers == 4, f"four new UDP peers answered ({answers})")
+hits, limits, body = metrics(hp)
+t.check(udp_bound(body) == 3, f"three UDP peers kept (of {bound} + 4)")
+t.check(hits.get("udp_peers") == bound + 4 - 3 and limits.get("udp_peers") == 3,
+        f"those forgotten counted: {hits.get('udp_peers')}, limit {limits.get('udp_peers')}")
+p0 = peers[0].getsockname()[1]
+t.check(srv.wait_log(rf"udp:127\.0\.0\.9:\d+: \d+ UDP peers \(--max-udp-peers 3\); the one heard "
+                     rf"least recently, udp:127\.0\.0\.9:{p0}, \d+ s ago, is forgotten"),
+        "the oldest of them forgotten, and logged")
+for s in [u, v, other, again, mine[1]] + peers:
     s.close()
 t.check(srv.stop() == 0, "clean exit (bans)")
 
