@@ -3,8 +3,8 @@
  * kernel drops before trackd sees them.
  *
  * An address that runs into a per-address limit over and over (connections
- * refused over --max-connections-per-ip, datagrams dropped over --udp-rate)
- * is banned for a while. Refusing costs the server an accept, a reset and a
+ * refused over --max-connections-per-ip or closed for bad traffic,
+ * datagrams dropped over --udp-rate) is banned for a while. Refusing costs the server an accept, a reset and a
  * close per connection (or a read per datagram), so a flood from one
  * address takes CPU from every other device even though it gets nothing.
  * The banned addresses are compiled into a classic BPF socket filter on the

@@ -63,8 +63,9 @@ static const opt opts[] = {
      "UDP peers (source address and port) kept at once; past it the one heard least recently"
      " is forgotten (default 200000)"},
     {"ban-after", OPT_INT, F(ban_after), 0, 0, 10000000,
-     "connections refused over --max-connections-per-ip (or UDP datagrams dropped over"
-     " --udp-rate) from one address within 10 s that ban it: the kernel then drops its new"
+     "connections refused over --max-connections-per-ip or closed for bad traffic (or UDP"
+     " datagrams dropped over --udp-rate) from one address within 10 s that ban it: the kernel"
+     " then drops its new"
      " connections (datagrams) for --ban-seconds; 0 = never ban (default 1000)"},
     {"ban-seconds", OPT_INT, F(ban_seconds), 0, 1, 86400, "how long a ban lasts (default 60)"},
     {"retention-days", OPT_INT, F(retention_days), 0, 0, 36500,

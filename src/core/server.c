@@ -114,6 +114,7 @@ typedef struct td_conn {
     td_stream stream;
     char remote[72];
     char addr[ADDR_KEY_MAX]; /* what the per-address limit counts it under */
+    td_ban_addr ban;         /* the same, as a ban would name it (family 0: unknown) */
     td_device *dev;
     uint64_t opened_ms, last_ms;
     uint64_t partial_ms;         /* when the unfinished frame in the buffer began; 0: none */
@@ -1368,19 +1369,19 @@ static int ban_reload(td_server *srv, bool udp)
 }
 
 /*
- * Counts one offence of the address sa (a connection refused over its
- * per-address limit, or a datagram over its rate); an address that
- * offends --ban-after times within TD_BAN_WINDOW_MS is banned for
- * --ban-seconds and its socket's filter reloaded.
+ * Counts one offence of the address a: over TCP a connection refused over
+ * its per-address limit, or closed for traffic no protocol claims or a
+ * frame over its protocol's limit; over UDP a datagram over its rate. An
+ * address that offends --ban-after times within TD_BAN_WINDOW_MS is banned
+ * for --ban-seconds and its socket's filter reloaded.
  */
-static void ban_offence(td_server *srv, bool udp, const struct sockaddr *sa)
+static void ban_offence(td_server *srv, bool udp, const td_ban_addr *a)
 {
     td_banlist *b = &srv->bans[udp];
-    td_ban_addr a;
-    if (!b->after || td_ban_addr_from(sa, &a) != 0 || !td_ban_offence(b, &a, now_ms()))
+    if (!b->after || !a->family || !td_ban_offence(b, a, now_ms()))
         return;
     char name[INET6_ADDRSTRLEN + 4], why[160] = "";
-    td_ban_addr_format(&a, name, sizeof(name));
+    td_ban_addr_format(a, name, sizeof(name));
     srv->stats.limit_hits[TD_LIMIT_BANS]++;
     int rc = ban_reload(srv, udp);
     if (rc)
@@ -1390,7 +1391,7 @@ static void ban_offence(td_server *srv, bool udp, const struct sockaddr *sa)
     td_warn("%s %s: banned for %d s after %u %s within %d s; its new %s are dropped by the"
             " kernel until then%s",
             udp ? "udp" : "tcp", name, srv->cfg->ban_seconds, b->after,
-            udp ? "datagrams over --udp-rate" : "connections over --max-connections-per-ip",
+            udp ? "datagrams over --udp-rate" : "connections refused or closed for bad traffic",
             TD_BAN_WINDOW_MS / 1000, udp ? "datagrams" : "connections", why);
 }
 
@@ -1554,10 +1555,12 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
                 srv->stats.limit_hits[TD_LIMIT_DETECT_BYTES]++;
             td_log_limited(&log_detect, TD_LOG_WARN, "%s: %s; closing", c->remote, err);
             keep_unknown(srv, c->remote, err, c->stream.buf, c->stream.len);
+            ban_offence(srv, false, &c->ban);
         } else if (rc == TD_ETOOBIG) {
             srv->stats.limit_hits[TD_LIMIT_FRAME_SIZE]++;
             td_log_limited(&log_frame, TD_LOG_WARN, "%s %s %s: %s; closing", c->remote,
                            c->stream.proto->name, c->dev ? c->dev->st.unique_id : "-", err);
+            ban_offence(srv, false, &c->ban);
         } else {
             td_warn("%s %s %s: %s; closing", c->remote, c->stream.proto->name,
                     c->dev ? c->dev->st.unique_id : "-", err);
@@ -1596,6 +1599,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0) {
         format_addr((struct sockaddr *)&ss, "tcp", c->remote, sizeof(c->remote));
         addr_key((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+        td_ban_addr_from((struct sockaddr *)&ss, &c->ban);
     } else {
         snprintf(c->remote, sizeof(c->remote), "tcp:?");
         snprintf(c->addr, sizeof(c->addr), "?");
@@ -1624,8 +1628,8 @@ static void on_connection(uv_stream_t *server, int status)
          * for a connection that is refused anyway, so a flood costs less. */
         if (uv_tcp_close_reset(&c->handle, on_conn_closed) != 0)
             uv_close((uv_handle_t *)&c->handle, on_conn_closed);
-        if (!total && c->addr[0] != '?')
-            ban_offence(srv, false, (struct sockaddr *)&ss);
+        if (!total)
+            ban_offence(srv, false, &c->ban);
         return;
     }
     uv_tcp_nodelay(&c->handle, 1);
@@ -1782,7 +1786,9 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         td_log_limited(&log_udp_rate, TD_LOG_WARN,
                        "udp %s: more than %d datagrams per second (burst %d); dropped", key,
                        srv->cfg->udp_rate, srv->cfg->udp_burst);
-        ban_offence(srv, true, addr);
+        td_ban_addr ba;
+        if (td_ban_addr_from(addr, &ba) == 0)
+            ban_offence(srv, true, &ba);
         return;
     }
     format_addr(addr, "udp", remote, sizeof(remote));

@@ -706,8 +706,8 @@ mine = [iw_login_from(port, BANNED, f"35345678903000{i}") for i in range(2)]
 t.check(all(mine), "two devices from one address connect")
 n = sum(1 for _ in range(5) if refused(port, BANNED))
 t.check(n == 5, f"five more are refused over --max-connections-per-ip 2 ({n})")
-t.check(srv.wait_log(r"(?m)WARN  tcp 127\.0\.0\.5: banned for 3 s after 5 connections over "
-                     r"--max-connections-per-ip within 10 s; its new connections are dropped "
+t.check(srv.wait_log(r"(?m)WARN  tcp 127\.0\.0\.5: banned for 3 s after 5 connections refused "
+                     r"or closed for bad traffic within 10 s; its new connections are dropped "
                      r"by the kernel until then$", 3.0), "the ban is logged")
 t.check(not answered(BANNED), "a new connection from the banned address gets no answer at all")
 t.check(all(s and acked(s, 1700030000 + i) for i, s in enumerate(mine)),
@@ -720,6 +720,15 @@ t.check(hits.get("bans") == 1 and hits.get("connections_per_address") == 5,
 t.check('trackd_banned_addresses{transport="tcp"} 1' in body and
         'trackd_banned_addresses{transport="udp"} 0' in body, "banned addresses in /metrics")
 t.check(limits.get("ban_after") == 5 and limits.get("ban_seconds") == 3, f"limits: {limits}")
+# Connections that only send what no protocol claims (or a frame over the
+# limit) offend too, however few are open at once.
+for i in range(5):
+    s = tcp_from(port, "127.0.0.10")
+    s.sendall(b"\x00\xffGARBAGE" * 50 if i % 2 else b"IWAP01" + b"9" * 17000)
+    closed_by_server(s, 3.0)
+    s.close()
+t.check(srv.wait_log(r"WARN  tcp 127\.0\.0\.10: banned for 3 s after 5 connections", 3.0) and
+        not answered("127.0.0.10"), "five connections closed for bad traffic ban their address")
 t.check(srv.wait_log(r"INFO  tcp 127\.0\.0\.5: ban lifted", 6.0), "the ban ends on time")
 mine[0].close()
 time.sleep(0.3)
@@ -727,7 +736,9 @@ again = iw_login_from(port, BANNED, "353456789030009")
 t.check(again is not None and acked(again, 1700030009),
         "then the address connects and reports again")
 _, _, body = metrics(hp)
-t.check('trackd_banned_addresses{transport="tcp"} 0' in body, "and is no longer counted banned")
+t.check(srv.wait_log(r"INFO  tcp 127\.0\.0\.10: ban lifted", 3.0), "both bans lifted")
+_, _, body = metrics(hp)
+t.check('trackd_banned_addresses{transport="tcp"} 0' in body, "and none is counted banned")
 
 # UDP: 5 datagrams within the burst are answered, the next 5 are dropped
 # over the rate, and the 5th drop bans the address on UDP only.
