@@ -4,13 +4,14 @@
  *
  * An address that runs into a per-address limit over and over (connections
  * refused over --max-connections-per-ip or closed for bad traffic,
- * datagrams dropped over --udp-rate) is banned for a while. Refusing costs the server an accept, a reset and a
- * close per connection (or a read per datagram), so a flood from one
- * address takes CPU from every other device even though it gets nothing.
- * The banned addresses are compiled into a classic BPF socket filter on the
- * listening TCP socket (it drops their SYNs) or on the UDP socket (it drops
- * their datagrams); the kernel then spends a few instructions per packet
- * and the server nothing. Connections already open are not touched.
+ * datagrams dropped over --udp-rate) is banned for a while. Refusing costs
+ * the server an accept, a reset and a close per connection (or a read per
+ * datagram), so a flood from one address takes CPU from every other device
+ * even though it gets nothing. The banned addresses are compiled into a
+ * classic BPF socket filter on the listening TCP socket (it drops their
+ * SYNs) or on the UDP socket (it drops their datagrams); the kernel then
+ * spends a few instructions per packet and the server nothing. Connections
+ * already open are not touched.
  *
  * One list per transport: a TCP offence needs a completed handshake, a UDP
  * one does not (its source can be forged), so a forged UDP flood can never
