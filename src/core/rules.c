@@ -565,6 +565,15 @@ static double prev_attr(const td_device *dev, const char *key)
     return d;
 }
 
+/* A reading or limit as JSON: a whole number as an integer (a heart rate
+ * of 131 is 131, not 131.0), anything else as a real. */
+static json_t *json_number(double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
 static json_t *rule_attrs(const rule *r)
 {
     return json_pack("{sI}", "ruleId", (json_int_t)r->id);
@@ -665,8 +674,8 @@ static void eval_rule(td_rules *rs, rule *ru, td_device *dev, const td_record *r
                     (!ru->fence || inside_fence(rs, ru->fence, r->latitude, r->longitude));
         if (sustained(&it->on, &it->since, cond, t, ru->min_ms)) {
             json_t *a = rule_attrs(ru);
-            json_object_set_new(a, "speed", json_real(r->speed));
-            json_object_set_new(a, "limit", json_real(ru->above));
+            json_object_set_new(a, "speed", json_number(r->speed));
+            json_object_set_new(a, "limit", json_number(ru->above));
             emit(arg, dev, "overspeed", a);
         }
         return;
@@ -681,8 +690,8 @@ static void eval_rule(td_rules *rs, rule *ru, td_device *dev, const td_record *r
         if (!it->on && v < ru->below) {
             it->on = true;
             json_t *a = rule_attrs(ru);
-            json_object_set_new(a, "batteryLevel", json_real(v));
-            json_object_set_new(a, "threshold", json_real(ru->below));
+            json_object_set_new(a, "batteryLevel", json_number(v));
+            json_object_set_new(a, "threshold", json_number(ru->below));
             emit(arg, dev, "lowBattery", a);
         } else if (it->on && v >= ru->below + BATTERY_REARM) {
             it->on = false;
@@ -716,7 +725,7 @@ static void eval_rule(td_rules *rs, rule *ru, td_device *dev, const td_record *r
         it->since = 0;
         json_t *a = rule_attrs(ru);
         if (fix)
-            json_object_set_new(a, "speed", json_real(r->speed));
+            json_object_set_new(a, "speed", json_number(r->speed));
         emit(arg, dev, moving ? "motionStart" : "motionStop", a);
         return;
     }
@@ -741,15 +750,15 @@ static void eval_rule(td_rules *rs, rule *ru, td_device *dev, const td_record *r
         if (high && !isnan(ru->above) &&
             sustained(&it->on, &it->since, v > ru->above, t, ru->min_ms)) {
             json_t *a = rule_attrs(ru);
-            json_object_set_new(a, name, json_real(v));
-            json_object_set_new(a, "limit", json_real(ru->above));
+            json_object_set_new(a, name, json_number(v));
+            json_object_set_new(a, "limit", json_number(ru->above));
             emit(arg, dev, high, a);
         }
         if (low && !isnan(ru->below) &&
             sustained(&it->on2, &it->since2, v < ru->below, t, ru->min_ms)) {
             json_t *a = rule_attrs(ru);
-            json_object_set_new(a, name, json_real(v));
-            json_object_set_new(a, "limit", json_real(ru->below));
+            json_object_set_new(a, name, json_number(v));
+            json_object_set_new(a, "limit", json_number(ru->below));
             emit(arg, dev, low, a);
         }
         return;
@@ -828,7 +837,7 @@ void td_rules_tick(td_rules *rs, td_device *dev, int64_t now_ms, td_emit_fn emit
         if (fresh && reported_since(rs, dev))
             continue;
         json_t *a = rule_attrs(ru);
-        json_object_set_new(a, "minutes", json_real((double)ru->min_ms / 60000.0));
+        json_object_set_new(a, "minutes", json_number((double)ru->min_ms / 60000.0));
         char iso[40];
         json_object_set_new(a, "lastSeen",
                             json_string(td_iso8601(dev->st.last_seen_ms, iso, sizeof(iso))));

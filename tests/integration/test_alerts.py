@@ -221,6 +221,9 @@ try:
     hr = [e for e in events(port, olga, devs["health"]["id"]) if e["type"] == "heartRateHigh"]
     t.check(hr and hr[0]["attributes"].get("heartRate") == 130 and
             hr[0]["attributes"].get("limit") == 120, f"heart rate event values: {hr[:1]}")
+    # Whole readings stay integers (130, not 130.0) in the event's JSON.
+    t.check(hr and type(hr[0]["attributes"]["heartRate"]) is int and
+            type(hr[0]["attributes"]["limit"]) is int, f"as integers: {hr[:1]}")
     sock.close()
 
     # ---- the same thresholds from a 3G watch's health frames ----------------
@@ -252,6 +255,9 @@ try:
             ev.get("spo2Low", {}).get("spo2") == 87 and
             ev.get("bodyTemperatureHigh", {}).get("bodyTemperature") == 38.7,
             f"watch health event values: {ev}")
+    t.check(type(ev.get("heartRateHigh", {}).get("heartRate")) is int and
+            type(ev.get("bodyTemperatureHigh", {}).get("bodyTemperature")) is float,
+            "a whole heart rate as an integer, a temperature as a real")
     sock.close()
 
     # A minimum duration: one high reading is not enough; still high 2 s on is.
