@@ -329,10 +329,12 @@ typedef struct td_store_ops {
 
     /* Sessions and tokens, keyed by the hex SHA-256 of their secret.
      * session_get gives TD_ENOTFOUND for unknown or expired ones.
-     * session_delete_user (user_id, kind) ends all of a user's sessions. */
+     * session_end_user ends a user's sessions of one kind but the one
+     * whose key is keep (NULL: all of them). */
     int (*session_add)(td_store *s, const char *key, td_store_session *ses);
     int (*session_get)(td_store *s, const char *key, int64_t now_ms, td_store_session *out);
     int (*session_delete)(td_store *s, const char *key);
+    int (*session_end_user)(td_store *s, int64_t user_id, const char *kind, const char *keep);
     int (*session_purge)(td_store *s, int64_t now_ms);
 
     /* Geofences: geofence_put adds one (id 0; sets id) or replaces one

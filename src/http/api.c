@@ -1024,6 +1024,18 @@ static void h_users_update(td_req *r, json_t *body, const int64_t *ids)
     }
     if (admin >= 0)
         td_gw_alerts_changed(r->h->srv); /* what their rules and channels cover */
+    if (password) {
+        /* A new password ends the user's other logins (the one that made the
+         * change goes on); API tokens are credentials of their own and stay. */
+        const char *keep = ids[0] == r->who.id ? r->who.key : NULL;
+        if (s->ops->session_end_user(s, ids[0], "session", keep))
+            td_warn("http %s: cannot end the other sessions of user %lld", r->peer,
+                    (long long)ids[0]);
+        int n = td_http_end_sessions(r->h, ids[0], keep);
+        td_info("http %s: '%s' changed the password of user %lld; their other sessions ended"
+                " (%d live clients disconnected)",
+                r->peer, r->who.name, (long long)ids[0], n);
+    }
     td_sbuf b;
     td_sbuf_init(&b, LWS_PRE);
     td_json_user(&b, &u);
@@ -1048,6 +1060,7 @@ static void h_users_delete(td_req *r, json_t *body, const int64_t *ids)
         return;
     }
     td_gw_user_deleted(r->h->srv, ids[0]);
+    td_http_end_sessions(r->h, ids[0], NULL);
     td_info("http %s: '%s' deleted user %lld", r->peer, r->who.name, (long long)ids[0]);
     reply_no_content(r);
 }

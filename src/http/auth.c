@@ -267,12 +267,16 @@ int td_user_main(int argc, char **argv)
         rc = store->ops->user_get(store, 0, name, &found);
         if (!rc)
             rc = store->ops->user_update(store, found.id, NULL, u.hash, -1);
+        /* Every login of the user ends (a server running on this store
+         * finds the sessions gone at their next request); tokens stay. */
+        if (!rc)
+            rc = store->ops->session_end_user(store, found.id, "session", NULL);
         if (rc == TD_ENOTFOUND)
             fprintf(stderr, "trackd: no user '%s'\n", name);
         else if (rc)
             fprintf(stderr, "trackd: cannot change the password: %s\n", td_strerror(rc));
         else
-            printf("password of '%s' changed\n", name);
+            printf("password of '%s' changed; their login sessions ended\n", name);
     }
     exit_code = rc ? 1 : 0;
 out:

@@ -35,6 +35,7 @@ struct td_client {
     int64_t user_id;
     bool admin;
     char user[64];
+    char key[65]; /* the session or token it was opened with */
     td_msg **ring;
     unsigned head, count, cap;
     bool write_requested, dropped;
@@ -426,6 +427,20 @@ static int snap_device(void *arg, td_device *d)
     return 0;
 }
 
+int td_http_end_sessions(td_http *h, int64_t user_id, const char *keep)
+{
+    int n = 0;
+    for (td_client *c = h->clients; c; c = c->next) {
+        if (c->user_id != user_id || c->dropped || (keep && strcmp(c->key, keep) == 0))
+            continue;
+        c->dropped = true;
+        client_clear(c);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        n++;
+    }
+    return n;
+}
+
 int td_live_open(td_req *r)
 {
     td_http *h = r->h;
@@ -443,6 +458,7 @@ int td_live_open(td_req *r)
     c->user_id = r->who.id;
     c->admin = r->who.admin;
     snprintf(c->user, sizeof(c->user), "%s", r->who.name);
+    snprintf(c->key, sizeof(c->key), "%s", r->who.key);
     c->next = h->clients;
     if (h->clients)
         h->clients->prev = c;

@@ -1105,6 +1105,19 @@ static int sqlite_session_delete(td_store *base, const char *key)
     return run_write(s, st);
 }
 
+static int sqlite_session_end_user(td_store *base, int64_t user_id, const char *kind,
+                                   const char *keep)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s, "DELETE FROM sessions WHERE user_id = ?1 AND kind = ?2 AND key <> ?3", &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, keep ? keep : "", -1, SQLITE_STATIC);
+    return run_write(s, st);
+}
+
 static int sqlite_session_purge(td_store *base, int64_t now_ms)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1728,6 +1741,7 @@ const td_store_ops td_store_sqlite = {
     .session_add = sqlite_session_add,
     .session_get = sqlite_session_get,
     .session_delete = sqlite_session_delete,
+    .session_end_user = sqlite_session_end_user,
     .session_purge = sqlite_session_purge,
     .geofences = sqlite_geofences,
     .geofence_put = sqlite_geofence_put,

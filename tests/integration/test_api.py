@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import tdtest as t
+from ws_client import WS
 
 a = t.args()
 work = t.tmpdir()
@@ -101,6 +102,15 @@ def expect(r, status, what, error_has=None):
         ok = ok and r.body == b""
     return t.check(ok, f"{what}: expected {status}"
                        f"{' mentioning ' + repr(error_has) if error_has else ''}, got {r!r}")
+
+
+def wait_closed(ws, timeout=5.0):
+    """Whether the server closes the WebSocket within timeout (messages
+    before that are read and dropped)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ws.closed:
+        ws.recv(timeout=max(0.05, deadline - time.time()))
+    return ws.closed
 
 
 def login(port, name, password, host="127.0.0.1"):
@@ -398,9 +408,24 @@ def test_users(port, admin, anon):
            "password")
     expect(admin.put(f"/api/users/{aid}", {"nick": "al"}), 400, "unknown field in PUT user",
            "nick")
+    # A new password ends the user's other logins and their live feeds; the
+    # login that changed it goes on, and so do API tokens.
+    other = login_user(port, "alice", "alice-pass-2")
+    token = (alice.post("/api/tokens").json() or {}).get("token")
+    by_token = User(port, token=token)
+    feed = WS(port, {**other.headers(), "Origin": f"http://127.0.0.1:{port}"})
+    t.check(feed.accepted and feed.recv() is not None, "her second login's live feed is open")
+    expect(alice.put(f"/api/users/{aid}", {"password": "alice-pass-2b"}), 200,
+           "alice changes her password again")
+    expect(other.get("/api/session"), 401, "her other login has ended")
+    t.check(wait_closed(feed), "and its live feed is closed")
+    expect(alice.get("/api/session"), 200, "the login that made the change goes on")
+    expect(by_token.get("/api/session"), 200, "an API token stays valid")
     expect(carol.put(f"/api/users/{aid}", {"password": "alice-pass-3"}), 200,
            "another admin resets a password")
-    alice = login_user(port, "alice", "alice-pass-3")  # whether old sessions survive is open
+    expect(alice.get("/api/session"), 401, "a reset by an admin ends all her logins")
+    t.check(carol.get("/api/session").status == 200, "the admin's own login is untouched")
+    alice = login_user(port, "alice", "alice-pass-3")
 
     expect(admin.delete("/api/users/1"), 400, "admin deletes themself", "yourself")
     expect(admin.delete("/api/users/999999"), 404, "delete an unknown user")
@@ -1183,6 +1208,27 @@ def test_expiry_and_rate():
     t.check(srv.stop() == 0, "limits server: clean exit")
 
 
+def test_user_cli(port, admin):
+    """trackd user add / passwd on the store of the running server: a new
+    password ends every login session of the user at once."""
+    import subprocess
+    run = lambda *args: subprocess.run([a.trackd, "user", *args, "--db", DB],
+                                       capture_output=True, text=True, timeout=30)
+    expect(admin.post("/api/users", {"name": "gina", "password": "gina-pass-1"}), 200,
+           "a user for the command line")
+    gina = login_user(port, "gina", "gina-pass-1")
+    p = run("passwd", "gina", "--password", "gina-pass-cli")
+    t.check(p.returncode == 0 and "their login sessions ended" in p.stdout,
+            f"trackd user passwd: {p.returncode} {p.stdout!r} {p.stderr!r}")
+    expect(gina.get("/api/session"), 401, "her session ended by the command line")
+    expect(login(port, "gina", "gina-pass-cli")[0], 200, "she logs in with the new password")
+    p = run("passwd", "nobody", "--password", "whatever-9")
+    t.check(p.returncode == 1 and "no user 'nobody'" in p.stderr, f"unknown user: {p.stderr!r}")
+    p = run("add", "frank", "--password", "frank-pass-1")
+    t.check(p.returncode == 0 and "user 'frank' added" in p.stdout, f"user add: {p.stdout!r}")
+    expect(login(port, "frank", "frank-pass-1")[0], 200, "a user added on the command line logs in")
+
+
 # ---- run -----------------------------------------------------------------------
 
 DB = os.path.join(work, "api.db")
@@ -1208,6 +1254,7 @@ try:
     if sock_a:
         test_deletes(HP, srv, admin, alice, bob, sock_a)
     test_openapi_coverage(doc)
+    test_user_cli(HP, admin)
     for s in (sock_a, sock_u):
         if s:
             s.close()
