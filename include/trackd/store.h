@@ -248,6 +248,7 @@ typedef struct td_store_voice {
 } td_store_voice;
 
 typedef int (*td_store_device_cb)(void *arg, const td_store_device *d);
+typedef int (*td_store_session_cb)(void *arg, const td_store_session *ses);
 typedef int (*td_store_command_cb)(void *arg, const td_store_command *c);
 typedef int (*td_store_voice_cb)(void *arg, const td_store_voice *v);
 typedef int (*td_store_geofence_cb)(void *arg, const td_store_geofence *g);
@@ -335,6 +336,10 @@ typedef struct td_store_ops {
     int (*session_get)(td_store *s, const char *key, int64_t now_ms, td_store_session *out);
     int (*session_delete)(td_store *s, const char *key);
     int (*session_end_user)(td_store *s, int64_t user_id, const char *kind, const char *keep);
+    /* A user's API tokens that have not expired, by id; token_delete
+     * revokes one of user_id's (0: anyone's), TD_ENOTFOUND when none. */
+    int (*tokens)(td_store *s, int64_t user_id, int64_t now_ms, td_store_session_cb cb, void *arg);
+    int (*token_delete)(td_store *s, int64_t id, int64_t user_id);
     int (*session_purge)(td_store *s, int64_t now_ms);
 
     /* Geofences: geofence_put adds one (id 0; sets id) or replaces one

@@ -460,6 +460,64 @@ static void h_tokens_create(td_req *r, json_t *body, const int64_t *ids)
     td_reply_sbuf(r, 200, &b);
 }
 
+struct token_list {
+    td_sbuf *b;
+    int64_t current; /* the token this request came with, or 0 */
+    int n;
+};
+
+static int add_token(void *arg, const td_store_session *ses)
+{
+    struct token_list *l = arg;
+    char created[40], expires[40];
+    td_sbuf_printf(l->b, "%s{\"id\":%lld,\"createdAt\":\"%s\",\"expiresAt\":\"%s\",\"current\":%s}",
+                   l->n++ ? "," : "", (long long)ses->id,
+                   td_iso8601(ses->created_ms, created, sizeof(created)),
+                   td_iso8601(ses->expires_ms, expires, sizeof(expires)),
+                   ses->id == l->current ? "true" : "false");
+    return 0;
+}
+
+/* The caller's API tokens (never their secrets). */
+static void h_tokens_list(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    td_store_session ses;
+    td_sbuf b;
+    (void)body;
+    (void)ids;
+    td_sbuf_init(&b, LWS_PRE);
+    struct token_list l = {&b, 0, 0};
+    if (s->ops->session_get(s, r->who.key, td_now_ms(), &ses) == 0 && !strcmp(ses.kind, "token"))
+        l.current = ses.id;
+    td_sbuf_puts(&b, "[");
+    if (s->ops->tokens(s, r->who.id, td_now_ms(), add_token, &l)) {
+        td_sbuf_free(&b);
+        td_reply_error(r, 500, "cannot list the tokens");
+        return;
+    }
+    td_sbuf_puts(&b, "]");
+    td_reply_sbuf(r, 200, &b);
+}
+
+/* Revokes a token: one of the caller's, or anyone's for an admin. */
+static void h_tokens_delete(td_req *r, json_t *body, const int64_t *ids)
+{
+    td_store *s = store_of(r);
+    (void)body;
+    int rc = s->ops->token_delete(s, ids[0], r->who.admin ? 0 : r->who.id);
+    if (rc == TD_ENOTFOUND) {
+        td_reply_error(r, 404, "token %lld not found", (long long)ids[0]);
+        return;
+    }
+    if (rc) {
+        td_reply_error(r, 500, "cannot revoke the token");
+        return;
+    }
+    td_info("http %s: user '%s' revoked API token %lld", r->peer, r->who.name, (long long)ids[0]);
+    reply_no_content(r);
+}
+
 /* ---- server ------------------------------------------------------------- */
 
 static void h_server(td_req *r, json_t *body, const int64_t *ids)
@@ -2111,6 +2169,8 @@ static const td_route routes[] = {
     {M_GET, "/api/session", ACCESS_USER, h_session_get, NULL},
     {M_DELETE, "/api/session", ACCESS_USER, h_session_delete, NULL},
     {M_POST, "/api/tokens", ACCESS_USER, h_tokens_create, "expiresDays"},
+    {M_GET, "/api/tokens", ACCESS_USER, h_tokens_list, NULL},
+    {M_DELETE, "/api/tokens/{id}", ACCESS_USER, h_tokens_delete, NULL},
     {M_GET, "/api/users", ACCESS_ADMIN, h_users_list, NULL},
     {M_POST, "/api/users", ACCESS_ADMIN, h_users_create, "name,password,admin"},
     {M_PUT, "/api/users/{id}", ACCESS_USER, h_users_update, "name,password,admin"},

@@ -1118,6 +1118,48 @@ static int sqlite_session_end_user(td_store *base, int64_t user_id, const char *
     return run_write(s, st);
 }
 
+static int sqlite_tokens(td_store *base, int64_t user_id, int64_t now_ms, td_store_session_cb cb,
+                         void *arg)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "SELECT id, user_id, kind, created, expires FROM sessions"
+             " WHERE user_id = ?1 AND kind = 'token' AND expires > ?2 ORDER BY id",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int step, rc = 0;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        td_store_session ses;
+        memset(&ses, 0, sizeof(ses));
+        ses.id = sqlite3_column_int64(st, 0);
+        ses.user_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, ses.kind, sizeof(ses.kind));
+        ses.created_ms = sqlite3_column_int64(st, 3);
+        ses.expires_ms = sqlite3_column_int64(st, 4);
+        rc = cb(arg, &ses);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = TD_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_token_delete(td_store *base, int64_t id, int64_t user_id)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    if (prep(s,
+             "DELETE FROM sessions WHERE id = ?1 AND kind = 'token' AND (?2 = 0 OR user_id = ?2)",
+             &st))
+        return TD_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, user_id);
+    return run_change(s, st);
+}
+
 static int sqlite_session_purge(td_store *base, int64_t now_ms)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -1742,6 +1784,8 @@ const td_store_ops td_store_sqlite = {
     .session_get = sqlite_session_get,
     .session_delete = sqlite_session_delete,
     .session_end_user = sqlite_session_end_user,
+    .tokens = sqlite_tokens,
+    .token_delete = sqlite_token_delete,
     .session_purge = sqlite_session_purge,
     .geofences = sqlite_geofences,
     .geofence_put = sqlite_geofence_put,

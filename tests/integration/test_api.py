@@ -438,7 +438,7 @@ def test_users(port, admin, anon):
     return alice, bob, carol
 
 
-def test_tokens(port, alice, anon):
+def test_tokens(port, alice, anon, admin, bob):
     expect(anon.post("/api/tokens"), 401, "token without login")
     now = time.time()
     r = alice.post("/api/tokens")
@@ -454,12 +454,15 @@ def test_tokens(port, alice, anon):
     t.check(abs(exp - (now + 365 * 86400)) < 120, f"default token lifetime: {j.get('expiresAt')}")
     token = j.get("token")
     r = alice.post("/api/tokens", {"expiresDays": 1})
+    day_id, day_token = (r.json() or {}).get("id"), (r.json() or {}).get("token")
     try:
         exp = parse_time((r.json() or {})["expiresAt"])
     except (KeyError, ValueError, AttributeError):
         exp = 0
     t.check(r.status == 200 and abs(exp - (now + 86400)) < 120, f"1-day token: {r!r}")
-    expect(alice.post("/api/tokens", {"expiresDays": 3650}), 200, "3650-day token")
+    r = alice.post("/api/tokens", {"expiresDays": 3650})
+    expect(r, 200, "3650-day token")
+    long_id = (r.json() or {}).get("id")
     expect(alice.post("/api/tokens", {"expiresDays": 0}), 400, "0-day token", "expiresDays")
     expect(alice.post("/api/tokens", {"expiresDays": 3651}), 400, "3651-day token",
            "expiresDays")
@@ -477,6 +480,32 @@ def test_tokens(port, alice, anon):
     expect(t.request(port, "GET", "/api/session",
                      headers={"Authorization": "Bearer " + token + "00"}), 401,
            "token with extra characters")
+
+    # The caller's tokens: listed without their secrets, the one in use
+    # marked; each can be revoked, an admin may revoke anyone's.
+    r = tok.get("/api/tokens")
+    listed = r.json() or []
+    ids = [x.get("id") for x in listed]
+    t.check(r.status == 200 and {j.get("id"), day_id, long_id} <= set(ids) and
+            ids == sorted(ids) and all(set(x) == {"id", "createdAt", "expiresAt", "current"}
+                                       for x in listed),
+            f"GET /api/tokens lists alice's tokens: {listed}")
+    t.check([x["id"] for x in listed if x["current"]] == [j.get("id")],
+            f"the token in use is marked current: {listed}")
+    t.check(not any(x["current"] for x in alice.get("/api/tokens").json() or []),
+            "with a cookie, no token is current")
+    t.check(bob.get("/api/tokens").json() == [], "bob has no tokens and sees none of alice's")
+    day = User(port, token=day_token)
+    expect(day.get("/api/session"), 200, "the 1-day token works")
+    expect(bob.delete(f"/api/tokens/{day_id}"), 404, "bob cannot revoke alice's token")
+    expect(alice.delete(f"/api/tokens/{day_id}"), 204, "alice revokes her 1-day token")
+    expect(day.get("/api/session"), 401, "a revoked token no longer works")
+    expect(alice.delete(f"/api/tokens/{day_id}"), 404, "revoked twice")
+    expect(admin.delete(f"/api/tokens/{long_id}"), 204, "an admin revokes alice's token")
+    ids = [x.get("id") for x in tok.get("/api/tokens").json() or []]
+    t.check(day_id not in ids and long_id not in ids and j.get("id") in ids,
+            f"revoked tokens leave the list: {ids}")
+    expect(anon.get("/api/tokens"), 401, "tokens without login")
 
     # Logout: 204, the cookie is cleared and dead; the token lives on.
     r = alice.delete("/api/session")
@@ -1241,7 +1270,7 @@ try:
     doc = test_server_info(srv, anon)
     admin = test_sessions(HP, anon)
     alice, bob, carol = test_users(HP, admin, anon)
-    tok = test_tokens(HP, alice, anon)
+    tok = test_tokens(HP, alice, anon, admin, bob)
     TOKEN = tok.token
     alice = login_user(HP, "alice", "alice-pass-3")
     DEV_A, DEV_B, DEV_S, DEV_U, sock_u = test_devices(HP, srv, admin, tok, bob, carol, anon)
