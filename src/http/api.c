@@ -435,6 +435,7 @@ static void h_session_delete(td_req *r, json_t *body, const int64_t *ids)
     (void)body;
     (void)ids;
     s->ops->session_delete(s, r->who.key);
+    td_http_end_sessions(r->h, r->who.id); /* a live feed opened with it */
     set_cookie(r, "", 0);
     reply_no_content(r);
 }
@@ -515,6 +516,7 @@ static void h_tokens_delete(td_req *r, json_t *body, const int64_t *ids)
         return;
     }
     td_info("http %s: user '%s' revoked API token %lld", r->peer, r->who.name, (long long)ids[0]);
+    td_http_end_sessions(r->h, r->who.admin ? 0 : r->who.id); /* feeds opened with it */
     reply_no_content(r);
 }
 
@@ -1084,12 +1086,13 @@ static void h_users_update(td_req *r, json_t *body, const int64_t *ids)
         td_gw_alerts_changed(r->h->srv); /* what their rules and channels cover */
     if (password) {
         /* A new password ends the user's other logins (the one that made the
-         * change goes on); API tokens are credentials of their own and stay. */
+         * change goes on), and their live feeds; API tokens are credentials
+         * of their own and stay. */
         const char *keep = ids[0] == r->who.id ? r->who.key : NULL;
         if (s->ops->session_end_user(s, ids[0], "session", keep))
             td_warn("http %s: cannot end the other sessions of user %lld", r->peer,
                     (long long)ids[0]);
-        int n = td_http_end_sessions(r->h, ids[0], keep);
+        int n = td_http_end_sessions(r->h, ids[0]);
         td_info("http %s: '%s' changed the password of user %lld; their other sessions ended"
                 " (%d live clients disconnected)",
                 r->peer, r->who.name, (long long)ids[0], n);
@@ -1118,7 +1121,7 @@ static void h_users_delete(td_req *r, json_t *body, const int64_t *ids)
         return;
     }
     td_gw_user_deleted(r->h->srv, ids[0]);
-    td_http_end_sessions(r->h, ids[0], NULL);
+    td_http_end_sessions(r->h, ids[0]);
     td_info("http %s: '%s' deleted user %lld", r->peer, r->who.name, (long long)ids[0]);
     reply_no_content(r);
 }

@@ -41,9 +41,10 @@ void td_http_event_changed(td_http *h, int64_t event_id, bool reminder);
 void td_http_command_changed(td_http *h, int64_t command_id);
 /* A user lost access to a shared device: their clients hear it is gone. */
 void td_http_device_unshared(td_http *h, const td_device *d, int64_t user_id);
-/* Disconnects the user's live-feed clients but those opened with the
- * session or token whose key is keep (NULL: all). Returns how many. */
-int td_http_end_sessions(td_http *h, int64_t user_id, const char *keep);
+/* Disconnects the user's (user_id 0: anyone's) live-feed clients whose
+ * session or token has ended (logged out, revoked, a new password, the
+ * user deleted). Returns how many. */
+int td_http_end_sessions(td_http *h, int64_t user_id);
 void td_http_device_deleted(td_http *h, int64_t device_id, int64_t owner_id, const int64_t *shares,
                             int nshares);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "http/internal.h"
 #include "trackd/error.h"
 #include "trackd/record.h"
@@ -427,11 +428,14 @@ static int snap_device(void *arg, td_device *d)
     return 0;
 }
 
-int td_http_end_sessions(td_http *h, int64_t user_id, const char *keep)
+int td_http_end_sessions(td_http *h, int64_t user_id)
 {
+    td_store *s = td_gw_store(h->srv);
+    td_store_session ses;
     int n = 0;
     for (td_client *c = h->clients; c; c = c->next) {
-        if (c->user_id != user_id || c->dropped || (keep && strcmp(c->key, keep) == 0))
+        if ((user_id && c->user_id != user_id) || c->dropped ||
+            s->ops->session_get(s, c->key, td_now_ms(), &ses) != TD_ENOTFOUND)
             continue;
         c->dropped = true;
         client_clear(c);

@@ -415,12 +415,16 @@ def test_users(port, admin, anon):
     by_token = User(port, token=token)
     feed = WS(port, {**other.headers(), "Origin": f"http://127.0.0.1:{port}"})
     t.check(feed.accepted and feed.recv() is not None, "her second login's live feed is open")
+    token_feed = WS(port, {**by_token.headers(), "Origin": f"http://127.0.0.1:{port}"})
+    t.check(token_feed.accepted and token_feed.recv() is not None, "a live feed with her token")
     expect(alice.put(f"/api/users/{aid}", {"password": "alice-pass-2b"}), 200,
            "alice changes her password again")
     expect(other.get("/api/session"), 401, "her other login has ended")
     t.check(wait_closed(feed), "and its live feed is closed")
     expect(alice.get("/api/session"), 200, "the login that made the change goes on")
     expect(by_token.get("/api/session"), 200, "an API token stays valid")
+    t.check(not wait_closed(token_feed, 1.0), "and so does the live feed opened with it")
+    token_feed.close()
     expect(carol.put(f"/api/users/{aid}", {"password": "alice-pass-3"}), 200,
            "another admin resets a password")
     expect(alice.get("/api/session"), 401, "a reset by an admin ends all her logins")
@@ -497,9 +501,12 @@ def test_tokens(port, alice, anon, admin, bob):
     t.check(bob.get("/api/tokens").json() == [], "bob has no tokens and sees none of alice's")
     day = User(port, token=day_token)
     expect(day.get("/api/session"), 200, "the 1-day token works")
+    day_feed = WS(port, {**day.headers(), "Origin": f"http://127.0.0.1:{port}"})
+    t.check(day_feed.accepted and day_feed.recv() is not None, "a live feed opened with it")
     expect(bob.delete(f"/api/tokens/{day_id}"), 404, "bob cannot revoke alice's token")
     expect(alice.delete(f"/api/tokens/{day_id}"), 204, "alice revokes her 1-day token")
     expect(day.get("/api/session"), 401, "a revoked token no longer works")
+    t.check(wait_closed(day_feed), "and the live feed opened with it is closed")
     expect(alice.delete(f"/api/tokens/{day_id}"), 404, "revoked twice")
     expect(admin.delete(f"/api/tokens/{long_id}"), 204, "an admin revokes alice's token")
     ids = [x.get("id") for x in tok.get("/api/tokens").json() or []]
@@ -507,13 +514,17 @@ def test_tokens(port, alice, anon, admin, bob):
             f"revoked tokens leave the list: {ids}")
     expect(anon.get("/api/tokens"), 401, "tokens without login")
 
-    # Logout: 204, the cookie is cleared and dead; the token lives on.
+    # Logout: 204, the cookie is cleared and dead, its live feed closed; the
+    # token lives on.
+    alice_feed = WS(port, {**alice.headers(), "Origin": f"http://127.0.0.1:{port}"})
+    t.check(alice_feed.accepted and alice_feed.recv() is not None, "alice's live feed is open")
     r = alice.delete("/api/session")
     expect(r, 204, "logout")
     t.check(re.match(r"trackd_session=;.*Max-Age=0", r.header("set-cookie") or "") is not None,
             f"logout clears the cookie: {r.header('set-cookie')}")
     expect(alice.get("/api/session"), 401, "the cookie no longer works after logout")
     expect(tok.get("/api/session"), 200, "a token survives logout of a cookie session")
+    t.check(wait_closed(alice_feed), "logout closes the live feed of that session")
     return tok
 
 
