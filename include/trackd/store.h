@@ -199,7 +199,8 @@ typedef struct td_store_outbox {
     int64_t id, notification_id;
     const char *channel, *target;
     int attempts;
-    bool renotify; /* a reminder of an unacknowledged critical event */
+    bool renotify;    /* a reminder of an unacknowledged critical event */
+    bool owner_admin; /* the channel belongs to an admin */
     int64_t created_ms, next_ms;
     td_store_event event;
     const char *device_unique_id, *device_name;

@@ -122,6 +122,9 @@ static const opt opts[] = {
      " (default trackd/{uniqueId}/events/{type})"},
     {"mqtt-user", OPT_STR0, F(mqtt_user), SZ(mqtt_user), 0, 0, "MQTT user name (default: none)"},
     {"mqtt-password", OPT_STR0, F(mqtt_password), SZ(mqtt_password), 0, 0, "MQTT password"},
+    {"webhook-allow-local", OPT_BOOL, F(webhook_allow_local), 0, 0, 0,
+     "let every user's webhooks post to loopback, private and link-local addresses; without it"
+     " only admins' channels may (default false)"},
     {"command-expire", OPT_INT, F(command_expire), 0, 1, 86400 * 365,
      "seconds a queued command waits for its device before it expires (default 86400)"},
     {"udp-fresh", OPT_INT, F(udp_fresh), 0, 0, 86400,

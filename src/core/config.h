@@ -61,6 +61,7 @@ typedef struct td_config {
     char mqtt_topic[256];
     char mqtt_user[128];
     char mqtt_password[128];
+    bool webhook_allow_local; /* every user's webhooks may post to local networks */
 
     /* Commands and voice */
     int command_expire;  /* seconds a queued command waits for its device */

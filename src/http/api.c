@@ -24,6 +24,7 @@
 #include "core/voice.h"
 #include "http/auth.h"
 #include "http/internal.h"
+#include "notify/notify.h"
 #include "http/routes.h"
 #include "protocols/registry.h"
 #include "trackd/error.h"
@@ -2044,6 +2045,17 @@ static bool check_target(td_req *r, const char *channel, const char *target)
     if (strcmp(channel, "webhook") == 0) {
         if (strncmp(target, "http://", 7) != 0 && strncmp(target, "https://", 8) != 0) {
             td_reply_error(r, 400, "a webhook target must be an http:// or https:// URL");
+            return false;
+        }
+        /* A name is checked when it is delivered to, on the address it
+         * resolves to then; an address can be refused at once. */
+        char ip[64];
+        if (!r->who.admin && !cfg->webhook_allow_local &&
+            td_url_ip_literal(target, ip, sizeof(ip)) && td_ip_local(ip)) {
+            td_reply_error(r, 400,
+                           "a webhook target on a local network (%s) is for admins' channels"
+                           " only, unless the server runs with --webhook-allow-local",
+                           ip);
             return false;
         }
     } else if (strcmp(channel, "email") == 0) {

@@ -34,6 +34,7 @@
  */
 #include "notify/notify.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <mosquitto.h>
@@ -72,6 +73,8 @@ typedef struct delivery {
     size_t body_len;
     int attempts; /* failed attempts before this one */
     int64_t created_ms;
+    bool allow_local;    /* a webhook may post to a local network */
+    char refused_ip[64]; /* the local address a webhook was not let reach */
     enum outcome outcome;
     char error[ERR_MAX];
 } delivery;
@@ -125,6 +128,64 @@ int64_t td_notify_backoff_ms(int attempts, int retry_max_s)
     for (int i = 1; i < attempts && wait < cap; i++)
         wait *= 2;
     return wait < cap ? wait : cap;
+}
+
+static bool v4_local(const uint8_t *a)
+{
+    return a[0] == 0 || a[0] == 10 || a[0] == 127 ||  /* this network, private, loopback */
+           (a[0] == 100 && (a[1] & 0xc0) == 64) ||    /* shared address space (CGNAT) */
+           (a[0] == 169 && a[1] == 254) ||            /* link-local */
+           (a[0] == 172 && (a[1] & 0xf0) == 16) ||    /* private */
+           (a[0] == 192 && a[1] == 168) ||            /* private */
+           (a[0] == 192 && a[1] == 0 && a[2] == 0) || /* IETF protocol assignments */
+           (a[0] == 198 && (a[1] & 0xfe) == 18) ||    /* benchmarking */
+           a[0] >= 224;                               /* multicast, reserved, broadcast */
+}
+
+bool td_ip_local(const char *ip)
+{
+    uint8_t a[16];
+    if (inet_pton(AF_INET, ip, a) == 1)
+        return v4_local(a);
+    if (inet_pton(AF_INET6, ip, a) != 1)
+        return true;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, mapped, 12) == 0)
+        return v4_local(a + 12);
+    bool zero = true; /* :: and ::1 */
+    for (int i = 0; i < 15; i++)
+        zero = zero && a[i] == 0;
+    return (zero && a[15] <= 1) || (a[0] & 0xfe) == 0xfc || /* unique local fc00::/7 */
+           (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||       /* link-local fe80::/10 */
+           a[0] == 0xff;                                    /* multicast */
+}
+
+bool td_url_ip_literal(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    if (!p || !cap)
+        return false;
+    p += 3;
+    const char *at = p + strcspn(p, "/?#");
+    for (const char *q = p; q < at; q++) /* user:password@host */
+        if (*q == '@')
+            p = q + 1;
+    size_t n;
+    if (*p == '[') {
+        const char *end = memchr(p, ']', (size_t)(at - p));
+        if (!end)
+            return false;
+        p++;
+        n = (size_t)(end - p);
+    } else {
+        n = strcspn(p, ":/?#");
+    }
+    if (!n || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    uint8_t a[16];
+    return inet_pton(AF_INET, out, a) == 1 || inet_pton(AF_INET6, out, a) == 1;
 }
 
 bool td_notify_address_ok(const char *s)
@@ -350,7 +411,23 @@ static int webhook_prepare(td_notify *n, const td_store_outbox *o, delivery *d)
     td_notify_payload(&b, o);
     if (take_body(d, &b) < 0)
         return TD_ENOMEM;
+    d->allow_local = o->owner_admin || n->cfg.webhook_allow_local;
     return set_target(d, o->target);
+}
+
+/* Once connected (or about to reuse a connection), before the request: a
+ * webhook not allowed on local networks is stopped when its host's address
+ * is one, whatever its name resolved to. */
+static int webhook_prereq(void *arg, char *ip, char *local_ip, int ip_port, int local_port)
+{
+    delivery *d = arg;
+    (void)local_ip;
+    (void)ip_port;
+    (void)local_port;
+    if (d->allow_local || !td_ip_local(ip))
+        return CURL_PREREQFUNC_OK;
+    snprintf(d->refused_ip, sizeof(d->refused_ip), "%s", ip);
+    return CURL_PREREQFUNC_ABORT;
 }
 
 /* The answer's body is not needed. */
@@ -384,8 +461,19 @@ static void webhook_send(td_notify *n, job_conn *c, delivery *d)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, d->body);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)d->body_len);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, webhook_prereq);
+    curl_easy_setopt(curl, CURLOPT_PREREQDATA, d);
+    d->refused_ip[0] = '\0';
     CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(h);
+    if (d->refused_ip[0]) {
+        d->outcome = OUT_FAILED;
+        snprintf(d->error, sizeof(d->error),
+                 "refused: the target's address %s is on a local network, where only an admin's"
+                 " channels may post (or start trackd with --webhook-allow-local)",
+                 d->refused_ip);
+        return;
+    }
     if (rc != CURLE_OK) {
         curl_failed(d, rc, errbuf);
         return;

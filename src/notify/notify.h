@@ -64,4 +64,12 @@ void td_notify_email(struct td_sbuf *b, const td_store_outbox *o, const char *fr
  * control characters) that is safe in an SMTP command and a header. */
 bool td_notify_address_ok(const char *s);
 
+/* Whether ip (IPv4 or IPv6 text) is on no public network: loopback,
+ * private, shared (100.64/10), link-local, unique local, unspecified,
+ * multicast or broadcast. Unparsable text counts as local. */
+bool td_ip_local(const char *ip);
+/* The host of an http(s) URL when it is an IP literal ("127.0.0.1",
+ * "[::1]" -> "::1"), in out; false for a name or no host. */
+bool td_url_ip_literal(const char *url, char *out, size_t cap);
+
 #endif

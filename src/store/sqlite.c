@@ -1505,9 +1505,11 @@ static int sqlite_outbox_due(td_store *base, int64_t now_ms, int limit, td_store
     int rc = 0, step;
     if (prep(s,
              "SELECT o.id, coalesce(o.notification_id, 0), o.channel, o.target, o.attempts,"
-             " o.renotify, o.created, o.next_time, d.unique_id, d.name, " EVENT_COLUMNS
-             " FROM outbox o JOIN events e ON e.id = o.event_id"
+             " o.renotify, o.created, o.next_time, d.unique_id, d.name, coalesce(u.admin, 0), "
+             EVENT_COLUMNS " FROM outbox o JOIN events e ON e.id = o.event_id"
              " JOIN devices d ON d.id = e.device_id"
+             " LEFT JOIN notifications n ON n.id = o.notification_id"
+             " LEFT JOIN users u ON u.id = n.user_id"
              " WHERE o.status = 'pending' AND o.next_time <= ?1 ORDER BY o.next_time, o.id"
              " LIMIT ?2",
              &st))
@@ -1526,7 +1528,8 @@ static int sqlite_outbox_due(td_store *base, int64_t now_ms, int limit, td_store
         o.next_ms = sqlite3_column_int64(st, 7);
         o.device_unique_id = (const char *)sqlite3_column_text(st, 8);
         o.device_name = (const char *)sqlite3_column_text(st, 9);
-        read_event(st, 10, &o.event);
+        o.owner_admin = sqlite3_column_int(st, 10) != 0;
+        read_event(st, 11, &o.event);
         if ((rc = cb(arg, &o)) != 0)
             break;
     }

@@ -24,6 +24,7 @@ Every receiver listens on 127.0.0.1; every wait is bounded.
 import argparse
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -109,7 +110,9 @@ broker = nh.Broker(work)
 sub = nh.MqttSubscriber(broker.port, "#")
 IMEI = "860000000000777"
 db = os.path.join(work, "channels.db")
-common = ("--admin-password", ADMIN_PW, "--notify-retry-max", "1",
+# The webhook receiver is on loopback, and the channels are ordinary
+# users': --webhook-allow-local lets them post there (section 5 goes without).
+common = ("--admin-password", ADMIN_PW, "--notify-retry-max", "1", "--webhook-allow-local",
           "--smtp-url", f"smtp://127.0.0.1:{smtp.port}", "--smtp-from", "alerts@trackd.test",
           "--mqtt-url", f"mqtt://127.0.0.1:{broker.port}")
 srv = t.Server(a.trackd, db, *common, "--renotify-interval", "0", http=True)
@@ -243,7 +246,8 @@ down = nh.free_port()  # the webhook endpoint: nothing listens yet
 no_broker = nh.free_port()
 URL = f"http://127.0.0.1:{down}/hook"
 N = 5
-base = ("--admin-password", ADMIN_PW, "--notify-retry-max", "1", "--renotify-interval", "0")
+base = ("--admin-password", ADMIN_PW, "--notify-retry-max", "1", "--renotify-interval", "0",
+        "--webhook-allow-local")
 srv = t.Server(a.trackd, db, *base, "--mqtt-url", f"mqtt://127.0.0.1:{no_broker}", http=True)
 hook = None
 try:
@@ -308,6 +312,47 @@ try:
         t.check(line in m.splitlines(), f"/metrics: {line}")
 finally:
     t.check(srv.stop() == 0, "trackd stops cleanly")
+    hook.stop()
+
+# ---- 5: webhooks to local networks (no --webhook-allow-local) --------------------
+# An ordinary user's webhook may not reach loopback, private or link-local
+# addresses (the server's own network): an address is refused when the
+# channel is made, a name once it resolves there. An admin's may.
+db = os.path.join(work, "local.db")
+hook = nh.HookServer()
+srv = t.Server(a.trackd, db, "--admin-password", ADMIN_PW, "--notify-retry-max", "1",
+               "--renotify-interval", "0", http=True)
+try:
+    port = srv.http_port
+    olga, dev = setup_user(port, "olga", "860000000000999", "Olga")
+    for target in (f"http://127.0.0.1:{hook.port}/hook", "http://[::1]:9/x", "http://10.0.0.7/x",
+                   "https://169.254.169.254/latest/meta-data"):
+        r = call(port, olga, "POST", "/api/notifications",
+                 {"channel": "webhook", "target": target, "eventTypes": ["sos"]})
+        t.check(r.status == 400 and "local network" in r.body.decode() and
+                "--webhook-allow-local" in r.body.decode(),
+                f"a user's webhook to {target} is refused: {r.status} {r.body[:200]!r}")
+    by_name = f"http://localhost:{hook.port}/by-name"
+    channel(port, olga, "webhook", by_name)
+    admin = login(port, "admin", ADMIN_PW)
+    channel(port, admin, "webhook", f"http://127.0.0.1:{hook.port}/admin")
+    sock = t.iw_login(srv.port, "860000000000999")
+    send(sock, t.iw_alarm(tick(), "01"))
+    sock.close()
+    done = nh.wait_until(lambda: (lambda rows: rows if len(rows) == 2 and all(
+        r["status"] != "pending" for r in rows) else None)(outbox(db)), 10)
+    rows = {r["target"]: r for r in done or outbox(db)}
+    t.check(rows.get(by_name, {}).get("status") == "failed" and
+            "is on a local network" in (rows[by_name].get("error") or ""),
+            f"the user's webhook by name is refused where it resolved, and given up: {rows}")
+    t.check(srv.wait_log(r"ERROR .*by webhook to " + re.escape(by_name) + r" failed: refused: "
+                         r"the target's address (127\.0\.0\.1|::1) is on a local network", 1),
+            "with a clear log line")
+    posts = hook.posts()
+    t.check([p[0] for p in posts] == ["/admin"],
+            f"only the admin's webhook reached the loopback receiver: {[p[0] for p in posts]}")
+finally:
+    t.check(srv.stop() == 0, "trackd stops cleanly (local targets)")
     hook.stop()
 
 t.finish("notify")

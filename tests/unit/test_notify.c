@@ -221,6 +221,7 @@ typedef struct fake_entry {
     char error[256];
     int results;       /* outbox_result calls */
     int64_t result_ms; /* when the last one came */
+    bool admin;        /* the channel's owner is an admin */
 } fake_entry;
 
 typedef struct fake_store {
@@ -242,6 +243,7 @@ static int fake_due(td_store *s, int64_t now_ms, int limit, td_store_outbox_cb c
         o.attempts = e->attempts;
         o.created_ms = e->created_ms;
         o.next_ms = e->next_ms;
+        o.owner_admin = e->admin;
         limit--;
         if (cb(arg, &o))
             break;
@@ -482,6 +484,7 @@ static run *run_new(void)
     uv_loop_init(&rn->loop);
     td_config_defaults(&rn->cfg);
     rn->cfg.notify_timeout = 3;
+    rn->cfg.webhook_allow_local = true; /* the responder is on loopback */
     responder_start(&rn->loop, &rn->r);
     return rn;
 }
@@ -545,6 +548,88 @@ static void test_deliver_and_fail(void **state)
     assert_int_equal(rn->stats.failed_attempts, 2);
     assert_int_equal(rn->stats.given_up, 7);
     free(rn);
+}
+
+/* Without --webhook-allow-local, a webhook reaches a local address only
+ * for an admin's channel; another user's is refused once connected, on the
+ * address its name resolved to, and given up at once. */
+static void test_local_targets(void **state)
+{
+    run *rn = run_new();
+    char by_ip[64], by_name[64];
+    (void)state;
+
+    rn->cfg.webhook_allow_local = false;
+    snprintf(by_ip, sizeof(by_ip), "http://127.0.0.1:%d/hook", rn->r.port);
+    snprintf(by_name, sizeof(by_name), "http://localhost:%d/hook", rn->r.port);
+    fake_entry *user_ip = add_entry(&rn->f, "webhook", by_ip);
+    fake_entry *user_name = add_entry(&rn->f, "webhook", by_name);
+    fake_entry *admin = add_entry(&rn->f, "webhook", by_ip);
+    admin->admin = true;
+    rn->done = all_answered;
+    run_loop(rn, 10);
+
+    assert_string_equal(user_ip->status, "failed");
+    assert_non_null(strstr(user_ip->error, "127.0.0.1 is on a local network"));
+    assert_non_null(strstr(user_ip->error, "--webhook-allow-local"));
+    assert_string_equal(user_name->status, "failed");
+    assert_true(strstr(user_name->error, "127.0.0.1 is on a local network") ||
+                strstr(user_name->error, "::1 is on a local network"));
+    assert_string_equal(admin->status, "sent");
+    assert_int_equal(rn->r.nrequests, 1); /* the admin's, nothing of the others */
+    assert_non_null(strstr(rn->r.requests[0], "Idempotency-Key: trackd-102"));
+    free(rn);
+}
+
+static void test_local_addresses(void **state)
+{
+    (void)state;
+    static const char *const local[] = {"127.0.0.1",
+                                        "127.255.0.9",
+                                        "10.1.2.3",
+                                        "172.16.0.1",
+                                        "172.31.255.255",
+                                        "192.168.1.1",
+                                        "169.254.1.1",
+                                        "100.64.0.1",
+                                        "100.127.1.1",
+                                        "0.0.0.0",
+                                        "224.0.0.1",
+                                        "255.255.255.255",
+                                        "192.0.0.8",
+                                        "198.18.0.1",
+                                        "::1",
+                                        "::",
+                                        "fe80::1",
+                                        "fd00::1",
+                                        "fc00::2",
+                                        "ff02::1",
+                                        "::ffff:127.0.0.1",
+                                        "::ffff:10.0.0.1",
+                                        "not an address",
+                                        ""};
+    static const char *const public[] = {
+        "8.8.8.8", "172.32.0.1",           "172.15.255.255", "100.128.0.1", "192.169.0.1",
+        "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "169.255.0.1", "203.0.113.7"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (!td_ip_local(local[i]))
+            fail_msg("%s should count as local", local[i]);
+    for (size_t i = 0; i < sizeof(public) / sizeof(public[0]); i++)
+        if (td_ip_local(public[i]))
+            fail_msg("%s should count as public", public[i]);
+
+    char ip[64];
+    assert_true(td_url_ip_literal("http://127.0.0.1:8080/x", ip, sizeof(ip)));
+    assert_string_equal(ip, "127.0.0.1");
+    assert_true(td_url_ip_literal("https://[::1]:443/x?y", ip, sizeof(ip)));
+    assert_string_equal(ip, "::1");
+    assert_true(td_url_ip_literal("http://user:pw@10.0.0.1/hook", ip, sizeof(ip)));
+    assert_string_equal(ip, "10.0.0.1");
+    assert_true(td_url_ip_literal("http://8.8.8.8", ip, sizeof(ip)));
+    assert_false(td_url_ip_literal("http://localhost:8080/x", ip, sizeof(ip)));
+    assert_false(td_url_ip_literal("https://hooks.example.com/x", ip, sizeof(ip)));
+    assert_false(td_url_ip_literal("http://[::1/x", ip, sizeof(ip)));
+    assert_false(td_url_ip_literal("no scheme", ip, sizeof(ip)));
 }
 
 static bool first_sent(fake_store *f)
@@ -677,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_deliver_and_fail),
+        cmocka_unit_test(test_local_targets),
+        cmocka_unit_test(test_local_addresses),
         cmocka_unit_test(test_retry_until_delivered),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_stop_lets_the_job_finish),
