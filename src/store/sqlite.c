@@ -1505,8 +1505,8 @@ static int sqlite_outbox_due(td_store *base, int64_t now_ms, int limit, td_store
     int rc = 0, step;
     if (prep(s,
              "SELECT o.id, coalesce(o.notification_id, 0), o.channel, o.target, o.attempts,"
-             " o.renotify, o.created, o.next_time, d.unique_id, d.name, coalesce(u.admin, 0), "
-             EVENT_COLUMNS " FROM outbox o JOIN events e ON e.id = o.event_id"
+             " o.renotify, o.created, o.next_time, d.unique_id, d.name, coalesce(u.admin, "
+             "0), " EVENT_COLUMNS " FROM outbox o JOIN events e ON e.id = o.event_id"
              " JOIN devices d ON d.id = e.device_id"
              " LEFT JOIN notifications n ON n.id = o.notification_id"
              " LEFT JOIN users u ON u.id = n.user_id"
