@@ -1070,27 +1070,30 @@ static int sqlite_session_add(td_store *base, const char *key, td_store_session 
     return rc;
 }
 
+#define SESSION_COLUMNS "id, user_id, kind, created, expires"
+
+static void read_session(sqlite3_stmt *st, td_store_session *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->user_id = sqlite3_column_int64(st, 1);
+    column_text(st, 2, out->kind, sizeof(out->kind));
+    out->created_ms = sqlite3_column_int64(st, 3);
+    out->expires_ms = sqlite3_column_int64(st, 4);
+}
+
 static int sqlite_session_get(td_store *base, const char *key, int64_t now_ms,
                               td_store_session *out)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
-    if (prep(s,
-             "SELECT id, user_id, kind, created, expires FROM sessions"
-             " WHERE key = ?1 AND expires > ?2",
-             &st))
+    if (prep(s, "SELECT " SESSION_COLUMNS " FROM sessions WHERE key = ?1 AND expires > ?2", &st))
         return TD_ESTORE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        memset(out, 0, sizeof(*out));
-        out->id = sqlite3_column_int64(st, 0);
-        out->user_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, out->kind, sizeof(out->kind));
-        out->created_ms = sqlite3_column_int64(st, 3);
-        out->expires_ms = sqlite3_column_int64(st, 4);
-    }
+    if (step == SQLITE_ROW)
+        read_session(st, out);
     sqlite3_finalize(st);
     return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? TD_ENOTFOUND : TD_ESTORE;
 }
@@ -1124,7 +1127,7 @@ static int sqlite_tokens(td_store *base, int64_t user_id, int64_t now_ms, td_sto
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
     if (prep(s,
-             "SELECT id, user_id, kind, created, expires FROM sessions"
+             "SELECT " SESSION_COLUMNS " FROM sessions"
              " WHERE user_id = ?1 AND kind = 'token' AND expires > ?2 ORDER BY id",
              &st))
         return TD_ESTORE;
@@ -1133,12 +1136,7 @@ static int sqlite_tokens(td_store *base, int64_t user_id, int64_t now_ms, td_sto
     int step, rc = 0;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         td_store_session ses;
-        memset(&ses, 0, sizeof(ses));
-        ses.id = sqlite3_column_int64(st, 0);
-        ses.user_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, ses.kind, sizeof(ses.kind));
-        ses.created_ms = sqlite3_column_int64(st, 3);
-        ses.expires_ms = sqlite3_column_int64(st, 4);
+        read_session(st, &ses);
         rc = cb(arg, &ses);
     }
     if (!rc && step != SQLITE_DONE)
