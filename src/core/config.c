@@ -94,6 +94,9 @@ static const opt opts[] = {
      "live-feed (WebSocket) clients at once; more are refused with 503 (default 256)"},
     {"http-max-connections", OPT_INT, F(http_max_conns), 0, 4, 100000,
      "HTTP and WebSocket connections at once; more are closed at once (default 512)"},
+    {"metrics-auth", OPT_BOOL, F(metrics_auth), 0, 0, 0,
+     "/metrics answers only an admin's login or API token (Authorization: Bearer); without it"
+     " anyone who reaches the HTTP port may read it (default false)"},
     {"http-header-max", OPT_INT, F(http_header_max), 0, 1024, 65535,
      "bytes of an HTTP request line and headers; longer requests are closed (default 4096)"},
     {"critical-events", OPT_STR0, F(critical_events), SZ(critical_events), 0, 0,

@@ -45,6 +45,7 @@ typedef struct td_config {
     int ws_max_clients;  /* live-feed clients at once */
     int http_max_conns;  /* HTTP and WebSocket connections at once */
     int http_header_max; /* bytes of request line and headers */
+    bool metrics_auth;   /* /metrics only for an admin's session or API token */
 
     /* Alerts: events, rules and notifications */
     char critical_events[256]; /* event types that stay open until acknowledged */

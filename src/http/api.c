@@ -1471,6 +1471,16 @@ static void h_metrics(td_req *r, json_t *body, const int64_t *ids)
 {
     (void)body;
     (void)ids;
+    if (td_gw_config(r->h->srv)->metrics_auth) {
+        if (!td_api_authenticate(r)) {
+            td_reply_error(r, 401, "/metrics needs an admin's API token (--metrics-auth)");
+            return;
+        }
+        if (!r->who.admin) {
+            td_reply_error(r, 403, "/metrics is for admins (--metrics-auth)");
+            return;
+        }
+    }
     td_metrics(r);
 }
 

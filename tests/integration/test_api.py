@@ -1217,7 +1217,7 @@ def test_openapi_coverage(doc):
 def test_expiry_and_rate():
     db2 = os.path.join(work, "limits.db")
     srv = t.Server(a.trackd, db2, "--admin-password", ADMIN_PW, "--session-timeout", "2",
-                   "--login-rate", "3", listen="::", http=True)
+                   "--login-rate", "3", "--metrics-auth", listen="::", http=True)
     SERVERS.append(srv)
     port = srv.http_port
     r, cookie = login(port, "admin", ADMIN_PW)
@@ -1227,6 +1227,16 @@ def test_expiry_and_rate():
     admin = User(port, cookie=cookie)
     expect(admin.get("/api/session"), 200, "fresh session works")
     tok = User(port, token=(admin.post("/api/tokens").json() or {}).get("token"))
+    # --metrics-auth: /metrics for an admin's token (as Prometheus sends it)
+    # or login only.
+    expect(User(port).get("/metrics"), 401, "--metrics-auth: /metrics without a login", "token")
+    r = tok.get("/metrics")
+    t.check(r.status == 200 and b"trackd_limit_hits_total" in r.body,
+            f"--metrics-auth: /metrics with an admin's token: {r.status}")
+    expect(admin.post("/api/users", {"name": "viewer", "password": "viewer-pass"}), 200,
+           "a user who is not an admin")
+    viewer = login_user(port, "viewer", "viewer-pass")
+    expect(viewer.get("/metrics"), 403, "--metrics-auth: /metrics for a user who is not an admin")
     time.sleep(max(0.0, start + 2.3 - time.time()))
     expect(admin.get("/api/session"), 401, "session expired after --session-timeout")
     expect(admin.get("/api/devices"), 401, "expired session on another endpoint")
