@@ -233,6 +233,7 @@ typedef struct td_store_command_filter {
     int64_t expires_before;
     int limit;
     bool desc;
+    bool answerable; /* only those sent with an answer to wait for (an ack_key) */
 } td_store_command_filter;
 
 /* The command statuses, in the order command_counts() reports them. */

@@ -129,7 +129,8 @@ static const opt opts[] = {
      "let every user's webhooks post to loopback, private and link-local addresses; without it"
      " only admins' channels may (default false)"},
     {"command-expire", OPT_INT, F(command_expire), 0, 1, 86400 * 365,
-     "seconds a queued command waits for its device before it expires (default 86400)"},
+     "seconds from queueing after which a command not yet delivered, or delivered and not"
+     " answered, expires (default 86400)"},
     {"udp-fresh", OPT_INT, F(udp_fresh), 0, 0, 86400,
      "seconds after a UDP device's last datagram during which a command is sent to its"
      " address at once; later ones wait for its next datagram (default 60)"},

@@ -1175,6 +1175,27 @@ static void expire_commands(td_server *srv, uint64_t now)
         }
         free(l->item[i].attributes);
     }
+    /* Sent, waiting for an answer that did not come before the command's
+     * time ran out (those whose protocol defines no answer stay sent). */
+    l->n = 0;
+    td_store_command_filter sent = {.status = "sent",
+                                    .expires_before = (int64_t)now + 1,
+                                    .answerable = true,
+                                    .limit = DELIVER_MAX};
+    srv->store->ops->commands(srv->store, &sent, collect_queued, l);
+    for (int i = 0; i < l->n; i++) {
+        char why[96];
+        snprintf(why, sizeof(why), "sent, but not answered within %d s of being queued",
+                 srv->cfg->command_expire);
+        if (!srv->store->ops->command_set(srv->store, l->item[i].id, "expired", (int64_t)now, NULL,
+                                          why)) {
+            td_device *d = td_gw_device(srv, l->item[i].device_id);
+            td_info("device %s: command %lld (%s) expired: %s", d ? d->st.unique_id : "-",
+                    (long long)l->item[i].id, l->item[i].type, why);
+            command_changed(srv, l->item[i].id);
+        }
+        free(l->item[i].attributes);
+    }
     free(l);
 }
 

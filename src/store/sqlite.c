@@ -1620,7 +1620,8 @@ static int sqlite_commands(td_store *base, const td_store_command_filter *f, td_
              " created, coalesce(sent_time, 0), coalesce(acked_time, 0), expires, ack_key, result"
              " FROM commands WHERE (?1 = 0 OR id = ?1) AND (?2 = 0 OR device_id = ?2)"
              " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR ?4 = '*' OR ack_key = ?4)"
-             " AND (?5 = 0 OR expires < ?5) ORDER BY id %s LIMIT ?6",
+             " AND (?5 = 0 OR expires < ?5) AND (?7 = 0 OR coalesce(ack_key, '') <> '')"
+             " ORDER BY id %s LIMIT ?6",
              f->desc ? "DESC" : "ASC");
     if (prep(s, sql, &st))
         return TD_ESTORE;
@@ -1630,6 +1631,7 @@ static int sqlite_commands(td_store *base, const td_store_command_filter *f, td_
     bind_text_or_null(st, 4, f->ack_key);
     sqlite3_bind_int64(st, 5, f->expires_before);
     sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
+    sqlite3_bind_int(st, 7, f->answerable);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         td_store_command c = {
             .id = sqlite3_column_int64(st, 0),

@@ -288,8 +288,15 @@ try:
     t.check(status_is(hp, admin, ce["id"], "expired"), "expired after --command-expire")
     c = command(hp, admin, ce["id"]) or {}
     t.check("not delivered within 3 s" in (c.get("result") or ""), f"expiry reason: {c}")
+    # The two commands the watch was sent and never answered (message,
+    # findDevice) expire too, with their own reason.
+    unanswered = [c for c in call(hp, admin, "GET", "/api/commands?limit=100").json() or []
+                  if (c.get("result") or "").startswith("sent, but not answered within 3 s")]
+    t.check(sorted(c["type"] for c in unanswered) == ["findDevice", "message"] and
+            all(c["status"] == "expired" and c.get("sentAt") for c in unanswered),
+            f"sent commands left unanswered expire: {unanswered}")
     r = t.request(hp, "GET", "/metrics")
-    t.check(r.status == 200 and 'trackd_commands{status="expired"} 1' in r.body.decode() and
+    t.check(r.status == 200 and 'trackd_commands{status="expired"} 3' in r.body.decode() and
             'trackd_commands{status="acknowledged"} 4' in r.body.decode(),
             "/metrics counts commands by status")
     feed.close()

@@ -1015,6 +1015,24 @@ static void test_commands_and_voice(void **state)
     assert_non_null(strstr(out, "findDevice"));
     assert_null(strstr(out, "sosNumber"));
 
+    /* Sent and waiting for an answer (a key), past their expiry: b (SOS1)
+     * is; one sent with no answer to wait for ("") is not. */
+    td_store_command e = a;
+    e.type = "message";
+    e.expires_ms = T0 + 100;
+    assert_int_equal(s->ops->command_add(s, &e), 0);
+    assert_int_equal(s->ops->command_set(s, e.id, "sent", T0 + 50, "", NULL), 0);
+    td_store_command_filter waiting = {
+        .status = "sent", .expires_before = T0 + 10000, .answerable = true};
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &waiting, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "sosNumber:sent:SOS1"));
+    assert_null(strstr(out, "message"));
+    waiting.answerable = false;
+    out[0] = '\0';
+    assert_int_equal(s->ops->commands(s, &waiting, cmd_rows, out), 0);
+    assert_non_null(strstr(out, "message:sent"));
+
     /* Voice messages, newest first; deleting the device removes both. */
     td_store_voice v1 = {.device_id = d.id,
                          .direction = "in",
