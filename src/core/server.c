@@ -1151,23 +1151,19 @@ static void command_answered(td_server *srv, td_device *dev, const td_decode_ctx
 }
 
 /* Queued commands past --command-expire become expired. */
-static void expire_commands(td_server *srv, uint64_t now)
+/* Expires the commands f finds (status queued or sent, past their expiry),
+ * each with the reason why; l is scratch. */
+static void expire_found(td_server *srv, queued_list *l, const td_store_command_filter *f,
+                         const char *why, uint64_t now)
 {
-    queued_list *l;
-    if (now - srv->commands_checked_ms < COMMAND_CHECK_MS || !(l = malloc(sizeof(*l))))
-        return;
-    srv->commands_checked_ms = now;
+    bool queued = strcmp(f->status, "queued") == 0;
     l->n = 0;
-    td_store_command_filter f = {.status = "queued", .expires_before = (int64_t)now + 1};
-    f.limit = DELIVER_MAX;
-    srv->store->ops->commands(srv->store, &f, collect_queued, l);
+    srv->store->ops->commands(srv->store, f, collect_queued, l);
     for (int i = 0; i < l->n; i++) {
-        char why[64];
-        snprintf(why, sizeof(why), "not delivered within %d s", srv->cfg->command_expire);
         if (!srv->store->ops->command_set(srv->store, l->item[i].id, "expired", (int64_t)now, NULL,
                                           why)) {
             td_device *d = td_gw_device(srv, l->item[i].device_id);
-            if (d && d->queued > 0)
+            if (queued && d && d->queued > 0)
                 d->queued--;
             td_info("device %s: command %lld (%s) expired: %s", d ? d->st.unique_id : "-",
                     (long long)l->item[i].id, l->item[i].type, why);
@@ -1175,27 +1171,26 @@ static void expire_commands(td_server *srv, uint64_t now)
         }
         free(l->item[i].attributes);
     }
+}
+
+static void expire_commands(td_server *srv, uint64_t now)
+{
+    queued_list *l;
+    char why[96];
+    if (now - srv->commands_checked_ms < COMMAND_CHECK_MS || !(l = malloc(sizeof(*l))))
+        return;
+    srv->commands_checked_ms = now;
+    td_store_command_filter f = {
+        .status = "queued", .expires_before = (int64_t)now + 1, .limit = DELIVER_MAX};
+    snprintf(why, sizeof(why), "not delivered within %d s", srv->cfg->command_expire);
+    expire_found(srv, l, &f, why, now);
     /* Sent, waiting for an answer that did not come before the command's
      * time ran out (those whose protocol defines no answer stay sent). */
-    l->n = 0;
-    td_store_command_filter sent = {.status = "sent",
-                                    .expires_before = (int64_t)now + 1,
-                                    .answerable = true,
-                                    .limit = DELIVER_MAX};
-    srv->store->ops->commands(srv->store, &sent, collect_queued, l);
-    for (int i = 0; i < l->n; i++) {
-        char why[96];
-        snprintf(why, sizeof(why), "sent, but not answered within %d s of being queued",
-                 srv->cfg->command_expire);
-        if (!srv->store->ops->command_set(srv->store, l->item[i].id, "expired", (int64_t)now, NULL,
-                                          why)) {
-            td_device *d = td_gw_device(srv, l->item[i].device_id);
-            td_info("device %s: command %lld (%s) expired: %s", d ? d->st.unique_id : "-",
-                    (long long)l->item[i].id, l->item[i].type, why);
-            command_changed(srv, l->item[i].id);
-        }
-        free(l->item[i].attributes);
-    }
+    f.status = "sent";
+    f.answerable = true;
+    snprintf(why, sizeof(why), "sent, but not answered within %d s of being queued",
+             srv->cfg->command_expire);
+    expire_found(srv, l, &f, why, now);
     free(l);
 }
 

@@ -463,18 +463,17 @@ static void h_tokens_create(td_req *r, json_t *body, const int64_t *ids)
 }
 
 struct token_list {
-    td_sbuf *b;
+    struct json_list list;
     int64_t current; /* the token this request came with, or 0 */
-    int n;
 };
 
 static int add_token(void *arg, const td_store_session *ses)
 {
     struct token_list *l = arg;
     char created[40], expires[40];
-    td_sbuf_printf(l->b, "%s{\"id\":%lld,\"createdAt\":\"%s\",\"expiresAt\":\"%s\",\"current\":%s}",
-                   l->n++ ? "," : "", (long long)ses->id,
-                   td_iso8601(ses->created_ms, created, sizeof(created)),
+    td_sbuf_printf(list_next(&l->list)->b,
+                   "{\"id\":%lld,\"createdAt\":\"%s\",\"expiresAt\":\"%s\",\"current\":%s}",
+                   (long long)ses->id, td_iso8601(ses->created_ms, created, sizeof(created)),
                    td_iso8601(ses->expires_ms, expires, sizeof(expires)),
                    ses->id == l->current ? "true" : "false");
     return 0;
@@ -489,7 +488,7 @@ static void h_tokens_list(td_req *r, json_t *body, const int64_t *ids)
     (void)body;
     (void)ids;
     td_sbuf_init(&b, LWS_PRE);
-    struct token_list l = {&b, 0, 0};
+    struct token_list l = {{&b, 0}, 0};
     if (s->ops->session_get(s, r->who.key, td_now_ms(), &ses) == 0 && !strcmp(ses.kind, "token"))
         l.current = ses.id;
     td_sbuf_puts(&b, "[");
