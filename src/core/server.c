@@ -308,25 +308,17 @@ static void format_addr(const struct sockaddr *sa, const char *transport, char *
 }
 
 /*
- * The key the per-address limits count a peer under: its IPv4 address (also
- * when mapped into IPv6), or the /64 prefix of an IPv6 address, since one
- * IPv6 host is usually given a whole /64.
+ * The address the per-address limits (and bans) count a peer under: its
+ * IPv4 address (also when mapped into IPv6), or the /64 prefix of an IPv6
+ * address, since one IPv6 host is usually given a whole /64. Sets a (family
+ * 0 when sa is neither) and its text, the key, in out ("?" then).
  */
-static void addr_key(const struct sockaddr *sa, char *out, size_t cap)
+static void addr_key(const struct sockaddr *sa, td_ban_addr *a, char *out, size_t cap)
 {
-    if (sa->sa_family == AF_INET) {
-        uv_ip4_name((const struct sockaddr_in *)sa, out, cap);
-        return;
-    }
-    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&a)) {
-        uv_inet_ntop(AF_INET, &a.s6_addr[12], out, cap);
-        return;
-    }
-    char ip[INET6_ADDRSTRLEN] = "?";
-    memset(&a.s6_addr[8], 0, 8);
-    uv_inet_ntop(AF_INET6, &a, ip, sizeof(ip));
-    snprintf(out, cap, "%s/64", ip);
+    if (td_ban_addr_from(sa, a) == 0)
+        td_ban_addr_format(a, out, cap);
+    else
+        snprintf(out, cap, "?");
 }
 
 /* ---- devices ------------------------------------------------------------ */
@@ -1614,8 +1606,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0) {
         format_addr((struct sockaddr *)&ss, "tcp", c->remote, sizeof(c->remote));
-        addr_key((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
-        td_ban_addr_from((struct sockaddr *)&ss, &c->ban);
+        addr_key((struct sockaddr *)&ss, &c->ban, c->addr, sizeof(c->addr));
     } else {
         snprintf(c->remote, sizeof(c->remote), "tcp:?");
         snprintf(c->addr, sizeof(c->addr), "?");
@@ -1791,20 +1782,19 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 {
     td_server *srv = h->data;
     char remote[72], err[256], key[ADDR_KEY_MAX];
+    td_ban_addr ba;
     bool maybe;
 
     (void)flags;
     if (nread <= 0 || !addr)
         return;
-    addr_key(addr, key, sizeof(key));
+    addr_key(addr, &ba, key, sizeof(key));
     if (!udp_admit(srv, key, now_ms())) {
         srv->stats.limit_hits[TD_LIMIT_UDP_RATE]++;
         td_log_limited(&log_udp_rate, TD_LOG_WARN,
                        "udp %s: more than %d datagrams per second (burst %d); dropped", key,
                        srv->cfg->udp_rate, srv->cfg->udp_burst);
-        td_ban_addr ba;
-        if (td_ban_addr_from(addr, &ba) == 0)
-            ban_offence(srv, true, &ba);
+        ban_offence(srv, true, &ba);
         return;
     }
     format_addr(addr, "udp", remote, sizeof(remote));

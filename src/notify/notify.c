@@ -395,7 +395,6 @@ static void curl_failed(delivery *d, CURLcode rc, const char *errbuf)
 static int webhook_prepare(td_notify *n, const td_store_outbox *o, delivery *d)
 {
     td_sbuf b;
-    (void)n;
 
     if (strncasecmp(o->target, "http://", 7) && strncasecmp(o->target, "https://", 8)) {
         snprintf(d->error, sizeof(d->error), "not an http:// or https:// URL");
